@@ -1,0 +1,47 @@
+// The project's error hierarchy: every error is an EbpfError that says where it happened.
+
+/** Where an error happened; each field is optional, the message names those that are set. */
+export interface Location {
+  file?: string;
+  section?: string;
+  offset?: number;
+  typeId?: number;
+  program?: string;
+  map?: string;
+  instruction?: number;
+}
+
+function describe(loc: Location): string {
+  const parts: string[] = [];
+  if (loc.file !== undefined) parts.push(loc.file);
+  if (loc.section !== undefined) parts.push(`section ${loc.section}`);
+  if (loc.program !== undefined) parts.push(`prog '${loc.program}'`);
+  if (loc.map !== undefined) parts.push(`map '${loc.map}'`);
+  if (loc.instruction !== undefined) parts.push(`insn ${loc.instruction}`);
+  if (loc.typeId !== undefined) parts.push(`type [${loc.typeId}]`);
+  if (loc.offset !== undefined) parts.push(`offset 0x${loc.offset.toString(16)}`);
+  return parts.join(', ');
+}
+
+export class EbpfError extends Error {
+  readonly location: Location;
+  constructor(message: string, location: Location = {}, options?: ErrorOptions) {
+    const where = describe(location);
+    super(where ? `${where}: ${message}` : message, options);
+    this.name = new.target.name;
+    this.location = location;
+  }
+}
+
+/** Malformed or truncated input: ELF, BTF, BTF.ext or instruction bytes. */
+export class FormatError extends EbpfError {}
+/** ELF-level problem (bad header, section, symbol, relocation). */
+export class ElfError extends FormatError {}
+/** BTF or BTF.ext problem. */
+export class BtfError extends FormatError {}
+/** Instruction decoding/encoding problem. */
+export class InstructionError extends FormatError {}
+/** Something asked for does not exist (type name, section, map, key). */
+export class NotFoundError extends EbpfError {}
+/** The running kernel lacks a feature. */
+export class NotSupportedError extends EbpfError {}
