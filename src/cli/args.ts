@@ -1,0 +1,25 @@
+// A small argument parser shared by the subcommands: positionals, --flag and --opt value.
+
+export interface ParsedArgs {
+  positionals: string[];
+  flags: Set<string>;
+  options: Map<string, string>;
+}
+
+/** Parse argv; `valued` names options that take a value (`--section S` or `--section=S`). */
+export function parseArgs(argv: string[], valued: string[] = []): ParsedArgs {
+  const out: ParsedArgs = { positionals: [], flags: new Set(), options: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (valued.includes(key)) {
+        const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+        if (v === undefined) throw new Error(`option --${key} needs a value`);
+        out.options.set(key, v);
+      } else out.flags.add(key);
+    } else out.positionals.push(a);
+  }
+  return out;
+}
