@@ -50,8 +50,8 @@ export async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\.ts$/, '.ts'));
-if (isEntry || process.argv[1]?.endsWith('main.js') || process.argv[1]?.endsWith('main.ts')) {
+// Run when started as a program (src/cli/main.ts, dist/.../main.js or bin/ebpf[.js]), not when imported.
+if (/(?:main\.[jt]s|ebpf(?:\.js)?)$/.test(process.argv[1] ?? '')) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
