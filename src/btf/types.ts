@@ -143,10 +143,14 @@ export interface DeclTag extends Base {
   type: number;
   /** -1 when the tag applies to the type itself, otherwise member/param index. */
   componentIdx: number;
+  /** kind_flag: the tag is an `__attribute__((...))` text rather than a btf_decl_tag (Linux 6.14+). */
+  kindFlag?: boolean;
 }
 export interface TypeTag extends Base {
   kind: 'TYPE_TAG';
   type: number;
+  /** kind_flag: the tag is an `__attribute__((...))` text rather than a btf_type_tag (Linux 6.14+). */
+  kindFlag?: boolean;
 }
 
 export type Type =

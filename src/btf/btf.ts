@@ -1,0 +1,541 @@
+// The BTF container: parses the header, indexes type records in one pass, and decodes a type to
+// the model in types.ts only when it is asked for. Split BTF continues ids and string offsets of a base.
+import { BtfError, type Location } from '../errors.js';
+import { BtfBuilder } from './builder.js';
+import { StringTable } from './strings.js';
+import { BtfKind, VOID, type BtfKindName, type Type, type TypeKind, type Void } from './types.js';
+
+export const BTF_MAGIC = 0xeb9f;
+const HEADER_SIZE = 24;
+const PTR_SIZE = 8;
+
+export interface BtfHeader {
+  magic: number;
+  version: number;
+  flags: number;
+  hdrLen: number;
+  typeOff: number;
+  typeLen: number;
+  strOff: number;
+  strLen: number;
+}
+
+export interface BtfParseOptions {
+  /** The BTF this one is split from (vmlinux for a module): ids and string offsets continue it. */
+  base?: Btf;
+  /** For error messages. */
+  file?: string;
+}
+
+/** Kind names indexed by kind number. */
+export const KIND_NAMES: readonly BtfKindName[] = (() => {
+  const names: BtfKindName[] = [];
+  for (const [name, n] of Object.entries(BtfKind)) names[n] = name as BtfKindName;
+  return names;
+})();
+
+const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Byte size of every record, given kind and vlen; -1 for a kind BTF does not have. */
+function recordSize(kind: number, vlen: number): number {
+  switch (kind) {
+    case BtfKind.INT:
+    case BtfKind.VAR:
+    case BtfKind.DECL_TAG:
+      return 16;
+    case BtfKind.PTR:
+    case BtfKind.FWD:
+    case BtfKind.TYPEDEF:
+    case BtfKind.VOLATILE:
+    case BtfKind.CONST:
+    case BtfKind.RESTRICT:
+    case BtfKind.FUNC:
+    case BtfKind.FLOAT:
+    case BtfKind.TYPE_TAG:
+      return 12;
+    case BtfKind.ARRAY:
+      return 24;
+    case BtfKind.STRUCT:
+    case BtfKind.UNION:
+    case BtfKind.DATASEC:
+    case BtfKind.ENUM64:
+      return 12 + 12 * vlen;
+    case BtfKind.ENUM:
+    case BtfKind.FUNC_PROTO:
+      return 12 + 8 * vlen;
+    default:
+      return -1;
+  }
+}
+
+/**
+ * Parsed BTF. Memory held is the input bytes plus one Uint32Array of record offsets; types are
+ * decoded and cached on first access.
+ */
+export class Btf {
+  readonly bytes: Uint8Array;
+  readonly header: BtfHeader;
+  readonly littleEndian: boolean;
+  readonly base: Btf | undefined;
+  /** The first id this BTF defines: 1, or the id after the base's last for split BTF. */
+  readonly firstTypeId: number;
+  /** Number of types this BTF defines (not counting the base's or void). */
+  readonly typeCount: number;
+  readonly strings: StringTable;
+  readonly file: string | undefined;
+  private readonly view: DataView;
+  /** Byte offset in `bytes` of each type record, by id - firstTypeId. */
+  private readonly offsets: Uint32Array;
+  private readonly cache: (Type | undefined)[] = [];
+  private names: Map<string, number[]> | undefined;
+
+  private constructor(
+    bytes: Uint8Array,
+    header: BtfHeader,
+    littleEndian: boolean,
+    offsets: Uint32Array,
+    strings: StringTable,
+    opts: BtfParseOptions,
+  ) {
+    this.bytes = bytes;
+    this.header = header;
+    this.littleEndian = littleEndian;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.offsets = offsets;
+    this.strings = strings;
+    this.base = opts.base;
+    this.file = opts.file;
+    this.firstTypeId = opts.base ? opts.base.endTypeId : 1;
+    this.typeCount = offsets.length;
+  }
+
+  /** Parse raw BTF (the contents of a .BTF section or /sys/kernel/btf/*). */
+  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
+    const loc: Location =
+      opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
+    const fail = (msg: string, offset?: number): BtfError =>
+      new BtfError(msg, offset === undefined ? loc : { ...loc, offset });
+    if (bytes.length < HEADER_SIZE) throw fail(`${bytes.length} bytes is too short for a BTF header`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let le: boolean;
+    if (view.getUint16(0, true) === BTF_MAGIC) le = true;
+    else if (view.getUint16(0, false) === BTF_MAGIC) le = false;
+    else throw fail(`bad magic 0x${view.getUint16(0, true).toString(16)}`, 0);
+    if (opts.base && opts.base.littleEndian !== le) throw fail('split BTF and its base differ in byte order');
+    const header: BtfHeader = {
+      magic: BTF_MAGIC,
+      version: view.getUint8(2),
+      flags: view.getUint8(3),
+      hdrLen: view.getUint32(4, le),
+      typeOff: view.getUint32(8, le),
+      typeLen: view.getUint32(12, le),
+      strOff: view.getUint32(16, le),
+      strLen: view.getUint32(20, le),
+    };
+    if (header.version !== 1) throw fail(`unsupported BTF version ${header.version}`, 2);
+    if (header.hdrLen < HEADER_SIZE || header.hdrLen > bytes.length)
+      throw fail(`bad header length ${header.hdrLen}`, 4);
+    // A longer header from a newer kernel is fine as long as the part we do not know is zero.
+    for (let i = HEADER_SIZE; i < header.hdrLen; i++) {
+      if (bytes[i] !== 0) throw fail('unknown non-zero header fields', i);
+    }
+    const typeStart = header.hdrLen + header.typeOff;
+    const typeEnd = typeStart + header.typeLen;
+    const strStart = header.hdrLen + header.strOff;
+    const strEnd = strStart + header.strLen;
+    if (header.typeOff % 4 !== 0) throw fail('type section is not 4-byte aligned', 8);
+    if (typeEnd > bytes.length)
+      throw fail(`type section [${typeStart}, ${typeEnd}) past end (${bytes.length})`, 8);
+    if (strEnd > bytes.length)
+      throw fail(`string section [${strStart}, ${strEnd}) past end (${bytes.length})`, 16);
+    if (typeStart < strEnd && strStart < typeEnd) throw fail('type and string sections overlap', 8);
+
+    const strings = new StringTable(bytes.subarray(strStart, strEnd), opts.base?.strings, loc);
+    const offsets = indexTypes(bytes, view, le, typeStart, typeEnd, opts.base ? opts.base.endTypeId : 1, loc);
+    return new Btf(bytes, header, le, offsets, strings, opts);
+  }
+
+  /** One past the last id this BTF (with its base) defines. */
+  get endTypeId(): number {
+    return this.firstTypeId + this.typeCount;
+  }
+
+  /** The type with this id: VOID for 0, from the base for ids below firstTypeId. */
+  type(id: number): Type | Void {
+    if (id === 0) return VOID;
+    const i = id - this.firstTypeId;
+    if (i < 0) {
+      if (this.base && id > 0) return this.base.type(id);
+    } else if (i < this.typeCount) {
+      return this.cache[i] ?? (this.cache[i] = this.decode(id, this.offsets[i]!));
+    }
+    throw new BtfError(`type id ${id} does not exist (last is ${this.endTypeId - 1})`, this.loc(id));
+  }
+
+  /** Like type(), but a BtfError for void. */
+  nonVoid(id: number): Type {
+    const t = this.type(id);
+    if (t.kind === 'VOID') throw new BtfError('expected a type, found void', this.loc(id));
+    return t;
+  }
+
+  /** The string at `off` in the string section (continuing the base's for split BTF). */
+  string(off: number): string {
+    return this.strings.get(off);
+  }
+
+  /** Ids this BTF defines (not its base's), in order. */
+  *ids(): IterableIterator<number> {
+    for (let id = this.firstTypeId; id < this.endTypeId; id++) yield id;
+  }
+
+  /** The types this BTF defines, decoded in id order. */
+  *types(): IterableIterator<Type> {
+    for (let id = this.firstTypeId; id < this.endTypeId; id++) yield this.type(id) as Type;
+  }
+
+  [Symbol.iterator](): IterableIterator<Type> {
+    return this.types();
+  }
+
+  /** Kind name of a type without decoding it. */
+  kindOf(id: number): TypeKind | 'VOID' {
+    if (id === 0) return 'VOID';
+    const i = id - this.firstTypeId;
+    if (i < 0 && this.base) return this.base.kindOf(id);
+    const off = this.offsets[i];
+    if (off === undefined) throw new BtfError(`type id ${id} does not exist`, this.loc(id));
+    return KIND_NAMES[(this.view.getUint32(off + 4, this.littleEndian) >>> 24) & 0x1f] as TypeKind;
+  }
+
+  /** Every type named `name` (optionally of one kind), base types first. */
+  findByName(name: string, kind?: TypeKind): Type[] {
+    const out: Type[] = this.base ? this.base.findByName(name, kind) : [];
+    if (!this.names) this.names = this.buildNameIndex();
+    for (const id of this.names.get(name) ?? []) {
+      const t = this.type(id) as Type;
+      if (kind === undefined || t.kind === kind) out.push(t);
+    }
+    return out;
+  }
+
+  /** The one type named `name` of `kind`; NotFound-style BtfError when missing. */
+  findOne(name: string, kind?: TypeKind): Type {
+    const found = this.findByName(name, kind);
+    if (found.length === 0) {
+      throw new BtfError(
+        `no ${kind ?? 'type'} named '${name}'`,
+        this.file !== undefined ? { file: this.file } : {},
+      );
+    }
+    return found[0]!;
+  }
+
+  /** Every type of one kind this BTF defines (not the base's). */
+  findByKind<K extends TypeKind>(kind: K): Extract<Type, { kind: K }>[] {
+    const want = BtfKind[kind as BtfKindName];
+    const out: Extract<Type, { kind: K }>[] = [];
+    for (let i = 0; i < this.typeCount; i++) {
+      const info = this.view.getUint32(this.offsets[i]! + 4, this.littleEndian);
+      if (((info >>> 24) & 0x1f) === want)
+        out.push(this.type(this.firstTypeId + i) as Extract<Type, { kind: K }>);
+    }
+    return out;
+  }
+
+  /** Follow typedefs, const/volatile/restrict and type tags to the underlying type. */
+  resolve(id: number): Type | Void {
+    let t = this.type(id);
+    for (let hops = 0; ; hops++) {
+      switch (t.kind) {
+        case 'TYPEDEF':
+        case 'VOLATILE':
+        case 'CONST':
+        case 'RESTRICT':
+        case 'TYPE_TAG':
+          if (hops > 64) throw new BtfError('type chain too long (loop?)', this.loc(id));
+          t = this.type(t.type);
+          continue;
+        default:
+          return t;
+      }
+    }
+  }
+
+  /** Size in bytes of a type, as the C compiler for BPF sees it. */
+  sizeof(id: number): number {
+    let mult = 1;
+    for (let hops = 0; hops < 64; hops++) {
+      const t = this.resolve(id);
+      switch (t.kind) {
+        case 'INT':
+        case 'ENUM':
+        case 'ENUM64':
+        case 'STRUCT':
+        case 'UNION':
+        case 'FLOAT':
+        case 'DATASEC':
+          return mult * t.size;
+        case 'PTR':
+          return mult * PTR_SIZE;
+        case 'ARRAY':
+          mult *= t.nelems;
+          id = t.type;
+          continue;
+        case 'VAR':
+          id = t.type;
+          continue;
+        default:
+          throw new BtfError(`${t.kind} has no size`, this.loc(t.id));
+      }
+    }
+    throw new BtfError('array/var chain too long (loop?)', this.loc(id));
+  }
+
+  /** Alignment in bytes of a type; 1 for a packed struct. */
+  alignof(id: number, depth = 0): number {
+    if (depth > 64) throw new BtfError('type nesting too deep (loop?)', this.loc(id));
+    const t = this.resolve(id);
+    switch (t.kind) {
+      case 'INT':
+      case 'ENUM':
+      case 'ENUM64':
+      case 'FLOAT':
+        return Math.min(t.size, PTR_SIZE);
+      case 'PTR':
+        return PTR_SIZE;
+      case 'ARRAY':
+        return this.alignof(t.type, depth + 1);
+      case 'VAR':
+        return this.alignof(t.type, depth + 1);
+      case 'STRUCT':
+      case 'UNION': {
+        let max = 1;
+        for (const m of t.members) {
+          const a = this.alignof(m.type, depth + 1);
+          // A member placed off its natural alignment means the struct is packed.
+          if (m.bitfieldSize === 0 && m.bitsOffset % (8 * a) !== 0) return 1;
+          max = Math.max(max, a);
+        }
+        return t.size % max === 0 ? max : 1;
+      }
+      default:
+        throw new BtfError(`${t.kind} has no alignment`, this.loc(t.id));
+    }
+  }
+
+  /** Encode back to bytes; a parsed, unmodified BTF comes back byte for byte. */
+  marshal(): Uint8Array {
+    const b = new BtfBuilder({
+      littleEndian: this.littleEndian,
+      ...(this.base ? { base: this.base } : {}),
+      strings: this.strings.bytes,
+    });
+    for (const t of this.types()) b.add(t);
+    return b.build();
+  }
+
+  private loc(id: number): Location {
+    const l: Location = { section: '.BTF', typeId: id };
+    if (this.file !== undefined) l.file = this.file;
+    return l;
+  }
+
+  private buildNameIndex(): Map<string, number[]> {
+    const m = new Map<string, number[]>();
+    const le = this.littleEndian;
+    for (let i = 0; i < this.typeCount; i++) {
+      const nameOff = this.view.getUint32(this.offsets[i]!, le);
+      if (nameOff === 0) continue;
+      const name = this.strings.get(nameOff);
+      const ids = m.get(name);
+      if (ids) ids.push(this.firstTypeId + i);
+      else m.set(name, [this.firstTypeId + i]);
+    }
+    return m;
+  }
+
+  private decode(id: number, off: number): Type {
+    const v = this.view;
+    const le = this.littleEndian;
+    const strings = this.strings;
+    const str = (o: number): string => {
+      if (o >= strings.end) {
+        throw new BtfError(`name offset ${o} outside string section`, { ...this.loc(id), offset: off });
+      }
+      return strings.get(o);
+    };
+    const name = str(v.getUint32(off, le));
+    const info = v.getUint32(off + 4, le);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kindFlag = info >>> 31 === 1;
+    const sizeOrType = v.getUint32(off + 8, le);
+    const p = off + 12;
+    switch (kind) {
+      case BtfKind.INT: {
+        const data = v.getUint32(p, le);
+        return {
+          kind: 'INT',
+          id,
+          name,
+          size: sizeOrType,
+          encoding: data >>> 24,
+          bitsOffset: (data >>> 16) & 0xff,
+          bits: data & 0xff,
+        };
+      }
+      case BtfKind.PTR:
+        return { kind: 'PTR', id, name, type: sizeOrType };
+      case BtfKind.ARRAY:
+        return {
+          kind: 'ARRAY',
+          id,
+          name,
+          type: v.getUint32(p, le),
+          indexType: v.getUint32(p + 4, le),
+          nelems: v.getUint32(p + 8, le),
+        };
+      case BtfKind.STRUCT:
+      case BtfKind.UNION: {
+        const members = [];
+        for (let i = 0, q = p; i < vlen; i++, q += 12) {
+          const o = v.getUint32(q + 8, le);
+          members.push({
+            name: str(v.getUint32(q, le)),
+            type: v.getUint32(q + 4, le),
+            bitsOffset: kindFlag ? o & 0xffffff : o,
+            bitfieldSize: kindFlag ? o >>> 24 : 0,
+          });
+        }
+        return {
+          kind: kind === BtfKind.STRUCT ? 'STRUCT' : 'UNION',
+          id,
+          name,
+          size: sizeOrType,
+          kindFlag,
+          members,
+        };
+      }
+      case BtfKind.ENUM: {
+        const values = [];
+        for (let i = 0, q = p; i < vlen; i++, q += 8) {
+          const raw = kindFlag ? v.getInt32(q + 4, le) : v.getUint32(q + 4, le);
+          values.push({ name: str(v.getUint32(q, le)), value: BigInt(raw) });
+        }
+        return { kind: 'ENUM', id, name, size: sizeOrType, signed: kindFlag, values };
+      }
+      case BtfKind.ENUM64: {
+        const values = [];
+        for (let i = 0, q = p; i < vlen; i++, q += 12) {
+          const u = (BigInt(v.getUint32(q + 8, le)) << 32n) | BigInt(v.getUint32(q + 4, le));
+          values.push({ name: str(v.getUint32(q, le)), value: kindFlag ? BigInt.asIntN(64, u) : u });
+        }
+        return { kind: 'ENUM64', id, name, size: sizeOrType, signed: kindFlag, values };
+      }
+      case BtfKind.FWD:
+        return { kind: 'FWD', id, name, union: kindFlag };
+      case BtfKind.TYPEDEF:
+        return { kind: 'TYPEDEF', id, name, type: sizeOrType };
+      case BtfKind.VOLATILE:
+        return { kind: 'VOLATILE', id, name, type: sizeOrType };
+      case BtfKind.CONST:
+        return { kind: 'CONST', id, name, type: sizeOrType };
+      case BtfKind.RESTRICT:
+        return { kind: 'RESTRICT', id, name, type: sizeOrType };
+      case BtfKind.FUNC:
+        return { kind: 'FUNC', id, name, type: sizeOrType, linkage: vlen };
+      case BtfKind.FUNC_PROTO: {
+        const params = [];
+        for (let i = 0, q = p; i < vlen; i++, q += 8) {
+          params.push({ name: str(v.getUint32(q, le)), type: v.getUint32(q + 4, le) });
+        }
+        return { kind: 'FUNC_PROTO', id, name, returnType: sizeOrType, params };
+      }
+      case BtfKind.VAR:
+        return { kind: 'VAR', id, name, type: sizeOrType, linkage: v.getUint32(p, le) };
+      case BtfKind.DATASEC: {
+        const vars = [];
+        for (let i = 0, q = p; i < vlen; i++, q += 12) {
+          vars.push({
+            type: v.getUint32(q, le),
+            offset: v.getUint32(q + 4, le),
+            size: v.getUint32(q + 8, le),
+          });
+        }
+        return { kind: 'DATASEC', id, name, size: sizeOrType, vars };
+      }
+      case BtfKind.FLOAT:
+        return { kind: 'FLOAT', id, name, size: sizeOrType };
+      case BtfKind.DECL_TAG:
+        return kindFlag
+          ? { kind: 'DECL_TAG', id, name, type: sizeOrType, componentIdx: v.getInt32(p, le), kindFlag }
+          : { kind: 'DECL_TAG', id, name, type: sizeOrType, componentIdx: v.getInt32(p, le) };
+      case BtfKind.TYPE_TAG:
+        return kindFlag
+          ? { kind: 'TYPE_TAG', id, name, type: sizeOrType, kindFlag }
+          : { kind: 'TYPE_TAG', id, name, type: sizeOrType };
+      default:
+        // The index pass already rejected unknown kinds.
+        throw new BtfError(`unknown kind ${kind}`, { ...this.loc(id), offset: off });
+    }
+  }
+}
+
+/**
+ * The one pass over the type section: each record's size follows from kind and vlen alone, so
+ * only the info word is read. Every record is bounds-checked against the section.
+ */
+function indexTypes(
+  bytes: Uint8Array,
+  view: DataView,
+  le: boolean,
+  start: number,
+  end: number,
+  firstId: number,
+  loc: Location,
+): Uint32Array {
+  // Every record is at least 12 bytes: this bounds the count without a first pass.
+  const out = new Uint32Array(Math.floor((end - start) / 12));
+  let n = 0;
+  let off = start;
+  const abs = bytes.byteOffset + start;
+  if (le === hostLittleEndian && abs % 4 === 0) {
+    // Fast path: read info words straight from a Uint32Array over the section.
+    const words = new Uint32Array(bytes.buffer, abs, (end - start) >>> 2);
+    const limit = words.length;
+    let w = 0;
+    while (w < limit) {
+      if (w + 3 > limit) break;
+      const info = words[w + 1]!;
+      const size = recordSize((info >>> 24) & 0x1f, info & 0xffff);
+      if (size < 0 || (info & 0x60ff0000) !== 0) throw badRecord(info, firstId + n, start + w * 4, loc);
+      out[n++] = start + w * 4;
+      w += size >>> 2;
+    }
+    off = start + w * 4;
+  } else {
+    while (off + 12 <= end) {
+      const info = view.getUint32(off + 4, le);
+      const size = recordSize((info >>> 24) & 0x1f, info & 0xffff);
+      if (size < 0 || (info & 0x60ff0000) !== 0) throw badRecord(info, firstId + n, off, loc);
+      out[n++] = off;
+      off += size;
+    }
+  }
+  if (off !== end) {
+    throw new BtfError(`type record runs past the type section end (${end - start} bytes)`, {
+      ...loc,
+      typeId: firstId + n - (off > end ? 1 : 0),
+      offset: off > end ? out[n - 1]! : off,
+    });
+  }
+  return out.slice(0, n);
+}
+
+function badRecord(info: number, id: number, off: number, loc: Location): BtfError {
+  const kind = (info >>> 24) & 0x1f;
+  const msg =
+    recordSize(kind, 0) < 0 ? `unknown kind ${kind}` : `reserved info bits set (0x${info.toString(16)})`;
+  return new BtfError(msg, { ...loc, typeId: id, offset: off });
+}

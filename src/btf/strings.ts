@@ -1,0 +1,150 @@
+// The BTF string section: reading NUL-terminated names by offset, and building a deduplicated one.
+import { BtfError, type Location } from '../errors.js';
+import { latin1OrUtf8 } from '../internal/reader.js';
+
+const encoder = new TextEncoder();
+
+/**
+ * A read-only view of one string section. Offsets below `start` belong to the base BTF's
+ * table (split BTF continues the base's offsets), so lookups are delegated there.
+ */
+export class StringTable {
+  /** Offset at which this table's own strings begin (the base's total length, or 0). */
+  readonly start: number;
+  private index: Map<string, number> | undefined;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly base: StringTable | undefined,
+    private readonly location: Location,
+  ) {
+    this.start = base ? base.end : 0;
+    if (bytes.length > 0 && bytes[bytes.length - 1] !== 0) {
+      throw new BtfError('string section does not end with NUL', location);
+    }
+    // Offset 0 must be the empty name; a split table relies on its base for that.
+    if (!base && (bytes.length === 0 || bytes[0] !== 0)) {
+      throw new BtfError('string section does not start with an empty string', location);
+    }
+  }
+
+  /** One past the last offset this table (with its base) can resolve. */
+  get end(): number {
+    return this.start + this.bytes.length;
+  }
+
+  /** The string at `off`; a BtfError when the offset is outside the table. */
+  get(off: number): string {
+    if (off < this.start) {
+      if (this.base) return this.base.get(off);
+    }
+    const local = off - this.start;
+    const b = this.bytes;
+    if (!(local >= 0 && local < b.length)) {
+      throw new BtfError(`string offset ${off} outside string section (size ${this.end})`, this.location);
+    }
+    if (b[local] === 0) return '';
+    // Nearly every name is short ASCII: build it directly, without a subarray or TextDecoder.
+    let s = '';
+    for (let i = local; ; i++) {
+      const c = b[i]!;
+      if (c === 0) return s;
+      if (c >= 0x80 || i - local > 64) break;
+      s += String.fromCharCode(c);
+    }
+    // The section ends with NUL (checked in the constructor), so this always finds one.
+    return latin1OrUtf8(b.subarray(local, b.indexOf(0, local)));
+  }
+
+  /** Offset of `s` when the table (or its base) holds it as a whole string, else undefined. */
+  find(s: string): number | undefined {
+    const inBase = this.base?.find(s);
+    if (inBase !== undefined) return inBase;
+    if (!this.index) this.index = this.buildIndex();
+    return this.index.get(s);
+  }
+
+  private buildIndex(): Map<string, number> {
+    const m = new Map<string, number>();
+    const b = this.bytes;
+    let i = 0;
+    while (i < b.length) {
+      const nul = b.indexOf(0, i);
+      const s = latin1OrUtf8(b.subarray(i, nul));
+      if (!m.has(s)) m.set(s, this.start + i);
+      i = nul + 1;
+    }
+    return m;
+  }
+}
+
+/**
+ * Builds a string section with each distinct string stored once. It may be seeded with an
+ * existing section (kept byte for byte, so a parsed BTF marshals back identically) and may sit on
+ * a base table whose strings are reused rather than copied (split BTF).
+ */
+export class StringTableBuilder {
+  private readonly chunks: Uint8Array[] = [];
+  private length = 0;
+  private readonly offsets = new Map<string, number>();
+  private readonly start: number;
+
+  constructor(
+    private readonly base?: StringTable,
+    seed?: Uint8Array,
+  ) {
+    this.start = base ? base.end : 0;
+    if (seed && seed.length > 0) {
+      const copy = seed.slice();
+      this.chunks.push(copy);
+      this.length = copy.length;
+      let i = 0;
+      while (i < copy.length) {
+        let nul = copy.indexOf(0, i);
+        if (nul < 0) nul = copy.length;
+        const s = latin1OrUtf8(copy.subarray(i, nul));
+        if (!this.offsets.has(s)) this.offsets.set(s, this.start + i);
+        i = nul + 1;
+      }
+      if (copy[copy.length - 1] !== 0) this.append(new Uint8Array(1));
+    } else if (!base) {
+      this.append(new Uint8Array(1)); // the mandatory empty string at offset 0
+      this.offsets.set('', 0);
+    }
+  }
+
+  private append(b: Uint8Array): void {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  /** The offset of `s`, adding it when new. The empty string is always offset 0. */
+  add(s: string): number {
+    if (s === '' && (this.base || this.length > 0)) return 0;
+    const known = this.offsets.get(s);
+    if (known !== undefined) return known;
+    const inBase = this.base?.find(s);
+    if (inBase !== undefined) return inBase;
+    const off = this.start + this.length;
+    const enc = encoder.encode(s);
+    const rec = new Uint8Array(enc.length + 1);
+    rec.set(enc);
+    this.append(rec);
+    this.offsets.set(s, off);
+    return off;
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}
