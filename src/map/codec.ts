@@ -1,0 +1,736 @@
+// Codecs between the bytes of a map key/value (or a global variable) and JS values, compiled once
+// per BTF type into closures; raw byte codecs for maps without BTF.
+import { EbpfError } from '../errors.js';
+import {
+  BTF_INT_BOOL,
+  BTF_INT_CHAR,
+  BTF_INT_SIGNED,
+  type Member,
+  type Type,
+  type Void,
+} from '../btf/types.js';
+
+/** What a codec needs from BTF: id → type, and the byte order the types describe. */
+export interface TypeSource {
+  type(id: number): Type | Void;
+  readonly littleEndian: boolean;
+}
+
+/** A value that does not fit its type (wrong JS type, out of range, missing field...). */
+export class CodecError extends EbpfError {
+  /** Where in the value: `value.bytes`, `key.addr[2]`. */
+  readonly path: string;
+  constructor(message: string, path: string, typeId?: number) {
+    super(`${path}: ${message}`, typeId === undefined ? {} : { typeId });
+    this.path = path;
+  }
+}
+
+/** Encoder/decoder for one type. */
+export interface Codec<T = unknown> {
+  /** Bytes the type occupies. */
+  readonly size: number;
+  /** BTF type id, 0 for a raw codec. */
+  readonly typeId: number;
+  /** Decode `size` bytes at `offset` of `bytes`. */
+  decode(bytes: Uint8Array, offset?: number): T;
+  /** Decode from a view the caller keeps (no allocation besides the result). */
+  decodeView(view: DataView, offset: number): T;
+  /**
+   * Encode into `out` at `offset` (a new buffer when `out` is absent) and return `out`.
+   * A Uint8Array of exactly `size` bytes is always accepted and copied as is.
+   */
+  encode(value: unknown, out?: Uint8Array, offset?: number): Uint8Array;
+  /** Encode into a view the caller keeps; the `size` bytes at `offset` are overwritten. */
+  encodeView(value: unknown, view: DataView, offset: number): void;
+}
+
+/** The error thrown inside a compiled writer; the path grows as it unwinds to the root. */
+class PathError extends Error {
+  constructor(
+    readonly reason: string,
+    public path: string,
+    readonly typeId: number | undefined,
+  ) {
+    super(reason);
+  }
+}
+
+interface Node {
+  size: number;
+  read(v: DataView, off: number): unknown;
+  /** The bytes are zero when called. */
+  write(v: DataView, off: number, x: unknown): void;
+}
+
+function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function fail(reason: string, typeId?: number): never {
+  throw new PathError(reason, '', typeId);
+}
+
+function show(x: unknown): string {
+  if (typeof x === 'bigint') return `${x}n`;
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (x === null) return 'null';
+  if (x instanceof Uint8Array) return `Uint8Array(${x.length})`;
+  if (Array.isArray(x)) return `array(${x.length})`;
+  return typeof x === 'object' ? 'object' : String(x);
+}
+
+function buildCodec(node: Node, typeId: number, root: string): Codec {
+  const size = node.size;
+  const wrap = (e: unknown): unknown =>
+    e instanceof PathError ? new CodecError(e.reason, root + e.path, e.typeId ?? (typeId || undefined)) : e;
+  const encodeView = (value: unknown, view: DataView, offset: number): void => {
+    if (offset < 0 || offset + size > view.byteLength) {
+      throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${size} at ${offset}`, root);
+    }
+    if (value instanceof Uint8Array) {
+      if (value.length !== size) throw new CodecError(`expected ${size} bytes, got ${value.length}`, root);
+      new Uint8Array(view.buffer, view.byteOffset + offset, size).set(value);
+      return;
+    }
+    new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
+    try {
+      node.write(view, offset, value);
+    } catch (e) {
+      throw wrap(e);
+    }
+  };
+  const decodeView = (view: DataView, offset: number): unknown => {
+    if (offset < 0 || offset + size > view.byteLength) {
+      throw new CodecError(`need ${size} bytes at ${offset}, buffer has ${view.byteLength}`, root);
+    }
+    return node.read(view, offset);
+  };
+  return {
+    size,
+    typeId,
+    decodeView,
+    encodeView,
+    decode: (bytes, offset = 0) => decodeView(viewOf(bytes), offset),
+    encode(value, out, offset = 0) {
+      const buf = out ?? new Uint8Array(size);
+      encodeView(value, viewOf(buf), offset);
+      return buf;
+    },
+  };
+}
+
+/**
+ * A codec for maps without BTF: decodes to a copy of the bytes. Encoding also takes a number or
+ * bigint for 1, 2, 4 and 8 byte sizes, in host byte order as the kernel stores it.
+ */
+export function rawCodec(size: number, root = 'value'): Codec<Uint8Array> {
+  const le = hostLittleEndian;
+  const node: Node = {
+    size,
+    read: (v, off) => new Uint8Array(v.buffer.slice(v.byteOffset + off, v.byteOffset + off + size)),
+    write(v, off, x) {
+      if (typeof x !== 'number' && typeof x !== 'bigint') fail(`expected ${size} bytes, got ${show(x)}`);
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+        fail(`a number needs a 1, 2, 4 or 8 byte size, not ${size}`);
+      intNode(size, false, le).write(v, off, x);
+    },
+  };
+  return buildCodec(node, 0, root) as Codec<Uint8Array>;
+}
+
+const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+const cache = new WeakMap<TypeSource, Map<string, Codec>>();
+
+/**
+ * The codec for `typeId` in `btf`, compiled on first use and cached per (btf, type, root).
+ * `root` names the value in error paths (`key`, `value`, a variable name).
+ * Throws CodecError when the type cannot be held in a map (void, function, forward declaration).
+ */
+export function codecFor(btf: TypeSource, typeId: number, root = 'value'): Codec {
+  let perBtf = cache.get(btf);
+  if (!perBtf) cache.set(btf, (perBtf = new Map()));
+  const k = `${typeId}:${root}`;
+  let c = perBtf.get(k);
+  if (!c) {
+    let node: Node;
+    try {
+      node = new Compiler(btf).node(typeId, 0);
+    } catch (e) {
+      if (e instanceof PathError) throw new CodecError(e.reason, root + e.path, e.typeId ?? typeId);
+      throw e;
+    }
+    c = buildCodec(node, typeId, root);
+    perBtf.set(k, c);
+  }
+  return c;
+}
+
+// ---- integers ----
+
+function checkNumber(x: unknown, bits: number, signed: boolean): number {
+  let n: number;
+  if (typeof x === 'number') n = x;
+  else if (typeof x === 'bigint') n = Number(x);
+  else if (typeof x === 'boolean') n = x ? 1 : 0;
+  else return fail(`expected an integer, got ${show(x)}`);
+  if (!Number.isInteger(n)) fail(`expected an integer, got ${show(x)}`);
+  const lo = signed ? -(2 ** (bits - 1)) : 0;
+  const hi = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  if (n < lo || n > hi) fail(`${show(x)} is out of range for ${signed ? 's' : 'u'}${bits} [${lo}, ${hi}]`);
+  return n;
+}
+
+function checkBigint(x: unknown, bits: number, signed: boolean): bigint {
+  let n: bigint;
+  if (typeof x === 'bigint') n = x;
+  else if (typeof x === 'number') {
+    if (!Number.isSafeInteger(x)) fail(`expected an integer (a bigint beyond 2^53), got ${show(x)}`);
+    n = BigInt(x);
+  } else if (typeof x === 'boolean') n = x ? 1n : 0n;
+  else return fail(`expected an integer, got ${show(x)}`);
+  const b = BigInt(bits);
+  const lo = signed ? -(1n << (b - 1n)) : 0n;
+  const hi = signed ? (1n << (b - 1n)) - 1n : (1n << b) - 1n;
+  if (n < lo || n > hi) fail(`${show(x)} is out of range for ${signed ? 's' : 'u'}${bits}`);
+  return n;
+}
+
+function intNode(size: number, signed: boolean, le: boolean): Node {
+  switch (size) {
+    case 1:
+      return signed
+        ? { size, read: (v, o) => v.getInt8(o), write: (v, o, x) => v.setInt8(o, checkNumber(x, 8, true)) }
+        : {
+            size,
+            read: (v, o) => v.getUint8(o),
+            write: (v, o, x) => v.setUint8(o, checkNumber(x, 8, false)),
+          };
+    case 2:
+      return signed
+        ? {
+            size,
+            read: (v, o) => v.getInt16(o, le),
+            write: (v, o, x) => v.setInt16(o, checkNumber(x, 16, true), le),
+          }
+        : {
+            size,
+            read: (v, o) => v.getUint16(o, le),
+            write: (v, o, x) => v.setUint16(o, checkNumber(x, 16, false), le),
+          };
+    case 4:
+      return signed
+        ? {
+            size,
+            read: (v, o) => v.getInt32(o, le),
+            write: (v, o, x) => v.setInt32(o, checkNumber(x, 32, true), le),
+          }
+        : {
+            size,
+            read: (v, o) => v.getUint32(o, le),
+            write: (v, o, x) => v.setUint32(o, checkNumber(x, 32, false), le),
+          };
+    case 8:
+      return signed
+        ? {
+            size,
+            read: (v, o) => v.getBigInt64(o, le),
+            write: (v, o, x) => v.setBigInt64(o, checkBigint(x, 64, true), le),
+          }
+        : {
+            size,
+            read: (v, o) => v.getBigUint64(o, le),
+            write: (v, o, x) => v.setBigUint64(o, checkBigint(x, 64, false), le),
+          };
+    case 16: {
+      const [loOff, hiOff] = le ? [0, 8] : [8, 0];
+      return {
+        size,
+        read(v, o) {
+          const u = (v.getBigUint64(o + hiOff, le) << 64n) | v.getBigUint64(o + loOff, le);
+          return signed ? BigInt.asIntN(128, u) : u;
+        },
+        write(v, o, x) {
+          const u = BigInt.asUintN(128, checkBigint(x, 128, signed));
+          v.setBigUint64(o + loOff, BigInt.asUintN(64, u), le);
+          v.setBigUint64(o + hiOff, u >> 64n, le);
+        },
+      };
+    }
+    default:
+      return fail(`integer of ${size} bytes is not supported`);
+  }
+}
+
+/**
+ * Bits [bitOff, bitOff+bits) counted from the start of the storage at `off`: from the least
+ * significant bit of the first byte on little endian, from the most significant on big endian.
+ */
+function bitfieldNode(bitOff: number, bits: number, signed: boolean, asBigint: boolean, le: boolean): Node {
+  const first = bitOff >> 3;
+  const span = ((bitOff + bits + 7) >> 3) - first;
+  const shift = BigInt(le ? bitOff & 7 : span * 8 - (bitOff & 7) - bits);
+  const mask = (1n << BigInt(bits)) - 1n;
+  const readRaw = (v: DataView, o: number): bigint => {
+    let acc = 0n;
+    const base = o + first;
+    if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(v.getUint8(base + i));
+    else for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(v.getUint8(base + i));
+    return (acc >> shift) & mask;
+  };
+  const writeRaw = (v: DataView, o: number, field: bigint): void => {
+    const base = o + first;
+    let acc = 0n;
+    if (le) for (let i = span - 1; i >= 0; i--) acc = (acc << 8n) | BigInt(v.getUint8(base + i));
+    else for (let i = 0; i < span; i++) acc = (acc << 8n) | BigInt(v.getUint8(base + i));
+    acc = (acc & ~(mask << shift)) | ((field & mask) << shift);
+    for (let i = 0; i < span; i++) {
+      const byte = Number((acc >> BigInt(8 * (le ? i : span - 1 - i))) & 0xffn);
+      v.setUint8(base + i, byte);
+    }
+  };
+  return {
+    size: 0,
+    read(v, o) {
+      const raw = readRaw(v, o);
+      const val = signed ? BigInt.asIntN(bits, raw) : raw;
+      return asBigint ? val : Number(val);
+    },
+    write(v, o, x) {
+      const val = asBigint ? checkBigint(x, bits, signed) : BigInt(checkNumber(x, bits, signed));
+      writeRaw(v, o, BigInt.asUintN(bits, val));
+    },
+  };
+}
+
+// ---- the compiler ----
+
+interface Field {
+  name: string;
+  node: Node;
+  offset: number;
+}
+
+const MAX_DEPTH = 64;
+
+class Compiler {
+  private readonly le: boolean;
+  constructor(private readonly btf: TypeSource) {
+    this.le = btf.littleEndian;
+  }
+
+  private type(id: number): Type | Void {
+    try {
+      return this.btf.type(id);
+    } catch (e) {
+      if (e instanceof EbpfError) return fail(e.message, id);
+      throw e;
+    }
+  }
+
+  /** Skip typedefs, qualifiers, type tags and VARs. */
+  resolve(id: number): Type | Void {
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const t = this.type(id);
+      switch (t.kind) {
+        case 'TYPEDEF':
+        case 'VOLATILE':
+        case 'CONST':
+        case 'RESTRICT':
+        case 'TYPE_TAG':
+        case 'VAR':
+          id = t.type;
+          continue;
+        default:
+          return t;
+      }
+    }
+    return fail('type chain too deep (a loop?)', id);
+  }
+
+  node(id: number, depth: number): Node {
+    if (depth > MAX_DEPTH) fail('type nesting too deep (a loop?)', id);
+    const t = this.resolve(id);
+    switch (t.kind) {
+      case 'INT':
+        if (t.bitsOffset !== 0 || t.bits !== t.size * 8) {
+          return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size };
+        }
+        if (t.encoding & BTF_INT_BOOL) return boolNode(t.size, this.le);
+        return intNode(t.size, (t.encoding & BTF_INT_SIGNED) !== 0, this.le);
+      case 'PTR':
+        return intNode(8, false, this.le);
+      case 'ENUM':
+      case 'ENUM64':
+        return enumNode(t.size, t.signed, t.values, this.le, t.id);
+      case 'FLOAT':
+        return floatNode(t.size, this.le);
+      case 'ARRAY':
+        return this.array(t.type, t.nelems, depth);
+      case 'STRUCT':
+      case 'UNION':
+        return this.struct(t, depth);
+      case 'DATASEC': {
+        const fields: Field[] = [];
+        for (const vs of t.vars) {
+          const v = this.type(vs.type);
+          if (v.kind !== 'VAR') continue;
+          fields.push({ name: v.name, node: this.node(vs.type, depth + 1), offset: vs.offset });
+        }
+        return structNode(t.size, fields, [], false);
+      }
+      default:
+        return fail(`a ${t.kind} type has no value representation`, t.id);
+    }
+  }
+
+  private intBitfield(t: Type & { kind: 'INT' }, bitOff: number, bits: number): Node {
+    return bitfieldNode(bitOff, bits, (t.encoding & BTF_INT_SIGNED) !== 0, t.size > 4, this.le);
+  }
+
+  /** The element of a char array: an INT of one byte with CHAR encoding or named `char`. */
+  private isCharElement(id: number): boolean {
+    let t = this.type(id);
+    for (
+      let i = 0;
+      i < MAX_DEPTH && (t.kind === 'CONST' || t.kind === 'VOLATILE' || t.kind === 'RESTRICT');
+      i++
+    ) {
+      t = this.type(t.type);
+    }
+    return t.kind === 'INT' && t.size === 1 && ((t.encoding & BTF_INT_CHAR) !== 0 || t.name === 'char');
+  }
+
+  private array(elemId: number, n: number, depth: number): Node {
+    if (this.isCharElement(elemId)) return stringNode(n);
+    const et = this.resolve(elemId);
+    const elem = this.node(elemId, depth + 1);
+    const esize = elem.size;
+    if (
+      et.kind === 'INT' &&
+      !(et.encoding & BTF_INT_BOOL) &&
+      et.bits === et.size * 8 &&
+      et.bitsOffset === 0
+    ) {
+      const signed = (et.encoding & BTF_INT_SIGNED) !== 0;
+      const ctor = signed ? SIGNED_ARRAYS[et.size] : UNSIGNED_ARRAYS[et.size];
+      if (ctor) return typedArrayNode(ctor, n, elem);
+    }
+    if (et.kind === 'FLOAT' && (et.size === 4 || et.size === 8)) {
+      return typedArrayNode(et.size === 4 ? Float32Array : Float64Array, n, elem);
+    }
+    return {
+      size: esize * n,
+      read(v, o) {
+        const out: unknown[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = elem.read(v, o + i * esize);
+        return out;
+      },
+      write(v, o, x) {
+        if (!Array.isArray(x)) fail(`expected an array of ${n}, got ${show(x)}`);
+        if (x.length !== n) fail(`expected ${n} elements, got ${x.length}`);
+        for (let i = 0; i < n; i++) {
+          try {
+            elem.write(v, o + i * esize, x[i]);
+          } catch (e) {
+            throw prefix(e, `[${i}]`);
+          }
+        }
+      },
+    };
+  }
+
+  private struct(t: Type & { kind: 'STRUCT' | 'UNION' }, depth: number): Node {
+    const fields: Field[] = [];
+    const inline: Field[] = [];
+    for (const m of t.members) {
+      const byteOff = m.bitsOffset >> 3;
+      const mt = this.resolve(m.type);
+      if (m.name === '') {
+        // Anonymous struct/union: its members read and write as the parent's, as in C.
+        if (mt.kind === 'STRUCT' || mt.kind === 'UNION') {
+          inline.push({ name: '', node: this.node(m.type, depth + 1), offset: byteOff });
+        }
+        continue; // unnamed padding bitfield
+      }
+      fields.push({ name: m.name, node: this.member(m, mt, depth), offset: byteOff });
+    }
+    return structNode(t.size, fields, inline, t.kind === 'UNION');
+  }
+
+  private member(m: Member, mt: Type | Void, depth: number): Node {
+    const bitIn = m.bitsOffset & 7;
+    if (
+      m.bitfieldSize === 0 &&
+      bitIn === 0 &&
+      !(mt.kind === 'INT' && (mt.bitsOffset !== 0 || mt.bits !== mt.size * 8))
+    ) {
+      return this.node(m.type, depth + 1);
+    }
+    // A bitfield: from the member (kind_flag) or from the INT's own offset/bits (old encoding).
+    let bits = m.bitfieldSize;
+    let off = bitIn;
+    if (mt.kind === 'INT') {
+      if (bits === 0) {
+        bits = mt.bits;
+        off += mt.bitsOffset;
+      }
+      return this.intBitfield(mt, off, bits);
+    }
+    if (mt.kind === 'ENUM' || mt.kind === 'ENUM64') {
+      const raw = bitfieldNode(off, bits, mt.signed, mt.size > 4, this.le);
+      return enumOver(raw, mt.values, mt.size, mt.signed, mt.id);
+    }
+    return fail(`bitfield member '${m.name}' of kind ${mt.kind} is not supported`, mt.id);
+  }
+}
+
+function prefix(e: unknown, seg: string): unknown {
+  if (e instanceof PathError) e.path = seg + e.path;
+  return e;
+}
+
+function boolNode(size: number, le: boolean): Node {
+  const int = intNode(size, false, le);
+  return {
+    size,
+    read: (v, o) => int.read(v, o) !== 0 && int.read(v, o) !== 0n,
+    write(v, o, x) {
+      if (typeof x !== 'boolean' && x !== 0 && x !== 1) fail(`expected a boolean, got ${show(x)}`);
+      int.write(v, o, size === 8 ? BigInt(Number(x)) : Number(x));
+    },
+  };
+}
+
+function floatNode(size: number, le: boolean): Node {
+  const num = (x: unknown): number => {
+    if (typeof x !== 'number') fail(`expected a number, got ${show(x)}`);
+    return x;
+  };
+  if (size === 4)
+    return { size, read: (v, o) => v.getFloat32(o, le), write: (v, o, x) => v.setFloat32(o, num(x), le) };
+  if (size === 8)
+    return { size, read: (v, o) => v.getFloat64(o, le), write: (v, o, x) => v.setFloat64(o, num(x), le) };
+  // half and long double have no JS number type: their bytes.
+  return {
+    size,
+    read: (v, o) => new Uint8Array(v.buffer.slice(v.byteOffset + o, v.byteOffset + o + size)),
+    write(v, o, x) {
+      if (!(x instanceof Uint8Array) || x.length !== size)
+        fail(`expected ${size} bytes for a float of ${size}`);
+      new Uint8Array(v.buffer, v.byteOffset + o, size).set(x);
+    },
+  };
+}
+
+function enumNode(
+  size: number,
+  signed: boolean,
+  values: { name: string; value: bigint }[],
+  le: boolean,
+  id: number,
+): Node {
+  return { ...enumOver(intNode(size, signed, le), values, size, signed, id), size };
+}
+
+/** Enumerator names over an integer node: decode to the name when one matches, else the number. */
+function enumOver(
+  int: Node,
+  values: { name: string; value: bigint }[],
+  size: number,
+  signed: boolean,
+  id: number,
+): Node {
+  const bits = size * 8;
+  const big = size > 4;
+  const byValue = new Map<string, string>();
+  const byName = new Map<string, number | bigint>();
+  for (const e of values) {
+    const v = signed ? BigInt.asIntN(bits, e.value) : BigInt.asUintN(bits, e.value);
+    if (!byValue.has(v.toString())) byValue.set(v.toString(), e.name);
+    byName.set(e.name, big ? v : Number(v));
+  }
+  return {
+    size: int.size,
+    read(v, o) {
+      const n = int.read(v, o) as number | bigint;
+      return byValue.get(n.toString()) ?? n;
+    },
+    write(v, o, x) {
+      if (typeof x === 'string') {
+        const n = byName.get(x);
+        if (n === undefined) fail(`unknown enumerator '${x}' (known: ${[...byName.keys()].join(', ')})`, id);
+        int.write(v, o, n);
+      } else int.write(v, o, x);
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8');
+
+function stringNode(n: number): Node {
+  return {
+    size: n,
+    read(v, o) {
+      const bytes = new Uint8Array(v.buffer, v.byteOffset + o, n);
+      const end = bytes.indexOf(0);
+      return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+    },
+    write(v, o, x) {
+      const dst = new Uint8Array(v.buffer, v.byteOffset + o, n);
+      if (typeof x === 'string') {
+        const r = encoder.encodeInto(x, dst);
+        if (r.read !== x.length)
+          fail(`string of ${encoder.encode(x).length} bytes is too long for char[${n}]`);
+        return;
+      }
+      if (x instanceof Uint8Array || Array.isArray(x)) {
+        if (x.length > n) fail(`${x.length} bytes are too many for char[${n}]`);
+        for (let i = 0; i < x.length; i++) dst[i] = checkNumber(x[i], 8, false);
+        return;
+      }
+      fail(`expected a string for char[${n}], got ${show(x)}`);
+    },
+  };
+}
+
+type NumericArrayCtor =
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Int32ArrayConstructor
+  | BigUint64ArrayConstructor
+  | BigInt64ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor;
+
+const UNSIGNED_ARRAYS: Record<number, NumericArrayCtor> = {
+  1: Uint8Array,
+  2: Uint16Array,
+  4: Uint32Array,
+  8: BigUint64Array,
+};
+const SIGNED_ARRAYS: Record<number, NumericArrayCtor> = {
+  1: Int8Array,
+  2: Int16Array,
+  4: Int32Array,
+  8: BigInt64Array,
+};
+
+/** Numeric elements decode to a typed array (values in host order, read through the element node). */
+function typedArrayNode(ctor: NumericArrayCtor, n: number, elem: Node): Node {
+  const esize = elem.size;
+  return {
+    size: esize * n,
+    read(v, o) {
+      const out = new ctor(n);
+      const w = out as unknown as { [i: number]: unknown };
+      for (let i = 0; i < n; i++) w[i] = elem.read(v, o + i * esize);
+      return out;
+    },
+    write(v, o, x) {
+      if (!ArrayBuffer.isView(x) && !Array.isArray(x)) fail(`expected an array of ${n}, got ${show(x)}`);
+      const arr = x as unknown as ArrayLike<unknown>;
+      if (arr.length !== n) fail(`expected ${n} elements, got ${arr.length}`);
+      for (let i = 0; i < n; i++) {
+        try {
+          elem.write(v, o + i * esize, arr[i]);
+        } catch (e) {
+          throw prefix(e, `[${i}]`);
+        }
+      }
+    },
+  };
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);
+}
+
+/** A struct (all fields) or union (decode all members; encode the member given). */
+function structNode(
+  size: number,
+  fields: Field[],
+  inline: Field[],
+  union: boolean,
+): Node & { names: Set<string> } {
+  const names = new Set<string>(fields.map((f) => f.name));
+  const inlineNames = inline.map((f) => (f.node as { names?: Set<string> }).names ?? new Set<string>());
+  for (const s of inlineNames) for (const nm of s) names.add(nm);
+  const readInto = (v: DataView, o: number, out: Record<string, unknown>): void => {
+    for (const f of fields) out[f.name] = f.node.read(v, o + f.offset);
+    for (const f of inline) (f.node as InlineNode).readInto(v, o + f.offset, out);
+  };
+  const hasAny = (x: Record<string, unknown>, s: Set<string>): boolean => {
+    for (const nm of s) if (x[nm] !== undefined) return true;
+    return false;
+  };
+  const writeFrom = (v: DataView, o: number, x: Record<string, unknown>): void => {
+    if (union) {
+      // One member given is written; several (as decode returns) write the widest, which covers the most bytes.
+      let best: Field | undefined;
+      let bestSize = -1;
+      for (const f of fields) {
+        if (x[f.name] !== undefined && f.node.size > bestSize) {
+          best = f;
+          bestSize = f.node.size;
+        }
+      }
+      let bestInline: number | undefined;
+      for (let i = 0; i < inline.length; i++) {
+        if (hasAny(x, inlineNames[i]!) && inline[i]!.node.size > bestSize) {
+          bestInline = i;
+          bestSize = inline[i]!.node.size;
+        }
+      }
+      if (bestInline !== undefined) {
+        const f = inline[bestInline]!;
+        (f.node as InlineNode).writeFrom(v, o + f.offset, x);
+      } else if (best) {
+        try {
+          best.node.write(v, o + best.offset, x[best.name]);
+        } catch (e) {
+          throw prefix(e, `.${best.name}`);
+        }
+      } else if (names.size > 0) fail(`union needs one of: ${[...names].join(', ')}`);
+      return;
+    }
+    for (const f of fields) {
+      const fx = x[f.name];
+      if (fx === undefined) fail(`missing field '${f.name}'`);
+      try {
+        f.node.write(v, o + f.offset, fx);
+      } catch (e) {
+        throw prefix(e, `.${f.name}`);
+      }
+    }
+    for (const f of inline) (f.node as InlineNode).writeFrom(v, o + f.offset, x);
+  };
+  const node: InlineNode = {
+    size,
+    names,
+    readInto,
+    writeFrom,
+    read(v, o) {
+      const out: Record<string, unknown> = {};
+      readInto(v, o, out);
+      return out;
+    },
+    write(v, o, x) {
+      if (!isPlainObject(x)) fail(`expected an object with ${[...names].join(', ')}, got ${show(x)}`);
+      for (const k in x) if (!names.has(k)) fail(`unknown field '${k}' (fields: ${[...names].join(', ')})`);
+      writeFrom(v, o, x);
+    },
+  };
+  return node;
+}
+
+interface InlineNode extends Node {
+  names: Set<string>;
+  readInto(v: DataView, o: number, out: Record<string, unknown>): void;
+  writeFrom(v: DataView, o: number, x: Record<string, unknown>): void;
+}
