@@ -1,0 +1,233 @@
+// Benchmark runner (`npm run bench [-- --json] [--only NAME] [--iterations N] [--warmup N]`):
+// runs each benchmark's TypeScript side in its own Node process (so its peak RSS is its own) and
+// its C reference against libbpf, then prints a table, or one JSON object per line with --json.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Measurement, TimeOptions } from './measure.js';
+import { runReference } from './reference.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * One row of the table. `ours` names a module in bench/ and the function it exports, called as
+ * `fn(options)` in a child process; it returns a Measurement (or a number of milliseconds).
+ * `reference` runs in this process, usually a C harness from bench/c/ via runReference().
+ */
+interface Benchmark {
+  name: string;
+  unit: string;
+  description: string;
+  ours: { module: string; export: string };
+  reference?: (opts: Required<TimeOptions>) => Measurement;
+}
+
+const BENCHMARKS: Benchmark[] = [
+  {
+    name: 'btf-parse',
+    unit: 'ms',
+    description: 'parse /sys/kernel/btf/vmlinux and release it (libbpf: btf__parse + btf__free)',
+    ours: { module: 'btf-parse.ts', export: 'benchBtfParse' },
+    reference: (o) => runReference('btf_parse', [o.iterations, o.warmup, '/sys/kernel/btf/vmlinux']),
+  },
+];
+
+interface Row {
+  name: string;
+  unit: string;
+  ours: number | null;
+  reference: number | null;
+  /** ours / reference: above 1 means slower than libbpf. */
+  ratio: number | null;
+  oursMaxRssKb?: number;
+  referenceMaxRssKb?: number;
+  oursIterations?: number;
+  referenceIterations?: number;
+  oursExtra?: Record<string, number | string>;
+  referenceExtra?: Record<string, number | string>;
+  status: 'ok' | 'pending' | 'error';
+  error?: string;
+}
+
+/** Accepts what a benchmark function returns: a Measurement, a plain number, or a close shape. */
+function toMeasurement(x: unknown): Measurement {
+  if (typeof x === 'number') return { value: x };
+  if (x && typeof x === 'object') {
+    const o = x as Record<string, unknown>;
+    const value = [o.value, o.median, o.medianMs, o.ms].find((v) => typeof v === 'number');
+    if (typeof value === 'number') {
+      const m: Measurement = { value };
+      if (typeof o.min === 'number') m.min = o.min;
+      if (typeof o.iterations === 'number') m.iterations = o.iterations;
+      const rss = [o.maxRssKb, o.rssKb].find((v) => typeof v === 'number');
+      if (typeof rss === 'number') m.maxRssKb = rss;
+      if (o.extra && typeof o.extra === 'object') m.extra = o.extra as Record<string, number | string>;
+      return m;
+    }
+  }
+  throw new Error(`benchmark returned ${JSON.stringify(x)}, not a measurement`);
+}
+
+/** Child-process side: run one benchmark's TypeScript function and print its measurement. */
+async function runChild(name: string, opts: Required<TimeOptions>): Promise<void> {
+  const b = BENCHMARKS.find((x) => x.name === name);
+  if (!b) throw new Error(`unknown benchmark ${name}`);
+  const mod = (await import(pathToFileURL(join(BENCH_DIR, b.ours.module)).href)) as Record<string, unknown>;
+  const fn = mod[b.ours.export];
+  if (typeof fn !== 'function') throw new Error(`${b.ours.module} does not export ${b.ours.export}()`);
+  const m = toMeasurement(await (fn as (o: TimeOptions) => unknown)(opts));
+  m.maxRssKb ??= process.resourceUsage().maxRSS;
+  process.stdout.write(`${JSON.stringify(m)}\n`);
+}
+
+function runOurs(b: Benchmark, opts: Required<TimeOptions>): Measurement {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      b.name,
+      '--iterations',
+      String(opts.iterations),
+      '--warmup',
+      String(opts.warmup),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return toMeasurement(JSON.parse(out.trim().split('\n').pop() ?? 'null'));
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
+  const row: Row = { name: b.name, unit: b.unit, ours: null, reference: null, ratio: null, status: 'ok' };
+  const errors: string[] = [];
+  if (!existsSync(join(BENCH_DIR, b.ours.module))) {
+    row.status = 'pending';
+    errors.push(`bench/${b.ours.module} not written yet`);
+  } else {
+    try {
+      const m = runOurs(b, opts);
+      row.ours = m.value;
+      if (m.maxRssKb !== undefined) row.oursMaxRssKb = m.maxRssKb;
+      if (m.iterations !== undefined) row.oursIterations = m.iterations;
+      if (m.extra) row.oursExtra = m.extra;
+    } catch (e) {
+      row.status = 'error';
+      errors.push(`ours: ${message(e)}`);
+    }
+  }
+  if (b.reference) {
+    try {
+      const m = b.reference(opts);
+      row.reference = m.value;
+      if (m.maxRssKb !== undefined) row.referenceMaxRssKb = m.maxRssKb;
+      if (m.iterations !== undefined) row.referenceIterations = m.iterations;
+      if (m.extra) row.referenceExtra = m.extra;
+    } catch (e) {
+      row.status = 'error';
+      errors.push(`reference: ${message(e)}`);
+    }
+  }
+  if (row.ours !== null && row.reference !== null && row.reference > 0) row.ratio = row.ours / row.reference;
+  if (errors.length > 0) row.error = errors.join('; ');
+  return row;
+}
+
+function fmt(n: number | null | undefined, digits = 3): string {
+  if (n === null || n === undefined) return '-';
+  return n >= 100 ? n.toFixed(1) : n.toPrecision(digits);
+}
+
+function mib(kb: number | undefined): string {
+  return kb === undefined ? '-' : `${(kb / 1024).toFixed(1)} MiB`;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const header = ['benchmark', 'unit', 'ours', 'libbpf (C)', 'ratio', 'ours max RSS', 'C max RSS'];
+  const lines = rows.map((r) => [
+    r.name,
+    r.unit,
+    fmt(r.ours),
+    fmt(r.reference),
+    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
+    mib(r.oursMaxRssKb),
+    mib(r.referenceMaxRssKb),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(show(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) console.log(show(l));
+  for (const r of rows) if (r.error) console.log(`${r.name}: ${r.status}: ${r.error}`);
+  console.log(
+    'ratio = ours / libbpf: below 1 is faster than libbpf. Max RSS is per process (Node itself is ~40 MiB).',
+  );
+}
+
+function parseFlags(argv: readonly string[]): {
+  json: boolean;
+  only: string | undefined;
+  child: string | undefined;
+  opts: Required<TimeOptions>;
+} {
+  let json = false;
+  let only: string | undefined;
+  let child: string | undefined;
+  const opts = { iterations: 30, warmup: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const count = (min: number): number => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < min) throw new Error(`${a} needs an integer >= ${min}`);
+      return n;
+    };
+    if (a === '--json') json = true;
+    else if (a === '--only') only = value();
+    else if (a === '--child') child = value();
+    else if (a === '--iterations') opts.iterations = count(1);
+    else if (a === '--warmup') opts.warmup = count(0);
+    else throw new Error(`unknown option ${a} (use --json, --only NAME, --iterations N, --warmup N)`);
+  }
+  return { json, only, child, opts };
+}
+
+async function main(): Promise<number> {
+  const { json, only, child, opts } = parseFlags(process.argv.slice(2));
+  if (child !== undefined) {
+    await runChild(child, opts);
+    return 0;
+  }
+  const selected = BENCHMARKS.filter((b) => only === undefined || b.name === only);
+  if (selected.length === 0)
+    throw new Error(`no benchmark named ${only}; have ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  const rows: Row[] = [];
+  for (const b of selected) {
+    const row = runOne(b, opts);
+    rows.push(row);
+    if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
+  }
+  if (!json) printTable(rows);
+  return rows.some((r) => r.status === 'error') ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(`bench: ${message(e)}`);
+    process.exitCode = 2;
+  },
+);
