@@ -2,6 +2,7 @@
 import { NotFoundError } from '../errors.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { Btf, type BtfParseOptions } from './btf.js';
+import { parseBtfExt, type BtfExt } from './ext.js';
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
@@ -21,4 +22,11 @@ export function btfFromElf(elf: ElfFile, opts: BtfParseOptions = {}): Btf {
 export function parseBtfFile(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
   if (isElf(bytes)) return btfFromElf(parseElf(bytes, opts.file), opts);
   return Btf.parse(bytes, opts);
+}
+
+/** The .BTF.ext section of an ELF object, parsed against its .BTF; undefined when absent. */
+export function btfExtFromElf(elf: ElfFile, btf: Btf): BtfExt | undefined {
+  const sec = elf.section('.BTF.ext');
+  if (!sec) return undefined;
+  return parseBtfExt(sec.data(), btf, elf.file !== undefined ? { file: elf.file } : {});
 }
