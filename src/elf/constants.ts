@@ -1,0 +1,92 @@
+// ELF constants used by the reader, by their names in the kernel's/glibc's elf.h.
+
+export const ELFMAG = '\x7fELF';
+export const ELFCLASS32 = 1;
+export const ELFCLASS64 = 2;
+export const ELFDATA2LSB = 1;
+export const ELFDATA2MSB = 2;
+export const EV_CURRENT = 1;
+
+export const ET_NONE = 0;
+export const ET_REL = 1;
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
+export const ET_CORE = 4;
+
+export const EM_BPF = 247;
+
+export const SHN_UNDEF = 0;
+export const SHN_LORESERVE = 0xff00;
+export const SHN_ABS = 0xfff1;
+export const SHN_COMMON = 0xfff2;
+export const SHN_XINDEX = 0xffff;
+
+export const SHT_NULL = 0;
+export const SHT_PROGBITS = 1;
+export const SHT_SYMTAB = 2;
+export const SHT_STRTAB = 3;
+export const SHT_RELA = 4;
+export const SHT_HASH = 5;
+export const SHT_DYNAMIC = 6;
+export const SHT_NOTE = 7;
+export const SHT_NOBITS = 8;
+export const SHT_REL = 9;
+export const SHT_SHLIB = 10;
+export const SHT_DYNSYM = 11;
+export const SHT_INIT_ARRAY = 14;
+export const SHT_FINI_ARRAY = 15;
+export const SHT_PREINIT_ARRAY = 16;
+export const SHT_GROUP = 17;
+export const SHT_SYMTAB_SHNDX = 18;
+export const SHT_LLVM_ADDRSIG = 0x6fff4c03;
+
+export const SHF_WRITE = 0x1;
+export const SHF_ALLOC = 0x2;
+export const SHF_EXECINSTR = 0x4;
+export const SHF_MERGE = 0x10;
+export const SHF_STRINGS = 0x20;
+export const SHF_INFO_LINK = 0x40;
+export const SHF_GROUP = 0x200;
+export const SHF_TLS = 0x400;
+export const SHF_EXCLUDE = 0x80000000;
+
+export const STB_LOCAL = 0;
+export const STB_GLOBAL = 1;
+export const STB_WEAK = 2;
+
+export const STT_NOTYPE = 0;
+export const STT_OBJECT = 1;
+export const STT_FUNC = 2;
+export const STT_SECTION = 3;
+export const STT_FILE = 4;
+export const STT_COMMON = 5;
+export const STT_TLS = 6;
+
+export const STV_DEFAULT = 0;
+export const STV_INTERNAL = 1;
+export const STV_HIDDEN = 2;
+export const STV_PROTECTED = 3;
+
+export const R_BPF_NONE = 0;
+export const R_BPF_64_64 = 1;
+export const R_BPF_64_ABS64 = 2;
+export const R_BPF_64_ABS32 = 3;
+export const R_BPF_64_NODYLD32 = 4;
+export const R_BPF_64_32 = 10;
+
+/** Relocation type names as llvm-objdump prints them. */
+export const R_BPF_NAMES: Readonly<Record<number, string>> = {
+  [R_BPF_NONE]: 'R_BPF_NONE',
+  [R_BPF_64_64]: 'R_BPF_64_64',
+  [R_BPF_64_ABS64]: 'R_BPF_64_ABS64',
+  [R_BPF_64_ABS32]: 'R_BPF_64_ABS32',
+  [R_BPF_64_NODYLD32]: 'R_BPF_64_NODYLD32',
+  [R_BPF_64_32]: 'R_BPF_64_32',
+};
+
+/** Sizes of the ELF64 on-disk records. */
+export const ELF64_EHDR_SIZE = 64;
+export const ELF64_SHDR_SIZE = 64;
+export const ELF64_SYM_SIZE = 24;
+export const ELF64_REL_SIZE = 16;
+export const ELF64_RELA_SIZE = 24;
