@@ -3,3 +3,4 @@ export * from './opcodes.js';
 export * from './instruction.js';
 export * from './format.js';
 export * from './disasm.js';
+export * from './builder.js';
