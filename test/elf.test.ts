@@ -3,13 +3,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseElf, ElfFile, EM_BPF, ET_REL, SHT_NOBITS, SHT_REL, SHT_RELA, STT_SECTION, R_BPF_64_64, SHF_EXECINSTR } from '../src/elf/index.js';
+import {
+  parseElf,
+  ElfFile,
+  EM_BPF,
+  ET_REL,
+  SHT_NOBITS,
+  SHT_REL,
+  SHT_RELA,
+  STT_SECTION,
+  R_BPF_64_64,
+  SHF_EXECINSTR,
+} from '../src/elf/index.js';
 import { ElfError } from '../src/errors.js';
 import { TESTDATA, XDP_TOOLS_DIR, needTool, run } from './helpers.js';
 
 function objects(): string[] {
   const list = (dir: string): string[] =>
-    existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.o')).map((f) => join(dir, f)) : [];
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.o'))
+          .map((f) => join(dir, f))
+      : [];
   return [...list(TESTDATA), ...list(XDP_TOOLS_DIR)].sort();
 }
 
@@ -50,7 +65,12 @@ interface ReadobjReloc {
   Relocs: { Relocation: { Offset: number; Type: Named; Symbol: Named; Addend?: number } }[];
 }
 interface Readobj {
-  ElfHeader: { Ident: { DataEncoding: Named; Class: Named }; Machine: Named; SectionHeaderOffset: number; Flags: { Value: number } };
+  ElfHeader: {
+    Ident: { DataEncoding: Named; Class: Named };
+    Machine: Named;
+    SectionHeaderOffset: number;
+    Flags: { Value: number };
+  };
   Sections: ReadobjSection[];
   Symbols: ReadobjSymbol[];
   Relocations: ReadobjReloc[];
@@ -64,7 +84,9 @@ test('every object matches llvm-readobj: header, sections, symbols, relocations'
   let relocations = 0;
   for (const file of files) {
     const elf = load(file);
-    const [want] = JSON.parse(run('llvm-readobj-19', ['--elf-output-style=JSON', '-h', '-S', '-s', '-r', file])) as Readobj[];
+    const [want] = JSON.parse(
+      run('llvm-readobj-19', ['--elf-output-style=JSON', '-h', '-S', '-s', '-r', file]),
+    ) as Readobj[];
     assert.ok(want);
     assert.equal(elf.header.data, want.ElfHeader.Ident.DataEncoding.Value, file);
     assert.equal(elf.header.class, want.ElfHeader.Ident.Class.Value, file);
@@ -76,8 +98,30 @@ test('every object matches llvm-readobj: header, sections, symbols, relocations'
     for (const { Section: w } of want.Sections) {
       const s = elf.section(w.Index);
       assert.ok(s, `${file}: section ${w.Index}`);
-      const got = [s.name, s.type, s.flags, Number(s.addr), s.offset, s.size, s.link, s.info, s.addralign, s.entsize];
-      const exp = [w.Name.Name, w.Type.Value, w.Flags.Value, w.Address, w.Offset, w.Size, w.Link, w.Info, w.AddressAlignment, w.EntrySize];
+      const got = [
+        s.name,
+        s.type,
+        s.flags,
+        Number(s.addr),
+        s.offset,
+        s.size,
+        s.link,
+        s.info,
+        s.addralign,
+        s.entsize,
+      ];
+      const exp = [
+        w.Name.Name,
+        w.Type.Value,
+        w.Flags.Value,
+        w.Address,
+        w.Offset,
+        w.Size,
+        w.Link,
+        w.Info,
+        w.AddressAlignment,
+        w.EntrySize,
+      ];
       assert.deepEqual(got, exp, `${file}: section ${w.Index}`);
       assert.equal(s.data().length, s.type === SHT_NOBITS ? 0 : s.size);
       if (s.name !== '') assert.equal(elf.section(s.name)?.name, s.name);
@@ -88,7 +132,11 @@ test('every object matches llvm-readobj: header, sections, symbols, relocations'
       const s = elf.symbol(i)!;
       if (s.type !== STT_SECTION) assert.equal(s.name, w.Name.Name, `${file}: symbol ${i}`);
       const got = [Number(s.value), Number(s.size), s.bind, s.type, s.visibility, s.index];
-      assert.deepEqual(got, [w.Value, w.Size, w.Binding.Value, w.Type.Value, w.Other.Value & 3, i], `${file}: symbol ${i}`);
+      assert.deepEqual(
+        got,
+        [w.Value, w.Size, w.Binding.Value, w.Type.Value, w.Other.Value & 3, i],
+        `${file}: symbol ${i}`,
+      );
       if (w.Section.Value < 0xff00) assert.equal(s.shndx, w.Section.Value, `${file}: symbol ${i} section`);
       symbols++;
     });
@@ -132,7 +180,9 @@ test('little- and big-endian builds of one source read the same', (t) => {
   const names = (e: ElfFile): string[] => e.symbols.map((s) => s.name).sort();
   assert.deepEqual(names(a), names(b));
   const rels = (e: ElfFile): string[] =>
-    e.relocationSections.filter((rs) => (rs.target.flags & SHF_EXECINSTR) !== 0).flatMap((rs) => rs.relocations.map((r) => `${rs.target.name} ${r.type} ${e.symbol(r.symbol)?.name}`));
+    e.relocationSections
+      .filter((rs) => (rs.target.flags & SHF_EXECINSTR) !== 0)
+      .flatMap((rs) => rs.relocations.map((r) => `${rs.target.name} ${r.type} ${e.symbol(r.symbol)?.name}`));
   assert.deepEqual(rels(a), rels(b));
   assert.ok(rels(a).some((r) => r.includes(` ${R_BPF_64_64} `)));
 });

@@ -55,16 +55,20 @@ export const asm = {
   ldMapFd: (dst: number, fd: number) => insn(BPF_LD_IMM64, dst, BPF_PSEUDO_MAP_FD, 0, fd),
   ldx: (size: number, dst: number, src: number, off: number) => insn(BPF_LDX | BPF_MEM | size, dst, src, off),
   /** Sign-extending load (v4). */
-  ldxs: (size: number, dst: number, src: number, off: number) => insn(BPF_LDX | BPF_MEMSX | size, dst, src, off),
-  st: (size: number, dst: number, off: number, imm: number) => insn(BPF_ST | BPF_MEM | size, dst, 0, off, imm),
+  ldxs: (size: number, dst: number, src: number, off: number) =>
+    insn(BPF_LDX | BPF_MEMSX | size, dst, src, off),
+  st: (size: number, dst: number, off: number, imm: number) =>
+    insn(BPF_ST | BPF_MEM | size, dst, 0, off, imm),
   stx: (size: number, dst: number, src: number, off: number) => insn(BPF_STX | BPF_MEM | size, dst, src, off),
   /** Atomic read-modify-write; `op` is BPF_ADD, BPF_OR, ..., optionally | BPF_FETCH, or BPF_XCHG / BPF_CMPXCHG. */
   atomic: (size: number, op: number, dst: number, src: number, off: number) =>
     insn(BPF_STX | BPF_ATOMIC | size, dst, src, off, op),
   jmpImm: (op: number, dst: number, imm: number, off: number) => insn(BPF_JMP | op | BPF_K, dst, 0, off, imm),
   jmpReg: (op: number, dst: number, src: number, off: number) => insn(BPF_JMP | op | BPF_X, dst, src, off),
-  jmp32Imm: (op: number, dst: number, imm: number, off: number) => insn(BPF_JMP32 | op | BPF_K, dst, 0, off, imm),
-  jmp32Reg: (op: number, dst: number, src: number, off: number) => insn(BPF_JMP32 | op | BPF_X, dst, src, off),
+  jmp32Imm: (op: number, dst: number, imm: number, off: number) =>
+    insn(BPF_JMP32 | op | BPF_K, dst, 0, off, imm),
+  jmp32Reg: (op: number, dst: number, src: number, off: number) =>
+    insn(BPF_JMP32 | op | BPF_X, dst, src, off),
   ja: (off: number) => insn(BPF_JMP | BPF_JA, 0, 0, off),
   /** gotol: a jump with a 32-bit offset in imm (v4). */
   gotol: (imm: number) => insn(BPF_JMP32 | BPF_JA, 0, 0, 0, imm),

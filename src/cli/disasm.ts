@@ -35,7 +35,11 @@ async function run(args: string[]): Promise<number> {
   if (only !== undefined && executableSections(elf, sections).length === 0) {
     throw new NotFoundError(`no executable section named '${only}'`, { file });
   }
-  const opts = { relocations: a.flags.has('reloc'), alu32: a.flags.has('alu32'), ...(sections ? { sections } : {}) };
+  const opts = {
+    relocations: a.flags.has('reloc'),
+    alu32: a.flags.has('alu32'),
+    ...(sections ? { sections } : {}),
+  };
   if (!a.flags.has('json')) {
     process.stdout.write(disassembleObject(elf, opts));
     return 0;
@@ -56,7 +60,8 @@ async function run(args: string[]): Promise<number> {
           off: slot.off,
           imm: slot.imm,
         };
-        if (l.insn.wide && l.insn.index === l.index && l.text !== '<unknown>') entry.imm64 = l.insn.imm64.toString();
+        if (l.insn.wide && l.insn.index === l.index && l.text !== '<unknown>')
+          entry.imm64 = l.insn.imm64.toString();
         if (d.symbols.has(l.index)) entry.symbol = d.symbols.get(l.index);
         const r = l.relocations?.[0];
         if (r !== undefined) entry.reloc = { type: r.typeName, symbol: r.symbol, offset: r.offset };
@@ -68,4 +73,8 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-export const command: Command = { summary: 'disassemble the programs of a BPF object (llvm-objdump syntax)', usage, run };
+export const command: Command = {
+  summary: 'disassemble the programs of a BPF object (llvm-objdump syntax)',
+  usage,
+  run,
+};
