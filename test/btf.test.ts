@@ -13,7 +13,7 @@ import { formatTree } from '../src/btf/format-tree.js';
 import { parseBtfFile } from '../src/btf/from-elf.js';
 import { loadKernelBtf, loadModuleBtf } from '../src/btf/kernel.js';
 import { parseElf } from '../src/elf/index.js';
-import { BTF_INT_SIGNED, type Type } from '../src/btf/types.js';
+import { BTF_INT_SIGNED, type Struct } from '../src/btf/types.js';
 import { TESTDATA, VMLINUX, XDP_TOOLS_DIR, cli, needFile, needTool, run } from './helpers.js';
 
 function objects(dir: string): string[] {
@@ -121,7 +121,7 @@ test('vmlinux: lookups, kinds, resolve, sizeof and alignof agree with DATASEC si
   const ts = btf.findByName('task_struct', 'STRUCT');
   assert.equal(ts.length, 1);
   assert.equal(btf.kindOf(ts[0]!.id), 'STRUCT');
-  const pid = (ts[0] as Extract<Type, { kind: 'STRUCT' }>).members.find((m) => m.name === 'pid');
+  const pid = (ts[0] as Struct).members.find((m) => m.name === 'pid');
   assert.ok(pid, 'task_struct.pid');
   assert.equal(btf.sizeof(pid.type), 4); // pid_t
   const pidT = btf.type(pid.type);

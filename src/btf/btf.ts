@@ -27,6 +27,15 @@ export interface BtfParseOptions {
   file?: string;
 }
 
+/** The model type for one kind name: TypeOfKind<'STRUCT'> is Struct (whose kind is 'STRUCT' | 'UNION'). */
+export type TypeOfKind<K extends TypeKind> = Type extends infer T
+  ? T extends Type
+    ? K extends T['kind']
+      ? T
+      : never
+    : never
+  : never;
+
 /** Kind names indexed by kind number. */
 export const KIND_NAMES: readonly BtfKindName[] = (() => {
   const names: BtfKindName[] = [];
@@ -232,13 +241,12 @@ export class Btf {
   }
 
   /** Every type of one kind this BTF defines (not the base's). */
-  findByKind<K extends TypeKind>(kind: K): Extract<Type, { kind: K }>[] {
+  findByKind<K extends TypeKind>(kind: K): TypeOfKind<K>[] {
     const want = BtfKind[kind as BtfKindName];
-    const out: Extract<Type, { kind: K }>[] = [];
+    const out: TypeOfKind<K>[] = [];
     for (let i = 0; i < this.typeCount; i++) {
       const info = this.view.getUint32(this.offsets[i]! + 4, this.littleEndian);
-      if (((info >>> 24) & 0x1f) === want)
-        out.push(this.type(this.firstTypeId + i) as Extract<Type, { kind: K }>);
+      if (((info >>> 24) & 0x1f) === want) out.push(this.type(this.firstTypeId + i) as TypeOfKind<K>);
     }
     return out;
   }
