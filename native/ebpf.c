@@ -1,0 +1,560 @@
+// The native addon: thin syscall wrappers (bpf, perf_event_open, ioctl, mmap/munmap, close,
+// rlimits) and descriptor readiness through uv_poll on Node's own loop. All policy lives in TS.
+//
+// Errors on the syscall paths come back as a negative errno number, never as an exception:
+// map lookups go through bpf() at high rates and a missing key (ENOENT) is an ordinary answer.
+// Exceptions are thrown only for programming errors (wrong argument types).
+
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) return NULL;                                                            \
+  } while (0)
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_EBPF_NATIVE_ARG", msg);
+  return NULL;
+}
+
+static napi_value make_int(napi_env env, int64_t v) {
+  napi_value r;
+  if (napi_create_int64(env, v, &r) != napi_ok) return NULL;
+  return r;
+}
+
+static napi_value errno_result(napi_env env) { return make_int(env, -(int64_t)errno); }
+
+// Any of Uint8Array (or other typed array), DataView or ArrayBuffer, resolved to its bytes.
+static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_typedarray_type type;
+  size_t count;
+  if (napi_get_typedarray_info(env, v, &type, &count, data, NULL, NULL) == napi_ok) {
+    size_t elem = 1;
+    switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      elem = 2;
+      break;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      elem = 4;
+      break;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      elem = 8;
+      break;
+    default:
+      break;
+    }
+    *len = count * elem;
+    return 1;
+  }
+  if (napi_get_dataview_info(env, v, len, data, NULL, NULL) == napi_ok) return 1;
+  if (napi_get_arraybuffer_info(env, v, data, len) == napi_ok) return 1;
+  return 0;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_number) return napi_get_value_int64(env, v, out) == napi_ok;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
+  }
+  return 0;
+}
+
+static int get_u64(napi_env env, napi_value v, uint64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+  }
+  int64_t s;
+  if (t == napi_number && napi_get_value_int64(env, v, &s) == napi_ok) {
+    *out = (uint64_t)s;
+    return 1;
+  }
+  return 0;
+}
+
+// bpf(cmd, attr[, off0, buf0, off1, buf1, ...]) -> result or -errno.
+// Each (offset, buffer) pair stores the buffer's address as a u64 into attr at offset first, so
+// one call carries key/value pointers and the buffers stay alive as arguments across the syscall.
+#define BPF_MAX_ARGS 18
+static napi_value js_bpf(napi_env env, napi_callback_info info) {
+  size_t argc = BPF_MAX_ARGS;
+  napi_value argv[BPF_MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || argc % 2 != 0) return throw_type(env, "bpf(cmd, attr[, offset, buffer]...)");
+  int32_t cmd;
+  if (napi_get_value_int32(env, argv[0], &cmd) != napi_ok) return throw_type(env, "bpf: cmd must be a number");
+  void *attr;
+  size_t size;
+  if (!get_bytes(env, argv[1], &attr, &size)) return throw_type(env, "bpf: attr must be a buffer");
+  for (size_t i = 2; i < argc; i += 2) {
+    uint32_t off;
+    if (napi_get_value_uint32(env, argv[i], &off) != napi_ok || (size_t)off + 8 > size)
+      return throw_type(env, "bpf: pointer offset outside attr");
+    uint64_t addr = 0;
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[i + 1], &t));
+    if (t != napi_null && t != napi_undefined) {
+      void *p;
+      size_t n;
+      if (!get_bytes(env, argv[i + 1], &p, &n)) return throw_type(env, "bpf: pointer argument must be a buffer");
+      addr = (uint64_t)(uintptr_t)p;
+    }
+    memcpy((char *)attr + off, &addr, 8);
+  }
+  long r = syscall(__NR_bpf, cmd, attr, (unsigned int)size);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// addressOf(buffer) -> bigint: the address of the first byte, for pointer fields in attrs
+// and info structs. The caller keeps the buffer alive for as long as the kernel may use it.
+static napi_value js_address_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *p;
+  size_t n;
+  if (argc < 1 || !get_bytes(env, argv[0], &p, &n)) return throw_type(env, "addressOf(buffer)");
+  napi_value r;
+  CHECK(napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &r));
+  return r;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "close(fd)");
+  return close(fd) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// ioctl(fd, request, arg): arg is an integer (number or bigint) or a buffer passed by address.
+static napi_value js_ioctl(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint64_t req;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !get_u64(env, argv[1], &req))
+    return throw_type(env, "ioctl(fd, request, arg)");
+  unsigned long arg = 0;
+  if (argc >= 3) {
+    void *p;
+    size_t n;
+    uint64_t v;
+    if (get_u64(env, argv[2], &v))
+      arg = (unsigned long)v;
+    else if (get_bytes(env, argv[2], &p, &n))
+      arg = (unsigned long)(uintptr_t)p;
+    else {
+      napi_valuetype t;
+      CHECK(napi_typeof(env, argv[2], &t));
+      if (t != napi_undefined && t != napi_null) return throw_type(env, "ioctl: arg must be an integer or buffer");
+    }
+  }
+  int r = ioctl(fd, (unsigned long)req, arg);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// perfEventOpen(attr, pid, cpu, groupFd, flags) -> fd or -errno.
+static napi_value js_perf_event_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *attr;
+  size_t size;
+  int32_t pid, cpu, group;
+  uint32_t flags;
+  if (argc < 5 || !get_bytes(env, argv[0], &attr, &size) || size < PERF_ATTR_SIZE_VER0 ||
+      napi_get_value_int32(env, argv[1], &pid) != napi_ok || napi_get_value_int32(env, argv[2], &cpu) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &group) != napi_ok || napi_get_value_uint32(env, argv[4], &flags) != napi_ok)
+    return throw_type(env, "perfEventOpen(attr, pid, cpu, groupFd, flags)");
+  long r = syscall(__NR_perf_event_open, attr, pid, cpu, group, (unsigned long)flags);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// ---- mmap / munmap ----------------------------------------------------------------------------
+
+// One live mapping. The list is per environment (worker threads each have their own) and is only
+// touched on that environment's JS thread: by munmap() and by the ArrayBuffer finalizer.
+typedef struct instance instance;
+typedef struct mapping {
+  void *addr;
+  size_t len;
+  int unmapped;
+  instance *owner; // NULL once the environment's instance data is gone
+  struct mapping *next;
+} mapping;
+
+struct instance {
+  mapping *mappings;
+};
+
+static instance *get_instance(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
+}
+
+static void unlink_mapping(instance *inst, mapping *m) {
+  for (mapping **p = &inst->mappings; *p; p = &(*p)->next) {
+    if (*p == m) {
+      *p = m->next;
+      return;
+    }
+  }
+}
+
+// The ArrayBuffer was collected: unmap unless munmap() already did.
+static void finalize_mapping(napi_env env, void *data, void *hint) {
+  (void)data;
+  mapping *m = hint;
+  (void)env;
+  if (!m->unmapped) munmap(m->addr, m->len);
+  if (m->owner) unlink_mapping(m->owner, m);
+  free(m);
+}
+
+// mmap(fd, length, prot, flags, offset) -> ArrayBuffer over the mapping, or -errno.
+static napi_value js_mmap(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, prot, flags;
+  int64_t length, offset;
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !get_i64(env, argv[1], &length) ||
+      napi_get_value_int32(env, argv[2], &prot) != napi_ok || napi_get_value_int32(env, argv[3], &flags) != napi_ok ||
+      !get_i64(env, argv[4], &offset))
+    return throw_type(env, "mmap(fd, length, prot, flags, offset)");
+  if (length <= 0) return make_int(env, -EINVAL);
+  mapping *m = calloc(1, sizeof(*m));
+  if (!m) return make_int(env, -ENOMEM);
+  void *addr = mmap(NULL, (size_t)length, prot, flags, fd, (off_t)offset);
+  if (addr == MAP_FAILED) {
+    int e = errno;
+    free(m);
+    return make_int(env, -e);
+  }
+  m->addr = addr;
+  m->len = (size_t)length;
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, m, &ab) != napi_ok) {
+    munmap(addr, (size_t)length);
+    free(m);
+    return NULL;
+  }
+  instance *inst = get_instance(env);
+  m->owner = inst;
+  m->next = inst->mappings;
+  inst->mappings = m;
+  return ab;
+}
+
+// munmap(arrayBuffer) -> 0 or -errno. Detaches the ArrayBuffer first so that no view of it can
+// read the memory after it is gone (byteLength becomes 0, access throws or reads nothing).
+static napi_value js_munmap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  size_t len;
+  if (argc < 1 || napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok)
+    return throw_type(env, "munmap(arrayBuffer)");
+  bool detached = false;
+  CHECK(napi_is_detached_arraybuffer(env, argv[0], &detached));
+  if (detached) return make_int(env, -EBADF);
+  instance *inst = get_instance(env);
+  mapping *m = inst->mappings;
+  while (m && !(m->addr == data && m->len == len && !m->unmapped)) m = m->next;
+  if (!m) return make_int(env, -EINVAL);
+  // Marked before detaching: the finalizer may run as soon as the backing store is released.
+  m->unmapped = 1;
+  CHECK(napi_detach_arraybuffer(env, argv[0]));
+  return munmap(data, len) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// ---- rlimits ------------------------------------------------------------------------------------
+
+static napi_value limit_value(napi_env env, rlim_t v) {
+  napi_value r;
+  if (napi_create_bigint_uint64(env, (uint64_t)v, &r) != napi_ok) return NULL;
+  return r;
+}
+
+// getrlimit(resource) -> [soft, hard] as bigints (RLIM_INFINITY is 2^64-1), or -errno.
+static napi_value js_getrlimit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t res;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &res) != napi_ok) return throw_type(env, "getrlimit(resource)");
+  struct rlimit rl;
+  if (getrlimit(res, &rl) < 0) return errno_result(env);
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, 2, &arr));
+  CHECK(napi_set_element(env, arr, 0, limit_value(env, rl.rlim_cur)));
+  CHECK(napi_set_element(env, arr, 1, limit_value(env, rl.rlim_max)));
+  return arr;
+}
+
+// setrlimit(resource, soft, hard) -> 0 or -errno.
+static napi_value js_setrlimit(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t res;
+  uint64_t soft, hard;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &res) != napi_ok || !get_u64(env, argv[1], &soft) ||
+      !get_u64(env, argv[2], &hard))
+    return throw_type(env, "setrlimit(resource, soft, hard)");
+  struct rlimit rl = {.rlim_cur = (rlim_t)soft, .rlim_max = (rlim_t)hard};
+  return setrlimit(res, &rl) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// ---- readiness through uv_poll ------------------------------------------------------------------
+
+// A poller is owned by libuv from start to close; its JS handle (an external) holds a strong
+// reference to itself until the close callback, so it cannot be collected while libuv uses it.
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref callback;
+  napi_ref self;
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+  int closing;
+} poller;
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  poller *p = h->data;
+  if (p->closing) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, args[2], result;
+  if (napi_get_reference_value(env, p->callback, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &args[0]) == napi_ok &&
+      napi_create_int32(env, events, &args[1]) == napi_ok) {
+    // make_callback runs microtasks afterwards, as any libuv-driven callback in Node does.
+    if (napi_make_callback(env, p->async, recv, cb, 2, args, &result) == napi_pending_exception) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void release_refs(poller *p) {
+  if (p->callback) napi_delete_reference(p->env, p->callback);
+  if (p->self) napi_delete_reference(p->env, p->self);
+  if (p->async) napi_async_destroy(p->env, p->async);
+  p->callback = p->self = NULL;
+  p->async = NULL;
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  poller *p = h->data;
+  napi_async_cleanup_hook_handle hook = p->cleanup;
+  p->cleanup = NULL;
+  release_refs(p);
+  // From here only the JS external refers to p; its finalizer frees it.
+  if (hook) napi_remove_async_cleanup_hook(hook);
+}
+
+static void begin_close(poller *p) {
+  if (p->closing) return;
+  p->closing = 1;
+  uv_poll_stop(&p->handle);
+  uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+}
+
+// The environment is going away (worker exit) with the poller still open.
+static void poll_env_cleanup(napi_async_cleanup_hook_handle hook, void *arg) {
+  (void)hook;
+  begin_close(arg);
+}
+
+static void finalize_poller(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static poller *get_poller(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+// pollStart(fd, events, callback(status, events)) -> handle. events: UV_READABLE=1, UV_WRITABLE=2,
+// UV_DISCONNECT=4, UV_PRIORITIZED=8. Returns -errno (number) when libuv refuses the descriptor.
+static napi_value js_poll_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, events;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 3) CHECK(napi_typeof(env, argv[2], &t));
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &events) != napi_ok || t != napi_function)
+    return throw_type(env, "pollStart(fd, events, callback)");
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  poller *p = calloc(1, sizeof(*p));
+  if (!p) return make_int(env, -ENOMEM);
+  p->env = env;
+  int r = uv_poll_init(loop, &p->handle, fd);
+  if (r < 0) {
+    free(p);
+    return make_int(env, r); // libuv errors are negative errno values on Linux
+  }
+  p->handle.data = p;
+  napi_value ext, name;
+  if (napi_create_external(env, p, finalize_poller, NULL, &ext) != napi_ok) {
+    // Nothing refers to p yet, so the close callback may free it.
+    p->closing = 1;
+    uv_close((uv_handle_t *)&p->handle, (uv_close_cb)free);
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, ext, 1, &p->self));
+  CHECK(napi_create_reference(env, argv[2], 1, &p->callback));
+  CHECK(napi_create_string_utf8(env, "ebpf:poll", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &p->async));
+  napi_add_async_cleanup_hook(env, poll_env_cleanup, p, &p->cleanup);
+  r = uv_poll_start(&p->handle, events, poll_cb);
+  if (r < 0) {
+    begin_close(p);
+    return make_int(env, r);
+  }
+  return ext;
+}
+
+// pollUpdate(handle, events) restarts a stopped or running poller with a new event mask.
+static napi_value js_poll_update(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  poller *p = argc >= 2 ? get_poller(env, argv[0]) : NULL;
+  int32_t events;
+  if (!p || napi_get_value_int32(env, argv[1], &events) != napi_ok) return throw_type(env, "pollUpdate(handle, events)");
+  if (p->closing) return make_int(env, -EBADF);
+  return make_int(env, uv_poll_start(&p->handle, events, poll_cb));
+}
+
+static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  poller *p = argc >= 1 ? get_poller(env, argv[0]) : NULL;
+  if (!p) return throw_type(env, "pollStop(handle)");
+  if (p->closing) return make_int(env, 0);
+  return make_int(env, uv_poll_stop(&p->handle));
+}
+
+// pollClose(handle): idempotent. The callback is never called after this returns.
+static napi_value js_poll_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  poller *p = argc >= 1 ? get_poller(env, argv[0]) : NULL;
+  if (!p) return throw_type(env, "pollClose(handle)");
+  begin_close(p);
+  return make_int(env, 0);
+}
+
+// pollRef(handle, keepAlive): whether an active poller keeps the process running.
+static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  poller *p = argc >= 2 ? get_poller(env, argv[0]) : NULL;
+  bool keep;
+  if (!p || napi_get_value_bool(env, argv[1], &keep) != napi_ok) return throw_type(env, "pollRef(handle, keepAlive)");
+  if (!p->closing) {
+    if (keep)
+      uv_ref((uv_handle_t *)&p->handle);
+    else
+      uv_unref((uv_handle_t *)&p->handle);
+  }
+  return make_int(env, 0);
+}
+
+// ---- module -------------------------------------------------------------------------------------
+
+static void finalize_instance(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  // Mappings still alive at teardown are unmapped by their own finalizers, which may run after
+  // this one: detach them from the list head first so none touches freed memory.
+  instance *inst = data;
+  for (mapping *m = inst->mappings; m; m = m->next) m->owner = NULL;
+  free(inst);
+}
+
+#define EXPORT(name, fn)                                                                           \
+  do {                                                                                             \
+    napi_value f;                                                                                  \
+    CHECK(napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f));                        \
+    CHECK(napi_set_named_property(env, exports, name, f));                                         \
+  } while (0)
+
+#define EXPORT_INT(name, value)                                                                    \
+  do {                                                                                             \
+    napi_value v;                                                                                  \
+    CHECK(napi_create_int64(env, value, &v));                                                      \
+    CHECK(napi_set_named_property(env, exports, name, v));                                         \
+  } while (0)
+
+NAPI_MODULE_INIT() {
+  instance *inst = calloc(1, sizeof(*inst));
+  if (!inst || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) return NULL;
+  EXPORT("bpf", js_bpf);
+  EXPORT("addressOf", js_address_of);
+  EXPORT("close", js_close);
+  EXPORT("ioctl", js_ioctl);
+  EXPORT("perfEventOpen", js_perf_event_open);
+  EXPORT("mmap", js_mmap);
+  EXPORT("munmap", js_munmap);
+  EXPORT("getrlimit", js_getrlimit);
+  EXPORT("setrlimit", js_setrlimit);
+  EXPORT("pollStart", js_poll_start);
+  EXPORT("pollUpdate", js_poll_update);
+  EXPORT("pollStop", js_poll_stop);
+  EXPORT("pollClose", js_poll_close);
+  EXPORT("pollRef", js_poll_ref);
+  // Values the TS side must not guess: they differ between architectures.
+  EXPORT_INT("PAGE_SIZE", sysconf(_SC_PAGESIZE));
+  EXPORT_INT("RLIMIT_MEMLOCK", RLIMIT_MEMLOCK);
+  EXPORT_INT("PROT_READ", PROT_READ);
+  EXPORT_INT("PROT_WRITE", PROT_WRITE);
+  EXPORT_INT("MAP_SHARED", MAP_SHARED);
+  EXPORT_INT("UV_READABLE", UV_READABLE);
+  EXPORT_INT("UV_WRITABLE", UV_WRITABLE);
+  EXPORT_INT("UV_DISCONNECT", UV_DISCONNECT);
+  EXPORT_INT("UV_PRIORITIZED", UV_PRIORITIZED);
+  return exports;
+}

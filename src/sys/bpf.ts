@@ -1,0 +1,730 @@
+// One typed function per bpf(2) command. Attr buffers are preallocated per layout and reused;
+// buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
+// which stores their addresses into the attr's pointer fields for the duration of the call.
+import { EbpfError } from '../errors.js';
+import {
+  BpfCmd,
+  bpfCmdName,
+  BTF_INFO,
+  BTF_LOAD_ATTR,
+  ENABLE_STATS_ATTR,
+  GET_ID_ATTR,
+  ITER_CREATE_ATTR,
+  LINK_CREATE_ATTR,
+  LINK_DETACH_ATTR,
+  LINK_INFO,
+  LINK_UPDATE_ATTR,
+  MAP_BATCH_ATTR,
+  MAP_CREATE_ATTR,
+  MAP_ELEM_ATTR,
+  MAP_INFO,
+  OBJ_ATTR,
+  OBJ_GET_INFO_ATTR,
+  PROG_ATTACH_ATTR,
+  PROG_BIND_MAP_ATTR,
+  PROG_INFO,
+  PROG_LOAD_ATTR,
+  PROG_QUERY_ATTR,
+  PROG_TEST_RUN_ATTR,
+  RAW_TRACEPOINT_OPEN_ATTR,
+  readBtfInfo,
+  readLinkInfo,
+  readMapInfo,
+  readProgInfo,
+  writeBtfLoadAttr,
+  writeLinkCreateAttr,
+  writeMapCreateAttr,
+  writeProgAttachAttr,
+  writeProgLoadAttr,
+  writeProgQueryAttr,
+  writeProgTestRunAttr,
+  type BtfInfo,
+  type LinkCreateAttr,
+  type LinkInfo,
+  type MapCreateAttr,
+  type MapInfo,
+  type ProgAttachAttr,
+  type ProgInfo,
+  type ProgLoadAttr,
+} from './bpf-attr.generated.js';
+import { E } from './errno.js';
+import { SyscallError } from './error.js';
+import { Fd } from './fd.js';
+import { native, type Bytes } from './native.js';
+
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+interface Layout {
+  readonly size: number;
+  readonly fields: Readonly<
+    Record<string, { readonly offset: number; readonly size: number; readonly type: string }>
+  >;
+}
+
+interface Attr {
+  bytes: Uint8Array;
+  view: DataView;
+}
+
+const attrs = new Map<Layout, Attr>();
+
+/** The layout's reusable attr buffer, zeroed: the kernel rejects non-zero bytes it does not know. */
+function attrFor(layout: Layout): Attr {
+  let a = attrs.get(layout);
+  if (a === undefined) {
+    const bytes = new Uint8Array(layout.size);
+    a = { bytes, view: new DataView(bytes.buffer) };
+    attrs.set(layout, a);
+  } else {
+    a.bytes.fill(0);
+  }
+  return a;
+}
+
+/** (offset, buffer) pairs for the addon, from pointer field names of a layout. */
+function pointers(layout: Layout, bufs: Readonly<Record<string, Bytes | undefined>>): (number | Bytes)[] {
+  const out: (number | Bytes)[] = [];
+  for (const [name, buf] of Object.entries(bufs)) {
+    if (buf === undefined) continue;
+    const f = layout.fields[name];
+    if (f === undefined || f.type !== 'u64') throw new EbpfError(`bpf_attr has no pointer field '${name}'`);
+    out.push(f.offset, buf);
+  }
+  return out;
+}
+
+function fail(cmd: number, r: number, log?: string): SyscallError {
+  return new SyscallError(bpfCmdName(cmd), -r, log !== undefined ? { log } : {});
+}
+
+/** bpf(cmd) over an attr; throws SyscallError. */
+function call(cmd: number, a: Attr, ptrs: (number | Bytes)[] = []): number {
+  const r = native().bpf(cmd, a.bytes, ...ptrs);
+  if (r < 0) throw fail(cmd, r);
+  return r;
+}
+
+function callFd(cmd: number, a: Attr, ptrs: (number | Bytes)[] = []): Fd {
+  return new Fd(call(cmd, a, ptrs));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A NUL-terminated C string. */
+export function cString(s: string): Uint8Array {
+  const b = encoder.encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}
+
+/** map_name / prog_name bytes: at most 15 characters the kernel accepts ([A-Za-z0-9_.]). */
+export function objName(name: string): Uint8Array {
+  const cut = name.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
+  return encoder.encode(cut);
+}
+
+/** The string up to the first NUL. */
+export function fromCString(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  return decoder.decode(end < 0 ? b : b.subarray(0, end));
+}
+
+// ---- maps -------------------------------------------------------------------------------------
+
+/** BPF_MAP_CREATE. map_name is raw bytes (see objName). */
+export function mapCreate(attr: MapCreateAttr): Fd {
+  const a = attrFor(MAP_CREATE_ATTR);
+  writeMapCreateAttr(a.view, attr);
+  return callFd(BpfCmd.MAP_CREATE, a);
+}
+
+// The element commands share one buffer; every call rewrites all four fields (fd, key, value,
+// flags), so nothing from a previous call survives and no zeroing is needed.
+const elem = new Uint8Array(MAP_ELEM_ATTR.size);
+const elemView = new DataView(elem.buffer);
+const KEY = MAP_ELEM_ATTR.fields.key.offset;
+const VALUE = MAP_ELEM_ATTR.fields.value.offset;
+const FLAGS = MAP_ELEM_ATTR.fields.flags.offset;
+
+function elemCall(cmd: number, mapFd: number, key: Bytes | null, value: Bytes | null, flags: bigint): number {
+  elemView.setUint32(0, mapFd, LE);
+  elemView.setBigUint64(FLAGS, flags, LE);
+  return native().bpf(cmd, elem, KEY, key, VALUE, value);
+}
+
+/**
+ * BPF_MAP_LOOKUP_ELEM into `value`. Returns false when the key does not exist (ENOENT), throws
+ * SyscallError for any other failure.
+ */
+export function mapLookupElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): boolean {
+  const r = elemCall(BpfCmd.MAP_LOOKUP_ELEM, mapFd, key, value, flags);
+  if (r >= 0) return true;
+  if (r === -E.ENOENT) return false;
+  throw fail(BpfCmd.MAP_LOOKUP_ELEM, r);
+}
+
+/** BPF_MAP_UPDATE_ELEM with BPF_ANY / BPF_NOEXIST / BPF_EXIST / BPF_F_LOCK in `flags`. */
+export function mapUpdateElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): void {
+  const r = elemCall(BpfCmd.MAP_UPDATE_ELEM, mapFd, key, value, flags);
+  if (r < 0) throw fail(BpfCmd.MAP_UPDATE_ELEM, r);
+}
+
+/** BPF_MAP_DELETE_ELEM. Returns false when the key did not exist. */
+export function mapDeleteElem(mapFd: number, key: Bytes, flags = 0n): boolean {
+  const r = elemCall(BpfCmd.MAP_DELETE_ELEM, mapFd, key, null, flags);
+  if (r >= 0) return true;
+  if (r === -E.ENOENT) return false;
+  throw fail(BpfCmd.MAP_DELETE_ELEM, r);
+}
+
+/** BPF_MAP_GET_NEXT_KEY: the first key when `key` is null. Returns false after the last key. */
+export function mapGetNextKey(mapFd: number, key: Bytes | null, nextKey: Bytes): boolean {
+  const r = elemCall(BpfCmd.MAP_GET_NEXT_KEY, mapFd, key, nextKey, 0n);
+  if (r >= 0) return true;
+  if (r === -E.ENOENT) return false;
+  throw fail(BpfCmd.MAP_GET_NEXT_KEY, r);
+}
+
+/** BPF_MAP_LOOKUP_AND_DELETE_ELEM (key null for queues and stacks). False when empty/missing. */
+export function mapLookupAndDeleteElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): boolean {
+  const r = elemCall(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, mapFd, key, value, flags);
+  if (r >= 0) return true;
+  if (r === -E.ENOENT) return false;
+  throw fail(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, r);
+}
+
+/** BPF_MAP_FREEZE: user space can no longer write the map. Requires Linux 5.2. */
+export function mapFreeze(mapFd: number): void {
+  const r = elemCall(BpfCmd.MAP_FREEZE, mapFd, null, null, 0n);
+  if (r < 0) throw fail(BpfCmd.MAP_FREEZE, r);
+}
+
+export interface BatchOptions {
+  /** Where to continue from: null for the start; the previous call's outBatch otherwise. */
+  inBatch?: Bytes | null;
+  /** Receives the position to continue from (key-sized for hashes, 4 bytes for arrays). */
+  outBatch?: Bytes;
+  keys?: Bytes;
+  values?: Bytes;
+  /** How many elements the buffers hold. */
+  count: number;
+  elemFlags?: bigint;
+  flags?: bigint;
+}
+
+export interface BatchResult {
+  /** Elements processed. */
+  count: number;
+  /** True when the walk reached the end of the map (ENOENT). */
+  done: boolean;
+}
+
+function batch(cmd: number, mapFd: number, o: BatchOptions, endIsEnoent: boolean): BatchResult {
+  const a = attrFor(MAP_BATCH_ATTR);
+  const f = MAP_BATCH_ATTR.fields;
+  a.view.setUint32(f.map_fd.offset, mapFd, LE);
+  a.view.setUint32(f.count.offset, o.count, LE);
+  a.view.setBigUint64(f.elem_flags.offset, o.elemFlags ?? 0n, LE);
+  a.view.setBigUint64(f.flags.offset, o.flags ?? 0n, LE);
+  const ptrs = pointers(MAP_BATCH_ATTR, {
+    in_batch: o.inBatch ?? undefined,
+    out_batch: o.outBatch,
+    keys: o.keys,
+    values: o.values,
+  });
+  const r = native().bpf(cmd, a.bytes, ...ptrs);
+  const count = a.view.getUint32(f.count.offset, LE);
+  if (r >= 0) return { count, done: false };
+  if (endIsEnoent && r === -E.ENOENT) return { count, done: true };
+  throw fail(cmd, r);
+}
+
+/** BPF_MAP_LOOKUP_BATCH. Requires Linux 5.6. */
+export function mapLookupBatch(mapFd: number, o: BatchOptions): BatchResult {
+  return batch(BpfCmd.MAP_LOOKUP_BATCH, mapFd, o, true);
+}
+/** BPF_MAP_LOOKUP_AND_DELETE_BATCH. Requires Linux 5.6. */
+export function mapLookupAndDeleteBatch(mapFd: number, o: BatchOptions): BatchResult {
+  return batch(BpfCmd.MAP_LOOKUP_AND_DELETE_BATCH, mapFd, o, true);
+}
+/** BPF_MAP_UPDATE_BATCH. Requires Linux 5.6. */
+export function mapUpdateBatch(mapFd: number, o: BatchOptions): number {
+  return batch(BpfCmd.MAP_UPDATE_BATCH, mapFd, o, false).count;
+}
+/** BPF_MAP_DELETE_BATCH. Requires Linux 5.6. */
+export function mapDeleteBatch(mapFd: number, o: BatchOptions): number {
+  return batch(BpfCmd.MAP_DELETE_BATCH, mapFd, o, false).count;
+}
+
+// ---- loading with a log -----------------------------------------------------------------------
+
+export interface LogOptions {
+  /** log_level: 1 for the verifier's normal log, 2 for every instruction. */
+  level?: number;
+  /** Initial buffer size; it grows when the kernel reports ENOSPC. */
+  size?: number;
+}
+
+const MIN_LOG = 64 * 1024;
+const MAX_LOG = 256 * 1024 * 1024;
+const MAX_EINTR = 5;
+
+interface LoadWithLog {
+  cmd: number;
+  layout: Layout;
+  write(a: Attr): void;
+  ptrs: Record<string, Bytes | undefined>;
+  logBuf: string;
+  logLevel: string;
+  logSize: string;
+  logTrueSize: string;
+}
+
+/**
+ * Runs a load command; with no log asked for it first tries without one (faster), and on failure
+ * retries with a level-1 log so the error carries the verifier's explanation.
+ */
+function loadWithLog(spec: LoadWithLog, log: LogOptions | undefined): { fd: Fd; log: string } {
+  const f = spec.layout.fields;
+  const level = log?.level ?? 0;
+  let size = level > 0 ? Math.max(log?.size ?? MIN_LOG, 128) : 0;
+  for (let attempt = 0; ; attempt++) {
+    const a = attrFor(spec.layout);
+    spec.write(a);
+    const buf = size > 0 ? new Uint8Array(size) : undefined;
+    if (buf !== undefined) {
+      a.view.setUint32(f[spec.logLevel]!.offset, level > 0 ? level : 1, LE);
+      a.view.setUint32(f[spec.logSize]!.offset, size, LE);
+    }
+    const r = native().bpf(spec.cmd, a.bytes, ...pointers(spec.layout, { ...spec.ptrs, [spec.logBuf]: buf }));
+    const text = buf !== undefined ? fromCString(buf) : '';
+    if (r >= 0) return { fd: new Fd(r), log: text };
+    if ((r === -E.EINTR || r === -E.EAGAIN) && attempt < MAX_EINTR) continue;
+    if (buf === undefined) {
+      size = MIN_LOG; // retry once with a log to explain the failure
+      continue;
+    }
+    if (r === -E.ENOSPC && size < MAX_LOG) {
+      // Since 5.x/6.4 the kernel tells the size it needed (log_true_size); else grow fourfold.
+      const trueSize = f[spec.logTrueSize] ? a.view.getUint32(f[spec.logTrueSize]!.offset, LE) : 0;
+      size = Math.min(MAX_LOG, trueSize > size ? trueSize : size * 4);
+      continue;
+    }
+    throw fail(spec.cmd, r, text);
+  }
+}
+
+/** Buffers that BPF_PROG_LOAD reads through pointers. */
+export interface ProgLoadBuffers {
+  /** Instructions, 8 bytes each; insn_cnt is derived. */
+  insns: Uint8Array;
+  license: string;
+  funcInfo?: Uint8Array;
+  lineInfo?: Uint8Array;
+  /** File descriptors the program refers to by index (BPF_PSEUDO_MAP_IDX). */
+  fdArray?: Int32Array;
+  coreRelos?: Uint8Array;
+}
+
+type PointerFree<T> = Omit<
+  T,
+  'insns' | 'license' | 'log_buf' | 'func_info' | 'line_info' | 'fd_array' | 'core_relos'
+>;
+
+/**
+ * BPF_PROG_LOAD. Returns the program and the verifier log (empty unless a log level was asked).
+ * A failure throws SyscallError whose `log` has the verifier's whole log.
+ */
+export function progLoad(
+  attr: PointerFree<ProgLoadAttr>,
+  bufs: ProgLoadBuffers,
+  log?: LogOptions,
+): { fd: Fd; log: string } {
+  if (bufs.insns.byteLength % 8 !== 0)
+    throw new EbpfError(`instructions are ${bufs.insns.byteLength} bytes, not a multiple of 8`);
+  const license = cString(bufs.license);
+  return loadWithLog(
+    {
+      cmd: BpfCmd.PROG_LOAD,
+      layout: PROG_LOAD_ATTR,
+      write: (a) => writeProgLoadAttr(a.view, { ...attr, insn_cnt: bufs.insns.byteLength / 8 }),
+      ptrs: {
+        insns: bufs.insns,
+        license,
+        func_info: bufs.funcInfo,
+        line_info: bufs.lineInfo,
+        fd_array: bufs.fdArray,
+        core_relos: bufs.coreRelos,
+      },
+      logBuf: 'log_buf',
+      logLevel: 'log_level',
+      logSize: 'log_size',
+      logTrueSize: 'log_true_size',
+    },
+    log,
+  );
+}
+
+/** BPF_BTF_LOAD. Requires Linux 4.18. */
+export function btfLoad(btf: Uint8Array, log?: LogOptions, flags = 0): { fd: Fd; log: string } {
+  return loadWithLog(
+    {
+      cmd: BpfCmd.BTF_LOAD,
+      layout: BTF_LOAD_ATTR,
+      write: (a) => writeBtfLoadAttr(a.view, { btf_size: btf.byteLength, btf_flags: flags }),
+      ptrs: { btf },
+      logBuf: 'btf_log_buf',
+      logLevel: 'btf_log_level',
+      logSize: 'btf_log_size',
+      logTrueSize: 'btf_log_true_size',
+    },
+    log,
+  );
+}
+
+// ---- objects in bpffs ---------------------------------------------------------------------------
+
+/** BPF_OBJ_PIN: pins `fd` at `path` in a bpffs. */
+export function objPin(fd: number, path: string, fileFlags = 0): void {
+  const a = attrFor(OBJ_ATTR);
+  a.view.setUint32(OBJ_ATTR.fields.bpf_fd.offset, fd, LE);
+  a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
+  call(BpfCmd.OBJ_PIN, a, pointers(OBJ_ATTR, { pathname: cString(path) }));
+}
+
+/** BPF_OBJ_GET: opens the object pinned at `path` (BPF_F_RDONLY / BPF_F_WRONLY in fileFlags). */
+export function objGet(path: string, fileFlags = 0): Fd {
+  const a = attrFor(OBJ_ATTR);
+  a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
+  return callFd(BpfCmd.OBJ_GET, a, pointers(OBJ_ATTR, { pathname: cString(path) }));
+}
+
+// ---- ids ----------------------------------------------------------------------------------------
+
+function nextId(cmd: number, start: number): number | undefined {
+  const a = attrFor(GET_ID_ATTR);
+  a.view.setUint32(GET_ID_ATTR.fields.start_id.offset, start, LE);
+  const r = native().bpf(cmd, a.bytes);
+  if (r === -E.ENOENT) return undefined;
+  if (r < 0) throw fail(cmd, r);
+  return a.view.getUint32(GET_ID_ATTR.fields.next_id.offset, LE);
+}
+
+function fdById(cmd: number, id: number, openFlags: number): Fd {
+  const a = attrFor(GET_ID_ATTR);
+  a.view.setUint32(GET_ID_ATTR.fields.start_id.offset, id, LE);
+  a.view.setUint32(GET_ID_ATTR.fields.open_flags.offset, openFlags, LE);
+  return callFd(cmd, a);
+}
+
+/** The first program id above `start`, or undefined after the last. */
+export const progGetNextId = (start: number): number | undefined => nextId(BpfCmd.PROG_GET_NEXT_ID, start);
+export const mapGetNextId = (start: number): number | undefined => nextId(BpfCmd.MAP_GET_NEXT_ID, start);
+export const btfGetNextId = (start: number): number | undefined => nextId(BpfCmd.BTF_GET_NEXT_ID, start);
+export const linkGetNextId = (start: number): number | undefined => nextId(BpfCmd.LINK_GET_NEXT_ID, start);
+export const progGetFdById = (id: number): Fd => fdById(BpfCmd.PROG_GET_FD_BY_ID, id, 0);
+export const mapGetFdById = (id: number, openFlags = 0): Fd => fdById(BpfCmd.MAP_GET_FD_BY_ID, id, openFlags);
+export const btfGetFdById = (id: number): Fd => fdById(BpfCmd.BTF_GET_FD_BY_ID, id, 0);
+export const linkGetFdById = (id: number): Fd => fdById(BpfCmd.LINK_GET_FD_BY_ID, id, 0);
+
+// ---- info ---------------------------------------------------------------------------------------
+
+/** BPF_OBJ_GET_INFO_BY_FD into `info`; returns the bytes the kernel filled (info_len). */
+export function objGetInfoByFd(fd: number, info: Uint8Array): number {
+  const a = attrFor(OBJ_GET_INFO_ATTR);
+  const f = OBJ_GET_INFO_ATTR.fields;
+  a.view.setUint32(f.bpf_fd.offset, fd, LE);
+  a.view.setUint32(f.info_len.offset, info.byteLength, LE);
+  call(BpfCmd.OBJ_GET_INFO_BY_FD, a, [f.info.offset, info]);
+  return a.view.getUint32(f.info_len.offset, LE);
+}
+
+function infoOf<T>(fd: number, layout: Layout, read: (v: DataView) => T, fill?: (v: DataView) => Bytes[]): T {
+  const buf = new Uint8Array(layout.size);
+  const view = new DataView(buf.buffer);
+  // The pointers written by `fill` must stay alive across the call: keep them referenced.
+  const keep = fill?.(view) ?? [];
+  objGetInfoByFd(fd, buf);
+  void keep;
+  return read(view);
+}
+
+export interface ProgInfoExtras {
+  mapIds?: boolean;
+  xlatedInsns?: boolean;
+  jitedInsns?: boolean;
+  funcInfo?: boolean;
+  lineInfo?: boolean;
+}
+
+export interface ProgInfoResult {
+  info: Required<ProgInfo>;
+  name: string;
+  mapIds?: number[];
+  xlatedInsns?: Uint8Array;
+  jitedInsns?: Uint8Array;
+  funcInfo?: Uint8Array;
+  lineInfo?: Uint8Array;
+}
+
+/** struct bpf_prog_info; a second call fetches the arrays asked for in `extras`. */
+export function progGetInfo(fd: number, extras: ProgInfoExtras = {}): ProgInfoResult {
+  const info = infoOf(fd, PROG_INFO, readProgInfo);
+  const res: ProgInfoResult = { info, name: fromCString(info.name) };
+  if (!extras.mapIds && !extras.xlatedInsns && !extras.jitedInsns && !extras.funcInfo && !extras.lineInfo)
+    return res;
+  const f = PROG_INFO.fields;
+  const mapIds = extras.mapIds ? new Uint32Array(info.nr_map_ids) : undefined;
+  const xlated = extras.xlatedInsns ? new Uint8Array(info.xlated_prog_len) : undefined;
+  const jited = extras.jitedInsns ? new Uint8Array(info.jited_prog_len) : undefined;
+  const funcInfo = extras.funcInfo ? new Uint8Array(info.nr_func_info * info.func_info_rec_size) : undefined;
+  const lineInfo = extras.lineInfo ? new Uint8Array(info.nr_line_info * info.line_info_rec_size) : undefined;
+  const addr = (b: Bytes): bigint => native().addressOf(b);
+  infoOf(fd, PROG_INFO, readProgInfo, (v) => {
+    const kept: Bytes[] = [];
+    if (mapIds && mapIds.length > 0) {
+      v.setUint32(f.nr_map_ids.offset, mapIds.length, LE);
+      v.setBigUint64(f.map_ids.offset, addr(mapIds), LE);
+      kept.push(mapIds);
+    }
+    if (xlated && xlated.length > 0) {
+      v.setUint32(f.xlated_prog_len.offset, xlated.length, LE);
+      v.setBigUint64(f.xlated_prog_insns.offset, addr(xlated), LE);
+      kept.push(xlated);
+    }
+    if (jited && jited.length > 0) {
+      v.setUint32(f.jited_prog_len.offset, jited.length, LE);
+      v.setBigUint64(f.jited_prog_insns.offset, addr(jited), LE);
+      kept.push(jited);
+    }
+    if (funcInfo && funcInfo.length > 0) {
+      v.setUint32(f.nr_func_info.offset, info.nr_func_info, LE);
+      v.setUint32(f.func_info_rec_size.offset, info.func_info_rec_size, LE);
+      v.setBigUint64(f.func_info.offset, addr(funcInfo), LE);
+      kept.push(funcInfo);
+    }
+    if (lineInfo && lineInfo.length > 0) {
+      v.setUint32(f.nr_line_info.offset, info.nr_line_info, LE);
+      v.setUint32(f.line_info_rec_size.offset, info.line_info_rec_size, LE);
+      v.setBigUint64(f.line_info.offset, addr(lineInfo), LE);
+      kept.push(lineInfo);
+    }
+    return kept;
+  });
+  if (mapIds) res.mapIds = [...mapIds];
+  if (xlated) res.xlatedInsns = xlated;
+  if (jited) res.jitedInsns = jited;
+  if (funcInfo) res.funcInfo = funcInfo;
+  if (lineInfo) res.lineInfo = lineInfo;
+  return res;
+}
+
+/** struct bpf_map_info, with the name decoded. */
+export function mapGetInfo(fd: number): { info: Required<MapInfo>; name: string } {
+  const info = infoOf(fd, MAP_INFO, readMapInfo);
+  return { info, name: fromCString(info.name) };
+}
+
+/** struct bpf_btf_info with the object's name; `withData` also fetches the raw BTF bytes. */
+export function btfGetInfo(
+  fd: number,
+  withData = false,
+): { info: Required<BtfInfo>; name: string; data?: Uint8Array } {
+  const first = infoOf(fd, BTF_INFO, readBtfInfo);
+  const name = new Uint8Array(Math.max(first.name_len + 1, 1));
+  const data = withData ? new Uint8Array(first.btf_size) : undefined;
+  const f = BTF_INFO.fields;
+  const info = infoOf(fd, BTF_INFO, readBtfInfo, (v) => {
+    v.setUint32(f.name_len.offset, name.length, LE);
+    v.setBigUint64(f.name.offset, native().addressOf(name), LE);
+    if (data) {
+      v.setUint32(f.btf_size.offset, data.length, LE);
+      v.setBigUint64(f.btf.offset, native().addressOf(data), LE);
+    }
+    return data ? [name, data] : [name];
+  });
+  return data ? { info, name: fromCString(name), data } : { info, name: fromCString(name) };
+}
+
+/** struct bpf_link_info (pointer members such as tp_name are left unfetched). */
+export function linkGetInfo(fd: number): Required<LinkInfo> {
+  return infoOf(fd, LINK_INFO, readLinkInfo);
+}
+
+// ---- running and attaching ------------------------------------------------------------------------
+
+export interface TestRunOptions {
+  dataIn?: Uint8Array;
+  dataOut?: Uint8Array;
+  ctxIn?: Uint8Array;
+  ctxOut?: Uint8Array;
+  repeat?: number;
+  flags?: number;
+  cpu?: number;
+  batchSize?: number;
+}
+
+export interface TestRunResult {
+  retval: number;
+  /** Average ns per run. */
+  duration: number;
+  dataSizeOut: number;
+  ctxSizeOut: number;
+}
+
+/** BPF_PROG_TEST_RUN (BPF_PROG_RUN). */
+export function progTestRun(progFd: number, o: TestRunOptions = {}): TestRunResult {
+  const a = attrFor(PROG_TEST_RUN_ATTR);
+  writeProgTestRunAttr(a.view, {
+    prog_fd: progFd,
+    data_size_in: o.dataIn?.byteLength ?? 0,
+    data_size_out: o.dataOut?.byteLength ?? 0,
+    ctx_size_in: o.ctxIn?.byteLength ?? 0,
+    ctx_size_out: o.ctxOut?.byteLength ?? 0,
+    repeat: o.repeat ?? 0,
+    flags: o.flags ?? 0,
+    cpu: o.cpu ?? 0,
+    batch_size: o.batchSize ?? 0,
+  });
+  const f = PROG_TEST_RUN_ATTR.fields;
+  call(
+    BpfCmd.PROG_TEST_RUN,
+    a,
+    pointers(PROG_TEST_RUN_ATTR, {
+      data_in: o.dataIn,
+      data_out: o.dataOut,
+      ctx_in: o.ctxIn,
+      ctx_out: o.ctxOut,
+    }),
+  );
+  return {
+    retval: a.view.getUint32(f.retval.offset, LE),
+    duration: a.view.getUint32(f.duration.offset, LE),
+    dataSizeOut: a.view.getUint32(f.data_size_out.offset, LE),
+    ctxSizeOut: a.view.getUint32(f.ctx_size_out.offset, LE),
+  };
+}
+
+/** Pointer members of bpf_attr.link_create, by flattened name (iter_info, kprobe_multi_syms...). */
+export type LinkCreatePointers = Partial<Record<keyof LinkCreateAttr, Bytes>>;
+
+/** BPF_LINK_CREATE. Pointer fields are given as buffers in `ptrs`. Requires Linux 5.7. */
+export function linkCreate(attr: LinkCreateAttr, ptrs: LinkCreatePointers = {}): Fd {
+  const a = attrFor(LINK_CREATE_ATTR);
+  writeLinkCreateAttr(a.view, attr);
+  return callFd(BpfCmd.LINK_CREATE, a, pointers(LINK_CREATE_ATTR, ptrs));
+}
+
+/** BPF_LINK_UPDATE: swaps the link's program (BPF_F_REPLACE with oldProgFd to make it conditional). */
+export function linkUpdate(
+  linkFd: number,
+  newProgFd: number,
+  opts: { oldProgFd?: number; flags?: number } = {},
+): void {
+  const a = attrFor(LINK_UPDATE_ATTR);
+  const f = LINK_UPDATE_ATTR.fields;
+  a.view.setUint32(f.link_fd.offset, linkFd, LE);
+  a.view.setUint32(f.new_prog_fd.offset, newProgFd, LE);
+  a.view.setUint32(f.flags.offset, opts.flags ?? 0, LE);
+  a.view.setUint32(f.old_prog_fd.offset, opts.oldProgFd ?? 0, LE);
+  call(BpfCmd.LINK_UPDATE, a);
+}
+
+/** BPF_LINK_DETACH: detaches without closing the link. Requires Linux 5.9. */
+export function linkDetach(linkFd: number): void {
+  const a = attrFor(LINK_DETACH_ATTR);
+  a.view.setUint32(LINK_DETACH_ATTR.fields.link_fd.offset, linkFd, LE);
+  call(BpfCmd.LINK_DETACH, a);
+}
+
+/** BPF_PROG_ATTACH. */
+export function progAttach(attr: ProgAttachAttr): void {
+  const a = attrFor(PROG_ATTACH_ATTR);
+  writeProgAttachAttr(a.view, attr);
+  call(BpfCmd.PROG_ATTACH, a);
+}
+
+/** BPF_PROG_DETACH. */
+export function progDetach(attr: ProgAttachAttr): void {
+  const a = attrFor(PROG_ATTACH_ATTR);
+  writeProgAttachAttr(a.view, attr);
+  call(BpfCmd.PROG_DETACH, a);
+}
+
+export interface ProgQueryResult {
+  attachFlags: number;
+  progIds: number[];
+  progAttachFlags: number[];
+  linkIds: number[];
+  revision: bigint;
+}
+
+/** BPF_PROG_QUERY: programs attached at a hook, up to `max` of them. */
+export function progQuery(
+  targetFd: number,
+  attachType: number,
+  opts: { queryFlags?: number; max?: number } = {},
+): ProgQueryResult {
+  const max = opts.max ?? 64;
+  const progIds = new Uint32Array(max);
+  const progAttachFlags = new Uint32Array(max);
+  const linkIds = new Uint32Array(max);
+  const a = attrFor(PROG_QUERY_ATTR);
+  writeProgQueryAttr(a.view, {
+    target_fd: targetFd,
+    attach_type: attachType,
+    query_flags: opts.queryFlags ?? 0,
+    prog_cnt: max,
+  });
+  const f = PROG_QUERY_ATTR.fields;
+  const ptrs = pointers(PROG_QUERY_ATTR, {
+    prog_ids: progIds,
+    prog_attach_flags: progAttachFlags,
+    link_ids: linkIds,
+  });
+  call(BpfCmd.PROG_QUERY, a, ptrs);
+  const n = Math.min(a.view.getUint32(f.prog_cnt.offset, LE), max);
+  return {
+    attachFlags: a.view.getUint32(f.attach_flags.offset, LE),
+    progIds: [...progIds.subarray(0, n)],
+    progAttachFlags: [...progAttachFlags.subarray(0, n)],
+    linkIds: [...linkIds.subarray(0, n)].filter((id) => id !== 0),
+    revision: a.view.getBigUint64(f.revision.offset, LE),
+  };
+}
+
+/** BPF_RAW_TRACEPOINT_OPEN (name null for BTF-typed tracing programs). Requires Linux 4.17. */
+export function rawTracepointOpen(name: string | null, progFd: number, cookie = 0n): Fd {
+  const a = attrFor(RAW_TRACEPOINT_OPEN_ATTR);
+  const f = RAW_TRACEPOINT_OPEN_ATTR.fields;
+  a.view.setUint32(f.prog_fd.offset, progFd, LE);
+  a.view.setBigUint64(f.cookie.offset, cookie, LE);
+  return callFd(BpfCmd.RAW_TRACEPOINT_OPEN, a, name === null ? [] : [f.name.offset, cString(name)]);
+}
+
+/** BPF_ITER_CREATE: a readable descriptor producing the iterator's output. Requires Linux 5.8. */
+export function iterCreate(linkFd: number, flags = 0): Fd {
+  const a = attrFor(ITER_CREATE_ATTR);
+  a.view.setUint32(ITER_CREATE_ATTR.fields.link_fd.offset, linkFd, LE);
+  a.view.setUint32(ITER_CREATE_ATTR.fields.flags.offset, flags, LE);
+  return callFd(BpfCmd.ITER_CREATE, a);
+}
+
+/** BPF_ENABLE_STATS: statistics stay on while the returned descriptor is open. Requires Linux 5.8. */
+export function enableStats(type: number): Fd {
+  const a = attrFor(ENABLE_STATS_ATTR);
+  a.view.setUint32(ENABLE_STATS_ATTR.fields.type.offset, type, LE);
+  return callFd(BpfCmd.ENABLE_STATS, a);
+}
+
+/** BPF_PROG_BIND_MAP: keeps a map alive with a program that does not reference it. Linux 5.10. */
+export function progBindMap(progFd: number, mapFd: number, flags = 0): void {
+  const a = attrFor(PROG_BIND_MAP_ATTR);
+  const f = PROG_BIND_MAP_ATTR.fields;
+  a.view.setUint32(f.prog_fd.offset, progFd, LE);
+  a.view.setUint32(f.map_fd.offset, mapFd, LE);
+  a.view.setUint32(f.flags.offset, flags, LE);
+  call(BpfCmd.PROG_BIND_MAP, a);
+}

@@ -1,0 +1,63 @@
+// SyscallError: a failed system call, named by command and errno (`BPF_MAP_CREATE: EPERM`), with
+// a hint where the errno usually means one thing (missing privilege, kernel too old).
+import { EbpfError, type Location } from '../errors.js';
+import { E, errnoMessage, errnoName } from './errno.js';
+
+export interface SyscallErrorOptions {
+  location?: Location;
+  /** Replaces the generic hint for this errno. */
+  hint?: string;
+  /** The verifier or BTF log, whole, when the command produced one. */
+  log?: string;
+}
+
+function defaultHint(command: string, errno: number): string | undefined {
+  const bpf = command.startsWith('BPF_');
+  switch (errno) {
+    case E.EPERM:
+      return bpf
+        ? 'needs CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some program types) or CAP_SYS_ADMIN; on kernels before 5.11 also a high enough RLIMIT_MEMLOCK'
+        : undefined;
+    case E.E2BIG:
+      return bpf
+        ? 'the kernel does not know a field set in bpf_attr: it is too old for this feature'
+        : undefined;
+    case E.EINVAL:
+      return bpf ? 'an invalid argument, or a flag or type that this kernel does not know' : undefined;
+    case E.ENOSYS:
+      return 'the kernel was built without this system call';
+    case E.ENOTSUPP:
+    case E.EOPNOTSUPP:
+      return 'not supported by this kernel or device';
+    default:
+      return undefined;
+  }
+}
+
+export class SyscallError extends EbpfError {
+  /** The command or call: `BPF_MAP_CREATE`, `perf_event_open`, `mmap`. */
+  readonly command: string;
+  /** Positive errno number. */
+  readonly errno: number;
+  /** Errno name, as Node names it on system errors: `ENOENT`. */
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly log: string | undefined;
+
+  constructor(command: string, errno: number, opts: SyscallErrorOptions = {}) {
+    const code = errnoName(errno);
+    const hint = opts.hint ?? defaultHint(command, errno);
+    const msg = `${command}: ${code} (${errnoMessage(errno)})${hint !== undefined ? `: ${hint}` : ''}`;
+    super(msg, opts.location ?? {});
+    this.command = command;
+    this.errno = errno;
+    this.code = code;
+    this.hint = hint;
+    this.log = opts.log;
+  }
+}
+
+/** True when `err` is a SyscallError with this errno. */
+export function isErrno(err: unknown, errno: number): boolean {
+  return err instanceof SyscallError && err.errno === errno;
+}

@@ -1,0 +1,47 @@
+// Fd: the owner of one kernel descriptor. Closing is explicit (close() or `using`) and idempotent.
+import { EbpfError } from '../errors.js';
+import { native } from './native.js';
+
+export class Fd {
+  #fd: number;
+
+  /** Takes ownership of `fd`: closing this object closes the descriptor. */
+  constructor(fd: number) {
+    if (!Number.isInteger(fd) || fd < 0) throw new EbpfError(`invalid file descriptor ${fd}`);
+    this.#fd = fd;
+  }
+
+  /** The descriptor number; throws once closed, so a stale number is never used. */
+  get fd(): number {
+    if (this.#fd < 0) throw new EbpfError('use of a closed file descriptor');
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the descriptor; later calls do nothing. */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    // close(2) releases the descriptor even when it reports an error, so there is no retry.
+    native().close(fd);
+  }
+
+  /** Gives up ownership without closing: the caller now owns the number. */
+  release(): number {
+    const fd = this.fd;
+    this.#fd = -1;
+    return fd;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    return this.#fd < 0 ? 'fd(closed)' : `fd(${this.#fd})`;
+  }
+}

@@ -1,0 +1,30 @@
+// Shared memory mappings of BPF maps and perf buffers, as ArrayBuffers that munmap detaches.
+import { SyscallError } from './error.js';
+import { native } from './native.js';
+
+/** Page size of this machine, which mmap offsets and ring sizes are counted in. */
+export function pageSize(): number {
+  return native().PAGE_SIZE;
+}
+
+/**
+ * Maps `length` bytes of `fd` at `offset` (MAP_SHARED). The result is an ArrayBuffer over the
+ * mapping; munmap() detaches it, and a collected one is unmapped by its finalizer.
+ */
+export function mmap(
+  fd: number,
+  length: number,
+  opts: { write?: boolean; offset?: number } = {},
+): ArrayBuffer {
+  const n = native();
+  const prot = n.PROT_READ | (opts.write ? n.PROT_WRITE : 0);
+  const r = n.mmap(fd, length, prot, n.MAP_SHARED, opts.offset ?? 0);
+  if (typeof r === 'number') throw new SyscallError('mmap', -r);
+  return r;
+}
+
+/** Unmaps a buffer from mmap(): it is detached first (byteLength 0), so no view reads freed memory. */
+export function munmap(buffer: ArrayBuffer): void {
+  const r = native().munmap(buffer);
+  if (r < 0) throw new SyscallError('munmap', -r);
+}

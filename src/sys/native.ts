@@ -1,0 +1,79 @@
+// Loads the native addon (native/ebpf.c) and gives it a type; nothing outside src/sys imports it.
+// Every syscall wrapper returns a negative errno instead of throwing, so hot paths stay cheap.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NotSupportedError } from '../errors.js';
+
+/** Memory the addon can read or write: any typed array, a DataView or an ArrayBuffer. */
+export type Bytes = ArrayBufferView | ArrayBuffer;
+
+/** An opaque uv_poll handle. */
+export interface PollHandle {
+  readonly __pollHandle: unique symbol;
+}
+
+export interface NativeAddon {
+  /**
+   * bpf(2). Optional (offset, buffer) pairs store each buffer's address as a u64 into `attr`
+   * before the call (null stores 0). Returns the result, or -errno.
+   */
+  bpf(cmd: number, attr: Bytes, ...pointers: (number | Bytes | null)[]): number;
+  addressOf(buffer: Bytes): bigint;
+  close(fd: number): number;
+  ioctl(fd: number, request: number | bigint, arg?: number | bigint | Bytes): number;
+  perfEventOpen(attr: Bytes, pid: number, cpu: number, groupFd: number, flags: number): number;
+  /** An external ArrayBuffer over the mapping, or -errno. */
+  mmap(
+    fd: number,
+    length: number,
+    prot: number,
+    flags: number,
+    offset: number | bigint,
+  ): ArrayBuffer | number;
+  /** Detaches the ArrayBuffer, then unmaps it. 0 or -errno. */
+  munmap(buffer: ArrayBuffer): number;
+  getrlimit(resource: number): [bigint, bigint] | number;
+  setrlimit(resource: number, soft: bigint, hard: bigint): number;
+  pollStart(
+    fd: number,
+    events: number,
+    callback: (status: number, events: number) => void,
+  ): PollHandle | number;
+  pollUpdate(handle: PollHandle, events: number): number;
+  pollStop(handle: PollHandle): number;
+  pollClose(handle: PollHandle): number;
+  pollRef(handle: PollHandle, keepAlive: boolean): number;
+  readonly PAGE_SIZE: number;
+  readonly RLIMIT_MEMLOCK: number;
+  readonly PROT_READ: number;
+  readonly PROT_WRITE: number;
+  readonly MAP_SHARED: number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  readonly UV_DISCONNECT: number;
+  readonly UV_PRIORITIZED: number;
+}
+
+const ADDON = 'build/Release/ebpf_native.node';
+
+function load(): NativeAddon {
+  // From src/sys (tsx) or dist/src/sys (compiled), the package root is two or three levels up.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', '..', ADDON), join(here, '..', '..', '..', ADDON)];
+  const path = candidates.find((p) => existsSync(p));
+  if (path === undefined) {
+    throw new NotSupportedError(`native addon not built: ${ADDON} missing (run \`npx node-gyp rebuild\`)`);
+  }
+  const require = createRequire(import.meta.url);
+  return require(path) as NativeAddon;
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that pure code importing sys types never needs it. */
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}

@@ -1,0 +1,22 @@
+// perf_event_open(2) and ioctl(2): the descriptors kprobes, uprobes, tracepoints and perf
+// buffers are built on.
+import { Fd } from './fd.js';
+import { SyscallError } from './error.js';
+import { native, type Bytes } from './native.js';
+
+/** PERF_FLAG_FD_CLOEXEC: every descriptor this library opens is close-on-exec. */
+export const PERF_FLAG_FD_CLOEXEC = 1 << 3;
+
+/** Opens a perf event from a struct perf_event_attr in `attr`; PERF_FLAG_FD_CLOEXEC is added. */
+export function perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd = -1, flags = 0): Fd {
+  const r = native().perfEventOpen(attr, pid, cpu, groupFd, flags | PERF_FLAG_FD_CLOEXEC);
+  if (r < 0) throw new SyscallError('perf_event_open', -r);
+  return new Fd(r);
+}
+
+/** ioctl(fd, request, arg): arg is an integer or a buffer passed by address. */
+export function ioctl(fd: number, request: number, arg: number | bigint | Bytes = 0, name = 'ioctl'): number {
+  const r = native().ioctl(fd, request, arg);
+  if (r < 0) throw new SyscallError(name, -r);
+  return r;
+}
