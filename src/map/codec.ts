@@ -20,9 +20,12 @@ export interface TypeSource {
 export class CodecError extends EbpfError {
   /** Where in the value: `value.bytes`, `key.addr[2]`. */
   readonly path: string;
-  constructor(message: string, path: string, typeId?: number) {
-    super(`${path}: ${message}`, typeId === undefined ? {} : { typeId });
+  /** The message without the path and location. */
+  readonly reason: string;
+  constructor(reason: string, path: string, typeId?: number) {
+    super(`${path}: ${reason}`, typeId === undefined ? {} : { typeId });
     this.path = path;
+    this.reason = reason;
   }
 }
 
