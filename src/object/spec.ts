@@ -1,0 +1,156 @@
+// The ObjectSpec data model: programs, maps and global variables read from an ELF object, as plain
+// data a user can read and change before loading. References to maps and functions stay symbolic.
+import type { Instruction } from '../asm/index.js';
+import type { Btf } from '../btf/btf.js';
+import type { BtfExt, LineInfo } from '../btf/ext.js';
+import type { SectionMatchResult } from './sections.js';
+
+/** What an instruction refers to, by name, until the loader resolves it. */
+export type Reference =
+  /** ld_imm64 of a map (BTF `.maps` or legacy `maps`): becomes BPF_PSEUDO_MAP_FD. */
+  | { kind: 'map'; map: string }
+  /** ld_imm64 of an address inside a global-data map: becomes BPF_PSEUDO_MAP_VALUE + offset. */
+  | { kind: 'data'; map: string; offset: number; symbol?: string }
+  /** bpf-to-bpf call; the immediate already points at the linked copy of `target`. */
+  | { kind: 'call'; target: string }
+  /** ld_imm64 of a function address (BPF_PSEUDO_FUNC callback); the immediate is linked like a call. */
+  | { kind: 'func'; target: string }
+  /** Call of an extern function: a kernel function (kfunc) resolved against kernel BTF. */
+  | { kind: 'kfunc'; name: string; weak: boolean }
+  /** ld_imm64 of an extern `.ksyms` variable: a kernel symbol resolved against kernel BTF/kallsyms. */
+  | { kind: 'ksym'; name: string; weak: boolean }
+  /** ld_imm64 of an extern `.kconfig` variable: an offset in the `.kconfig` map. */
+  | { kind: 'kconfig'; map: string; name: string; offset: number; weak: boolean };
+
+/** An instruction of a program spec, with the reference the object's relocations gave it. */
+export type SpecInstruction = Instruction & { reference?: Reference };
+
+/** func_info re-based to the linked program: `insn` counts instructions from its start. */
+export interface ProgramFuncInfo {
+  insn: number;
+  typeId: number;
+}
+
+/** line_info re-based to the linked program. */
+export interface ProgramLineInfo extends Omit<LineInfo, 'insnOff'> {
+  insn: number;
+}
+
+/** A CO-RE relocation record re-based to the linked program. */
+export interface ProgramCoreRelo {
+  insn: number;
+  typeId: number;
+  accessStr: string;
+  kind: number;
+}
+
+/** A subprogram linked into a program, and where its copy starts. */
+export interface LinkedFunction {
+  name: string;
+  /** Instruction index of its first instruction in the linked program. */
+  start: number;
+  /** Number of instruction slots. */
+  length: number;
+}
+
+export interface ProgramSpec {
+  /** The function symbol's name (kernel name is its first 15 characters). */
+  name: string;
+  /** The ELF section, without libbpf's leading `?` (see `autoload`). */
+  sectionName: string;
+  /** The section definition matched, undefined when the name is not in libbpf's table. */
+  section: SectionMatchResult | undefined;
+  /** BPF_PROG_TYPE_* value; 0 (UNSPEC) for an unknown section name. */
+  type: number;
+  /** BPF_* attach type given at load; 0 when the section defines none. */
+  expectedAttachType: number;
+  /** The attach target from the section name: `fentry/do_unlinkat` → `do_unlinkat`. */
+  attachTo: string | undefined;
+  /** BPF_F_SLEEPABLE at load. */
+  sleepable: boolean;
+  /** BPF_F_XDP_HAS_FRAGS at load. */
+  xdpFrags: boolean;
+  /** False for `SEC("?...")` programs, which libbpf does not load unless asked. */
+  autoload: boolean;
+  /** The symbol is STB_GLOBAL or STB_WEAK. */
+  global: boolean;
+  /** The program's code followed by every subprogram it uses, linked. */
+  instructions: SpecInstruction[];
+  /** The subprograms appended, in order (libbpf's order). */
+  linked: LinkedFunction[];
+  funcInfo: ProgramFuncInfo[];
+  lineInfo: ProgramLineInfo[];
+  coreRelos: ProgramCoreRelo[];
+  license: string;
+  kernelVersion: number;
+  /** Where the program is in the object, for messages. */
+  sectionIndex: number;
+  /** Instruction index of the program in its section. */
+  sectionOffset: number;
+}
+
+/** Where a map came from. */
+export type MapSource = 'btf' | 'legacy' | 'data' | 'rodata' | 'bss' | 'kconfig';
+
+export interface MapSpec {
+  /** The name libbpf gives the map (the kernel keeps the first 15 characters). */
+  name: string;
+  source: MapSource;
+  /** For global-data maps, the ELF section (`.rodata`); for others, the definition's section. */
+  sectionName: string;
+  /** BPF_MAP_TYPE_* value. */
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  numaNode: number;
+  /** 0: none, 1: LIBBPF_PIN_BY_NAME (iproute2: 2 PIN_OBJECT_NS, 3 PIN_GLOBAL_NS). */
+  pinning: number;
+  mapExtra: bigint;
+  /** BTF ids of the key and value types in the object's BTF (0 when absent). */
+  keyTypeId: number;
+  valueTypeId: number;
+  /** Inner map template for array/hash of maps defined with `__array(values, ...)`. */
+  inner?: MapSpec;
+  /** Initial contents by slot: program names (prog arrays) or map names (maps of maps). */
+  initialSlots?: (string | undefined)[];
+  /** Initial value bytes of a global-data map (one entry). Mutate to change before load. */
+  contents?: Uint8Array;
+  /** iproute2 `struct bpf_elf_map` extras. */
+  legacy?: { id: number; innerId: number; innerIdx: number; pinning: number };
+}
+
+/** A global variable in a data map, settable before load. */
+export interface VariableSpec {
+  name: string;
+  /** The data map (MapSpec.name) holding it. */
+  map: string;
+  sectionName: string;
+  offset: number;
+  size: number;
+  /** The variable's type id in the object's BTF (0 without BTF). */
+  typeId: number;
+  /** STB_GLOBAL or BTF linkage global; static variables are not exposed by libbpf's skeletons. */
+  global: boolean;
+  /** True for `.rodata*`: the program cannot change it, only user space before load. */
+  readOnly: boolean;
+  /** The current bytes (a view into the map's contents, so writes go to the map). */
+  get(): Uint8Array;
+  /** Replace the bytes; the length must equal `size`. */
+  set(value: Uint8Array): void;
+}
+
+export interface ObjectSpec {
+  /** libbpf's object name: the file's base name up to the first '.', at most 15 characters. */
+  name: string;
+  file: string | undefined;
+  license: string;
+  kernelVersion: number;
+  littleEndian: boolean;
+  btf: Btf | undefined;
+  btfExt: BtfExt | undefined;
+  programs: ProgramSpec[];
+  maps: MapSpec[];
+  variables: Map<string, VariableSpec>;
+}
