@@ -73,7 +73,7 @@ function objects(): string[] {
   return [...list(TESTDATA), ...list(XDP_TOOLS_DIR)].sort();
 }
 
-test('encode(decode(x)) is byte-identical for every executable section of every object', () => {
+test('encode(decode(x)) is byte-identical for every executable section of every object', (t) => {
   const files = objects();
   assert.ok(files.length > 10);
   let insns = 0;
@@ -95,7 +95,7 @@ test('encode(decode(x)) is byte-identical for every executable section of every 
     }
   }
   assert.ok(wide > 0, 'some ld_imm64 seen');
-  console.log(`# ${insns} instructions (${wide} ld_imm64) round-tripped from ${files.length} objects`);
+  t.diagnostic(`${insns} instructions (${wide} ld_imm64) round-tripped from ${files.length} objects`);
 });
 
 test('encode(decode(x)) is byte-identical for random bytes, either byte order', () => {
@@ -283,7 +283,7 @@ test('every instruction class, v4 included, encodes as llvm-mc-19 assembles its 
       }
       assert.equal(got.length, want.length);
     }
-    console.log(`# ${insns.length} instructions checked against llvm-mc-19, both byte orders`);
+    t.diagnostic(`${insns.length} instructions checked against llvm-mc-19, both byte orders`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import type { Command } from './main.js';
 const usage = `usage: ebpf disasm OBJ [--section S] [--json] [--reloc] [--alu32]
 
   OBJ         a BPF ELF object (either byte order)
-  --section   only this section (repeatable as --section=A --section=B is not supported; give one)
+  --section   only the section with this name
   --json      [{section, instructions: [{index, text, opcode, dst, src, off, imm, reloc?}]}]
   --reloc     show relocations, as llvm-objdump -dr
   --alu32     print as llvm-objdump --mattr=+alu32 (w registers for 32-bit loads, stores, atomics)`;
