@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   btf: async () => (await import('./btf.js')).command,
   disasm: async () => (await import('./disasm.js')).command,
   inspect: async () => (await import('./inspect.js')).command,
+  map: async () => (await import('./map.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {

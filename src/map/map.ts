@@ -227,6 +227,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private readonly valueBuf: Uint8Array;
   private readonly valueView: DataView;
   private mapped: ArrayBuffer | undefined;
+  private mappedWritable = false;
 
   private constructor(fd: Fd, info: MapInfo, opts: MapOptions) {
     this.fd = fd;
@@ -587,11 +588,18 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const len = Math.ceil((this.valueStride * this.maxEntries) / page) * page || page;
     try {
       this.mapped = mmap(this.fd.fd, len, { write: true });
+      this.mappedWritable = true;
     } catch (e) {
       if (!isErrno(e, E.EPERM) && !isErrno(e, E.EACCES)) throw e;
       this.mapped = mmap(this.fd.fd, len);
+      this.mappedWritable = false;
     }
     return this.mapped;
+  }
+
+  /** Whether memory() is mapped writable; writing a read-only mapping would crash the process. */
+  get memoryWritable(): boolean {
+    return this.mapped !== undefined && this.mappedWritable;
   }
 
   /** Closes the descriptor (and unmaps memory); idempotent. */
