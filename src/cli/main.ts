@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   disasm: async () => (await import('./disasm.js')).command,
   inspect: async () => (await import('./inspect.js')).command,
   map: async () => (await import('./map.js')).command,
+  prog: async () => (await import('./prog.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {

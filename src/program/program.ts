@@ -1,10 +1,70 @@
 // Program: the handle on one loaded BPF program. Owns its descriptor; the kernel frees the program
 // once every descriptor, pin and link that refers to it is gone.
 import { unlinkSync } from 'node:fs';
-import { progTypeName, type ProgType } from '../constants.js';
+import { progTypeName, StatsType, type ProgType } from '../constants.js';
 import { EbpfError } from '../errors.js';
-import { objGet, objPin, progGetFdById, progGetInfo } from '../sys/bpf.js';
+import {
+  enableStats as sysEnableStats,
+  objGet,
+  objPin,
+  progGetFdById,
+  progGetInfo,
+  progGetNextId,
+  progTestRun,
+} from '../sys/bpf.js';
+import { E } from '../sys/errno.js';
+import { isErrno, SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
+import { programInfo, type InfoOptions, type ProgramInfo } from './info.js';
+
+export interface TestRunOptions {
+  /** Packet (or other data) the program sees; XDP and skb programs need at least 14 bytes. */
+  dataIn?: Uint8Array;
+  /** Room for the packet after the run; default dataIn's length plus 256 for growth. */
+  dataSizeOut?: number;
+  /** Context (struct xdp_md, __sk_buff, ...) given to the program, for types that accept one. */
+  ctxIn?: Uint8Array;
+  /** Room for the context after the run; default ctxIn's length. */
+  ctxSizeOut?: number;
+  /** Runs in a row; duration is the average. 0 and 1 both run once. */
+  repeat?: number;
+  /** BPF_F_TEST_RUN_ON_CPU, BPF_F_TEST_XDP_LIVE_FRAMES, BPF_F_TEST_SKB_CHECKSUM_COMPLETE. */
+  flags?: number;
+  /** With BPF_F_TEST_RUN_ON_CPU: which CPU. */
+  cpu?: number;
+  /** With BPF_F_TEST_XDP_LIVE_FRAMES: frames per batch. */
+  batchSize?: number;
+}
+
+export interface TestRunResult {
+  /** The program's return value (XDP_PASS, TC_ACT_OK, ...). */
+  retval: number;
+  /** Average nanoseconds per run, as the kernel measured it. */
+  duration: number;
+  /** The packet after the run (present when data was given). */
+  dataOut?: Uint8Array;
+  /** The context after the run (present when a context was given or asked for). */
+  ctxOut?: Uint8Array;
+}
+
+/** The same failure, naming the program it was about. */
+function withProgram(err: SyscallError, program: string): SyscallError {
+  const opts = { location: { ...err.location, program }, ...(err.hint !== undefined && { hint: err.hint }) };
+  return new SyscallError(err.command, err.errno, opts);
+}
+
+/** The ids of all loaded programs, in ascending order (BPF_PROG_GET_NEXT_ID). */
+export function* programIds(): Generator<number> {
+  for (let id = progGetNextId(0); id !== undefined; id = progGetNextId(id)) yield id;
+}
+
+/**
+ * Turns on run-time statistics (run_cnt, run_time_ns in info()) for every program, while the
+ * returned descriptor stays open (BPF_ENABLE_STATS). Requires Linux 5.8 and CAP_SYS_ADMIN.
+ */
+export function enableStats(): Fd {
+  return sysEnableStats(StatsType.RUN_TIME);
+}
 
 export interface ProgramOptions {
   /** The program's name; read from the kernel (at most 15 characters) when not given. */
@@ -70,6 +130,51 @@ export class Program {
   /** Where this handle pinned the program (or was opened from), if anywhere. */
   get pinnedAt(): string | undefined {
     return this.#pinnedAt;
+  }
+
+  /** BPF_OBJ_GET_INFO_BY_FD: id, tag, map ids, sizes, run statistics; instructions when asked. */
+  info(opts: InfoOptions = {}): ProgramInfo {
+    return programInfo(this.fd.fd, opts);
+  }
+
+  /**
+   * Runs the program once or `repeat` times on given input, in the kernel (BPF_PROG_TEST_RUN).
+   * Requires Linux 4.12 (XDP, skb programs); other types later, and some not at all (EINVAL or
+   * ENOTSUPP come back as SyscallError).
+   */
+  testRun(opts: TestRunOptions = {}): TestRunResult {
+    const fd = this.fd.fd;
+    let dataSize = opts.dataIn !== undefined ? (opts.dataSizeOut ?? opts.dataIn.byteLength + 256) : 0;
+    const ctxSize = opts.ctxSizeOut ?? opts.ctxIn?.byteLength ?? 0;
+    for (;;) {
+      const dataOut = dataSize > 0 ? new Uint8Array(dataSize) : undefined;
+      const ctxOut = ctxSize > 0 ? new Uint8Array(ctxSize) : undefined;
+      try {
+        const r = progTestRun(fd, {
+          ...(opts.dataIn !== undefined && { dataIn: opts.dataIn }),
+          ...(dataOut !== undefined && { dataOut }),
+          ...(opts.ctxIn !== undefined && { ctxIn: opts.ctxIn }),
+          ...(ctxOut !== undefined && { ctxOut }),
+          repeat: opts.repeat ?? 0,
+          flags: opts.flags ?? 0,
+          cpu: opts.cpu ?? 0,
+          batchSize: opts.batchSize ?? 0,
+        });
+        const res: TestRunResult = { retval: r.retval, duration: r.duration };
+        if (dataOut !== undefined) res.dataOut = dataOut.slice(0, r.dataSizeOut);
+        if (ctxOut !== undefined) res.ctxOut = ctxOut.slice(0, r.ctxSizeOut);
+        return res;
+      } catch (err) {
+        // The packet grew past the buffer: the kernel copied what fitted and said ENOSPC. Retry
+        // with room for the largest frame a test run can produce, unless the caller fixed the size.
+        if (isErrno(err, E.ENOSPC) && opts.dataSizeOut === undefined && dataSize < 65536) {
+          dataSize = 65536 + (opts.dataIn?.byteLength ?? 0);
+          continue;
+        }
+        if (err instanceof SyscallError) throw withProgram(err, this.name);
+        throw err;
+      }
+    }
   }
 
   /** Pins the program at `path` in a bpffs (BPF_OBJ_PIN); the program outlives this process. */

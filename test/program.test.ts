@@ -1,0 +1,194 @@
+// Program handle and `ebpf prog`: info against bpftool, test runs against what the program does.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test, type TestContext } from 'node:test';
+import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
+import { ProgType } from '../src/constants.js';
+import { EbpfError } from '../src/errors.js';
+import { enableStats, Program, programIds } from '../src/program/program.js';
+import { progLoad } from '../src/sys/bpf.js';
+import { SyscallError } from '../src/sys/error.js';
+import { cli, needRoot, needTool, run } from './helpers.js';
+
+const XDP_PASS = 2;
+const XDP_DROP = 1;
+
+/** An XDP program that sets the packet's first byte to 0xaa (when there is one) and returns `ret`. */
+function loadMarker(name: string, ret: number): Program {
+  const insns = encode(
+    [
+      asm.ldx(BPF_W, 2, 1, 0), // r2 = ctx->data
+      asm.ldx(BPF_W, 3, 1, 4), // r3 = ctx->data_end
+      asm.mov64Reg(4, 2),
+      asm.alu64Imm(BPF_ADD, 4, 1),
+      asm.jmpReg(BPF_JGT, 4, 3, 1),
+      asm.st(BPF_B, 2, 0, 0xaa),
+      asm.mov64Imm(0, ret),
+      asm.exit(),
+    ],
+    true,
+  );
+  const { fd } = progLoad(
+    { prog_type: ProgType.XDP, prog_name: new TextEncoder().encode(name) },
+    { insns, license: 'GPL' },
+  );
+  return Program.fromFd(fd);
+}
+
+function bpftoolJson(args: string[]): Record<string, unknown> {
+  return JSON.parse(run('bpftool', ['-j', ...args])) as Record<string, unknown>;
+}
+
+function setup(t: TestContext): boolean {
+  return needRoot(t) && needTool(t, 'bpftool');
+}
+
+test('fromFd reads name and type from the kernel; info() agrees with bpftool prog show', (t) => {
+  if (!setup(t)) return;
+  using p = loadMarker('tst_marker', XDP_PASS);
+  assert.equal(p.name, 'tst_marker');
+  assert.equal(p.type, ProgType.XDP);
+  const info = p.info({ xlated: true });
+  const b = bpftoolJson(['prog', 'show', 'id', String(info.id)]);
+  assert.equal(info.name, b.name);
+  assert.equal(b.type, 'xdp');
+  assert.equal(info.tag, b.tag);
+  assert.equal(info.xlatedSize, b.bytes_xlated);
+  assert.equal(info.jitedSize, b.bytes_jited);
+  assert.equal(info.createdByUid, b.uid);
+  assert.equal(info.gplCompatible, b.gpl_compatible);
+  assert.ok(
+    Math.abs(info.loadedAt.getTime() / 1000 - (b.loaded_at as number)) <= 1,
+    'loaded_at within a second',
+  );
+  // The xlated instructions are the ones bpftool dumps: compare the raw opcodes.
+  interface Op {
+    code: string;
+    src_reg: string;
+    dst_reg: string;
+    off: string[];
+    imm: string[];
+  }
+  const dump = JSON.parse(
+    run('bpftool', ['-j', 'prog', 'dump', 'xlated', 'id', String(info.id), 'opcodes']),
+  ) as {
+    opcodes: Op;
+  }[];
+  const h = (s: string): string => Number.parseInt(s, 16).toString(16).padStart(2, '0');
+  const theirs = dump
+    .map(({ opcodes: o }) => {
+      const regs = (Number.parseInt(o.src_reg, 16) << 4) | Number.parseInt(o.dst_reg, 16);
+      return h(o.code) + h(regs.toString(16)) + [...o.off, ...o.imm].map(h).join('');
+    })
+    .join('');
+  const ours = Array.from(info.xlatedInsns ?? [], (x) => x.toString(16).padStart(2, '0')).join('');
+  assert.equal(ours, theirs);
+  assert.equal(info.xlatedInsns?.length, info.xlatedSize);
+  assert.ok([...programIds()].includes(info.id));
+});
+
+test('testRun: return value, packet out, repeat and the ENOSPC retry', (t) => {
+  if (!setup(t)) return;
+  using pass = loadMarker('tst_pass', XDP_PASS);
+  using drop = loadMarker('tst_drop', XDP_DROP);
+  const pkt = new Uint8Array(64).map((_, i) => i);
+  const r = pass.testRun({ dataIn: pkt, repeat: 100 });
+  assert.equal(r.retval, XDP_PASS);
+  assert.equal(r.dataOut?.length, 64);
+  assert.equal(r.dataOut?.[0], 0xaa, 'the program wrote the first byte');
+  assert.deepEqual(r.dataOut?.subarray(1), pkt.subarray(1));
+  assert.equal(pkt[0], 0, 'input untouched');
+  assert.equal(drop.testRun({ dataIn: pkt }).retval, XDP_DROP);
+  // A fixed output buffer too small for the packet is the caller's choice: ENOSPC comes back.
+  assert.throws(
+    () => pass.testRun({ dataIn: pkt, dataSizeOut: 8 }),
+    (e: unknown) => e instanceof SyscallError && e.code === 'ENOSPC' && e.location.program === 'tst_pass',
+  );
+  // Too short for an Ethernet header: the kernel refuses (EINVAL), named after the program.
+  assert.throws(
+    () => pass.testRun({ dataIn: new Uint8Array(4) }),
+    (e: unknown) => e instanceof SyscallError && e.code === 'EINVAL',
+  );
+});
+
+test('run statistics count test runs while enabled, as bpftool sees them', (t) => {
+  if (!setup(t)) return;
+  using p = loadMarker('tst_stats', XDP_PASS);
+  {
+    using _stats = enableStats();
+    p.testRun({ dataIn: new Uint8Array(64), repeat: 7 });
+    const info = p.info();
+    assert.equal(info.runCount, 7n);
+    assert.ok(info.runTimeNs > 0n);
+    const b = bpftoolJson(['prog', 'show', 'id', String(info.id)]);
+    assert.equal(b.run_cnt, 7);
+  }
+});
+
+test('pin, fromPin, fromId, unpin and close', (t) => {
+  if (!setup(t)) return;
+  const path = `/sys/fs/bpf/ebpf-test-${process.pid}-prog`;
+  const p = loadMarker('tst_pin', XDP_PASS);
+  try {
+    const id = p.info().id;
+    p.pin(path);
+    assert.equal(bpftoolJson(['prog', 'show', 'pinned', path]).id, id);
+    {
+      using q = Program.fromPin(path);
+      assert.equal(q.info().id, id);
+      assert.equal(q.name, 'tst_pin');
+      assert.equal(q.pinnedAt, path);
+    }
+    {
+      using r = Program.fromId(id);
+      assert.equal(r.type, ProgType.XDP);
+    }
+    p.unpin();
+    assert.equal(existsSync(path), false);
+    p.unpin(); // nothing left to remove
+    p.close();
+    p.close();
+    assert.equal(p.closed, true);
+    assert.throws(() => p.info(), EbpfError);
+  } finally {
+    p.close();
+    if (existsSync(path)) run('rm', ['-f', path]);
+  }
+  assert.throws(
+    () => Program.fromPin(path),
+    (e: unknown) => e instanceof SyscallError && e.code === 'ENOENT',
+  );
+});
+
+test('ebpf prog show/list print what bpftool prints', (t) => {
+  if (!setup(t)) return;
+  using p = loadMarker('tst_cli', XDP_PASS);
+  const id = String(p.info().id);
+  const ours = cli(['prog', 'show', 'id', id]);
+  assert.equal(ours.status, 0, ours.stderr);
+  const theirs = run('bpftool', ['prog', 'show', 'id', id]);
+  // loaded_at comes from two clocks read at different moments: it may differ by a second.
+  const strip = (s: string): string => s.replace(/loaded_at \S+/, 'loaded_at X').trim();
+  assert.equal(strip(ours.stdout), strip(theirs));
+  const oj = JSON.parse(cli(['prog', 'show', 'id', id, '--json']).stdout) as Record<string, unknown>;
+  const bj = bpftoolJson(['prog', 'show', 'id', id]);
+  delete oj.loaded_at;
+  delete bj.loaded_at;
+  assert.deepEqual(oj, bj);
+  const listed = JSON.parse(cli(['prog', 'list', '--json']).stdout) as { id: number }[];
+  assert.ok(listed.some((x) => String(x.id) === id));
+});
+
+test('ebpf prog run: hex data in, return value and packet out', (t) => {
+  if (!setup(t)) return;
+  using p = loadMarker('tst_run', XDP_DROP);
+  const id = String(p.info().id);
+  const r = cli(['prog', 'run', 'id', id, '--data-in', '01'.repeat(20), '--repeat', '3', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { retval: number; data_out: string };
+  assert.equal(o.retval, XDP_DROP);
+  assert.equal(o.data_out, 'aa' + '01'.repeat(19));
+  const bad = cli(['prog', 'run', 'id', id, '--data-in', 'zz']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /neither a file nor hex/);
+});
