@@ -1,0 +1,49 @@
+// btf-parse benchmark, our side: read /sys/kernel/btf/vmlinux and parse + index it (what libbpf's
+// btf__parse does), median over timed iterations; also the parse alone and the memory the index holds.
+import { readFileSync } from 'node:fs';
+import { Btf } from '../src/btf/btf.js';
+import { timeIt, type Measurement, type TimeOptions } from './measure.js';
+
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+export interface BtfParseResult extends Measurement {
+  name: 'btf-parse-vmlinux';
+  unit: 'ms';
+  /** Median ms of read + parse + index (comparable to btf__parse). */
+  ours: number;
+}
+
+function read(): Uint8Array {
+  const b = readFileSync(VMLINUX);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export async function benchBtfParse(opts: TimeOptions = {}): Promise<BtfParseResult> {
+  const iterations = opts.iterations ?? 50;
+  const warmup = opts.warmup ?? 10;
+  let types = 0;
+  const full = await timeIt(
+    () => {
+      types = Btf.parse(read()).typeCount;
+    },
+    { iterations, warmup },
+  );
+  const bytes = read();
+  const parseOnly = await timeIt(() => Btf.parse(bytes), { iterations, warmup });
+  const btf = Btf.parse(bytes);
+  // Held beyond the input bytes: one u32 offset per type (the decoded-type cache starts empty).
+  const indexBytes = btf.typeCount * Uint32Array.BYTES_PER_ELEMENT;
+  return {
+    name: 'btf-parse-vmlinux',
+    unit: 'ms',
+    ours: full.value,
+    ...full,
+    extra: {
+      types,
+      parseOnlyMs: Number(parseOnly.value.toFixed(3)),
+      parseOnlyMinMs: Number((parseOnly.min ?? NaN).toFixed(3)),
+      inputBytes: bytes.length,
+      indexBytes,
+    },
+  };
+}
