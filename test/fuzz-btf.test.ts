@@ -33,7 +33,8 @@ function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
   for (let i = 0; i < n; i++) {
     const op = rnd();
     if (op < 0.4) {
-      b[Math.floor(rnd() * b.length)] ^= 1 << Math.floor(rnd() * 8);
+      const at = Math.floor(rnd() * b.length);
+      b[at] = b[at]! ^ (1 << Math.floor(rnd() * 8));
     } else if (op < 0.8 && b.length >= 4) {
       const at = Math.floor(rnd() * (b.length - 3)) & ~3;
       view.setUint32(at, INTERESTING[Math.floor(rnd() * INTERESTING.length)]!, rnd() < 0.5);
