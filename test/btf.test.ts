@@ -348,6 +348,8 @@ test('tree: every entry point is a root, every composite type expanded once', ()
   // The map's key struct appears under the map variable.
   const key = btf.findOne('flow_key');
   assert.match(out, new RegExp(`key \\+16: \\[\\d+\\] PTR \\(anon\\) -> \\[${key.id}\\] STRUCT 'flow_key'`));
+  // __uint(max_entries, 1024) is spelled int (*max_entries)[1024]: the tree shows the number.
+  assert.match(out, /max_entries \+8 = 1024: \[\d+\] PTR/);
   const one = formatTree(btf, { type: 'flow_key' });
   assert.match(one, /^\[\d+\] STRUCT 'flow_key' size=8\n├── saddr \+0: /);
 });

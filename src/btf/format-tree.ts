@@ -145,7 +145,14 @@ export function formatTree(btf: Btf, opts: TreeOptions = {}): string {
     return `[${t.id}] ${t.kind} ${q(t.name)}${a ? ' ' + a : ''}`;
   };
 
-  const node = (id: number, label: string, prefix: string, childPrefix: string, depth: number): void => {
+  const node = (
+    id: number,
+    label: string,
+    prefix: string,
+    childPrefix: string,
+    depth: number,
+    maps = false,
+  ): void => {
     const head = prefix + (label ? `${label}: ` : '');
     if (id === -1) {
       lines.push(prefix + label);
@@ -157,6 +164,7 @@ export function formatTree(btf: Btf, opts: TreeOptions = {}): string {
       return;
     }
     let line = head + describe(t);
+    const chain: Type[] = [t];
     // A chain of single links (pointer to const to typedef ...) reads best on one line.
     for (let hops = 0; !isComposite(t); hops++) {
       const kids = edges(btf, t);
@@ -172,6 +180,12 @@ export function formatTree(btf: Btf, opts: TreeOptions = {}): string {
       }
       line += ` -> ${describe(next)}`;
       t = next;
+      chain.push(next);
+    }
+    // libbpf's __uint(name, N) map attributes are spelled int (*name)[N]: show the N they encode.
+    const [c0, c1, c2] = chain;
+    if (maps && chain.length === 3 && c0!.kind === 'PTR' && c1!.kind === 'ARRAY' && c2!.kind === 'INT') {
+      line = `${prefix}${label} = ${c1!.nelems}: ${line.slice(head.length)}`;
     }
     if (isComposite(t) && shown.has(t.id)) {
       lines.push(`${line} ^ see above`);
@@ -191,15 +205,11 @@ export function formatTree(btf: Btf, opts: TreeOptions = {}): string {
       const last = ++i === total;
       lines.push(`${childPrefix}${last ? '└── ' : '├── '}${v.name} = ${v.value}`);
     }
+    const inMaps = maps || (t.kind === 'DATASEC' && t.name === '.maps');
     for (const k of kids) {
       const last = ++i === total;
-      node(
-        k.id,
-        k.label,
-        childPrefix + (last ? '└── ' : '├── '),
-        childPrefix + (last ? '    ' : '│   '),
-        depth + 1,
-      );
+      const pre = childPrefix + (last ? '└── ' : '├── ');
+      node(k.id, k.label, pre, childPrefix + (last ? '    ' : '│   '), depth + 1, inMaps);
     }
   };
 
