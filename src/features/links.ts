@@ -1,0 +1,70 @@
+// Link probes: bpf_link through BPF_LINK_CREATE, for XDP and for tcx.
+import { AttachType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
+import { linkCreate, progLoad } from '../sys/bpf.js';
+import { E } from '../sys/errno.js';
+import { attempt } from './attempt.js';
+import { feature } from './feature.js';
+import { exit, movImm, program } from './insns.js';
+
+const LOOPBACK_IFINDEX = 1;
+
+function withProgram(type: number, expectedAttachType: number, use: (progFd: number) => void): void {
+  const prog = progLoad(
+    { prog_type: type, expected_attach_type: expectedAttachType },
+    { insns: program(movImm(0, type === ProgType.XDP ? 2 /* XDP_PASS */ : 0), exit()), license: 'GPL' },
+  ).fd;
+  try {
+    use(prog.fd);
+  } finally {
+    prog.close();
+  }
+}
+
+// A cgroup link to a descriptor that is not a cgroup: a kernel with BPF_LINK_CREATE gets as far
+// as resolving the target (EBADF); one without it rejects the command (EINVAL).
+export const LINK_CREATE = feature('BPF_LINK_CREATE (bpf_link)', '5.7', () =>
+  attempt(
+    () =>
+      withProgram(ProgType.CGROUP_SKB, AttachType.CGROUP_INET_INGRESS, (progFd) => {
+        linkCreate({
+          prog_fd: progFd,
+          target_fd: 0x7fffffff,
+          attach_type: AttachType.CGROUP_INET_INGRESS,
+        }).close();
+      }),
+    { alsoYes: [E.EBADF] },
+  ),
+);
+
+// XDP links report a missing device as EINVAL too, so this one really attaches, in generic
+// mode, to the loopback device for the moment it takes to close the link. EBUSY/EEXIST mean
+// someone else's XDP program is there, which a kernel without XDP links would not say.
+export const XDP_LINK = feature('BPF_LINK_CREATE for XDP', '5.9', () =>
+  attempt(
+    () =>
+      withProgram(ProgType.XDP, AttachType.XDP, (progFd) => {
+        linkCreate({
+          prog_fd: progFd,
+          target_ifindex: LOOPBACK_IFINDEX,
+          attach_type: AttachType.XDP,
+          flags: XDP_FLAGS_SKB_MODE,
+        }).close();
+      }),
+    { alsoYes: [E.EBUSY, E.EEXIST] },
+  ),
+);
+
+// tcx reports a missing device as ENODEV, so the probe attaches to nothing.
+export const TCX = feature('tcx (BPF_TCX_INGRESS links)', '6.6', () =>
+  attempt(
+    () =>
+      withProgram(ProgType.SCHED_CLS, AttachType.TCX_INGRESS, (progFd) => {
+        linkCreate({
+          prog_fd: progFd,
+          target_ifindex: 0x7fffffff,
+          attach_type: AttachType.TCX_INGRESS,
+        }).close();
+      }),
+    { alsoYes: [E.ENODEV] },
+  ),
+);

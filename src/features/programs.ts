@@ -1,0 +1,93 @@
+// Program probes: names, calls, global data, flags, and helpers per program type.
+import { AttachType, BPF_F_XDP_HAS_FRAGS, MapType, ProgType, progTypeName } from '../constants.js';
+import { mapCreate, objName, progLoad } from '../sys/bpf.js';
+import type { ProgLoadAttr } from '../sys/bpf-attr.generated.js';
+import { SyscallError } from '../sys/error.js';
+import { E } from '../sys/errno.js';
+import { attempt } from './attempt.js';
+import { feature, type Feature } from './feature.js';
+import { callHelper, callLocal, exit, ldImm64, movImm, program } from './insns.js';
+
+const RETURN_0 = program(movImm(0, 0), exit());
+
+function load(attr: ProgLoadAttr, insns: Uint8Array = RETURN_0): boolean {
+  return attempt(() => progLoad(attr, { insns, license: 'GPL' }).fd);
+}
+
+export const PROG_NAME = feature('program names', '4.15', () =>
+  load({ prog_type: ProgType.SOCKET_FILTER, prog_name: objName('feature_probe') }),
+);
+
+export const BPF_TO_BPF_CALLS = feature('BPF-to-BPF calls', '4.16', () =>
+  load({ prog_type: ProgType.SOCKET_FILTER }, program(callLocal(1), exit(), movImm(0, 0), exit())),
+);
+
+export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', () =>
+  attempt(() => {
+    const m = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
+    try {
+      return progLoad(
+        { prog_type: ProgType.SOCKET_FILTER },
+        { insns: program(...ldImm64(1, 2, m.fd, 0), movImm(0, 0), exit()), license: 'GPL' },
+      ).fd;
+    } finally {
+      m.close();
+    }
+  }),
+);
+
+export const XDP_HAS_FRAGS = feature('BPF_F_XDP_HAS_FRAGS', '5.18', () =>
+  load({ prog_type: ProgType.XDP, prog_flags: BPF_F_XDP_HAS_FRAGS, expected_attach_type: AttachType.XDP }),
+);
+
+const progTypes = new Map<number, Feature>();
+
+/** The probe for one program type (loads `return 0`), made on first request. */
+export function progTypeFeature(type: number, version: string): Feature {
+  let f = progTypes.get(type);
+  if (f === undefined) {
+    f = feature(progTypeName(type), version, () => load({ prog_type: type }));
+    progTypes.set(type, f);
+  }
+  return f;
+}
+
+/**
+ * Whether a program of `type` may call helper `id`: the verifier names an unknown or forbidden
+ * helper in its log; any other complaint (about the arguments we did not set up) means it is there.
+ */
+function helperAvailable(type: number, id: number): boolean {
+  try {
+    progLoad(
+      { prog_type: type },
+      { insns: program(callHelper(id), movImm(0, 0), exit()), license: 'GPL' },
+    ).fd.close();
+    return true;
+  } catch (err) {
+    // The verifier answers EINVAL for an unknown helper and EACCES for bad arguments to a known one.
+    if (!(err instanceof SyscallError) || (err.errno !== E.EINVAL && err.errno !== E.EACCES)) throw err;
+    const log = err.log ?? '';
+    if (/invalid func |unknown func |program of this type cannot use helper/.test(log)) return false;
+    if (log === '') throw err;
+    return true;
+  }
+}
+
+const helpers = new Map<string, Feature>();
+
+/** The probe for helper `id` in programs of `type`. */
+export function helperFeature(type: number, id: number, name: string, version: string): Feature {
+  const key = `${type}:${id}`;
+  let f = helpers.get(key);
+  if (f === undefined) {
+    f = feature(`${name} in ${progTypeName(type)}`, version, () => helperAvailable(type, id));
+    helpers.set(key, f);
+  }
+  return f;
+}
+
+export const KPROBE = progTypeFeature(ProgType.KPROBE, '4.1');
+export const XDP = progTypeFeature(ProgType.XDP, '4.8');
+export const PROBE_READ_KERNEL = helperFeature(ProgType.KPROBE, 113, 'bpf_probe_read_kernel', '5.5');
+export const RINGBUF_OUTPUT = helperFeature(ProgType.SOCKET_FILTER, 130, 'bpf_ringbuf_output', '5.8');
+export const BPF_COOKIE = helperFeature(ProgType.KPROBE, 174, 'bpf_get_attach_cookie', '5.15');

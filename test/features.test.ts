@@ -1,0 +1,106 @@
+// Feature probes against the running kernel: every probe says yes on a kernel at least as new as
+// the version it names, says no to what the kernel really lacks, and leaks no descriptor.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { release } from 'node:os';
+import { test } from 'node:test';
+import { NotSupportedError } from '../src/errors.js';
+import * as features from '../src/features/index.js';
+import { attempt } from '../src/features/attempt.js';
+import { feature, haveFeature, requireFeature, resetFeatureCache } from '../src/features/feature.js';
+import { mapCreate } from '../src/sys/bpf.js';
+import { ProgType } from '../src/constants.js';
+import { needRoot } from './helpers.js';
+
+const openFds = (): string[] => readdirSync('/proc/self/fd').sort();
+
+function versionAtLeast(have: string, want: string): boolean {
+  const a = have.split(/[.-]/).map((x) => parseInt(x, 10));
+  const b = want.split('.').map((x) => parseInt(x, 10));
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+test('every probe answers yes on a kernel new enough for it', (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  resetFeatureCache();
+  const results = features.probeAll();
+  assert.ok(results.length >= 25, `${results.length} probes`);
+  for (const r of results) {
+    assert.equal(r.error, undefined, `${r.name}: ${String(r.error)}`);
+    assert.match(r.version, /^\d+\.\d+$/, r.name);
+    if (versionAtLeast(release(), r.version)) {
+      assert.equal(r.supported, true, `${r.name} (Linux ${r.version}) on ${release()}`);
+    }
+  }
+  assert.deepEqual(
+    features.missingFeatures().filter((f) => versionAtLeast(release(), f.version)),
+    [],
+  );
+  assert.deepEqual(openFds(), before, 'probes close what they create');
+});
+
+test('the named probes the loader relies on exist with their versions', () => {
+  const want: [features.Feature, string][] = [
+    [features.BTF_KIND_FUNC, '5.0'],
+    [features.BTF_KIND_DATASEC, '5.2'],
+    [features.BTF_FUNC_GLOBAL, '5.6'],
+    [features.BTF_KIND_FLOAT, '5.13'],
+    [features.BTF_KIND_DECL_TAG, '5.16'],
+    [features.BTF_KIND_TYPE_TAG, '5.17'],
+    [features.BTF_KIND_ENUM64, '6.0'],
+    [features.GLOBAL_DATA, '5.2'],
+    [features.MAP_FREEZE, '5.2'],
+    [features.BPF_F_MMAPABLE_FLAG, '5.5'],
+    [features.BPF_TO_BPF_CALLS, '4.16'],
+    [features.PROG_NAME, '4.15'],
+    [features.MAP_NAME, '4.15'],
+    [features.RINGBUF, '5.8'],
+    [features.XDP_LINK, '5.9'],
+    [features.TCX, '6.6'],
+    [features.BPF_COOKIE, '5.15'],
+    [features.PROBE_READ_KERNEL, '5.5'],
+  ];
+  for (const [f, v] of want) assert.equal(f.version, v, f.name);
+  assert.equal(features.BTF_FUNC_GLOBAL.name, 'BTF_KIND_FUNC global linkage');
+});
+
+test('probes say no to what the kernel lacks, and are memoised', (t) => {
+  if (!needRoot(t)) return;
+  let runs = 0;
+  const bogus = feature('map type 0xfff', '99.0', () => {
+    runs++;
+    return attempt(() => mapCreate({ map_type: 0xfff, key_size: 4, value_size: 4, max_entries: 1 }));
+  });
+  assert.equal(haveFeature(bogus), false);
+  assert.equal(haveFeature(bogus), false);
+  assert.equal(runs, 1);
+  assert.throws(
+    () => requireFeature(bogus),
+    (e: unknown) => e instanceof NotSupportedError && /requires Linux 99\.0/.test(String(e)),
+  );
+  // Helpers: an unknown id, and a real helper a socket filter may not call.
+  assert.equal(haveFeature(features.helperFeature(ProgType.SOCKET_FILTER, 0x7fff, 'bogus', '99.0')), false);
+  assert.equal(
+    haveFeature(features.helperFeature(ProgType.SOCKET_FILTER, 174, 'bpf_get_attach_cookie', '5.15')),
+    false,
+  );
+  assert.equal(
+    haveFeature(features.helperFeature(ProgType.KPROBE, 174, 'bpf_get_attach_cookie', '5.15')),
+    true,
+  );
+  // A probe that cannot tell (here: a thrown non-kernel error) is not memoised as an answer.
+  let calls = 0;
+  const flaky = feature('flaky', '1.0', () => {
+    calls++;
+    if (calls === 1) throw new Error('cannot tell');
+    return true;
+  });
+  assert.throws(() => haveFeature(flaky), /cannot tell/);
+  assert.equal(haveFeature(flaky), true);
+});
