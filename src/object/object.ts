@@ -34,6 +34,7 @@ import { dataMap, dataSectionKind, internalMapName } from './globals.js';
 import { parseLegacyMaps } from './legacy-maps.js';
 import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from './link.js';
 import { isAutoload, matchSection } from './sections.js';
+import { isStructOpsSection, structOpsMaps } from './struct-ops.js';
 import type { MapSpec, ObjectSpec, ProgramSpec, Reference, VariableSpec } from './spec.js';
 
 export interface LoadObjectOptions {
@@ -229,6 +230,14 @@ class ObjectReader {
       for (const v of dm.variables) {
         const key = this.variables.has(v.name) ? `${s.name}/${v.name}` : v.name;
         this.variables.set(key, v);
+      }
+    }
+    // libbpf's order: BTF maps, global data, .kconfig, then struct_ops.
+    for (const s of elf.sections) {
+      if (s.type === SHT_PROGBITS && s.size > 0 && isStructOpsSection(s.name)) {
+        for (const spec of structOpsMaps(elf, this.btf, s, this.loc)) {
+          this.maps.push({ spec, sectionIndex: s.index, offset: -1 });
+        }
       }
     }
   }

@@ -90,7 +90,7 @@ export interface ProgramSpec {
 }
 
 /** Where a map came from. */
-export type MapSource = 'btf' | 'legacy' | 'data' | 'rodata' | 'bss' | 'kconfig';
+export type MapSource = 'btf' | 'legacy' | 'data' | 'rodata' | 'bss' | 'kconfig' | 'struct_ops';
 
 export interface MapSpec {
   /** The name libbpf gives the map (the kernel keeps the first 15 characters). */
@@ -117,6 +117,11 @@ export interface MapSpec {
   initialSlots?: (string | undefined)[];
   /** Initial value bytes of a global-data map (one entry). Mutate to change before load. */
   contents?: Uint8Array;
+  /**
+   * struct_ops maps: the struct type's name (the kernel's `struct bpf_struct_ops_<name>` gives the
+   * real value size at load) and which program each function-pointer member points at.
+   */
+  structOps?: { typeName: string; programs: Map<string, string> };
   /** iproute2 `struct bpf_elf_map` extras. */
   legacy?: { id: number; innerId: number; innerIdx: number; pinning: number };
 }
