@@ -25,7 +25,7 @@ interface Benchmark {
 
 const BENCHMARKS: Benchmark[] = [
   {
-    name: 'btf-parse',
+    name: 'btf-parse-vmlinux',
     unit: 'ms',
     description: 'parse /sys/kernel/btf/vmlinux and release it (libbpf: btf__parse + btf__free)',
     ours: { module: 'btf-parse.ts', export: 'benchBtfParse' },
