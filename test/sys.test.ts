@@ -1,9 +1,9 @@
 // src/sys against the kernel and bpftool: Fd ownership, SyscallError names, map and program
 // commands, info structs, and the generated bpf_attr layouts against the C compiler's offsetof.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BtfBuilder } from '../src/btf/builder.js';
@@ -25,7 +25,7 @@ import { Fd } from '../src/sys/fd.js';
 import { mmap, munmap, pageSize } from '../src/sys/mmap.js';
 import { Poller, PollEvent } from '../src/sys/poll.js';
 import { getMemlockRlimit, removeMemlockRlimit, setMemlockRlimit } from '../src/sys/rlimit.js';
-import { needRoot, needTool, run, VMLINUX } from './helpers.js';
+import { needRoot, needTool, ROOT, run, VMLINUX } from './helpers.js';
 
 const openFds = (): string[] => readdirSync('/proc/self/fd').sort();
 
@@ -426,4 +426,24 @@ test('generated bpf_attr and info layouts match offsetof/sizeof from the C compi
   } finally {
     rmSync(dir, { recursive: true });
   }
+});
+
+test('the committed generated files are what the generator gives for this kernel', (t) => {
+  const recorded = /^\/\/ Kernel: (.*)$/m.exec(
+    readFileSync(join(ROOT, 'src/sys/bpf-attr.generated.ts'), 'utf8'),
+  )?.[1];
+  if (recorded !== release()) {
+    // Other kernels legitimately give other tables; the layout and enum tests above still run.
+    t.skip(`generated from Linux ${recorded}, running ${release()}`);
+    return;
+  }
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'scripts/gen-bpf-attr.ts'), '--check'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });
