@@ -1,0 +1,14 @@
+// The loading step: ObjectSpec → kernel objects, with trace events and all-or-nothing cleanup.
+export {
+  loadObject,
+  DEFAULT_PIN_ROOT,
+  type LoadOptions,
+  type CoreContext,
+  type CoreRelocator,
+} from './load.js';
+export { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
+export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from './errors.js';
+export { formatTraceEvent, type TraceEvent } from './trace.js';
+export { type BtfChange } from './btf-fixup.js';
+export { type BtfFeatures } from './btf-sanitize.js';
+export { type LoaderFeatures } from './probes.js';

@@ -1,0 +1,110 @@
+// LoadedObject: what loadObject returns. Owns the descriptors of the object's BTF, maps and
+// programs; close() (or `using`) releases them all. Pins stay until removed with unpin().
+import { unlinkSync } from 'node:fs';
+import type { ProgType } from '../constants.js';
+import { EbpfError, NotFoundError } from '../errors.js';
+import { BpfMap } from '../map/map.js';
+import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
+import { Program } from '../program/program.js';
+import type { Fd } from '../sys/fd.js';
+
+export interface LoadedMapRecord {
+  spec: MapSpec;
+  fd: Fd;
+  /** The name the kernel holds (at most 15 characters). */
+  kernelName: string;
+  pinnedAt: string | undefined;
+  /** True when the map was an existing pin, opened rather than created. */
+  reused: boolean;
+}
+
+export interface LoadedProgramRecord {
+  spec: ProgramSpec;
+  fd: Fd;
+  kernelName: string;
+  pinnedAt: string | undefined;
+}
+
+export class LoadedObject implements Disposable {
+  readonly spec: ObjectSpec;
+  /** Every map by its libbpf name: descriptor, spec, pin. `map(name)` gives a typed BpfMap handle. */
+  readonly maps: ReadonlyMap<string, LoadedMapRecord>;
+  readonly programs: ReadonlyMap<string, Program>;
+  /** Program records: spec, kernel name and pin. */
+  readonly programRecords: ReadonlyMap<string, LoadedProgramRecord>;
+  /** Verifier logs of programs loaded with a log level. */
+  readonly logs: ReadonlyMap<string, string>;
+  readonly btfFd: Fd | undefined;
+  readonly #handles = new Map<string, BpfMap>();
+
+  constructor(
+    spec: ObjectSpec,
+    btfFd: Fd | undefined,
+    maps: Map<string, LoadedMapRecord>,
+    programs: Map<string, LoadedProgramRecord>,
+    logs: Map<string, string>,
+  ) {
+    this.spec = spec;
+    this.btfFd = btfFd;
+    this.maps = maps;
+    this.programRecords = programs;
+    this.logs = logs;
+    const handles = new Map<string, Program>();
+    for (const [name, r] of programs)
+      handles.set(name, Program.fromFd(r.fd, { name, type: r.spec.type as ProgType }));
+    this.programs = handles;
+  }
+
+  /** The program named `name`; NotFoundError when the object has none loaded by that name. */
+  program(name: string): Program {
+    const p = this.programs.get(name);
+    if (p === undefined) throw new NotFoundError(`no loaded program '${name}'`, { program: name });
+    return p;
+  }
+
+  /** A BpfMap handle over the loaded map (sharing its descriptor), typed by the object's BTF. */
+  map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
+    let h = this.#handles.get(name);
+    if (h === undefined) {
+      const r = this.maps.get(name);
+      if (r === undefined) throw new NotFoundError(`no map '${name}'`, { map: name });
+      h = BpfMap.fromFd(r.fd, this.spec.btf !== undefined ? { btf: this.spec.btf } : {});
+      this.#handles.set(name, h);
+    }
+    return h as BpfMap<K, V>;
+  }
+
+  /** Every path this load pinned (maps and programs). */
+  get pins(): string[] {
+    const out: string[] = [];
+    for (const m of this.maps.values()) if (m.pinnedAt !== undefined && !m.reused) out.push(m.pinnedAt);
+    for (const p of this.programRecords.values()) if (p.pinnedAt !== undefined) out.push(p.pinnedAt);
+    return out;
+  }
+
+  /** Removes the pins this load made (maps it reused stay pinned). */
+  unpin(): void {
+    for (const path of this.pins) {
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new EbpfError(`cannot remove pin ${path}: ${(err as Error).message}`, {}, { cause: err });
+        }
+      }
+    }
+    for (const m of this.maps.values()) if (!m.reused) m.pinnedAt = undefined;
+    for (const p of this.programRecords.values()) p.pinnedAt = undefined;
+  }
+
+  /** Closes every descriptor; pinned objects live on in bpffs. Idempotent. */
+  close(): void {
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.fd.close();
+    this.btfFd?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

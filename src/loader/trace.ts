@@ -1,0 +1,92 @@
+// Trace events: what the loader did, step by step, for `ebpf load --trace` and for callers who
+// want to see it (BTF loaded and what was sanitised, maps, relocations, programs, pins, rollback).
+import type { Reference } from '../object/index.js';
+import type { BtfChange } from './btf-fixup.js';
+
+export type TraceEvent =
+  | { kind: 'object'; name: string; file: string | undefined; programs: number; maps: number }
+  | { kind: 'btf'; fd: number; bytes: number; fixups: BtfChange[]; sanitized: BtfChange[] }
+  | { kind: 'btf-skipped'; reason: string }
+  | {
+      kind: 'map';
+      name: string;
+      kernelName: string;
+      type: string;
+      fd: number;
+      /** Created, reused from a pin, or an inner-map template. */
+      how: 'created' | 'reused' | 'inner';
+      withoutBtf?: boolean;
+      pinnedAt?: string;
+    }
+  | { kind: 'map-init'; name: string; what: string }
+  | { kind: 'relocation'; program: string; insn: number; reference: Reference; before: string; after: string }
+  | { kind: 'core'; program: string; relocations: number }
+  | {
+      kind: 'program';
+      name: string;
+      kernelName: string;
+      type: string;
+      fd: number;
+      insns: number;
+      attachBtfId?: number;
+    }
+  | { kind: 'pin'; what: 'map' | 'program'; name: string; path: string }
+  | { kind: 'warning'; message: string }
+  | { kind: 'rollback'; closed: number; unpinned: string[] };
+
+function refText(r: Reference): string {
+  switch (r.kind) {
+    case 'map':
+      return `map '${r.map}'`;
+    case 'data':
+      return `'${r.map}'+${r.offset}${r.symbol !== undefined ? ` (${r.symbol})` : ''}`;
+    case 'call':
+    case 'func':
+      return `${r.kind} '${r.target}'`;
+    case 'kconfig':
+      return `kconfig '${r.name}'`;
+    default:
+      return `${r.kind} '${r.name}'`;
+  }
+}
+
+/** One line (or a few) of text for an event, as `ebpf load --trace` prints it. */
+export function formatTraceEvent(e: TraceEvent): string {
+  switch (e.kind) {
+    case 'object':
+      return `object '${e.name}'${e.file !== undefined ? ` (${e.file})` : ''}: ${e.programs} programs, ${e.maps} maps`;
+    case 'btf': {
+      const lines = [
+        `BTF loaded: fd ${e.fd}, ${e.bytes} bytes, ${e.fixups.length} fix-ups, ${e.sanitized.length} sanitised`,
+      ];
+      for (const c of e.fixups) lines.push(`  fix-up [${c.typeId}] ${c.what}`);
+      for (const c of e.sanitized) lines.push(`  sanitised [${c.typeId}] ${c.what}`);
+      return lines.join('\n');
+    }
+    case 'btf-skipped':
+      return `BTF not loaded: ${e.reason}`;
+    case 'map':
+      return (
+        `map '${e.name}' (${e.type}, kernel name '${e.kernelName}'): ${e.how} fd ${e.fd}` +
+        (e.withoutBtf ? ', without BTF (kernel refused it)' : '') +
+        (e.pinnedAt !== undefined ? `, pinned at ${e.pinnedAt}` : '')
+      );
+    case 'map-init':
+      return `map '${e.name}': ${e.what}`;
+    case 'relocation':
+      return `prog '${e.program}' insn ${e.insn}: ${refText(e.reference)}\n    before: ${e.before}\n    after:  ${e.after}`;
+    case 'core':
+      return `prog '${e.program}': ${e.relocations} CO-RE relocations applied`;
+    case 'program':
+      return (
+        `prog '${e.name}' (${e.type}, kernel name '${e.kernelName}'): loaded fd ${e.fd}, ${e.insns} instructions` +
+        (e.attachBtfId !== undefined ? `, attach_btf_id ${e.attachBtfId}` : '')
+      );
+    case 'pin':
+      return `${e.what} '${e.name}' pinned at ${e.path}`;
+    case 'warning':
+      return `warning: ${e.message}`;
+    case 'rollback':
+      return `rolled back: closed ${e.closed} descriptors${e.unpinned.length ? `, removed pins ${e.unpinned.join(', ')}` : ''}`;
+  }
+}
