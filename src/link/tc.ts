@@ -1,0 +1,32 @@
+// tc attachment that picks the mechanism: a tcx link where the kernel has one (6.6+), a clsact
+// qdisc with a cls_bpf filter where it does not.
+import type { Program } from '../program/program.js';
+import { SyscallError } from '../sys/error.js';
+import { attachTcFilter, type TcFilter, type TcFilterOptions } from './tc-filter.js';
+import { attachTcx, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
+import type { Device } from './netdev.js';
+
+export interface TcOptions extends TcxOptions, TcFilterOptions {
+  /** tcx: links only; legacy: qdisc and filter only; auto (default): tcx, else legacy. */
+  mode?: 'auto' | 'tcx' | 'legacy';
+}
+
+/** Attaches a SCHED_CLS program at a device's ingress or egress. */
+export function attachTc(
+  program: Program,
+  device: Device,
+  direction: TcDirection,
+  opts: TcOptions = {},
+): TcxLink | TcFilter {
+  const mode = opts.mode ?? 'auto';
+  if (mode === 'legacy') return attachTcFilter(program, device, direction, opts);
+  try {
+    return attachTcx(program, device, direction, opts);
+  } catch (err) {
+    // Kernels before 6.6 do not know the tcx attach types and answer EINVAL.
+    if (mode === 'auto' && err instanceof SyscallError && err.code === 'EINVAL') {
+      return attachTcFilter(program, device, direction, opts);
+    }
+    throw err;
+  }
+}

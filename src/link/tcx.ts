@@ -1,0 +1,53 @@
+// tc attachment through a tcx bpf_link (BPF_LINK_CREATE with BPF_TCX_INGRESS / BPF_TCX_EGRESS): the
+// program runs on the device's ingress or egress path, without a qdisc. Requires Linux 6.6.
+import { AttachType, ProgType } from '../constants.js';
+import { EbpfError } from '../errors.js';
+import type { Program } from '../program/program.js';
+import { linkCreate } from '../sys/bpf.js';
+import type { Fd } from '../sys/fd.js';
+import { Link } from './link.js';
+import { ifindexOf, type Device } from './netdev.js';
+
+export type TcDirection = 'ingress' | 'egress';
+
+export interface TcxOptions {
+  /** Where in the device's program list: BPF_F_BEFORE / BPF_F_AFTER with relative, or 0 (append). */
+  flags?: number;
+  /** The program or link the position is relative to, by descriptor. */
+  relativeFd?: number;
+  /** Fail with ESTALE unless the list is still at this revision (from a query). */
+  expectedRevision?: bigint;
+}
+
+export class TcxLink extends Link {
+  readonly ifindex: number;
+  readonly direction: TcDirection;
+
+  constructor(fd: Fd, ifindex: number, direction: TcDirection) {
+    super(fd);
+    this.ifindex = ifindex;
+    this.direction = direction;
+  }
+}
+
+/** Attaches a SCHED_CLS program at the device's ingress or egress through a tcx link. */
+export function attachTcx(
+  program: Program,
+  device: Device,
+  direction: TcDirection,
+  opts: TcxOptions = {},
+): TcxLink {
+  if (program.type !== ProgType.SCHED_CLS) {
+    throw new EbpfError(`not a tc (SCHED_CLS) program (type ${program.type})`, { program: program.name });
+  }
+  const ifindex = ifindexOf(device);
+  const fd = linkCreate({
+    prog_fd: program.fd.fd,
+    target_ifindex: ifindex,
+    attach_type: direction === 'ingress' ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS,
+    flags: opts.flags ?? 0,
+    ...(opts.relativeFd !== undefined && { tcx_relative_fd: opts.relativeFd }),
+    ...(opts.expectedRevision !== undefined && { tcx_expected_revision: opts.expectedRevision }),
+  });
+  return new TcxLink(fd, ifindex, direction);
+}

@@ -1,0 +1,267 @@
+// Links on a veth pair in a network namespace this test makes: XDP (modes, update, pin, detach), tcx,
+// and legacy tc filters. Each case runs this same file again inside the namespace (`ip netns exec`),
+// sends UDP across the veth there, and checks the attached program counted exactly those packets;
+// bpftool, ip and tc, run inside the namespace too, are the oracles for what is attached.
+import assert from 'node:assert/strict';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import { test, type TestContext } from 'node:test';
+import { asm, BPF_ADD, BPF_DW, BPF_JEQ, BPF_W, encode } from '../src/asm/index.js';
+import { AttachType, LinkType, MapType, ProgType } from '../src/constants.js';
+import { deleteNamespace, listNamespaces, makeVethNamespace } from '../src/cli/netns-veth.js';
+import { Link, linkIds } from '../src/link/link.js';
+import { ifindexOf } from '../src/link/netdev.js';
+import { attachTc } from '../src/link/tc.js';
+import { TcFilter } from '../src/link/tc-filter.js';
+import { attachXdp } from '../src/link/xdp.js';
+import { Program } from '../src/program/program.js';
+import { mapCreate, mapLookupElem, progLoad } from '../src/sys/bpf.js';
+import { SyscallError } from '../src/sys/error.js';
+import type { Fd } from '../src/sys/fd.js';
+import { needRoot, needTool } from './helpers.js';
+
+const THIS = fileURLToPath(import.meta.url);
+const CHILD = process.env.EBPF_LINK_TEST_CHILD;
+const SENDER = 'veth0';
+const RECEIVER = 'veth1';
+const DEST = '10.200.0.2';
+
+const XDP_PASS = 2;
+const TC_ACT_OK = 0;
+
+// ---- inside the namespace ---------------------------------------------------------------------
+
+/** A program that adds one to a one-entry array map for every packet and returns `ret`. */
+function counter(type: number, name: string, ret: number): { prog: Program; map: Fd } {
+  const map = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 8, max_entries: 1 });
+  const insns = encode(
+    [
+      asm.st(BPF_W, 10, -4, 0),
+      asm.mov64Reg(2, 10),
+      asm.alu64Imm(BPF_ADD, 2, -4),
+      asm.ldMapFd(1, map.fd),
+      asm.call(1), // bpf_map_lookup_elem
+      asm.jmpImm(BPF_JEQ, 0, 0, 2),
+      asm.mov64Imm(1, 1),
+      asm.atomic(BPF_DW, BPF_ADD, 0, 1, 0),
+      asm.mov64Imm(0, ret),
+      asm.exit(),
+    ],
+    true,
+  );
+  const { fd } = progLoad(
+    { prog_type: type, prog_name: new TextEncoder().encode(name) },
+    { insns, license: 'GPL' },
+  );
+  return { prog: Program.fromFd(fd), map };
+}
+
+function count(map: Fd): bigint {
+  const v = new BigUint64Array(1);
+  mapLookupElem(map.fd, new Uint32Array([0]), v);
+  return v[0]!;
+}
+
+/** Sends `n` UDP datagrams from the sender end to DEST (across the veth), then lets NAPI run. */
+async function send(n: number): Promise<void> {
+  const s = createSocket('udp4');
+  try {
+    for (let i = 0; i < n; i++) {
+      await new Promise<void>((res, rej) =>
+        s.send(Buffer.from(`packet ${i}`), 9999, DEST, (e) => (e ? rej(e) : res())),
+      );
+    }
+  } finally {
+    s.close();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+
+function bpftoolLink(id: number): Record<string, unknown> {
+  return JSON.parse(sh('bpftool', ['-j', 'link', 'show', 'id', String(id)])) as Record<string, unknown>;
+}
+
+/** The XDP attachment `ip -d link` reports: mode word and program id. */
+function ipXdp(dev: string): { mode: string; progId: number } | undefined {
+  const j = JSON.parse(sh('ip', ['-d', '-j', 'link', 'show', dev])) as {
+    xdp?: { mode: number; prog?: { id: number } };
+  }[];
+  const x = j[0]?.xdp;
+  if (x === undefined) return undefined;
+  // iproute2's XDP_ATTACHED_*: 1 driver, 2 generic (skb), 3 offload.
+  const mode =
+    ({ 1: 'driver', 2: 'generic', 3: 'offload' } as Record<number, string>)[x.mode] ?? String(x.mode);
+  return { mode, progId: x.prog?.id ?? 0 };
+}
+
+async function childXdp(): Promise<void> {
+  const ifindex = ifindexOf(RECEIVER);
+  const a = counter(ProgType.XDP, 'cnt_a', XDP_PASS);
+  const b = counter(ProgType.XDP, 'cnt_b', XDP_PASS);
+  const idA = a.prog.info().id;
+  const idB = b.prog.info().id;
+
+  // Generic mode: counts exactly what crosses; info, bpftool and ip agree on what is attached.
+  const link = attachXdp(a.prog, RECEIVER, { mode: 'generic' });
+  await send(5);
+  assert.equal(count(a.map), 5n);
+  const info = link.info();
+  assert.equal(info.type, LinkType.XDP);
+  assert.equal(info.progId, idA);
+  assert.equal(info.ifindex, ifindex);
+  const bl = bpftoolLink(info.id);
+  assert.equal(bl.type, 'xdp');
+  assert.equal(bl.prog_id, idA);
+  assert.deepEqual(ipXdp(RECEIVER), { mode: 'generic', progId: idA });
+  assert.ok([...linkIds()].includes(info.id));
+
+  // A second program in the same mode is refused while the link holds the hook.
+  assert.throws(
+    () => attachXdp(b.prog, RECEIVER, { mode: 'generic' }),
+    (e: unknown) => e instanceof SyscallError && e.code === 'EBUSY',
+  );
+
+  // update(): b replaces a without a gap; with a stale oldProgram the kernel refuses (EPERM).
+  link.update(b.prog, { oldProgram: a.prog });
+  await send(3);
+  assert.equal(count(a.map), 5n);
+  assert.equal(count(b.map), 3n);
+  assert.equal(link.info().progId, idB);
+  assert.throws(
+    () => link.update(a.prog, { oldProgram: a.prog }),
+    (e: unknown) => e instanceof SyscallError && e.code === 'EPERM',
+  );
+
+  // Pinning: the pin opens the same link; closing our descriptor leaves the program attached.
+  const pin = '/sys/fs/bpf/ebpf-test-xdp-link';
+  link.pin(pin);
+  const again = Link.fromPin(pin);
+  assert.equal(again.info().id, info.id);
+  link.close();
+  link.close();
+  await send(2);
+  assert.equal(count(b.map), 5n, 'still attached through the pin');
+
+  // detach(): defunct link, nothing on the device, no more counting.
+  again.detach();
+  assert.equal(again.info().ifindex, 0);
+  assert.equal(ipXdp(RECEIVER), undefined);
+  await send(2);
+  assert.equal(count(b.map), 5n);
+  again.unpin();
+  again.close();
+
+  // Driver mode: veth runs XDP in its NAPI poll; ip reports it as native XDP.
+  const drv = attachXdp(a.prog, RECEIVER, { mode: 'driver' });
+  assert.deepEqual(ipXdp(RECEIVER), { mode: 'driver', progId: idA });
+  await send(4);
+  assert.equal(count(a.map), 9n);
+  drv.close();
+  assert.equal(ipXdp(RECEIVER), undefined, 'closing the last reference detaches');
+
+  // Offload needs a NIC that runs BPF and a program loaded for it: veth has neither.
+  assert.throws(() => attachXdp(a.prog, RECEIVER, { mode: 'offload' }), SyscallError);
+  // Wrong program type and unknown device are caught before the kernel.
+  assert.throws(() => attachXdp(a.prog, 'nosuchdev0'), /no network interface/);
+}
+
+async function childTcx(): Promise<void> {
+  const ifindex = ifindexOf(RECEIVER);
+  const ing = counter(ProgType.SCHED_CLS, 'tc_in', TC_ACT_OK);
+  const eg = counter(ProgType.SCHED_CLS, 'tc_eg', TC_ACT_OK);
+  const l1 = attachTc(ing.prog, RECEIVER, 'ingress', { mode: 'tcx' });
+  const l2 = attachTc(eg.prog, SENDER, 'egress', { mode: 'tcx' });
+  assert.ok(l1 instanceof Link && l2 instanceof Link);
+  await send(6);
+  assert.equal(count(ing.map), 6n);
+  assert.equal(count(eg.map), 6n);
+  const info = l1.info();
+  assert.equal(info.type, LinkType.TCX);
+  assert.equal(info.ifindex, ifindex);
+  assert.equal(info.attachType, AttachType.TCX_INGRESS);
+  assert.equal(l2.info().attachTypeName, 'BPF_TCX_EGRESS');
+  // bpftool 7.1 predates tcx: it prints the link type as the kernel's number.
+  const bl = bpftoolLink(info.id);
+  assert.ok(bl.type === 'tcx' || bl.type === LinkType.TCX, `bpftool type ${String(bl.type)}`);
+  assert.equal(bl.prog_id, ing.prog.info().id);
+  l1.close();
+  l2.close();
+  await send(2);
+  assert.equal(count(ing.map), 6n);
+  assert.equal(count(eg.map), 6n);
+  assert.throws(() => attachTc(attachXdpProgram(), RECEIVER, 'ingress'), /not a tc/);
+}
+
+function attachXdpProgram(): Program {
+  return counter(ProgType.XDP, 'not_tc', XDP_PASS).prog;
+}
+
+async function childTcLegacy(): Promise<void> {
+  const ing = counter(ProgType.SCHED_CLS, 'tc_legacy', TC_ACT_OK);
+  const f = attachTc(ing.prog, RECEIVER, 'ingress', { mode: 'legacy', priority: 7, handle: 3 });
+  assert.ok(f instanceof TcFilter);
+  const shown = sh('tc', ['filter', 'show', 'dev', RECEIVER, 'ingress']);
+  assert.match(shown, /pref 7 bpf/);
+  assert.match(shown, /handle 0x3/);
+  assert.match(shown, /direct-action/);
+  assert.match(shown, new RegExp(`id ${ing.prog.info().id}\\b`));
+  await send(4);
+  assert.equal(count(ing.map), 4n);
+  f.close();
+  f.close();
+  assert.equal(sh('tc', ['filter', 'show', 'dev', RECEIVER, 'ingress']).trim(), '');
+  assert.doesNotMatch(sh('tc', ['qdisc', 'show', 'dev', RECEIVER]), /clsact/, 'the qdisc it made is gone');
+  await send(1);
+  assert.equal(count(ing.map), 4n);
+}
+
+const cases: Record<string, () => Promise<void>> = { xdp: childXdp, tcx: childTcx, legacy: childTcLegacy };
+
+if (CHILD !== undefined) {
+  // `ip netns exec` gives a fresh sysfs without a bpffs: mount one in this mount namespace only.
+  spawnSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  const fn = cases[CHILD];
+  if (fn === undefined) throw new Error(`unknown case ${CHILD}`);
+  await fn();
+  process.exit(0);
+} else {
+  // ---- outside: one namespace per case ------------------------------------------------------------
+
+  const inNamespace = (which: string): void => {
+    const ns = `ebpf-test-${process.pid}-${which}`;
+    makeVethNamespace(ns, 200);
+    try {
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', THIS], {
+        encoding: 'utf8',
+        env: { ...process.env, EBPF_LINK_TEST_CHILD: which },
+      });
+      assert.equal(r.status, 0, `case ${which} inside ${ns} failed:\n${r.stdout}\n${r.stderr}`);
+    } finally {
+      deleteNamespace(ns);
+    }
+    assert.ok(!listNamespaces().includes(ns), 'namespace removed');
+  };
+
+  const tools = (t: TestContext): boolean =>
+    needRoot(t) && needTool(t, 'ip') && needTool(t, 'bpftool') && needTool(t, 'tc');
+
+  test('XDP links: generic and driver mode, update with replace, pin, detach, close', (t) => {
+    if (!tools(t)) return;
+    inNamespace('xdp');
+  });
+
+  test('tcx links at ingress and egress', (t) => {
+    if (!tools(t)) return;
+    inNamespace('tcx');
+  });
+
+  test('legacy tc: clsact qdisc and cls_bpf filter through tc, removed on close', (t) => {
+    if (!tools(t)) return;
+    inNamespace('legacy');
+  });
+}
