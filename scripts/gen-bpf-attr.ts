@@ -190,6 +190,7 @@ function flatten(s: Struct, base: number, prefix: string, cPath: string, out: Fi
     const path = cPath + m.name;
     if (m.bitfieldSize > 0) {
       const word = Math.floor(bitOff / 32) * 4;
+      if (bitOff + m.bitfieldSize > (word + 4) * 8) throw new Error(`${where}.${m.name}: bitfield straddles 32 bits`);
       out.push({
         name,
         path,
@@ -410,6 +411,7 @@ function readBits(v: DataView, off: number, bit: number, bits: number): number {
     ['bpf_map_info', 'MapInfo'],
     ['bpf_btf_info', 'BtfInfo'],
     ['bpf_link_info', 'LinkInfo'],
+    ['perf_event_attr', 'PerfEventAttr'],
   ] as const) {
     out.push(emitLayout(structLayout(c, stem), true), '');
   }

@@ -23,6 +23,7 @@ import { E, errnoName } from '../src/sys/errno.js';
 import { isErrno, SyscallError } from '../src/sys/error.js';
 import { Fd } from '../src/sys/fd.js';
 import { mmap, munmap, pageSize } from '../src/sys/mmap.js';
+import { ioctl, perfEventOpen } from '../src/sys/perf.js';
 import { Poller, PollEvent } from '../src/sys/poll.js';
 import { getMemlockRlimit, removeMemlockRlimit, setMemlockRlimit } from '../src/sys/rlimit.js';
 import { needRoot, needTool, ROOT, run, VMLINUX } from './helpers.js';
@@ -399,6 +400,7 @@ test('generated bpf_attr and info layouts match offsetof/sizeof from the C compi
         MAP_INFO: 'struct bpf_map_info',
         BTF_INFO: 'struct bpf_btf_info',
         LINK_INFO: 'struct bpf_link_info',
+        PERF_EVENT_ATTR: 'struct perf_event_attr',
       };
       layouts.push([name, info[name] ?? 'union bpf_attr', layout]);
     }
@@ -411,7 +413,17 @@ test('generated bpf_attr and info layouts match offsetof/sizeof from the C compi
         expected.push(`${name} size ${layout.size}`);
       }
       for (const [fname, f] of Object.entries(layout.fields)) {
-        if (f.type === 'bits') continue;
+        if (f.type === 'bits') {
+          // Set every bit of the bitfield and find where the compiler put them (little endian).
+          const { bit, bits } = f as unknown as { bit: number; bits: number };
+          lines.push(
+            `{ ${type} x; __builtin_memset(&x, 0, sizeof x); x.${f.path} = ~0ull; unsigned char *p = (unsigned char *)&x;`,
+            `  int first = -1, n = 0; for (unsigned i = 0; i < sizeof x * 8; i++) if ((p[i / 8] >> (i % 8)) & 1) { if (first < 0) first = i; n++; }`,
+            `  printf("${name}.${fname} bits %d %d\\n", first, n); }`,
+          );
+          expected.push(`${name}.${fname} bits ${f.offset * 8 + bit} ${bits}`);
+          continue;
+        }
         lines.push(
           `printf("${name}.${fname} %zu %zu\\n", __builtin_offsetof(${type}, ${f.path}), sizeof(((${type} *)0)->${f.path}));`,
         );
@@ -446,4 +458,22 @@ test('the committed generated files are what the generator gives for this kernel
     },
   );
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('perf_event_open from perf_event_attr fields, enabled and read back through ioctl', (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  {
+    // PERF_TYPE_SOFTWARE / PERF_COUNT_SW_TASK_CLOCK, created disabled.
+    using ev = perfEventOpen({ type: 1, config: 1n, disabled: 1 }, 0, -1);
+    const PERF_EVENT_IOC_ENABLE = 0x2400;
+    const PERF_EVENT_IOC_ID = 0x80082407;
+    assert.equal(ioctl(ev.fd, PERF_EVENT_IOC_ENABLE), 0);
+    const id = new BigUint64Array(1);
+    ioctl(ev.fd, PERF_EVENT_IOC_ID, id);
+    assert.ok(id[0]! > 0n);
+    assert.throws(() => ioctl(ev.fd, 0x1234, 0, 'PERF_EVENT_IOC_BOGUS'), /PERF_EVENT_IOC_BOGUS: ENOTTY/);
+  }
+  assert.throws(() => perfEventOpen({ type: 0x7fff }, 0, -1), /perf_event_open: ENOENT/);
+  assert.deepEqual(openFds(), before);
 });

@@ -1608,3 +1608,325 @@ export function readLinkInfo(v: DataView): Required<LinkInfo> {
     sockmap_attach_type: v.getUint32(20, LE),
   };
 }
+
+/** struct perf_event_attr: 136 bytes. */
+export const PERF_EVENT_ATTR = {
+  size: 136,
+  fields: {
+    type: { offset: 0, size: 4, type: 'u32', path: 'type' },
+    size: { offset: 4, size: 4, type: 'u32', path: 'size' },
+    config: { offset: 8, size: 8, type: 'u64', path: 'config' },
+    sample_period: { offset: 16, size: 8, type: 'u64', path: 'sample_period' },
+    sample_freq: { offset: 16, size: 8, type: 'u64', path: 'sample_freq' },
+    sample_type: { offset: 24, size: 8, type: 'u64', path: 'sample_type' },
+    read_format: { offset: 32, size: 8, type: 'u64', path: 'read_format' },
+    disabled: { offset: 40, size: 4, type: 'bits', bit: 0, bits: 1, path: 'disabled' },
+    inherit: { offset: 40, size: 4, type: 'bits', bit: 1, bits: 1, path: 'inherit' },
+    pinned: { offset: 40, size: 4, type: 'bits', bit: 2, bits: 1, path: 'pinned' },
+    exclusive: { offset: 40, size: 4, type: 'bits', bit: 3, bits: 1, path: 'exclusive' },
+    exclude_user: { offset: 40, size: 4, type: 'bits', bit: 4, bits: 1, path: 'exclude_user' },
+    exclude_kernel: { offset: 40, size: 4, type: 'bits', bit: 5, bits: 1, path: 'exclude_kernel' },
+    exclude_hv: { offset: 40, size: 4, type: 'bits', bit: 6, bits: 1, path: 'exclude_hv' },
+    exclude_idle: { offset: 40, size: 4, type: 'bits', bit: 7, bits: 1, path: 'exclude_idle' },
+    mmap: { offset: 40, size: 4, type: 'bits', bit: 8, bits: 1, path: 'mmap' },
+    comm: { offset: 40, size: 4, type: 'bits', bit: 9, bits: 1, path: 'comm' },
+    freq: { offset: 40, size: 4, type: 'bits', bit: 10, bits: 1, path: 'freq' },
+    inherit_stat: { offset: 40, size: 4, type: 'bits', bit: 11, bits: 1, path: 'inherit_stat' },
+    enable_on_exec: { offset: 40, size: 4, type: 'bits', bit: 12, bits: 1, path: 'enable_on_exec' },
+    task: { offset: 40, size: 4, type: 'bits', bit: 13, bits: 1, path: 'task' },
+    watermark: { offset: 40, size: 4, type: 'bits', bit: 14, bits: 1, path: 'watermark' },
+    precise_ip: { offset: 40, size: 4, type: 'bits', bit: 15, bits: 2, path: 'precise_ip' },
+    mmap_data: { offset: 40, size: 4, type: 'bits', bit: 17, bits: 1, path: 'mmap_data' },
+    sample_id_all: { offset: 40, size: 4, type: 'bits', bit: 18, bits: 1, path: 'sample_id_all' },
+    exclude_host: { offset: 40, size: 4, type: 'bits', bit: 19, bits: 1, path: 'exclude_host' },
+    exclude_guest: { offset: 40, size: 4, type: 'bits', bit: 20, bits: 1, path: 'exclude_guest' },
+    exclude_callchain_kernel: {
+      offset: 40,
+      size: 4,
+      type: 'bits',
+      bit: 21,
+      bits: 1,
+      path: 'exclude_callchain_kernel',
+    },
+    exclude_callchain_user: {
+      offset: 40,
+      size: 4,
+      type: 'bits',
+      bit: 22,
+      bits: 1,
+      path: 'exclude_callchain_user',
+    },
+    mmap2: { offset: 40, size: 4, type: 'bits', bit: 23, bits: 1, path: 'mmap2' },
+    comm_exec: { offset: 40, size: 4, type: 'bits', bit: 24, bits: 1, path: 'comm_exec' },
+    use_clockid: { offset: 40, size: 4, type: 'bits', bit: 25, bits: 1, path: 'use_clockid' },
+    context_switch: { offset: 40, size: 4, type: 'bits', bit: 26, bits: 1, path: 'context_switch' },
+    write_backward: { offset: 40, size: 4, type: 'bits', bit: 27, bits: 1, path: 'write_backward' },
+    namespaces: { offset: 40, size: 4, type: 'bits', bit: 28, bits: 1, path: 'namespaces' },
+    ksymbol: { offset: 40, size: 4, type: 'bits', bit: 29, bits: 1, path: 'ksymbol' },
+    bpf_event: { offset: 40, size: 4, type: 'bits', bit: 30, bits: 1, path: 'bpf_event' },
+    aux_output: { offset: 40, size: 4, type: 'bits', bit: 31, bits: 1, path: 'aux_output' },
+    cgroup: { offset: 44, size: 4, type: 'bits', bit: 0, bits: 1, path: 'cgroup' },
+    text_poke: { offset: 44, size: 4, type: 'bits', bit: 1, bits: 1, path: 'text_poke' },
+    build_id: { offset: 44, size: 4, type: 'bits', bit: 2, bits: 1, path: 'build_id' },
+    inherit_thread: { offset: 44, size: 4, type: 'bits', bit: 3, bits: 1, path: 'inherit_thread' },
+    remove_on_exec: { offset: 44, size: 4, type: 'bits', bit: 4, bits: 1, path: 'remove_on_exec' },
+    sigtrap: { offset: 44, size: 4, type: 'bits', bit: 5, bits: 1, path: 'sigtrap' },
+    __reserved_1: { offset: 44, size: 4, type: 'bits', bit: 6, bits: 26, path: '__reserved_1' },
+    wakeup_events: { offset: 48, size: 4, type: 'u32', path: 'wakeup_events' },
+    wakeup_watermark: { offset: 48, size: 4, type: 'u32', path: 'wakeup_watermark' },
+    bp_type: { offset: 52, size: 4, type: 'u32', path: 'bp_type' },
+    bp_addr: { offset: 56, size: 8, type: 'u64', path: 'bp_addr' },
+    kprobe_func: { offset: 56, size: 8, type: 'u64', path: 'kprobe_func' },
+    uprobe_path: { offset: 56, size: 8, type: 'u64', path: 'uprobe_path' },
+    config1: { offset: 56, size: 8, type: 'u64', path: 'config1' },
+    bp_len: { offset: 64, size: 8, type: 'u64', path: 'bp_len' },
+    kprobe_addr: { offset: 64, size: 8, type: 'u64', path: 'kprobe_addr' },
+    probe_offset: { offset: 64, size: 8, type: 'u64', path: 'probe_offset' },
+    config2: { offset: 64, size: 8, type: 'u64', path: 'config2' },
+    branch_sample_type: { offset: 72, size: 8, type: 'u64', path: 'branch_sample_type' },
+    sample_regs_user: { offset: 80, size: 8, type: 'u64', path: 'sample_regs_user' },
+    sample_stack_user: { offset: 88, size: 4, type: 'u32', path: 'sample_stack_user' },
+    clockid: { offset: 92, size: 4, type: 's32', path: 'clockid' },
+    sample_regs_intr: { offset: 96, size: 8, type: 'u64', path: 'sample_regs_intr' },
+    aux_watermark: { offset: 104, size: 4, type: 'u32', path: 'aux_watermark' },
+    sample_max_stack: { offset: 108, size: 2, type: 'u16', path: 'sample_max_stack' },
+    __reserved_2: { offset: 110, size: 2, type: 'u16', path: '__reserved_2' },
+    aux_sample_size: { offset: 112, size: 4, type: 'u32', path: 'aux_sample_size' },
+    aux_action: { offset: 116, size: 4, type: 'u32', path: 'aux_action' },
+    aux_start_paused: { offset: 116, size: 4, type: 'bits', bit: 0, bits: 1, path: 'aux_start_paused' },
+    aux_pause: { offset: 116, size: 4, type: 'bits', bit: 1, bits: 1, path: 'aux_pause' },
+    aux_resume: { offset: 116, size: 4, type: 'bits', bit: 2, bits: 1, path: 'aux_resume' },
+    __reserved_3: { offset: 116, size: 4, type: 'bits', bit: 3, bits: 29, path: '__reserved_3' },
+    sig_data: { offset: 120, size: 8, type: 'u64', path: 'sig_data' },
+    config3: { offset: 128, size: 8, type: 'u64', path: 'config3' },
+  },
+} as const;
+
+/** Fields of struct perf_event_attr; union members that share bytes are all listed. */
+export interface PerfEventAttr {
+  type?: number;
+  size?: number;
+  config?: bigint;
+  sample_period?: bigint;
+  sample_freq?: bigint;
+  sample_type?: bigint;
+  read_format?: bigint;
+  disabled?: number;
+  inherit?: number;
+  pinned?: number;
+  exclusive?: number;
+  exclude_user?: number;
+  exclude_kernel?: number;
+  exclude_hv?: number;
+  exclude_idle?: number;
+  mmap?: number;
+  comm?: number;
+  freq?: number;
+  inherit_stat?: number;
+  enable_on_exec?: number;
+  task?: number;
+  watermark?: number;
+  precise_ip?: number;
+  mmap_data?: number;
+  sample_id_all?: number;
+  exclude_host?: number;
+  exclude_guest?: number;
+  exclude_callchain_kernel?: number;
+  exclude_callchain_user?: number;
+  mmap2?: number;
+  comm_exec?: number;
+  use_clockid?: number;
+  context_switch?: number;
+  write_backward?: number;
+  namespaces?: number;
+  ksymbol?: number;
+  bpf_event?: number;
+  aux_output?: number;
+  cgroup?: number;
+  text_poke?: number;
+  build_id?: number;
+  inherit_thread?: number;
+  remove_on_exec?: number;
+  sigtrap?: number;
+  __reserved_1?: number;
+  wakeup_events?: number;
+  wakeup_watermark?: number;
+  bp_type?: number;
+  bp_addr?: bigint;
+  kprobe_func?: bigint;
+  uprobe_path?: bigint;
+  config1?: bigint;
+  bp_len?: bigint;
+  kprobe_addr?: bigint;
+  probe_offset?: bigint;
+  config2?: bigint;
+  branch_sample_type?: bigint;
+  sample_regs_user?: bigint;
+  sample_stack_user?: number;
+  clockid?: number;
+  sample_regs_intr?: bigint;
+  aux_watermark?: number;
+  sample_max_stack?: number;
+  __reserved_2?: number;
+  aux_sample_size?: number;
+  aux_action?: number;
+  aux_start_paused?: number;
+  aux_pause?: number;
+  aux_resume?: number;
+  __reserved_3?: number;
+  sig_data?: bigint;
+  config3?: bigint;
+}
+
+/** Writes the fields that are set; the caller zeroes the buffer (the kernel rejects stray bytes). */
+export function writePerfEventAttr(v: DataView, a: PerfEventAttr): void {
+  if (a.type !== undefined) v.setUint32(0, a.type, LE);
+  if (a.size !== undefined) v.setUint32(4, a.size, LE);
+  if (a.config !== undefined) v.setBigUint64(8, a.config, LE);
+  if (a.sample_period !== undefined) v.setBigUint64(16, a.sample_period, LE);
+  if (a.sample_freq !== undefined) v.setBigUint64(16, a.sample_freq, LE);
+  if (a.sample_type !== undefined) v.setBigUint64(24, a.sample_type, LE);
+  if (a.read_format !== undefined) v.setBigUint64(32, a.read_format, LE);
+  if (a.disabled !== undefined) writeBits(v, 40, 0, 1, a.disabled);
+  if (a.inherit !== undefined) writeBits(v, 40, 1, 1, a.inherit);
+  if (a.pinned !== undefined) writeBits(v, 40, 2, 1, a.pinned);
+  if (a.exclusive !== undefined) writeBits(v, 40, 3, 1, a.exclusive);
+  if (a.exclude_user !== undefined) writeBits(v, 40, 4, 1, a.exclude_user);
+  if (a.exclude_kernel !== undefined) writeBits(v, 40, 5, 1, a.exclude_kernel);
+  if (a.exclude_hv !== undefined) writeBits(v, 40, 6, 1, a.exclude_hv);
+  if (a.exclude_idle !== undefined) writeBits(v, 40, 7, 1, a.exclude_idle);
+  if (a.mmap !== undefined) writeBits(v, 40, 8, 1, a.mmap);
+  if (a.comm !== undefined) writeBits(v, 40, 9, 1, a.comm);
+  if (a.freq !== undefined) writeBits(v, 40, 10, 1, a.freq);
+  if (a.inherit_stat !== undefined) writeBits(v, 40, 11, 1, a.inherit_stat);
+  if (a.enable_on_exec !== undefined) writeBits(v, 40, 12, 1, a.enable_on_exec);
+  if (a.task !== undefined) writeBits(v, 40, 13, 1, a.task);
+  if (a.watermark !== undefined) writeBits(v, 40, 14, 1, a.watermark);
+  if (a.precise_ip !== undefined) writeBits(v, 40, 15, 2, a.precise_ip);
+  if (a.mmap_data !== undefined) writeBits(v, 40, 17, 1, a.mmap_data);
+  if (a.sample_id_all !== undefined) writeBits(v, 40, 18, 1, a.sample_id_all);
+  if (a.exclude_host !== undefined) writeBits(v, 40, 19, 1, a.exclude_host);
+  if (a.exclude_guest !== undefined) writeBits(v, 40, 20, 1, a.exclude_guest);
+  if (a.exclude_callchain_kernel !== undefined) writeBits(v, 40, 21, 1, a.exclude_callchain_kernel);
+  if (a.exclude_callchain_user !== undefined) writeBits(v, 40, 22, 1, a.exclude_callchain_user);
+  if (a.mmap2 !== undefined) writeBits(v, 40, 23, 1, a.mmap2);
+  if (a.comm_exec !== undefined) writeBits(v, 40, 24, 1, a.comm_exec);
+  if (a.use_clockid !== undefined) writeBits(v, 40, 25, 1, a.use_clockid);
+  if (a.context_switch !== undefined) writeBits(v, 40, 26, 1, a.context_switch);
+  if (a.write_backward !== undefined) writeBits(v, 40, 27, 1, a.write_backward);
+  if (a.namespaces !== undefined) writeBits(v, 40, 28, 1, a.namespaces);
+  if (a.ksymbol !== undefined) writeBits(v, 40, 29, 1, a.ksymbol);
+  if (a.bpf_event !== undefined) writeBits(v, 40, 30, 1, a.bpf_event);
+  if (a.aux_output !== undefined) writeBits(v, 40, 31, 1, a.aux_output);
+  if (a.cgroup !== undefined) writeBits(v, 44, 0, 1, a.cgroup);
+  if (a.text_poke !== undefined) writeBits(v, 44, 1, 1, a.text_poke);
+  if (a.build_id !== undefined) writeBits(v, 44, 2, 1, a.build_id);
+  if (a.inherit_thread !== undefined) writeBits(v, 44, 3, 1, a.inherit_thread);
+  if (a.remove_on_exec !== undefined) writeBits(v, 44, 4, 1, a.remove_on_exec);
+  if (a.sigtrap !== undefined) writeBits(v, 44, 5, 1, a.sigtrap);
+  if (a.__reserved_1 !== undefined) writeBits(v, 44, 6, 26, a.__reserved_1);
+  if (a.wakeup_events !== undefined) v.setUint32(48, a.wakeup_events, LE);
+  if (a.wakeup_watermark !== undefined) v.setUint32(48, a.wakeup_watermark, LE);
+  if (a.bp_type !== undefined) v.setUint32(52, a.bp_type, LE);
+  if (a.bp_addr !== undefined) v.setBigUint64(56, a.bp_addr, LE);
+  if (a.kprobe_func !== undefined) v.setBigUint64(56, a.kprobe_func, LE);
+  if (a.uprobe_path !== undefined) v.setBigUint64(56, a.uprobe_path, LE);
+  if (a.config1 !== undefined) v.setBigUint64(56, a.config1, LE);
+  if (a.bp_len !== undefined) v.setBigUint64(64, a.bp_len, LE);
+  if (a.kprobe_addr !== undefined) v.setBigUint64(64, a.kprobe_addr, LE);
+  if (a.probe_offset !== undefined) v.setBigUint64(64, a.probe_offset, LE);
+  if (a.config2 !== undefined) v.setBigUint64(64, a.config2, LE);
+  if (a.branch_sample_type !== undefined) v.setBigUint64(72, a.branch_sample_type, LE);
+  if (a.sample_regs_user !== undefined) v.setBigUint64(80, a.sample_regs_user, LE);
+  if (a.sample_stack_user !== undefined) v.setUint32(88, a.sample_stack_user, LE);
+  if (a.clockid !== undefined) v.setInt32(92, a.clockid, LE);
+  if (a.sample_regs_intr !== undefined) v.setBigUint64(96, a.sample_regs_intr, LE);
+  if (a.aux_watermark !== undefined) v.setUint32(104, a.aux_watermark, LE);
+  if (a.sample_max_stack !== undefined) v.setUint16(108, a.sample_max_stack, LE);
+  if (a.__reserved_2 !== undefined) v.setUint16(110, a.__reserved_2, LE);
+  if (a.aux_sample_size !== undefined) v.setUint32(112, a.aux_sample_size, LE);
+  if (a.aux_action !== undefined) v.setUint32(116, a.aux_action, LE);
+  if (a.aux_start_paused !== undefined) writeBits(v, 116, 0, 1, a.aux_start_paused);
+  if (a.aux_pause !== undefined) writeBits(v, 116, 1, 1, a.aux_pause);
+  if (a.aux_resume !== undefined) writeBits(v, 116, 2, 1, a.aux_resume);
+  if (a.__reserved_3 !== undefined) writeBits(v, 116, 3, 29, a.__reserved_3);
+  if (a.sig_data !== undefined) v.setBigUint64(120, a.sig_data, LE);
+  if (a.config3 !== undefined) v.setBigUint64(128, a.config3, LE);
+}
+
+export function readPerfEventAttr(v: DataView): Required<PerfEventAttr> {
+  return {
+    type: v.getUint32(0, LE),
+    size: v.getUint32(4, LE),
+    config: v.getBigUint64(8, LE),
+    sample_period: v.getBigUint64(16, LE),
+    sample_freq: v.getBigUint64(16, LE),
+    sample_type: v.getBigUint64(24, LE),
+    read_format: v.getBigUint64(32, LE),
+    disabled: readBits(v, 40, 0, 1),
+    inherit: readBits(v, 40, 1, 1),
+    pinned: readBits(v, 40, 2, 1),
+    exclusive: readBits(v, 40, 3, 1),
+    exclude_user: readBits(v, 40, 4, 1),
+    exclude_kernel: readBits(v, 40, 5, 1),
+    exclude_hv: readBits(v, 40, 6, 1),
+    exclude_idle: readBits(v, 40, 7, 1),
+    mmap: readBits(v, 40, 8, 1),
+    comm: readBits(v, 40, 9, 1),
+    freq: readBits(v, 40, 10, 1),
+    inherit_stat: readBits(v, 40, 11, 1),
+    enable_on_exec: readBits(v, 40, 12, 1),
+    task: readBits(v, 40, 13, 1),
+    watermark: readBits(v, 40, 14, 1),
+    precise_ip: readBits(v, 40, 15, 2),
+    mmap_data: readBits(v, 40, 17, 1),
+    sample_id_all: readBits(v, 40, 18, 1),
+    exclude_host: readBits(v, 40, 19, 1),
+    exclude_guest: readBits(v, 40, 20, 1),
+    exclude_callchain_kernel: readBits(v, 40, 21, 1),
+    exclude_callchain_user: readBits(v, 40, 22, 1),
+    mmap2: readBits(v, 40, 23, 1),
+    comm_exec: readBits(v, 40, 24, 1),
+    use_clockid: readBits(v, 40, 25, 1),
+    context_switch: readBits(v, 40, 26, 1),
+    write_backward: readBits(v, 40, 27, 1),
+    namespaces: readBits(v, 40, 28, 1),
+    ksymbol: readBits(v, 40, 29, 1),
+    bpf_event: readBits(v, 40, 30, 1),
+    aux_output: readBits(v, 40, 31, 1),
+    cgroup: readBits(v, 44, 0, 1),
+    text_poke: readBits(v, 44, 1, 1),
+    build_id: readBits(v, 44, 2, 1),
+    inherit_thread: readBits(v, 44, 3, 1),
+    remove_on_exec: readBits(v, 44, 4, 1),
+    sigtrap: readBits(v, 44, 5, 1),
+    __reserved_1: readBits(v, 44, 6, 26),
+    wakeup_events: v.getUint32(48, LE),
+    wakeup_watermark: v.getUint32(48, LE),
+    bp_type: v.getUint32(52, LE),
+    bp_addr: v.getBigUint64(56, LE),
+    kprobe_func: v.getBigUint64(56, LE),
+    uprobe_path: v.getBigUint64(56, LE),
+    config1: v.getBigUint64(56, LE),
+    bp_len: v.getBigUint64(64, LE),
+    kprobe_addr: v.getBigUint64(64, LE),
+    probe_offset: v.getBigUint64(64, LE),
+    config2: v.getBigUint64(64, LE),
+    branch_sample_type: v.getBigUint64(72, LE),
+    sample_regs_user: v.getBigUint64(80, LE),
+    sample_stack_user: v.getUint32(88, LE),
+    clockid: v.getInt32(92, LE),
+    sample_regs_intr: v.getBigUint64(96, LE),
+    aux_watermark: v.getUint32(104, LE),
+    sample_max_stack: v.getUint16(108, LE),
+    __reserved_2: v.getUint16(110, LE),
+    aux_sample_size: v.getUint32(112, LE),
+    aux_action: v.getUint32(116, LE),
+    aux_start_paused: readBits(v, 116, 0, 1),
+    aux_pause: readBits(v, 116, 1, 1),
+    aux_resume: readBits(v, 116, 2, 1),
+    __reserved_3: readBits(v, 116, 3, 29),
+    sig_data: v.getBigUint64(120, LE),
+    config3: v.getBigUint64(128, LE),
+  };
+}

@@ -1,5 +1,6 @@
 // perf_event_open(2) and ioctl(2): the descriptors kprobes, uprobes, tracepoints and perf
 // buffers are built on.
+import { PERF_EVENT_ATTR, writePerfEventAttr, type PerfEventAttr } from './bpf-attr.generated.js';
 import { Fd } from './fd.js';
 import { SyscallError } from './error.js';
 import { native, type Bytes } from './native.js';
@@ -7,9 +8,25 @@ import { native, type Bytes } from './native.js';
 /** PERF_FLAG_FD_CLOEXEC: every descriptor this library opens is close-on-exec. */
 export const PERF_FLAG_FD_CLOEXEC = 1 << 3;
 
-/** Opens a perf event from a struct perf_event_attr in `attr`; PERF_FLAG_FD_CLOEXEC is added. */
-export function perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd = -1, flags = 0): Fd {
-  const r = native().perfEventOpen(attr, pid, cpu, groupFd, flags | PERF_FLAG_FD_CLOEXEC);
+/**
+ * Opens a perf event described by struct perf_event_attr, given as fields (size is filled in) or
+ * as raw bytes; PERF_FLAG_FD_CLOEXEC is always added.
+ */
+export function perfEventOpen(
+  attr: PerfEventAttr | Uint8Array,
+  pid: number,
+  cpu: number,
+  groupFd = -1,
+  flags = 0,
+): Fd {
+  let bytes: Uint8Array;
+  if (attr instanceof Uint8Array) {
+    bytes = attr;
+  } else {
+    bytes = new Uint8Array(PERF_EVENT_ATTR.size);
+    writePerfEventAttr(new DataView(bytes.buffer), { ...attr, size: PERF_EVENT_ATTR.size });
+  }
+  const r = native().perfEventOpen(bytes, pid, cpu, groupFd, flags | PERF_FLAG_FD_CLOEXEC);
   if (r < 0) throw new SyscallError('perf_event_open', -r);
   return new Fd(r);
 }
