@@ -190,7 +190,8 @@ function flatten(s: Struct, base: number, prefix: string, cPath: string, out: Fi
     const path = cPath + m.name;
     if (m.bitfieldSize > 0) {
       const word = Math.floor(bitOff / 32) * 4;
-      if (bitOff + m.bitfieldSize > (word + 4) * 8) throw new Error(`${where}.${m.name}: bitfield straddles 32 bits`);
+      if (bitOff + m.bitfieldSize > (word + 4) * 8)
+        throw new Error(`${where}.${m.name}: bitfield straddles 32 bits`);
       out.push({
         name,
         path,
