@@ -13,6 +13,10 @@ export interface SyscallErrorOptions {
 
 function defaultHint(command: string, errno: number): string | undefined {
   const bpf = command.startsWith('BPF_');
+  // The verifier reports most rejections as EACCES or EINVAL; the log says why, not the errno.
+  if (command === 'BPF_PROG_LOAD' && (errno === E.EACCES || errno === E.EINVAL)) {
+    return 'the verifier rejected the program; its log says why';
+  }
   switch (errno) {
     case E.EPERM:
       return bpf
