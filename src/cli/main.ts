@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect.js')).command,
   map: async () => (await import('./map.js')).command,
   prog: async () => (await import('./prog.js')).command,
+  demo: async () => (await import('./demo.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {
