@@ -9,6 +9,9 @@ export type TypeLookup = (id: number) => Type | Void;
 /** Guards the walks below against reference cycles in malformed BTF. */
 const MAX_CHAIN = 32;
 
+/** Larger gaps (16 MiB) are taken for malformed BTF rather than written out as `long: 64;` lines. */
+const MAX_PADDING_BITS = 1 << 27;
+
 /** Spellings of `long` that libbpf recognises when it guesses the target's pointer size. */
 const LONG_NAMES = new Set([
   'long',
@@ -143,12 +146,18 @@ export class Layout {
   }
 
   /**
-   * Anonymous bitfields that move a compiler from bit `cur` to bit `next`, where the next member
-   * has alignment `nextAlign`. Each entry is a `type: bits` declaration without indentation.
+   * Anonymous bitfields that move a compiler from bit `cur` to bit `next` of struct `typeId`,
+   * where the next member has alignment `nextAlign`. Each entry is a `type: bits;` declaration.
    */
-  padding(cur: number, next: number, nextAlign: number, inBitfield: boolean): string[] {
+  padding(cur: number, next: number, nextAlign: number, inBitfield: boolean, typeId: number): string[] {
     const out: string[] = [];
+    // libbpf computes bit offsets in C ints; wrapping the same way keeps a malformed size (say
+    // 0xffffffff bytes) from asking for billions of padding fields.
+    cur |= 0;
+    next |= 0;
     if (cur >= next) return out;
+    if (next - cur > MAX_PADDING_BITS)
+      throw new BtfError(`${next - cur} bits of padding in one gap`, { typeId });
     const pads: [string, number][] = [
       ['long', this.pointerSize * 8],
       ['int', 32],

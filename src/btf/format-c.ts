@@ -112,10 +112,11 @@ class CWriter {
     for (let id = 1; id < count; id++) this.markReferences(get(id));
   }
 
+  private mark(id: number): void {
+    if (id < this.referenced.length) this.referenced[id] = 1;
+  }
+
   private markReferences(t: Type | Void): void {
-    const mark = (id: number): void => {
-      if (id < this.referenced.length) this.referenced[id] = 1;
-    };
     switch (t.kind) {
       case 'PTR':
       case 'TYPEDEF':
@@ -126,21 +127,21 @@ class CWriter {
       case 'VAR':
       case 'DECL_TAG':
       case 'TYPE_TAG':
-        mark(t.type);
+        this.mark(t.type);
         break;
       case 'ARRAY':
-        mark(t.indexType);
-        mark(t.type);
+        this.mark(t.indexType);
+        this.mark(t.type);
         break;
       case 'STRUCT':
       case 'UNION':
-        for (const m of t.members) mark(m.type);
+        for (const m of t.members) this.mark(m.type);
         break;
       case 'FUNC_PROTO':
-        for (const p of t.params) mark(p.type);
+        for (const p of t.params) this.mark(p.type);
         break;
       case 'DATASEC':
-        for (const v of t.vars) mark(v.type);
+        for (const v of t.vars) this.mark(v.type);
         break;
       default:
         break;
@@ -344,14 +345,12 @@ class CWriter {
     const packed = isStruct && this.layout.isPacked(t);
     const parts: string[] = [this.structFwd(id, t), ' {'];
     const indent = pfx(lvl + 1);
-    const pad = (cur: number, next: number, nextAlign: number, inBitfield: boolean): void => {
-      for (const p of this.layout.padding(cur, next, nextAlign, inBitfield)) parts.push('\n', indent, p);
-    };
     let off = 0;
     let prevBitfield = false;
     for (const m of t.members) {
       const mAlign = packed ? 1 : this.layout.alignOf(m.type);
-      pad(off, m.bitsOffset, mAlign, prevBitfield && m.bitfieldSize !== 0);
+      const pads = this.layout.padding(off, m.bitsOffset, mAlign, prevBitfield && m.bitfieldSize !== 0, id);
+      for (const p of pads) parts.push('\n', indent, p);
       parts.push('\n', indent, this.typeDecl(m.type, m.name, lvl + 1));
       if (m.bitfieldSize !== 0) {
         parts.push(`: ${m.bitfieldSize}`);
@@ -363,7 +362,8 @@ class CWriter {
       }
       parts.push(';');
     }
-    if (isStruct) pad(off, t.size * 8, align, false);
+    if (isStruct)
+      for (const p of this.layout.padding(off, t.size * 8, align, false, id)) parts.push('\n', indent, p);
     // An empty struct stays on one line.
     parts.push(t.members.length > 0 || t.size > 0 ? `\n${pfx(lvl)}}` : '}');
     if (packed) parts.push(' __attribute__((packed))');
@@ -450,10 +450,6 @@ class CWriter {
   }
 
   private declChain(parts: string[], decls: DeclStack, fname: string, lvl: number): void {
-    const name = (lastWasPtr: boolean): void => {
-      if (fname !== '' && !lastWasPtr) parts.push(' ');
-      parts.push(fname);
-    };
     // A lone pointer that starts a nested chain is written `(*` with no space before it.
     let lastWasPtr = true;
     while (decls.cnt > 0) {
@@ -506,7 +502,7 @@ class CWriter {
         case 'ARRAY': {
           this.dropMods(decls);
           if (decls.cnt === 0) {
-            name(lastWasPtr);
+            pushName(parts, fname, lastWasPtr);
             parts.push(`[${t.nelems}]`);
             return;
           }
@@ -527,7 +523,7 @@ class CWriter {
             this.declChain(parts, decls, fname, lvl);
             parts.push(')');
           } else {
-            name(lastWasPtr);
+            pushName(parts, fname, lastWasPtr);
           }
           parts.push('(');
           const params = t.params;
@@ -555,8 +551,14 @@ class CWriter {
       }
       lastWasPtr = t.kind === 'PTR';
     }
-    name(lastWasPtr);
+    pushName(parts, fname, lastWasPtr);
   }
+}
+
+/** The declared name ends the declarator; after a `*` it needs no space. */
+function pushName(parts: string[], fname: string, lastWasPtr: boolean): void {
+  if (fname !== '' && !lastWasPtr) parts.push(' ');
+  parts.push(fname);
 }
 
 function bump(counts: Map<string, number>, name: string): number {
@@ -567,5 +569,6 @@ function bump(counts: Map<string, number>, name: string): number {
 
 /** Indentation: one tab per level, at most 13 as libbpf caps it. */
 function pfx(lvl: number): string {
-  return '\t'.repeat(Math.min(lvl, 13));
+  return TABS[Math.min(lvl, 13)] as string;
 }
+const TABS = Array.from({ length: 14 }, (_, i) => '\t'.repeat(i));
