@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   btf: async () => (await import('./btf.js')).command,
   disasm: async () => (await import('./disasm.js')).command,
   inspect: async () => (await import('./inspect.js')).command,
+  load: async () => (await import('./load.js')).command,
   map: async () => (await import('./map.js')).command,
   prog: async () => (await import('./prog.js')).command,
   demo: async () => (await import('./demo.js')).command,

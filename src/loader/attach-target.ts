@@ -23,12 +23,12 @@ export function attachTargetName(
 }
 
 /** The attach_btf_id of `target` in kernel BTF; NotFoundError names what was looked for. */
-export function findAttachBtfId(kernel: Btf, program: string, attachType: number, target: string): number {
+export function findAttachBtfId(kernel: Btf, attachType: number, target: string): number {
   const { name, kind } = attachTargetName(attachType, target);
   const found = kernel.findByName(name, kind);
   const t = found[0];
   if (t === undefined) {
-    throw new NotFoundError(`attach target ${kind} '${name}' not found in kernel BTF`, { program });
+    throw new NotFoundError(`attach target ${kind} '${name}' not found in kernel BTF`);
   }
   return t.id;
 }

@@ -134,6 +134,11 @@ function specFacts(spec: ObjectSpec): ElfFacts {
   };
 }
 
+/** bpffs refuses '.' in names; libbpf pins `.rodata` maps and the like with '_' instead. */
+function pinFileName(name: string): string {
+  return name.replace(/\./g, '_');
+}
+
 /** Descriptors and pins made so far; undone in reverse when a step fails. */
 class Made {
   readonly fds: Fd[] = [];
@@ -620,8 +625,6 @@ class Loader {
       if (i.reference !== undefined) c.reference = i.reference;
       return c;
     });
-    this.applyCore(p, insnsSpec);
-    const insns = this.relocate({ ...p, instructions: insnsSpec });
     let attachBtfId: number | undefined;
     let expectedAttachType = p.expectedAttachType;
     if (structOps !== undefined) {
@@ -641,12 +644,16 @@ class Loader {
         );
       }
       try {
-        attachBtfId = findAttachBtfId(this.kernelBtf(), p.name, p.expectedAttachType, p.attachTo);
+        attachBtfId = findAttachBtfId(this.kernelBtf(), p.expectedAttachType, p.attachTo);
       } catch (e) {
         if (e instanceof EbpfError) throw new LoadError('program', e.message, at, { cause: e });
         throw e;
       }
     }
+    // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
+    // exists, an object with a missing target fails the way libbpf reports it.
+    this.applyCore(p, insnsSpec);
+    const insns = this.relocate({ ...p, instructions: insnsSpec });
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -750,7 +757,7 @@ class Loader {
         rec.pinnedAt = byName;
       }
       if (this.opts.pinMaps !== undefined && rec.pinnedAt === undefined) {
-        const path = join(this.opts.pinMaps, rec.spec.name);
+        const path = join(this.opts.pinMaps, pinFileName(rec.spec.name));
         this.pin('map', rec.spec.name, rec.fd, path);
         rec.pinnedAt = path;
       }
@@ -758,7 +765,7 @@ class Loader {
     if (this.opts.pinDir === undefined) return;
     for (const p of toLoad) {
       const rec = this.programs.get(p.name)!;
-      const path = join(this.opts.pinDir, p.name);
+      const path = join(this.opts.pinDir, pinFileName(p.name));
       this.pin('program', p.name, rec.fd, path);
       rec.pinnedAt = path;
     }

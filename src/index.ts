@@ -1,0 +1,2 @@
+// The public API of the `ebpf` package.
+export * from './loader/index.js';
