@@ -1,0 +1,140 @@
+// Failures: objects libbpf refuses are refused here too, at the same step; and a load that fails
+// at any syscall leaves nothing behind (descriptors of this process, pins in bpffs).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LoadError, loadObject, type LoadedObject } from '../src/loader/index.js';
+import { setSyscallHook, failNthCall } from '../src/loader/syscalls.js';
+import { RelocationError } from '../src/object/index.js';
+import { need, needRoot, needTool, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
+
+const BPFFS = '/sys/fs/bpf';
+
+/** libbpf's verdict on an object: bpftool's exit status and what it printed. */
+function libbpfLoad(path: string): { ok: boolean; stderr: string } {
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_libbpf_fail`);
+  const before = new Set(readdirSync(BPFFS));
+  const r = spawnSync('bpftool', ['prog', 'loadall', path, dir], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  for (const e of readdirSync(BPFFS)) if (!before.has(e)) rmSync(join(BPFFS, e), { recursive: true, force: true });
+  return { ok: r.status === 0, stderr: r.stderr };
+}
+
+function expectFailure(path: string, check: (e: unknown) => boolean, libbpfSays: RegExp): void {
+  const lib = libbpfLoad(path);
+  assert.equal(lib.ok, false, 'libbpf refuses it');
+  assert.match(lib.stderr, libbpfSays);
+  assert.throws(() => loadObject(path).close(), check);
+}
+
+test('legacy SEC("maps") is refused when opening, as libbpf 1.x does; legacyMaps: true loads it', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const path = join(TESTDATA, 'legacy-el.o');
+  expectFailure(
+    path,
+    (e) => e instanceof LoadError && e.step === 'open' && /legacy map definitions/.test(e.message),
+    /legacy map definitions in 'maps' section are not supported/,
+  );
+  const obj = loadObject(path, { legacyMaps: true });
+  try {
+    assert.deepEqual([...obj.programs.keys()], ['legacy_socket']);
+    assert.deepEqual([...obj.maps.keys()].sort(), ['legacy_array', 'legacy_hash', 'legacy_percpu']);
+  } finally {
+    obj.close();
+  }
+});
+
+test('an entry program calling another is refused when relocating calls ("bad call relo")', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  expectFailure(
+    join(TESTDATA, 'calls_entry-el.o'),
+    (e) => e instanceof RelocationError && e.location.program === 'xdp_caller' && /xdp_callee/.test(e.message),
+    /prog 'xdp_caller': bad call relo against 'xdp_callee'/,
+  );
+});
+
+test('fentry programs fail at BPF_PROG_LOAD with the same errno as libbpf (no trampolines here)', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  expectFailure(
+    join(TESTDATA, 'progtypes_trampoline-el.o'),
+    (e) => e instanceof LoadError && e.step === 'program' && e.location.program === 'prog_fentry' && /EPERM/.test(e.message),
+    /prog 'prog_fentry': BPF program load failed: Operation not permitted/,
+  );
+});
+
+test('xdpdump_bpf: the fentry target "func" is not in kernel BTF, for both loaders', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  expectFailure(
+    join(XDP_TOOLS_DIR, 'xdpdump_bpf.o'),
+    (e) =>
+      e instanceof LoadError &&
+      e.step === 'program' &&
+      e.location.program === 'trace_on_entry' &&
+      /attach target FUNC 'func' not found/.test(e.message),
+    /prog 'trace_on_entry': failed to find kernel BTF type ID of 'func'/,
+  );
+});
+
+const fdCount = (): number => readdirSync('/proc/self/fd').length;
+
+function listing(dirs: string[]): string[] {
+  const out: string[] = [];
+  for (const d of dirs) {
+    try {
+      for (const e of readdirSync(d)) out.push(join(d, e));
+    } catch {
+      out.push(`${d} (absent)`);
+    }
+  }
+  return out.sort();
+}
+
+for (const name of ['flow', 'maps', 'globals', 'struct_ops']) {
+  test(`${name}: failing each syscall in turn leaks no descriptor and no pin`, (t) => {
+    if (!needRoot(t)) return;
+    const path = join(TESTDATA, `${name}-el.o`);
+    const root = join(BPFFS, `ebpf_test_${process.pid}_inject_${name}`);
+    const pins = join(root, 'maps');
+    const progs = join(root, 'progs');
+    mkdirSync(pins, { recursive: true });
+    mkdirSync(progs, { recursive: true });
+    const opts = { pinRoot: pins, pinMaps: pins, pinDir: progs };
+    const done = (o: LoadedObject): void => {
+      o.unpin();
+      o.close();
+    };
+    try {
+      done(loadObject(path, opts)); // warm caches: feature probes, kernel BTF
+      let total = 0;
+      setSyscallHook((_c, n) => {
+        total = n;
+      });
+      done(loadObject(path, opts));
+      setSyscallHook(undefined);
+      if (!need(t, total > 3, 'the load made too few syscalls to test')) return;
+      let failed = 0;
+      for (let i = 1; i <= total; i++) {
+        const fds = fdCount();
+        const before = listing([pins, progs, BPFFS]);
+        setSyscallHook(failNthCall(i));
+        try {
+          done(loadObject(path, opts));
+        } catch (e) {
+          assert.ok(e instanceof Error && e.name !== 'TypeError' && e.name !== 'RangeError', String(e));
+          failed++;
+        } finally {
+          setSyscallHook(undefined);
+        }
+        assert.equal(fdCount(), fds, `descriptors leaked when syscall ${i} of ${total} failed`);
+        assert.deepEqual(listing([pins, progs, BPFFS]), before, `pins left behind when syscall ${i} of ${total} failed`);
+      }
+      // Only steps libbpf also tolerates (BTF load, BTF-typed map create, binding .rodata) may fail quietly.
+      assert.ok(failed >= total / 2, `${failed} of ${total} injected failures failed the load`);
+    } finally {
+      setSyscallHook(undefined);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
