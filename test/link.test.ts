@@ -7,13 +7,14 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
-import { asm, BPF_ADD, BPF_DW, BPF_JEQ, BPF_W, encode } from '../src/asm/index.js';
+import { asm, BPF_ADD, BPF_DW, BPF_JEQ, BPF_JNE, BPF_RSH, BPF_W, encode } from '../src/asm/index.js';
 import { AttachType, LinkType, MapType, ProgType } from '../src/constants.js';
 import { deleteNamespace, listNamespaces, makeVethNamespace } from '../src/cli/netns-veth.js';
 import { Link, linkIds } from '../src/link/link.js';
 import { ifindexOf } from '../src/link/netdev.js';
 import { attachTc } from '../src/link/tc.js';
 import { TcFilter } from '../src/link/tc-filter.js';
+import { attachRawTracepoint, attachTracepoint } from '../src/link/tracepoint.js';
 import { attachXdp } from '../src/link/xdp.js';
 import { Program } from '../src/program/program.js';
 import { mapCreate, mapLookupElem, progLoad } from '../src/sys/bpf.js';
@@ -220,6 +221,39 @@ async function childTcLegacy(): Promise<void> {
   assert.equal(count(ing.map), 4n);
 }
 
+/** A program that counts the events of this process only (pid from bpf_get_current_pid_tgid). */
+function pidCounter(type: number, name: string): { prog: Program; map: Fd } {
+  const map = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 8, max_entries: 1 });
+  const insns = encode(
+    [
+      asm.call(14), // bpf_get_current_pid_tgid
+      asm.alu64Imm(BPF_RSH, 0, 32),
+      asm.jmpImm(BPF_JNE, 0, process.pid, 9), // the counting block below is 9 slots
+      asm.st(BPF_W, 10, -4, 0),
+      asm.mov64Reg(2, 10),
+      asm.alu64Imm(BPF_ADD, 2, -4),
+      asm.ldMapFd(1, map.fd),
+      asm.call(1),
+      asm.jmpImm(BPF_JEQ, 0, 0, 2),
+      asm.mov64Imm(1, 1),
+      asm.atomic(BPF_DW, BPF_ADD, 0, 1, 0),
+      asm.mov64Imm(0, 0),
+      asm.exit(),
+    ],
+    true,
+  );
+  const { fd } = progLoad(
+    { prog_type: type, prog_name: new TextEncoder().encode(name) },
+    { insns, license: 'GPL' },
+  );
+  return { prog: Program.fromFd(fd), map };
+}
+
+/** getppid(2), which Node calls each time process.ppid is read. */
+function getppids(n: number): void {
+  for (let i = 0; i < n; i++) void process.ppid;
+}
+
 const cases: Record<string, () => Promise<void>> = { xdp: childXdp, tcx: childTcx, legacy: childTcLegacy };
 
 if (CHILD !== undefined) {
@@ -258,6 +292,51 @@ if (CHILD !== undefined) {
   test('tcx links at ingress and egress', (t) => {
     if (!tools(t)) return;
     inNamespace('tcx');
+  });
+
+  test('tracepoint (perf event + bpf_link) and raw tracepoint links count the syscalls of this process', (t) => {
+    if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+    const tp = pidCounter(ProgType.TRACEPOINT, 'tp_getppid');
+    const raw = pidCounter(ProgType.RAW_TRACEPOINT, 'raw_sys_enter');
+    try {
+      getppids(10);
+      assert.equal(count(tp.map), 0n);
+      const a = attachTracepoint(tp.prog, 'syscalls', 'sys_enter_getppid');
+      const b = attachRawTracepoint(raw.prog, 'sys_enter');
+      try {
+        getppids(50);
+        const n = count(tp.map);
+        assert.ok(n >= 50n, `tracepoint counted ${n}`);
+        assert.ok(count(raw.map) >= 50n, 'raw tracepoint counted every syscall, getppid among them');
+        assert.ok(a.link !== undefined, 'Linux 5.15+ gives a perf_event link');
+        const li = a.link.info();
+        assert.equal(li.type, LinkType.PERF_EVENT);
+        assert.equal(li.progId, tp.prog.info().id);
+        const bl = b.info();
+        assert.equal(bl.type, LinkType.RAW_TRACEPOINT);
+        const shown = JSON.parse(
+          execFileSync('bpftool', ['-j', 'link', 'show', 'id', String(bl.id)], { encoding: 'utf8' }),
+        ) as {
+          tp_name?: string;
+          prog_id: number;
+        };
+        assert.equal(shown.tp_name, 'sys_enter');
+        assert.equal(shown.prog_id, raw.prog.info().id);
+      } finally {
+        a.close();
+        b.close();
+      }
+      const after = count(tp.map);
+      getppids(20);
+      assert.equal(count(tp.map), after, 'closed: no more counting');
+      assert.throws(() => attachTracepoint(tp.prog, 'syscalls', 'no_such_tp'), /no tracepoint/);
+      assert.throws(() => attachRawTracepoint(tp.prog, 'sys_enter'), /not a raw tracepoint/);
+    } finally {
+      tp.prog.close();
+      tp.map.close();
+      raw.prog.close();
+      raw.map.close();
+    }
   });
 
   test('legacy tc: clsact qdisc and cls_bpf filter through tc, removed on close', (t) => {

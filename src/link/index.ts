@@ -5,3 +5,4 @@ export * from './xdp.js';
 export * from './tcx.js';
 export * from './tc-filter.js';
 export * from './tc.js';
+export * from './tracepoint.js';
