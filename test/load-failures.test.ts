@@ -18,7 +18,8 @@ function libbpfLoad(path: string): { ok: boolean; stderr: string } {
   const before = new Set(readdirSync(BPFFS));
   const r = spawnSync('bpftool', ['prog', 'loadall', path, dir], { encoding: 'utf8' });
   rmSync(dir, { recursive: true, force: true });
-  for (const e of readdirSync(BPFFS)) if (!before.has(e)) rmSync(join(BPFFS, e), { recursive: true, force: true });
+  for (const e of readdirSync(BPFFS))
+    if (!before.has(e)) rmSync(join(BPFFS, e), { recursive: true, force: true });
   return { ok: r.status === 0, stderr: r.stderr };
 }
 
@@ -50,7 +51,8 @@ test('an entry program calling another is refused when relocating calls ("bad ca
   if (!needRoot(t) || !needTool(t, 'bpftool')) return;
   expectFailure(
     join(TESTDATA, 'calls_entry-el.o'),
-    (e) => e instanceof RelocationError && e.location.program === 'xdp_caller' && /xdp_callee/.test(e.message),
+    (e) =>
+      e instanceof RelocationError && e.location.program === 'xdp_caller' && /xdp_callee/.test(e.message),
     /prog 'xdp_caller': bad call relo against 'xdp_callee'/,
   );
 });
@@ -59,7 +61,11 @@ test('fentry programs fail at BPF_PROG_LOAD with the same errno as libbpf (no tr
   if (!needRoot(t) || !needTool(t, 'bpftool')) return;
   expectFailure(
     join(TESTDATA, 'progtypes_trampoline-el.o'),
-    (e) => e instanceof LoadError && e.step === 'program' && e.location.program === 'prog_fentry' && /EPERM/.test(e.message),
+    (e) =>
+      e instanceof LoadError &&
+      e.step === 'program' &&
+      e.location.program === 'prog_fentry' &&
+      /EPERM/.test(e.message),
     /prog 'prog_fentry': BPF program load failed: Operation not permitted/,
   );
 });
@@ -128,7 +134,11 @@ for (const name of ['flow', 'maps', 'globals', 'struct_ops']) {
           setSyscallHook(undefined);
         }
         assert.equal(fdCount(), fds, `descriptors leaked when syscall ${i} of ${total} failed`);
-        assert.deepEqual(listing([pins, progs, BPFFS]), before, `pins left behind when syscall ${i} of ${total} failed`);
+        assert.deepEqual(
+          listing([pins, progs, BPFFS]),
+          before,
+          `pins left behind when syscall ${i} of ${total} failed`,
+        );
       }
       // Only steps libbpf also tolerates (BTF load, BTF-typed map create, binding .rodata) may fail quietly.
       assert.ok(failed >= total / 2, `${failed} of ${total} injected failures failed the load`);

@@ -1,0 +1,252 @@
+// The loader's steps against oracles: the BTF the kernel holds after our fix-ups equals the one
+// libbpf loaded; sanitised BTF is accepted by the kernel; verifier errors name the source line;
+// incompatible pins are refused with a diff; the trace narrates each step; .rodata is frozen.
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BPF_DW, BPF_LDX, BPF_MEM, Instruction } from '../src/asm/index.js';
+import { Btf } from '../src/btf/btf.js';
+import { BtfBuilder } from '../src/btf/builder.js';
+import {
+  loadObject,
+  MapIncompatibleError,
+  VerifierError,
+  formatTraceEvent,
+  type TraceEvent,
+} from '../src/loader/index.js';
+import { buildBtf, sanitizeTypes, ALL_BTF_FEATURES, type BtfFeatures } from '../src/loader/btf-sanitize.js';
+import { loaderFeatures } from '../src/loader/probes.js';
+import { loadObjectSpec } from '../src/object/index.js';
+import { btfGetInfo, btfLoad, mapGetInfo, progGetInfo } from '../src/sys/bpf.js';
+import { needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
+
+const BPFFS = '/sys/fs/bpf';
+const NONE: BtfFeatures = {
+  func: false,
+  globalFunc: false,
+  datasec: false,
+  float: false,
+  declTag: false,
+  typeTag: false,
+  enum64: false,
+};
+
+function tmpPinDir(tag: string): string {
+  const d = join(BPFFS, `ebpf_test_${process.pid}_${tag}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** The BTF libbpf loads for an object, as `bpftool btf dump id` prints it from the kernel. */
+function libbpfKernelBtf(path: string): string {
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_btf_libbpf`);
+  const before = new Set(readdirSync(BPFFS));
+  try {
+    run('bpftool', ['prog', 'loadall', path, dir]);
+    const prog = readdirSync(dir)[0]!;
+    const info = JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', join(dir, prog)])) as {
+      btf_id: number;
+    };
+    return run('bpftool', ['btf', 'dump', 'id', String(info.btf_id)]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const e of readdirSync(BPFFS))
+      if (!before.has(e)) rmSync(join(BPFFS, e), { recursive: true, force: true });
+  }
+}
+
+for (const path of [
+  join(TESTDATA, 'globals-el.o'),
+  join(TESTDATA, 'maps-el.o'),
+  join(TESTDATA, 'calls-el.o'),
+  join(XDP_TOOLS_DIR, 'xdp-dispatcher.o'),
+]) {
+  test(`the kernel holds the same BTF for ${path.split('/').pop()} as after libbpf's fix-ups`, (t) => {
+    if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+    const expected = libbpfKernelBtf(path);
+    const pins = tmpPinDir('btf_ours');
+    const obj = loadObject(path, { pinRoot: pins });
+    try {
+      const id = btfGetInfo(obj.btfFd!.fd).info.id;
+      assert.equal(run('bpftool', ['btf', 'dump', 'id', String(id)]), expected);
+    } finally {
+      obj.unpin();
+      obj.close();
+      rmSync(pins, { recursive: true, force: true });
+    }
+  });
+}
+
+test('BTF sanitised for a kernel without FUNC, DATASEC, ...: the kernel accepts it and programs load', (t) => {
+  if (!needRoot(t)) return;
+  const events: TraceEvent[] = [];
+  const obj = loadObject(join(TESTDATA, 'globals-el.o'), {
+    features: { ...loaderFeatures(), btfKinds: NONE },
+    trace: (e) => events.push(e),
+  });
+  try {
+    const btf = events.find((e) => e.kind === 'btf');
+    assert.ok(btf?.kind === 'btf');
+    const what = btf.sanitized.map((c) => c.what).join('\n');
+    assert.match(what, /DATASEC '\.rodata' → STRUCT '_rodata'/);
+    assert.match(what, /VAR 'config_pid' → INT/);
+    assert.match(what, /FUNC 'use_globals' → TYPEDEF/);
+    assert.match(what, /FUNC_PROTO → ENUM/);
+    const kernel = Btf.parse(btfGetInfo(obj.btfFd!.fd, true).data!);
+    const kinds = new Set([...kernel.types()].map((t) => t.kind));
+    for (const k of ['VAR', 'DATASEC', 'FUNC', 'FUNC_PROTO'] as const) assert.ok(!kinds.has(k), `${k} left`);
+    // Without FUNC support no func_info goes with the programs.
+    assert.equal(progGetInfo(obj.program('use_globals').fd.fd).info.nr_func_info, 0);
+  } finally {
+    obj.close();
+  }
+});
+
+test('FLOAT, TYPE_TAG, DECL_TAG and ENUM64 are replaced as libbpf does, and the kernel accepts the result', (t) => {
+  const b = new BtfBuilder();
+  b.add({ kind: 'INT', name: 'int', size: 4, encoding: 1, bitsOffset: 0, bits: 32 });
+  b.add({ kind: 'FLOAT', name: 'double', size: 8 });
+  b.add({ kind: 'TYPE_TAG', name: 'user', type: 1 });
+  b.add({ kind: 'PTR', name: '', type: 3 });
+  b.add({
+    kind: 'STRUCT',
+    name: 's',
+    size: 16,
+    kindFlag: false,
+    members: [
+      { name: 'd', type: 2, bitsOffset: 0, bitfieldSize: 0 },
+      { name: 'p', type: 4, bitsOffset: 64, bitfieldSize: 0 },
+    ],
+  });
+  b.add({ kind: 'DECL_TAG', name: 'tag', type: 5, componentIdx: 0 });
+  b.add({ kind: 'ENUM64', name: 'big', size: 8, signed: false, values: [{ name: 'A', value: 1n << 40n }] });
+  b.add({ kind: 'ENUM', name: 'neg', size: 4, signed: true, values: [{ name: 'M', value: -1n }] });
+  const btf = Btf.parse(b.build());
+  const types = [...btf.types()];
+  const extra = sanitizeTypes(types, btf.endTypeId, {
+    ...ALL_BTF_FEATURES,
+    float: false,
+    typeTag: false,
+    declTag: false,
+    enum64: false,
+  });
+  assert.deepEqual(
+    types.map((x) => x.kind),
+    ['INT', 'STRUCT', 'CONST', 'PTR', 'STRUCT', 'INT', 'UNION', 'ENUM'],
+  );
+  assert.equal(types[1]!.name, '');
+  assert.deepEqual(
+    extra.map((x) => [x.kind, x.name, x.id]),
+    [['INT', 'enum64_placeholder', 9]],
+  );
+  const out = Btf.parse(buildBtf(btf, [...types, ...extra]));
+  const e = out.type(8);
+  assert.ok(e.kind === 'ENUM' && !e.signed);
+  if (!needRoot(t)) return;
+  btfLoad(buildBtf(btf, [...types, ...extra])).fd.close();
+});
+
+test('a program the verifier refuses: VerifierError with the whole log and the source line', (t) => {
+  if (!needRoot(t)) return;
+  const spec = loadObjectSpec(join(TESTDATA, 'flow-el.o'));
+  const p = spec.programs[0]!;
+  // r0 = *(u64 *)(r9 + 0) first: r9 was never written, which the verifier refuses at instruction 0.
+  p.instructions[0] = new Instruction({ opcode: BPF_LDX | BPF_MEM | BPF_DW, dst: 0, src: 9, index: 0 });
+  let err: unknown;
+  try {
+    loadObject(spec, { pinRoot: tmpPinDir('verifier') }).close();
+  } catch (e) {
+    err = e;
+  } finally {
+    rmSync(join(BPFFS, `ebpf_test_${process.pid}_verifier`), { recursive: true, force: true });
+  }
+  assert.ok(err instanceof VerifierError, String(err));
+  assert.equal(err.failedInstruction, 0);
+  assert.match(err.log, /R9 !read_ok/);
+  assert.equal(err.code, 'EACCES');
+  const first = p.lineInfo.find((l) => l.insn === 0)!;
+  assert.deepEqual(err.source, {
+    file: first.fileName,
+    line: first.line,
+    col: first.col,
+    text: first.lineText,
+  });
+  assert.ok(err.message.includes(`${first.fileName}:${first.line}`), err.message);
+  assert.equal(err.location.program, 'count_flows');
+});
+
+test('a pinned map is reused when compatible and refused with a diff when not', (t) => {
+  if (!needRoot(t)) return;
+  const pins = tmpPinDir('pins');
+  try {
+    const first = loadObject(join(TESTDATA, 'flow-el.o'), { pinRoot: pins });
+    const id = mapGetInfo(first.maps.get('flow_map')!.fd.fd).info.id;
+    first.close();
+    assert.deepEqual(readdirSync(pins), ['flow_map']);
+
+    const events: TraceEvent[] = [];
+    const again = loadObject(join(TESTDATA, 'flow-el.o'), { pinRoot: pins, trace: (e) => events.push(e) });
+    assert.equal(mapGetInfo(again.maps.get('flow_map')!.fd.fd).info.id, id, 'the same kernel map');
+    assert.ok(
+      events.some((e) => e.kind === 'map' && e.how === 'reused' && e.pinnedAt === join(pins, 'flow_map')),
+    );
+    again.unpin(); // a reused pin is not this load's to remove
+    again.close();
+    assert.deepEqual(readdirSync(pins), ['flow_map']);
+
+    const spec = loadObjectSpec(join(TESTDATA, 'flow-el.o'));
+    const m = spec.maps.find((x) => x.name === 'flow_map')!;
+    m.keySize = 16;
+    m.maxEntries = 2048;
+    assert.throws(
+      () => loadObject(spec, { pinRoot: pins }),
+      (e: unknown) =>
+        e instanceof MapIncompatibleError &&
+        e.differences.join('|') === 'KeySize: 8 changed to 16|MaxEntries: 1024 changed to 2048' &&
+        /KeySize: 8 changed to 16/.test(e.message),
+    );
+    assert.deepEqual(readdirSync(pins), ['flow_map'], 'the existing pin is left alone');
+  } finally {
+    rmSync(pins, { recursive: true, force: true });
+  }
+});
+
+test('the trace narrates BTF, maps, relocations (before and after), programs and pins', (t) => {
+  if (!needRoot(t)) return;
+  const pins = tmpPinDir('trace');
+  const events: TraceEvent[] = [];
+  try {
+    const obj = loadObject(join(TESTDATA, 'globals-el.o'), { pinDir: pins, trace: (e) => events.push(e) });
+    const fdOf = (name: string): number => obj.maps.get(name)!.fd.fd;
+    const kinds = events.map((e) => e.kind);
+    assert.deepEqual(
+      [...new Set(kinds)],
+      ['object', 'btf', 'map', 'map-init', 'relocation', 'program', 'pin'],
+    );
+    const reloc = events.find(
+      (e) => e.kind === 'relocation' && e.reference.kind === 'data' && e.reference.symbol === 'config_flag',
+    );
+    assert.ok(reloc?.kind === 'relocation');
+    assert.match(reloc.before, /^r\d = 0x0 ll$/);
+    assert.match(reloc.after, / \+ 4$/, 'the offset goes into the second half');
+    assert.equal(
+      reloc.after.split(' ;')[0],
+      `ld_pseudo ${reloc.before.split(' ')[0]}, 0x2, ${'0x' + fdOf('globals_.rodata').toString(16)}`,
+    );
+    assert.match(formatTraceEvent(reloc), /'globals_\.rodata'\+4 \(config_flag\)/);
+    const ro = JSON.parse(
+      run('bpftool', ['-j', 'map', 'show', 'id', String(mapGetInfo(fdOf('globals_.rodata')).info.id)]),
+    ) as { frozen: number };
+    const rw = JSON.parse(
+      run('bpftool', ['-j', 'map', 'show', 'id', String(mapGetInfo(fdOf('globals_.data')).info.id)]),
+    ) as { frozen: number };
+    assert.equal(ro.frozen, 1, '.rodata frozen');
+    assert.equal(rw.frozen, 0, '.data writable');
+    assert.deepEqual(readdirSync(pins).sort(), ['use_globals', 'use_strings']);
+    obj.unpin();
+    obj.close();
+  } finally {
+    rmSync(pins, { recursive: true, force: true });
+  }
+});
