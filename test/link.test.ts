@@ -20,7 +20,7 @@ import { Program } from '../src/program/program.js';
 import { mapCreate, mapLookupElem, progLoad } from '../src/sys/bpf.js';
 import { SyscallError } from '../src/sys/error.js';
 import type { Fd } from '../src/sys/fd.js';
-import { needRoot, needTool } from './helpers.js';
+import { cli, needRoot, needTool } from './helpers.js';
 
 const THIS = fileURLToPath(import.meta.url);
 const CHILD = process.env.EBPF_LINK_TEST_CHILD;
@@ -254,7 +254,40 @@ function getppids(n: number): void {
   for (let i = 0; i < n; i++) void process.ppid;
 }
 
-const cases: Record<string, () => Promise<void>> = { xdp: childXdp, tcx: childTcx, legacy: childTcLegacy };
+/** `ebpf attach` from a shell: pin a link, see it in `attach list`, detach it by its pin. */
+async function childCli(): Promise<void> {
+  const c = counter(ProgType.XDP, 'cli_xdp', XDP_PASS);
+  const progPin = '/sys/fs/bpf/ebpf-test-cli-prog';
+  const linkPin = '/sys/fs/bpf/ebpf-test-cli-link';
+  c.prog.pin(progPin);
+  const r = cli(['attach', 'xdp', 'pinned', progPin, RECEIVER, '--mode', 'generic', '--pin', linkPin]);
+  assert.equal(r.status, 0, r.stderr);
+  const id = Number(/link (\d+) pinned/.exec(r.stdout)?.[1]);
+  await send(3);
+  assert.equal(count(c.map), 3n, 'attached after the command exited, through the pin');
+  assert.deepEqual(ipXdp(RECEIVER), { mode: 'generic', progId: c.prog.info().id });
+  const listed = JSON.parse(cli(['attach', 'list', '--json']).stdout) as Record<string, unknown>[];
+  assert.deepEqual(
+    listed.find((l) => l.id === id),
+    { id, type: 'xdp', prog_id: c.prog.info().id, ifindex: ifindexOf(RECEIVER) },
+  );
+  const d = cli(['attach', 'detach', 'pinned', linkPin]);
+  assert.equal(d.status, 0, d.stderr);
+  assert.equal(ipXdp(RECEIVER), undefined);
+  await send(2);
+  assert.equal(count(c.map), 3n);
+  const bad = cli(['attach', 'tc', 'pinned', progPin, RECEIVER, 'sideways']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /ingress or egress/);
+  c.prog.unpin();
+}
+
+const cases: Record<string, () => Promise<void>> = {
+  xdp: childXdp,
+  tcx: childTcx,
+  legacy: childTcLegacy,
+  cli: childCli,
+};
 
 if (CHILD !== undefined) {
   // `ip netns exec` gives a fresh sysfs without a bpffs: mount one in this mount namespace only.
@@ -337,6 +370,11 @@ if (CHILD !== undefined) {
       raw.prog.close();
       raw.map.close();
     }
+  });
+
+  test('ebpf attach xdp --pin, attach list, attach detach', (t) => {
+    if (!tools(t)) return;
+    inNamespace('cli');
   });
 
   test('legacy tc: clsact qdisc and cls_bpf filter through tc, removed on close', (t) => {

@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   map: async () => (await import('./map.js')).command,
   prog: async () => (await import('./prog.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  attach: async () => (await import('./attach.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {

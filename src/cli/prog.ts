@@ -80,7 +80,7 @@ function rowOf(p: Program): Row {
 }
 
 /** Opens the program a command line names: `id N`, `pinned PATH`, `name NAME`, a bare id or path. */
-function open(words: string[]): Program {
+export function openProgram(words: string[]): Program {
   const [kind, value] = words;
   if (kind === undefined) throw new EbpfError('which program? give id N, pinned PATH or name NAME');
   if (kind === 'id' && value !== undefined) return Program.fromId(parseId(value));
@@ -164,7 +164,7 @@ function list(asJson: boolean): number {
 }
 
 function show(words: string[], asJson: boolean): number {
-  using p = open(words);
+  using p = openProgram(words);
   const r = rowOf(p);
   process.stdout.write((asJson ? JSON.stringify(json(r)) : text(r)) + '\n');
   return 0;
@@ -172,7 +172,7 @@ function show(words: string[], asJson: boolean): number {
 
 function runProg(args: string[]): number {
   const a = parseArgs(args, ['data-in', 'ctx-in', 'data-size-out', 'ctx-size-out', 'repeat']);
-  using p = open(a.positionals);
+  using p = openProgram(a.positionals);
   const dataIn = a.options.get('data-in');
   const ctxIn = a.options.get('ctx-in');
   const dataSizeOut = parseCount(a.options.get('data-size-out'), 'data-size-out');
