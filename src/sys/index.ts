@@ -8,3 +8,4 @@ export * from './perf.js';
 export * from './poll.js';
 export * from './rlimit.js';
 export { BpfCmd, bpfCmdName } from './bpf-attr.generated.js';
+export * from './kernel-btf.js';

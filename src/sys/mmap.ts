@@ -8,17 +8,18 @@ export function pageSize(): number {
 }
 
 /**
- * Maps `length` bytes of `fd` at `offset` (MAP_SHARED). The result is an ArrayBuffer over the
- * mapping; munmap() detaches it, and a collected one is unmapped by its finalizer.
+ * Maps `length` bytes of `fd` at `offset` (MAP_SHARED, or MAP_PRIVATE with `private`, which
+ * read-only sysfs files such as /sys/kernel/btf/vmlinux require). The result is an ArrayBuffer
+ * over the mapping; munmap() detaches it, and a collected one is unmapped by its finalizer.
  */
 export function mmap(
   fd: number,
   length: number,
-  opts: { write?: boolean; offset?: number } = {},
+  opts: { write?: boolean; offset?: number; private?: boolean } = {},
 ): ArrayBuffer {
   const n = native();
   const prot = n.PROT_READ | (opts.write ? n.PROT_WRITE : 0);
-  const r = n.mmap(fd, length, prot, n.MAP_SHARED, opts.offset ?? 0);
+  const r = n.mmap(fd, length, prot, opts.private ? n.MAP_PRIVATE : n.MAP_SHARED, opts.offset ?? 0);
   if (typeof r === 'number') throw new SyscallError('mmap', -r);
   return r;
 }

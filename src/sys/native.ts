@@ -50,6 +50,7 @@ export interface NativeAddon {
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;
+  readonly MAP_PRIVATE: number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly UV_DISCONNECT: number;
