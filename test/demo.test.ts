@@ -42,17 +42,21 @@ function checkFlows(flows: Flow[]): void {
   }
 }
 
-function ids(stdout: string): { progId: number; linkId: number; pinDir: string } {
+function ids(stdout: string): { progId: number; linkId: number; pinDir: string; namespace: string } {
   const p = /program count_flows \(id (\d+)\), map flow_map pinned at (\S+)\/flow_map/.exec(stdout);
-  const l = /link id (\d+)\)/.exec(stdout);
+  const l = /link id (\d+)\) to \S+ in network namespace (\S+)/.exec(stdout);
   assert.ok(p !== null && l !== null, `no ids in:\n${stdout}`);
-  return { progId: Number(p[1]), pinDir: p[2]!, linkId: Number(l[1]) };
+  return { progId: Number(p[1]), pinDir: p[2]!, linkId: Number(l[1]), namespace: l[2]! };
 }
 
 /** Nothing of the run is left: namespace, link, program, pins. */
-function checkNothingLeft(progId: number, linkId: number, pinDir: string): void {
-  const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
-  assert.doesNotMatch(ns, /ebpf-demo-/);
+function checkNothingLeft({ progId, linkId, pinDir, namespace }: ReturnType<typeof ids>): void {
+  // Only this run's namespace: another demo may be running at the same time.
+  const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0]);
+  assert.ok(namespace.startsWith('ebpf-demo-'));
+  assert.ok(!ns.includes(namespace), `${namespace} still there`);
   const links = JSON.parse(spawnSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' }).stdout) as {
     id: number;
   }[];
@@ -72,17 +76,22 @@ test('ebpf demo --seconds 2: flows with packets for the veth addresses, then not
   assert.equal(r.status, 0, r.stderr);
   checkFlows(finalTable(r.stdout));
   assert.match(r.stdout, /detached; link, program, map and pins released/);
-  const { progId, linkId, pinDir } = ids(r.stdout);
-  checkNothingLeft(progId, linkId, pinDir);
+  checkNothingLeft(ids(r.stdout));
 });
 
 test('ebpf demo --json: the final flows as JSON', (t) => {
   if (!tools(t)) return;
   const r = cli(['demo', '--seconds', '1', '--json', '--mode', 'generic']);
   assert.equal(r.status, 0, r.stderr);
-  const o = JSON.parse(r.stdout) as { progId: number; linkId: number; pinRoot: string; flows: Flow[] };
+  const o = JSON.parse(r.stdout) as {
+    progId: number;
+    linkId: number;
+    pinRoot: string;
+    namespace: string;
+    flows: Flow[];
+  };
   checkFlows(o.flows);
-  checkNothingLeft(o.progId, o.linkId, o.pinRoot);
+  checkNothingLeft({ progId: o.progId, linkId: o.linkId, pinDir: o.pinRoot, namespace: o.namespace });
 });
 
 /** Starts the demo in its own process group, signals it once the table shows, waits for exit. */
@@ -117,8 +126,7 @@ test('Ctrl-C (SIGINT to the process group) stops the demo and cleans up', async 
   const { code, stdout } = await interrupted('SIGINT', true);
   assert.equal(code, 0, stdout);
   assert.match(stdout, /-- final \(interrupted\)/);
-  const { progId, linkId, pinDir } = ids(stdout);
-  checkNothingLeft(progId, linkId, pinDir);
+  checkNothingLeft(ids(stdout));
 });
 
 test('SIGTERM to the demo alone is passed on, and it cleans up', async (t) => {
@@ -126,8 +134,26 @@ test('SIGTERM to the demo alone is passed on, and it cleans up', async (t) => {
   const { code, stdout } = await interrupted('SIGTERM', false);
   assert.equal(code, 0, stdout);
   assert.match(stdout, /-- final \(interrupted\)/);
-  const { progId, linkId, pinDir } = ids(stdout);
-  checkNothingLeft(progId, linkId, pinDir);
+  checkNothingLeft(ids(stdout));
+});
+
+test('on a terminal the table is redrawn in place with ANSI cursor movement', (t) => {
+  if (!tools(t) || !needTool(t, 'script')) return;
+  // script(1) runs the demo on a pseudo-terminal, so stdout.isTTY is true there.
+  const cmd = `${process.execPath} --import tsx ${join(ROOT, 'src/cli/main.ts')} demo --seconds 1.5`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout.replace(/\r/g, '');
+  const ESC = String.fromCharCode(27);
+  assert.ok(
+    out.split(ESC).some((part) => /^\[\d+A$/.test(part)),
+    'cursor up to redraw',
+  );
+  assert.ok(out.includes(`${ESC}[J`), 'clear to the end of the screen');
+  assert.match(out, /s left \(Ctrl-C to stop\)/);
+  assert.doesNotMatch(out, /^-- \d{4}-/m, 'no plain snapshots on a terminal');
+  checkFlows(finalTable(out));
+  checkNothingLeft(ids(out));
 });
 
 test('ebpf demo refuses bad options', () => {
