@@ -15,3 +15,4 @@ export * from './apply.js';
 export * from './describe-type.js';
 export * from './describe.js';
 export * from './verifier-log.js';
+export * from './relocator.js';
