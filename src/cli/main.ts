@@ -11,6 +11,7 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   btf: async () => (await import('./btf.js')).command,
+  core: async () => (await import('./core.js')).command,
   disasm: async () => (await import('./disasm.js')).command,
   inspect: async () => (await import('./inspect.js')).command,
   load: async () => (await import('./load.js')).command,

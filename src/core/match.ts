@@ -84,6 +84,7 @@ export function matchSpec(local: CoreSpec, targ: Btf, targId: number): MatchResu
         `${typeLabel(targ, targId)} ${local.kind === CoreReloKind.TYPE_MATCHES ? 'does not match' : 'is not compatible with'} local ${typeLabel(local.btf, local.rootTypeId)}`,
       );
     }
+    spec.raw.push(0);
     return { matched: true, spec };
   }
 
