@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Measurement, TimeOptions } from './measure.js';
-import { runReference } from './reference.js';
+import { runReference, runReferenceRate } from './reference.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -31,6 +31,54 @@ const BENCHMARKS: Benchmark[] = [
     ours: { module: 'btf-parse.ts', export: 'benchBtfParse' },
     reference: (o) => runReference('btf_parse', [o.iterations, o.warmup, '/sys/kernel/btf/vmlinux']),
   },
+  {
+    name: 'load-object',
+    unit: 'ms',
+    description: 'load testdata/flow-el.o and maps-el.o whole and close them (libbpf: bpf_object__open_file + load + close)',
+    ours: { module: 'load-object.ts', export: 'benchLoadObject' },
+    reference: (o) =>
+      runReference('load_object', [
+        o.iterations,
+        o.warmup,
+        `/sys/fs/bpf/ebpf_bench_c_${process.pid}`,
+        ...['flow-el.o', 'maps-el.o'].map((f) => join(BENCH_DIR, '..', 'testdata', f)),
+      ]),
+  },
+  {
+    name: 'map-lookup',
+    unit: 'ops/s',
+    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_lookup_elem)',
+    ours: { module: 'map-ops.ts', export: 'benchMapLookup' },
+    reference: (o) => runReferenceRate('map_ops', ['lookup', o.iterations, o.warmup]),
+  },
+  {
+    name: 'map-update',
+    unit: 'ops/s',
+    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_update_elem)',
+    ours: { module: 'map-ops.ts', export: 'benchMapUpdate' },
+    reference: (o) => runReferenceRate('map_ops', ['update', o.iterations, o.warmup]),
+  },
+  {
+    name: 'map-lookup-batch',
+    unit: 'ops/s',
+    description: '2^20-entry hash, whole map, 4096 a call (libbpf: bpf_map_lookup_batch)',
+    ours: { module: 'map-ops.ts', export: 'benchMapLookupBatch' },
+    reference: (o) => runReferenceRate('map_ops', ['lookup_batch', o.iterations, o.warmup]),
+  },
+  {
+    name: 'map-update-batch',
+    unit: 'ops/s',
+    description: '2^20-entry hash, every entry, 4096 a call (libbpf: bpf_map_update_batch)',
+    ours: { module: 'map-ops.ts', export: 'benchMapUpdateBatch' },
+    reference: (o) => runReferenceRate('map_ops', ['update_batch', o.iterations, o.warmup]),
+  },
+  {
+    name: 'map-iterate',
+    unit: 'ops/s',
+    description: '2^20-entry hash, entries() (libbpf: bpf_map_get_next_key + lookup)',
+    ours: { module: 'map-ops.ts', export: 'benchMapIterate' },
+    reference: (o) => runReferenceRate('map_ops', ['iterate', o.iterations, o.warmup]),
+  },
 ];
 
 interface Row {
@@ -38,8 +86,10 @@ interface Row {
   unit: string;
   ours: number | null;
   reference: number | null;
-  /** ours / reference: above 1 means slower than libbpf. */
+  /** ours / reference: for times (ms) above 1 is slower than libbpf, for rates (…/s) above 1 is faster. */
   ratio: number | null;
+  /** Which way is better for this unit: rates are higher-is-better, times lower-is-better. */
+  better: 'higher' | 'lower';
   oursMaxRssKb?: number;
   referenceMaxRssKb?: number;
   oursIterations?: number;
@@ -105,7 +155,15 @@ function message(e: unknown): string {
 }
 
 function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
-  const row: Row = { name: b.name, unit: b.unit, ours: null, reference: null, ratio: null, status: 'ok' };
+  const row: Row = {
+    name: b.name,
+    unit: b.unit,
+    ours: null,
+    reference: null,
+    ratio: null,
+    better: b.unit.endsWith('/s') ? 'higher' : 'lower',
+    status: 'ok',
+  };
   const errors: string[] = [];
   if (!existsSync(join(BENCH_DIR, b.ours.module))) {
     row.status = 'pending';
@@ -167,7 +225,7 @@ function printTable(rows: readonly Row[]): void {
   for (const l of lines) console.log(show(l));
   for (const r of rows) if (r.error) console.log(`${r.name}: ${r.status}: ${r.error}`);
   console.log(
-    'ratio = ours / libbpf: below 1 is faster than libbpf. Max RSS is per process (Node itself is ~40 MiB).',
+    'ratio = ours / libbpf: for ms below 1 is faster than libbpf, for ops/s above 1 is faster. Max RSS is per process (Node itself is ~40 MiB).',
   );
 }
 

@@ -17,7 +17,7 @@ import {
 } from '../src/loader/index.js';
 import { buildBtf, sanitizeTypes, ALL_BTF_FEATURES, type BtfFeatures } from '../src/loader/btf-sanitize.js';
 import { loaderFeatures } from '../src/loader/probes.js';
-import { loadObjectSpec } from '../src/object/index.js';
+import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
 import { btfGetInfo, btfLoad, mapGetInfo, progGetInfo } from '../src/sys/bpf.js';
 import { needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
 
@@ -38,6 +38,17 @@ function tmpPinDir(tag: string): string {
   return d;
 }
 
+/** Names of the maps an object pins by name (LIBBPF_PIN_BY_NAME), which libbpf puts in /sys/fs/bpf. */
+function pinnedByName(path: string): string[] {
+  try {
+    return loadObjectSpec(path)
+      .maps.filter((m) => m.pinning === LIBBPF_PIN_BY_NAME)
+      .map((m) => m.name);
+  } catch {
+    return []; // an object the object step refuses pins nothing
+  }
+}
+
 /** The BTF libbpf loads for an object, as `bpftool btf dump id` prints it from the kernel. */
 function libbpfKernelBtf(path: string): string {
   const dir = join(BPFFS, `ebpf_test_${process.pid}_btf_libbpf`);
@@ -51,8 +62,7 @@ function libbpfKernelBtf(path: string): string {
     return run('bpftool', ['btf', 'dump', 'id', String(info.btf_id)]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    for (const e of readdirSync(BPFFS))
-      if (!before.has(e)) rmSync(join(BPFFS, e), { recursive: true, force: true });
+    for (const e of pinnedByName(path)) if (!before.has(e)) rmSync(join(BPFFS, e), { force: true });
   }
 }
 

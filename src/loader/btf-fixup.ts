@@ -58,31 +58,34 @@ export interface BtfChange {
  * `.kconfig` and `.ksyms` are left to extern resolution.
  */
 export function fixupBtf(btf: Btf, facts: ElfFacts, changes: BtfChange[] = []): Type[] {
-  const types: Type[] = [...btf.types()].map((t) => structuredClone(t));
+  // The parsed types are the Btf's cache: copy a type before changing it.
+  const types: Type[] = [...btf.types()];
   const first = btf.firstTypeId;
-  const at = (id: number): Type | undefined => types[id - first];
-  for (const t of types) {
+  for (let i = 0; i < types.length; i++) {
+    const t = types[i]!;
     if (t.kind === 'FUNC' && t.linkage === FuncLinkage.GLOBAL && facts.hiddenFunctions.has(t.name)) {
-      t.linkage = FuncLinkage.STATIC;
+      types[i] = { ...t, linkage: FuncLinkage.STATIC };
       changes.push({ typeId: t.id, what: `FUNC '${t.name}' linkage global → static (hidden symbol)` });
       continue;
     }
     if (t.kind !== 'DATASEC') continue;
+    const ds = { ...t, vars: t.vars.map((v) => ({ ...v })) };
+    types[i] = ds;
     if (t.name === '.kconfig' || t.name === '.ksyms') {
-      t.vars.sort((a, b) => a.offset - b.offset);
+      ds.vars.sort((a, b) => a.offset - b.offset);
       continue;
     }
     const loc = { section: t.name, typeId: t.id };
     let fixOffsets = false;
-    if (t.size === 0) {
+    if (ds.size === 0) {
       const size = facts.sectionSize(t.name);
       if (!size) throw new BtfError(`DATASEC '${t.name}': cannot find the size of its ELF section`, loc);
-      t.size = size;
+      ds.size = size;
       fixOffsets = true;
       changes.push({ typeId: t.id, what: `DATASEC '${t.name}' size 0 → ${size}` });
     }
-    for (const v of t.vars) {
-      const tv = at(v.type);
+    for (const v of ds.vars) {
+      const tv = types[v.type - first];
       if (tv?.kind !== 'VAR') throw new BtfError(`DATASEC '${t.name}' has a non-VAR member [${v.type}]`, loc);
       if (tv.linkage === VarLinkage.STATIC || tv.linkage === VarLinkage.GLOBAL_EXTERN) continue;
       const sym = facts.varSymbol(tv.name);
@@ -93,11 +96,11 @@ export function fixupBtf(btf: Btf, facts: ElfFacts, changes: BtfChange[] = []): 
         v.offset = sym.value;
       }
       if (sym.hidden) {
-        tv.linkage = VarLinkage.STATIC;
+        types[v.type - first] = { ...tv, linkage: VarLinkage.STATIC };
         changes.push({ typeId: tv.id, what: `VAR '${tv.name}' linkage global → static (hidden symbol)` });
       }
     }
-    t.vars.sort((a, b) => a.offset - b.offset);
+    ds.vars.sort((a, b) => a.offset - b.offset);
   }
   return types;
 }

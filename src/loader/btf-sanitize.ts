@@ -39,7 +39,7 @@ export function needsSanitizing(f: BtfFeatures): boolean {
 }
 
 /**
- * Replaces, in place, the types a kernel without `f` would refuse. Returns types to append
+ * Replaces, in the array (never mutating a type object), the types a kernel without `f` would refuse. Returns types to append
  * (libbpf's `enum64_placeholder` INT), which get the ids after the last type.
  */
 export function sanitizeTypes(

@@ -20,6 +20,7 @@ import { loadKernelBtf } from '../btf/kernel.js';
 import { MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
+import { coreRelocator } from '../core/relocator.js';
 import { possibleCpus } from '../map/cpus.js';
 import {
   LIBBPF_PIN_BY_NAME,
@@ -86,7 +87,7 @@ export interface LoadOptions {
   logLevel?: number;
   /** Initial verifier log buffer size in bytes. */
   logSize?: number;
-  /** Applies CO-RE relocations before load. Until src/core exists, objects that need it are refused. */
+  /** Applies CO-RE relocations before load; default src/core's coreRelocator() against kernel BTF. */
   core?: CoreRelocator;
   /** The ELF an ObjectSpec came from: BTF fix-ups take section sizes and symbols from it. */
   elf?: ElfFile;
@@ -217,6 +218,7 @@ class Loader {
   private readonly programs = new Map<string, LoadedProgramRecord>();
   private readonly logs = new Map<string, string>();
   private kernel: Btf | undefined;
+  private core: CoreRelocator | undefined;
 
   constructor(
     private readonly spec: ObjectSpec,
@@ -484,19 +486,44 @@ class Loader {
   private setSlots(m: MapSpec, fdOf: (name: string) => number | undefined, what: string): void {
     const rec = this.maps.get(m.name);
     if (rec === undefined || rec.reused || m.initialSlots === undefined) return;
-    m.initialSlots.forEach((target, i) => {
+    const slots: { index: number; fd: number; target: string }[] = [];
+    m.initialSlots.forEach((target, index) => {
       if (target === undefined) return;
       const fd = fdOf(target);
       if (fd === undefined) {
         if (m.type === MapType.PROG_ARRAY) return; // a program not loaded this time
-        throw new LoadError('map', `slot [${i}] refers to unknown ${what} '${target}'`, {
+        throw new LoadError('map', `slot [${index}] refers to unknown ${what} '${target}'`, {
           ...this.loc,
           map: m.name,
         });
       }
-      this.mapStep(m, () => sys.mapUpdateElem(rec.fd.fd, new Uint32Array([i]), new Uint32Array([fd])));
-      this.trace({ kind: 'map-init', name: m.name, what: `slot [${i}] set to ${what} '${target}'` });
+      slots.push({ index, fd, target });
     });
+    if (slots.length === 0) return;
+    const keys = new Uint32Array(slots.map((x) => x.index));
+    const values = new Uint32Array(slots.map((x) => x.fd));
+    // Each update of a map of maps waits for an RCU grace period (milliseconds); one batch update
+    // (Linux 5.6) waits once for all slots. Older kernels get one update per slot.
+    let batched = false;
+    if (m.type !== MapType.PROG_ARRAY && slots.length > 1) {
+      try {
+        sys.mapUpdateBatch(rec.fd.fd, { keys, values, count: slots.length });
+        batched = true;
+      } catch (e) {
+        if (!(isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))) {
+          if (e instanceof SyscallError)
+            throw new LoadError('map', e.message, { ...this.loc, map: m.name }, { cause: e });
+          throw e;
+        }
+      }
+    }
+    for (const [i, x] of slots.entries()) {
+      if (!batched)
+        this.mapStep(m, () =>
+          sys.mapUpdateElem(rec.fd.fd, keys.subarray(i, i + 1), values.subarray(i, i + 1)),
+        );
+      this.trace({ kind: 'map-init', name: m.name, what: `slot [${x.index}] set to ${what} '${x.target}'` });
+    }
   }
 
   private initMapInMapSlots(m: MapSpec): void {
@@ -595,17 +622,14 @@ class Loader {
     // The CO-RE step (src/core) plugs in here: it patches field offsets, sizes, type ids and
     // enum values in the linked instructions before anything is encoded for the kernel.
     if (p.coreRelos.length === 0) return;
-    const core = this.opts.core;
-    if (core === undefined || this.spec.btf === undefined) {
-      throw new LoadError(
-        'core',
-        `${p.coreRelos.length} CO-RE relocations to apply, and CO-RE is not implemented yet (src/core)`,
-        {
-          ...this.loc,
-          program: p.name,
-        },
-      );
+    if (this.spec.btf === undefined) {
+      throw new LoadError('core', `${p.coreRelos.length} CO-RE relocations but the object has no BTF`, {
+        ...this.loc,
+        program: p.name,
+      });
     }
+    this.core ??= this.opts.core ?? coreRelocator();
+    const core = this.core;
     const n = core({
       program: p,
       instructions: insns,
