@@ -1,0 +1,11 @@
+// Event streams from BPF programs: ring buffers and perf buffers read on Node's event loop.
+export { EventReader, type EventHandler } from './reader.js';
+export {
+  RingBuffer,
+  BPF_RINGBUF_BUSY_BIT,
+  BPF_RINGBUF_DISCARD_BIT,
+  BPF_RINGBUF_HDR_SZ,
+} from './ring-buffer.js';
+export { PerfBuffer, PERF_EVENT_MMAP_PAGE, type PerfBufferOptions, type PerfRecord } from './perf-buffer.js';
+export { type EventMapLike } from './event-map.js';
+export { codecForType } from './decode.js';

@@ -1,0 +1,246 @@
+// EventReader: what ring buffers and perf buffers share — waiting on descriptors through the
+// event loop, and the ways to consume (async iteration, poll with a timeout, handler, sync drain).
+import { EbpfError } from '../errors.js';
+import type { SyscallError } from '../sys/error.js';
+import { Poller, PollEvent } from '../sys/poll.js';
+
+/** Called for each record when a reader runs in handler mode (see onData). */
+export type EventHandler<T> = (record: T) => void;
+
+/**
+ * A stream of records from memory shared with the kernel. Records are read one at a time and
+ * the kernel's space is released after each, so the kernel buffer itself is the queue: nothing
+ * is read ahead into JavaScript. Waiting is readiness of the descriptors on Node's own loop
+ * (uv_poll), armed only while someone waits, so an idle reader costs nothing.
+ */
+export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
+  #pollers: Poller[] | undefined;
+  #armed = false;
+  #keepAlive = true;
+  #waiters: (() => void)[] = [];
+  #handler: EventHandler<T> | undefined;
+  #onError: ((error: EbpfError) => void) | undefined;
+  #error: EbpfError | undefined;
+  #closed = false;
+  #wakeups = 0;
+
+  /** One record, consumed; undefined when none is complete. */
+  protected abstract readNext(): T | undefined;
+  /** The descriptors whose readability means records may be there. */
+  protected abstract pollFds(): number[];
+  /** Unmaps and closes what the subclass owns; called once, after the pollers are closed. */
+  protected abstract release(): void;
+  /** Names the reader in errors. */
+  protected abstract errorContext(): { map?: string };
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How often the event loop reported the descriptors readable (for diagnostics and tests). */
+  get wakeups(): number {
+    return this.#wakeups;
+  }
+
+  protected checkOpen(): void {
+    if (this.#closed) throw new EbpfError('event reader is closed', this.errorContext());
+  }
+
+  /** Every complete record now in the buffer (at most `max`), consumed; never waits. */
+  readAvailable(max = Infinity): T[] {
+    this.checkOpen();
+    const out: T[] = [];
+    while (out.length < max) {
+      const r = this.readNext();
+      if (r === undefined) break;
+      out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * Waits until at least one record is there or `timeoutMs` passed (negative: no limit), then
+   * returns what is available (empty on timeout or close). Does not block the event loop.
+   */
+  async poll(timeoutMs = -1, max = Infinity): Promise<T[]> {
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#closed) return [];
+      this.throwPending();
+      const got = this.readAvailable(max);
+      if (got.length > 0) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      await this.waitReadable(left === Infinity ? undefined : left);
+    }
+  }
+
+  /**
+   * Handler mode: from now on every record is passed to `handler` as soon as the event loop
+   * reports it (records already there included). An exception from the handler propagates as
+   * an uncaught exception, as from an event emitter. Returns a function that stops it.
+   * Use one way of consuming at a time: records go to whichever reads first.
+   */
+  onData(handler: EventHandler<T>, onError?: (error: EbpfError) => void): () => void {
+    this.checkOpen();
+    if (this.#handler !== undefined)
+      throw new EbpfError('a data handler is already set', this.errorContext());
+    this.#handler = handler;
+    this.#onError = onError;
+    this.arm();
+    // What arrived before arming is delivered on the next turn, as later records will be.
+    setImmediate(() => this.deliver());
+    return () => {
+      if (this.#handler !== handler) return;
+      this.#handler = undefined;
+      this.#onError = undefined;
+      this.updateArming();
+    };
+  }
+
+  /**
+   * `for await (const rec of reader)`: yields records as they come; ends when the reader is
+   * closed. Leaving the loop does not close the reader.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: async (): Promise<IteratorResult<T>> => {
+        for (;;) {
+          if (this.#closed) return { done: true, value: undefined };
+          this.throwPending();
+          const r = this.readNext();
+          if (r !== undefined) return { done: false, value: r };
+          await this.waitReadable();
+        }
+      },
+      return: (): Promise<IteratorResult<T>> => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  /** Whether waiting keeps the process alive (default true), like a socket's ref/unref. */
+  ref(keepAlive = true): void {
+    this.#keepAlive = keepAlive;
+    for (const p of this.#pollers ?? []) if (!p.closed) p.ref(keepAlive);
+  }
+
+  unref(): void {
+    this.ref(false);
+  }
+
+  /** Stops waiting (pending iterations end, polls return empty), unmaps and closes. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handler = undefined;
+    for (const p of this.#pollers ?? []) p.close();
+    this.#pollers = undefined;
+    this.#armed = false;
+    this.wakeAll();
+    this.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private throwPending(): void {
+    const e = this.#error;
+    if (e !== undefined) {
+      this.#error = undefined;
+      throw e;
+    }
+  }
+
+  private waitReadable(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      this.#waiters.push(done);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const i = this.#waiters.indexOf(done);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          this.updateArming();
+          resolve();
+        }, timeoutMs);
+      }
+      try {
+        this.arm();
+      } catch (e) {
+        this.#waiters.pop();
+        if (timer !== undefined) clearTimeout(timer);
+        this.#error =
+          e instanceof EbpfError ? e : new EbpfError(String(e), this.errorContext(), { cause: e });
+        resolve();
+      }
+    });
+  }
+
+  private arm(): void {
+    if (this.#armed) return;
+    if (this.#pollers === undefined) {
+      const pollers: Poller[] = [];
+      try {
+        for (const fd of this.pollFds()) {
+          const p = new Poller(fd, PollEvent.READABLE, (err) => this.onReadable(err));
+          pollers.push(p);
+          if (!this.#keepAlive) p.ref(false);
+        }
+      } catch (e) {
+        for (const p of pollers) p.close();
+        throw e;
+      }
+      this.#pollers = pollers;
+    } else {
+      for (const p of this.#pollers) p.start(PollEvent.READABLE);
+    }
+    this.#armed = true;
+  }
+
+  /** Readiness is only watched while someone consumes, else level-triggered polls would spin. */
+  private updateArming(): void {
+    if (!this.#armed || this.#closed) return;
+    if (this.#handler !== undefined || this.#waiters.length > 0) return;
+    for (const p of this.#pollers ?? []) p.stop();
+    this.#armed = false;
+  }
+
+  private onReadable(err: SyscallError | undefined): void {
+    if (this.#closed) return;
+    this.#wakeups++;
+    if (err !== undefined) {
+      if (this.#onError) this.#onError(err);
+      else this.#error = err;
+    }
+    this.wakeAll();
+    this.deliver();
+    this.updateArming();
+  }
+
+  private wakeAll(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private deliver(): void {
+    const handler = this.#handler;
+    if (handler === undefined || this.#closed) return;
+    for (;;) {
+      if (this.#handler !== handler || this.#closed) return;
+      let r: T | undefined;
+      try {
+        r = this.readNext();
+      } catch (e) {
+        if (!(e instanceof EbpfError) || this.#onError === undefined) throw e;
+        this.#onError(e);
+        return;
+      }
+      if (r === undefined) return;
+      handler(r);
+    }
+  }
+}
