@@ -80,7 +80,16 @@ export function makeVethNamespace(name: string, net = 200, prefix = 'veth'): Vet
   }
 }
 
-/** Deletes the namespace (its veth pair goes with it); no error when it is already gone. */
+/**
+ * Deletes the namespace (its veth pair goes with it); no error when it is already gone. The
+ * namespace file stays busy while a mount namespace made by `ip netns exec` for it still exists
+ * (the kernel tears one down just after its last process exits), so a busy delete is retried.
+ */
 export function deleteNamespace(name: string): void {
-  spawnSync('ip', ['netns', 'del', name], { encoding: 'utf8' });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    spawnSync('ip', ['netns', 'del', name], { encoding: 'utf8' });
+    if (!listNamespaces().includes(name)) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+  process.stderr.write(`ebpf: network namespace ${name} could not be deleted (ip netns del ${name})\n`);
 }
