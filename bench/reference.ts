@@ -34,3 +34,18 @@ export function runReference(name: string, args: readonly (string | number)[]): 
   if (Object.keys(rest).length > 0) m.extra = rest;
   return m;
 }
+
+/**
+ * For harnesses that time a number of operations per sample and print `ops_per_sec` (from the
+ * median): that rate, higher is better, becomes the value; the times go to `extra`.
+ */
+export function runReferenceRate(name: string, args: readonly (string | number)[]): Measurement {
+  const m = runReference(name, args);
+  const { ops_per_sec, ...rest } = m.extra ?? {};
+  if (typeof ops_per_sec !== 'number') throw new Error(`${name}: no ops_per_sec in its output`);
+  const out: Measurement = { value: ops_per_sec, extra: { median_ms: m.value, ...rest } };
+  if (m.min !== undefined) out.extra!.min_ms = m.min;
+  if (m.iterations !== undefined) out.iterations = m.iterations;
+  if (m.maxRssKb !== undefined) out.maxRssKb = m.maxRssKb;
+  return out;
+}

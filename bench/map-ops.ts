@@ -1,0 +1,466 @@
+// map-* benchmarks, our side: BpfMap on a BPF_MAP_TYPE_HASH of 2^20 entries (8-byte struct key,
+// 16-byte value), in operations per second; same keys, order and samples as bench/c/map_ops.c.
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { BtfBuilder } from '../src/btf/builder.js';
+import { MapType } from '../src/constants.js';
+import { BpfMap } from '../src/map/map.js';
+import { btfLoad } from '../src/sys/bpf.js';
+import { median, type Measurement, type TimeOptions } from './measure.js';
+
+// Keep these in step with bench/c/map_ops.c.
+const ENTRIES = 1 << 20;
+/** Single-call operations per sample. */
+const CHUNK = 1 << 16;
+// Caps on iterations and warm-up so the five benchmarks stay near a minute on both sides.
+const MAX_SINGLE_SAMPLES = 7;
+const MAX_SINGLE_WARMUP = 1;
+const MAX_WHOLE_SAMPLES = 3;
+const MAX_WHOLE_WARMUP = 0;
+/** map-iterate: one whole-map walk, timed in quarters. */
+const ITERATE_PARTS = 4;
+const ITERATE_PART = ENTRIES / ITERATE_PARTS;
+const BATCH = 4096;
+const KEY_SIZE = 8;
+const VALUE_SIZE = 16;
+
+interface FlowKey {
+  saddr: number;
+  daddr: number;
+}
+interface FlowStats {
+  packets: bigint;
+  bytes: bigint;
+}
+
+export interface MapOpsResult extends Measurement {
+  name: string;
+  unit: 'ops/s';
+  /** Median operations per second over the timed samples (higher is better). */
+  ours: number;
+}
+
+/** BTF for the map: struct flow_key { u32 saddr, daddr; }, struct flow_stats { u64 packets, bytes; }. */
+function buildBtf(): { bytes: Uint8Array; key: number; value: number } {
+  const b = new BtfBuilder();
+  const u32 = b.add({ kind: 'INT', name: 'unsigned int', size: 4, encoding: 0, bitsOffset: 0, bits: 32 });
+  const u64 = b.add({
+    kind: 'INT',
+    name: 'unsigned long long',
+    size: 8,
+    encoding: 0,
+    bitsOffset: 0,
+    bits: 64,
+  });
+  const m = (name: string, type: number, bitsOffset: number) => ({ name, type, bitsOffset, bitfieldSize: 0 });
+  const key = b.add({
+    kind: 'STRUCT',
+    name: 'flow_key',
+    size: KEY_SIZE,
+    kindFlag: false,
+    members: [m('saddr', u32, 0), m('daddr', u32, 32)],
+  });
+  const value = b.add({
+    kind: 'STRUCT',
+    name: 'flow_stats',
+    size: VALUE_SIZE,
+    kindFlag: false,
+    members: [m('packets', u64, 0), m('bytes', u64, 64)],
+  });
+  return { bytes: b.build(), key, value };
+}
+
+/** Keys and values in insertion order (host byte order, as C lays out the structs) and a shuffle. */
+interface Data {
+  keys: Uint32Array;
+  values: Uint32Array;
+  /** order[j]: the index of the j-th key in the random order. */
+  order: Uint32Array;
+  /** A hash of `order`, printed by both sides to show they use the same shuffle. */
+  orderCheck: number;
+}
+
+function makeData(): Data {
+  const keys = new Uint32Array(ENTRIES * 2);
+  const values = new Uint32Array(ENTRIES * 4);
+  const order = new Uint32Array(ENTRIES);
+  for (let i = 0; i < ENTRIES; i++) {
+    keys[2 * i] = i;
+    keys[2 * i + 1] = Math.imul(i, 2654435761) >>> 0;
+    values[4 * i] = i; // packets (high half zero)
+    values[4 * i + 2] = i * 64; // bytes
+    order[i] = i;
+  }
+  // xorshift32 with the C harness's seed: the same shuffle on both sides.
+  let state = 0x9e3779b9;
+  const rng = (): number => {
+    let x = state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    state = x >>> 0;
+    return state;
+  };
+  for (let i = ENTRIES - 1; i > 0; i--) {
+    const j = rng() % (i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  let orderCheck = 0;
+  for (let j = 0; j < ENTRIES; j++) orderCheck = (Math.imul(orderCheck, 31) + order[j]!) >>> 0;
+  return { keys, values, order, orderCheck };
+}
+
+/** One Uint8Array per element over a contiguous copy, as a caller holding its keys would have. */
+function views(src: Uint32Array, words: number, indices: Uint32Array | null, count = ENTRIES): Uint8Array[] {
+  const bytes = new Uint8Array(count * words * 4);
+  const u32 = new Uint32Array(bytes.buffer);
+  const out = new Array<Uint8Array>(count);
+  for (let j = 0; j < count; j++) {
+    const i = indices ? indices[j]! : j;
+    for (let w = 0; w < words; w++) u32[j * words + w] = src[i * words + w]!;
+    out[j] = bytes.subarray(j * words * 4, (j + 1) * words * 4);
+  }
+  return out;
+}
+
+interface Setup {
+  map: BpfMap<Uint8Array, Uint8Array>;
+  data: Data;
+  btfFd: { close(): void };
+  fillMs: number;
+}
+
+/** Creates the map (with BTF, opened raw) and fills it with BPF_MAP_UPDATE_BATCH in 64k chunks. */
+function setup(): Setup {
+  const data = makeData();
+  const btf = buildBtf();
+  const btfFd = btfLoad(btf.bytes).fd;
+  const map = BpfMap.create<Uint8Array, Uint8Array>({
+    type: MapType.HASH,
+    keySize: KEY_SIZE,
+    valueSize: VALUE_SIZE,
+    maxEntries: ENTRIES,
+    name: 'bench_flows',
+    btfFd,
+    btfKeyTypeId: btf.key,
+    btfValueTypeId: btf.value,
+    btf: false,
+  });
+  const start = performance.now();
+  const FILL = 1 << 16;
+  for (let from = 0; from < ENTRIES; from += FILL) {
+    const idx = new Uint32Array(FILL).map((_, j) => from + j);
+    const k = views(data.keys, 2, idx, FILL);
+    const v = views(data.values, 4, idx, FILL);
+    map.updateBatch(k.map((key, j) => [key, v[j]!] as [Uint8Array, Uint8Array]));
+  }
+  return { map, data, btfFd, fillMs: performance.now() - start };
+}
+
+function teardown(s: Setup): void {
+  s.map.close();
+  s.btfFd.close();
+}
+
+/** The BTF-typed handle on the same map (a second descriptor, codecs from the kernel's BTF). */
+function typed(s: Setup): BpfMap<FlowKey, FlowStats> {
+  return BpfMap.fromId<FlowKey, FlowStats>(s.map.id);
+}
+
+function keyObject(d: Data, i: number): FlowKey {
+  return { saddr: d.keys[2 * i]!, daddr: d.keys[2 * i + 1]! };
+}
+
+function valueObject(d: Data, i: number): FlowStats {
+  return { packets: BigInt(d.values[4 * i]!), bytes: BigInt(d.values[4 * i + 2]!) };
+}
+
+/** CPU milliseconds of the whole process (all threads, so GC helpers count), user + system. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e3;
+}
+
+interface Sampled {
+  rate: number;
+  wallRate: number;
+  best: number;
+  medianMs: number;
+  iterations: number;
+  ops: number;
+}
+
+/**
+ * Median rate over samples of `op` (each returns how many operations it did), in process CPU time
+ * as the C harness times it: on a shared machine that is what an idle one's wall clock shows.
+ */
+function sample(op: () => number, whole: boolean, opts: TimeOptions, maxSamples?: number): Sampled {
+  const cap = maxSamples ?? (whole ? MAX_WHOLE_SAMPLES : MAX_SINGLE_SAMPLES);
+  const iterations = Math.min(opts.iterations ?? 30, cap);
+  const warmup = Math.min(opts.warmup ?? 3, whole ? MAX_WHOLE_WARMUP : MAX_SINGLE_WARMUP);
+  for (let i = 0; i < warmup; i++) op();
+  const ms: number[] = [];
+  const walls: number[] = [];
+  let ops = 0;
+  for (let i = 0; i < iterations; i++) {
+    const t = cpuMs();
+    const w = performance.now();
+    ops = op();
+    walls.push(performance.now() - w);
+    ms.push(cpuMs() - t);
+  }
+  ms.sort((a, b) => a - b);
+  walls.sort((a, b) => a - b);
+  const medianMs = median(ms);
+  return {
+    rate: ops / (medianMs / 1e3),
+    wallRate: ops / (median(walls) / 1e3),
+    best: ops / (ms[0]! / 1e3),
+    medianMs,
+    iterations,
+    ops,
+  };
+}
+
+/** Rate of one extra pass in CPU time (for the BTF-codec paths). */
+function rateOf(op: () => number): number {
+  const t = cpuMs();
+  const n = op();
+  return Math.round(n / ((cpuMs() - t) / 1e3));
+}
+
+/**
+ * Heap bytes allocated per call of `call`, from the growth of V8's used heap over windows of
+ * calls with no collection in between (a window with a scavenge shrinks and is dropped).
+ * ArrayBuffer backing stores live outside the heap and are not counted.
+ */
+function heapBytesPerCall(call: (i: number) => void, calls: number): number {
+  const WINDOW = 4096;
+  const perWindow: number[] = [];
+  for (let done = 0; done < calls; done += WINDOW) {
+    const before = getHeapStatistics().used_heap_size;
+    for (let i = done; i < done + WINDOW; i++) call(i);
+    const grown = getHeapStatistics().used_heap_size - before;
+    if (grown >= 0) perWindow.push(grown / WINDOW);
+  }
+  perWindow.sort((a, b) => a - b);
+  return Math.round(median(perWindow) * 10) / 10;
+}
+
+/** Counts garbage collections (minor and major) while `fn` runs. */
+async function countGcs(fn: () => void): Promise<{ minor: number; major: number }> {
+  const seen = { minor: 0, major: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      // NODE_PERFORMANCE_GC_MAJOR is 4; minor (scavenge) 1, incremental and weak callbacks 8 and 16.
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === 4) seen.major++;
+      else if (kind === 1) seen.minor++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  fn();
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  return seen;
+}
+
+function result(name: string, s: Setup, r: Sampled, extra: Record<string, number | string>): MapOpsResult {
+  return {
+    name,
+    unit: 'ops/s',
+    ours: r.rate,
+    value: r.rate,
+    iterations: r.iterations,
+    maxRssKb: process.resourceUsage().maxRSS,
+    extra: {
+      medianCpuMs: Number(r.medianMs.toFixed(3)),
+      wallOpsPerSec: Math.round(r.wallRate),
+      opsPerSample: r.ops,
+      bestOpsPerSec: Math.round(r.best),
+      entries: ENTRIES,
+      fillMs: Number(s.fillMs.toFixed(1)),
+      orderCheck: s.data.orderCheck,
+      ...extra,
+    },
+  };
+}
+
+/** Heap growth and collections over `calls` calls, per call and per million calls. */
+async function memoryOf(call: (i: number) => void, calls: number): Promise<Record<string, number>> {
+  const gcs = await countGcs(() => {
+    for (let i = 0; i < calls; i++) call(i);
+  });
+  return {
+    heapBytesPerCall: heapBytesPerCall(call, calls),
+    scavengesPerMillionCalls: Math.round((gcs.minor * 1e6) / calls),
+    majorGcsPerMillionCalls: Math.round((gcs.major * 1e6) / calls),
+  };
+}
+
+const MEMORY_CALLS = 1 << 18;
+let sink = 0;
+
+/** map-lookup: BpfMap.lookup of existing keys in random order (raw Uint8Array key and value). */
+export async function benchMapLookup(opts: TimeOptions = {}): Promise<MapOpsResult> {
+  const s = setup();
+  const keys = views(s.data.keys, 2, s.data.order);
+  let cursor = 0;
+  const op = (): number => {
+    for (let i = 0; i < CHUNK; i++) {
+      const v = s.map.lookup(keys[cursor]!);
+      if (v === undefined) throw new Error('key missing');
+      sink += v[0]!;
+      cursor = (cursor + 1) % ENTRIES;
+    }
+    return CHUNK;
+  };
+  const r = sample(op, false, opts);
+  const memory = await memoryOf((i) => {
+    sink += s.map.lookup(keys[i]!)![0]!;
+  }, MEMORY_CALLS);
+  // What the result alone costs on the heap: a fresh 16-byte Uint8Array over its own ArrayBuffer.
+  const src = new Uint8Array(VALUE_SIZE);
+  const resultHeapBytes = heapBytesPerCall(() => {
+    sink += new Uint8Array(src.buffer.slice(0, VALUE_SIZE))[0]!;
+  }, MEMORY_CALLS);
+  using t = typed(s);
+  const objKeys = Array.from({ length: CHUNK }, (_, j) => keyObject(s.data, s.data.order[j]!));
+  const btfRate = rateOf(() => {
+    for (const k of objKeys) if (t.lookup(k) === undefined) throw new Error('key missing');
+    return CHUNK;
+  });
+  const btfHeapBytesPerCall = heapBytesPerCall((i) => {
+    sink += Number(t.lookup(objKeys[i % CHUNK]!)!.packets);
+  }, CHUNK);
+  teardown(s);
+  return result('map-lookup', s, r, {
+    ...memory,
+    resultHeapBytes,
+    btfLookupsPerSec: btfRate,
+    btfHeapBytesPerCall,
+  });
+}
+
+/** map-update: BpfMap.update of existing keys in random order with another entry's value. */
+export async function benchMapUpdate(opts: TimeOptions = {}): Promise<MapOpsResult> {
+  const s = setup();
+  const keys = views(s.data.keys, 2, s.data.order);
+  const values = views(s.data.values, 4, null);
+  let cursor = 0;
+  const op = (): number => {
+    for (let i = 0; i < CHUNK; i++) {
+      s.map.update(keys[cursor]!, values[(cursor + 1) % ENTRIES]!);
+      cursor = (cursor + 1) % ENTRIES;
+    }
+    return CHUNK;
+  };
+  const r = sample(op, false, opts);
+  const memory = await memoryOf((i) => s.map.update(keys[i]!, values[i]!), MEMORY_CALLS);
+  using t = typed(s);
+  const objKeys = Array.from({ length: CHUNK }, (_, j) => keyObject(s.data, s.data.order[j]!));
+  const objValues = Array.from({ length: CHUNK }, (_, j) => valueObject(s.data, j));
+  const btfRate = rateOf(() => {
+    for (let j = 0; j < CHUNK; j++) t.update(objKeys[j]!, objValues[j]!);
+    return CHUNK;
+  });
+  const btfHeapBytesPerCall = heapBytesPerCall(
+    (i) => t.update(objKeys[i % CHUNK]!, objValues[i % CHUNK]!),
+    CHUNK,
+  );
+  teardown(s);
+  return result('map-update', s, r, { ...memory, btfUpdatesPerSec: btfRate, btfHeapBytesPerCall });
+}
+
+/** map-lookup-batch: the whole map through BpfMap.lookupBatch (BPF_MAP_LOOKUP_BATCH, 4096 a call). */
+export async function benchMapLookupBatch(opts: TimeOptions = {}): Promise<MapOpsResult> {
+  const s = setup();
+  const op = (): number => {
+    const all = s.map.lookupBatch({ batchSize: BATCH });
+    if (all.length !== ENTRIES) throw new Error(`lookupBatch gave ${all.length} entries, not ${ENTRIES}`);
+    sink += all[all.length - 1]![1][0]!;
+    return all.length;
+  };
+  const r = sample(op, true, opts);
+  using t = typed(s);
+  const btfRate = rateOf(() => t.lookupBatch({ batchSize: BATCH }).length);
+  teardown(s);
+  return result('map-lookup-batch', s, r, { batch: BATCH, btfEntriesPerSec: btfRate });
+}
+
+/** map-update-batch: every entry through BpfMap.updateBatch, 4096 a call, keys in random order. */
+export async function benchMapUpdateBatch(opts: TimeOptions = {}): Promise<MapOpsResult> {
+  const s = setup();
+  const keys = views(s.data.keys, 2, s.data.order);
+  const values = views(s.data.values, 4, null);
+  const batches: [Uint8Array, Uint8Array][][] = [];
+  for (let done = 0; done < ENTRIES; done += BATCH) {
+    const count = Math.min(BATCH, ENTRIES - done);
+    let from = (done + BATCH) % ENTRIES;
+    if (from + count > ENTRIES) from = 0;
+    batches.push(Array.from({ length: count }, (_, j) => [keys[done + j]!, values[from + j]!]));
+  }
+  const op = (): number => {
+    let n = 0;
+    for (const b of batches) n += s.map.updateBatch(b);
+    if (n !== ENTRIES) throw new Error(`updateBatch wrote ${n} entries, not ${ENTRIES}`);
+    return n;
+  };
+  const r = sample(op, true, opts);
+  using t = typed(s);
+  const objBatch = Array.from(
+    { length: BATCH },
+    (_, j) => [keyObject(s.data, s.data.order[j]!), valueObject(s.data, j)] as [FlowKey, FlowStats],
+  );
+  const btfRate = rateOf(() => {
+    let n = 0;
+    for (let i = 0; i < 64; i++) n += t.updateBatch(objBatch);
+    return n;
+  });
+  teardown(s);
+  return result('map-update-batch', s, r, { batch: BATCH, btfEntriesPerSec: btfRate });
+}
+
+/**
+ * map-iterate: one walk of the whole map through BpfMap.entries() (BPF_MAP_GET_NEXT_KEY + lookup
+ * per entry), timed in quarters as the C harness does.
+ */
+export async function benchMapIterate(opts: TimeOptions = {}): Promise<MapOpsResult> {
+  const s = setup();
+  const walk = s.map.entries();
+  let seen = 0;
+  const op = (): number => {
+    let n = 0;
+    while (n < ITERATE_PART) {
+      const e = walk.next();
+      if (e.done) break;
+      sink += e.value[1][0]!;
+      n++;
+    }
+    seen += n;
+    return n;
+  };
+  const r = sample(op, true, opts, ITERATE_PARTS);
+  if (r.iterations === ITERATE_PARTS && (seen !== ENTRIES || !walk.next().done)) {
+    throw new Error(`entries() gave ${seen} entries, not ${ENTRIES}`);
+  }
+  using t = typed(s);
+  // A part of a walk is enough for the codec path's rate.
+  const btfRate = rateOf(() => {
+    let n = 0;
+    for (const [k, v] of t.entries()) {
+      sink += k.saddr + Number(v.packets);
+      if (++n === CHUNK) break;
+    }
+    return n;
+  });
+  teardown(s);
+  return result('map-iterate', s, r, { btfEntriesPerSec: btfRate, btfEntriesTimed: CHUNK });
+}
+
+/** Keeps the results the loops fold into `sink` observable, so none of the work is dead code. */
+export function sinkValue(): number {
+  return sink;
+}
