@@ -1,0 +1,544 @@
+// Ring buffer and perf buffer readers against the kernel: testdata/events.c's XDP programs, run
+// with BPF_PROG_TEST_RUN, write records; the programs' own counters (sequence numbers, drops the
+// helpers reported) and the kernel's positions are the oracles for what must come out.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadKernelBtf } from '../src/btf/kernel.js';
+import { EbpfError } from '../src/errors.js';
+import {
+  BPF_RINGBUF_HDR_SZ,
+  PERF_EVENT_MMAP_PAGE,
+  PerfBuffer,
+  RingBuffer,
+  type PerfRecord,
+} from '../src/events/index.js';
+import { cpuIds } from '../src/events/cpus.js';
+import { loadObject, type LoadedObject } from '../src/loader/index.js';
+import { VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
+
+const OBJECT = join(TESTDATA, 'events-el.o');
+const STAT_SEQ = 0;
+const STAT_RING_DROPS = 1;
+const STAT_PERF_DROPS = 2;
+const DISCARD_ODD = 1;
+/** struct event {u32 pid; u64 seq; char comm[16]}: 32 bytes; a ring record adds its 8-byte header. */
+const EVENT_SIZE = 32;
+const RING_SIZE = 4096;
+
+interface Event {
+  pid: number;
+  seq: bigint;
+  comm: string;
+}
+
+/** What events.c reads from the packet: u32 pid, u32 flags, char comm[16]. */
+function command(pid: number, comm: string, flags = 0): Uint8Array {
+  const b = new Uint8Array(64);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, pid, true);
+  v.setUint32(4, flags, true);
+  b.set(new TextEncoder().encode(comm).subarray(0, 15), 8);
+  return b;
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+function load(t: TestContext): LoadedObject | undefined {
+  if (!needRoot(t)) return undefined;
+  return loadObject(OBJECT);
+}
+
+function run(
+  obj: LoadedObject,
+  prog: string,
+  times: number,
+  packet = command(process.pid, 'events-test'),
+): void {
+  const r = obj.program(prog).testRun({ dataIn: packet, repeat: times });
+  assert.notEqual(r.retval, 0, `${prog} aborted (packet too short?)`);
+}
+
+function stat(obj: LoadedObject, which: number): bigint {
+  return obj.map<number, bigint>('stats').lookup(which) ?? -1n;
+}
+
+/** Decodes a raw ring/perf record as struct event (x86: little endian). */
+function parseEvent(b: Uint8Array): Event {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const comm = b.subarray(16, 32);
+  const end = comm.indexOf(0);
+  return {
+    pid: v.getUint32(0, true),
+    seq: v.getBigUint64(8, true),
+    comm: new TextDecoder().decode(end < 0 ? comm : comm.subarray(0, end)),
+  };
+}
+
+function expectSeqs(events: Event[], from: bigint, count: number, step = 1n): void {
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    Array.from({ length: count }, (_, i) => from + BigInt(i) * step),
+  );
+}
+
+test('ring buffer: N events in, N records out in order, raw and BTF-decoded', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring'));
+    assert.equal(ring.size, RING_SIZE);
+    assert.deepEqual(ring.readAvailable(), []);
+    run(obj, 'ring_reserve', 30);
+    // The kernel's producer position: 30 records of header + 32 bytes, 8-aligned.
+    assert.equal(ring.pending(), 30 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+    const raw = ring.readAvailable();
+    assert.equal(ring.pending(), 0);
+    assert.equal(raw.length, 30);
+    for (const r of raw) assert.equal(r.byteLength, EVENT_SIZE);
+    const events = raw.map(parseEvent);
+    expectSeqs(events, 0n, 30);
+    for (const e of events) assert.deepEqual([e.pid, e.comm], [process.pid, 'events-test']);
+    assert.equal(stat(obj, STAT_SEQ), 30n);
+
+    // bpf_ringbuf_output copies from the stack; decoded through the object's BTF.
+    const typed = ring.decodeWith(obj.spec.btf!, 'struct event') as RingBuffer<Event>;
+    run(obj, 'ring_output', 25, command(4242, 'output'));
+    const decoded = typed.readAvailable();
+    assert.deepEqual(
+      decoded,
+      Array.from({ length: 25 }, (_, i) => ({ pid: 4242, seq: 30n + BigInt(i), comm: 'output' })),
+    );
+    // readAvailable(max) stops early and leaves the rest in the ring.
+    run(obj, 'ring_output', 5);
+    assert.equal(typed.readAvailable(2).length, 2);
+    expectSeqs(typed.readAvailable(), 57n, 3);
+    assert.equal(stat(obj, STAT_RING_DROPS), 0n);
+    ring.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: discarded records are skipped and their space released', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith(
+      obj.spec.btf!,
+      'struct event',
+    ) as RingBuffer<Event>;
+    run(obj, 'ring_reserve', 40, command(1, 'discard', DISCARD_ODD));
+    // Discarded records keep their place until consumed.
+    assert.equal(ring.pending(), 40 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+    const got = ring.readAvailable();
+    expectSeqs(got, 0n, 20, 2n);
+    assert.equal(ring.pending(), 0);
+    // Only discards at the head: nothing to read, but the consumer position moves on.
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // seq 40: kept
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // seq 41: discarded
+    expectSeqs(ring.readAvailable(), 40n, 1);
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // 42 kept
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // 43 discarded
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // 44 kept
+    expectSeqs(ring.readAvailable(), 42n, 2, 2n);
+    run(obj, 'ring_reserve', 1, command(1, 'discard', DISCARD_ODD)); // 45 discarded
+    assert.deepEqual(ring.readAvailable(), []);
+    assert.equal(ring.pending(), 0);
+    ring.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: records of 1..64 bytes wrap around a 4 KiB ring many times', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring'));
+    const out: Uint8Array[] = [];
+    // 50 records of at most 72 bytes each fit in the ring, so nothing is dropped between drains.
+    for (let round = 0; round < 20; round++) {
+      run(obj, 'ring_varlen', 50);
+      out.push(...ring.readAvailable());
+    }
+    assert.equal(stat(obj, STAT_RING_DROPS), 0n);
+    assert.equal(out.length, 1000);
+    let pos = 0;
+    let straddled = 0;
+    out.forEach((rec, seq) => {
+      assert.equal(rec.byteLength, (seq % 64) + 1, `record ${seq} length`);
+      for (let i = 0; i < rec.byteLength; i++) {
+        if (rec[i] !== ((seq + i) & 0xff)) assert.fail(`record ${seq} byte ${i}: ${rec[i]}`);
+      }
+      const start = (pos % RING_SIZE) + BPF_RINGBUF_HDR_SZ;
+      if (start + rec.byteLength > RING_SIZE && start < RING_SIZE) straddled++;
+      pos += (rec.byteLength + BPF_RINGBUF_HDR_SZ + 7) & ~7;
+    });
+    assert.ok(pos > 10 * RING_SIZE, `went round ${pos / RING_SIZE} times`);
+    assert.ok(straddled > 0, 'some record data crossed the end of the ring');
+
+    // A full ring: the helper fails and the program counts the drop; what fit comes out intact.
+    run(obj, 'ring_output', 200);
+    const fit = Math.floor(RING_SIZE / (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+    const got = ring.readAvailable().map(parseEvent);
+    assert.equal(got.length, fit);
+    assert.equal(stat(obj, STAT_RING_DROPS), BigInt(200 - fit));
+    expectSeqs(got, 1000n, fit);
+    ring.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: a record shorter than the decoded type is an EbpfError; a wrong map is refused', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith(obj.spec.btf!, 'struct event');
+    run(obj, 'ring_varlen', 1); // seq 0: 1 byte
+    assert.throws(
+      () => ring.readAvailable(),
+      (e: unknown) => e instanceof EbpfError && /shorter/.test(e.message),
+    );
+    assert.throws(
+      () => RingBuffer.open(obj.map('stats')),
+      (e: unknown) => e instanceof EbpfError && /RINGBUF/.test(e.message),
+    );
+    assert.throws(
+      () => PerfBuffer.open(obj.map('ring')),
+      (e: unknown) => e instanceof EbpfError && /PERF_EVENT_ARRAY/.test(e.message),
+    );
+    assert.throws(() => ring.decodeWith(obj.spec.btf!, 'struct nonexistent'), EbpfError);
+    ring.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: the async iterator sleeps in the event loop and wakes when a record comes', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith(
+      obj.spec.btf!,
+      'struct event',
+    ) as RingBuffer<Event>;
+    const it = ring[Symbol.asyncIterator]();
+    let settled = false;
+    const first = it.next().finally(() => (settled = true));
+    const cpu0 = process.cpuUsage();
+    const t0 = Date.now();
+    await sleep(300);
+    const cpu = process.cpuUsage(cpu0);
+    assert.equal(settled, false, 'nothing was written yet');
+    assert.equal(ring.wakeups, 0);
+    // A busy poll would burn the whole 300 ms; sleeping in epoll costs next to nothing.
+    assert.ok(cpu.user + cpu.system < 100_000, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
+
+    setTimeout(() => run(obj, 'ring_output', 1, command(7, 'late')), 10);
+    const r = await first;
+    assert.ok(Date.now() - t0 >= 300);
+    assert.deepEqual(r, { done: false, value: { pid: 7, seq: 0n, comm: 'late' } });
+    assert.ok(ring.wakeups >= 1 && ring.wakeups <= 2, `${ring.wakeups} wakeups`);
+
+    // for await over records produced one by one from timers; close() ends the loop.
+    const seen: bigint[] = [];
+    let n = 0;
+    const timer = setInterval(() => {
+      run(obj, 'ring_reserve', 1);
+      if (++n === 5) clearInterval(timer);
+    }, 15);
+    for await (const e of ring) {
+      seen.push(e.seq);
+      if (seen.length === 5) setImmediate(() => ring.close());
+    }
+    assert.deepEqual(seen, [1n, 2n, 3n, 4n, 5n]);
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: poll(timeout), onData handler, and two rings on one loop', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const obj2 = loadObject(OBJECT);
+  try {
+    const a = RingBuffer.open(obj.map('ring')).decodeWith(obj.spec.btf!, 'struct event') as RingBuffer<Event>;
+    const b = RingBuffer.open(obj2.map('ring')).decodeWith(
+      obj2.spec.btf!,
+      'struct event',
+    ) as RingBuffer<Event>;
+
+    const t0 = Date.now();
+    assert.deepEqual(await a.poll(120), []);
+    assert.ok(Date.now() - t0 >= 110, 'poll waited for its timeout');
+
+    setTimeout(() => run(obj2, 'ring_output', 3, command(2, 'second')), 30);
+    setTimeout(() => run(obj, 'ring_output', 2, command(1, 'first')), 60);
+    const [fromA, fromB] = await Promise.all([a.poll(5000), b.poll(5000)]);
+    assert.deepEqual(
+      fromA.map((e) => [e.pid, e.comm, e.seq]),
+      [
+        [1, 'first', 0n],
+        [1, 'first', 1n],
+      ],
+    );
+    assert.deepEqual(
+      fromB.map((e) => [e.pid, e.comm]),
+      [
+        [2, 'second'],
+        [2, 'second'],
+        [2, 'second'],
+      ],
+    );
+
+    // Handler mode: records already there and later ones, until stopped.
+    run(obj, 'ring_output', 2);
+    const got: bigint[] = [];
+    let resolveAll!: () => void;
+    const all = new Promise<void>((r) => (resolveAll = r));
+    const stop = a.onData((e) => {
+      got.push(e.seq);
+      if (got.length === 6) resolveAll();
+    });
+    setTimeout(() => run(obj, 'ring_output', 4), 20);
+    await all;
+    stop();
+    assert.deepEqual(got, [2n, 3n, 4n, 5n, 6n, 7n]);
+    run(obj, 'ring_output', 1);
+    await sleep(30);
+    assert.equal(got.length, 6, 'no delivery after stop');
+    expectSeqs(a.readAvailable(), 8n, 1);
+    a.close();
+    b.close();
+  } finally {
+    obj.close();
+    obj2.close();
+  }
+});
+
+/** Samples in the order of their sequence numbers, after checking each CPU's are in order. */
+function samples(records: PerfRecord<Event>[]): Event[] {
+  const perCpu = new Map<number, bigint[]>();
+  const out: Event[] = [];
+  for (const r of records) {
+    if (r.kind !== 'sample') continue;
+    const l = perCpu.get(r.cpu) ?? [];
+    l.push(r.data.seq);
+    perCpu.set(r.cpu, l);
+    out.push(r.data);
+  }
+  for (const [cpu, seqs] of perCpu) {
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((x, y) => (x < y ? -1 : 1)),
+      `cpu ${cpu} in order`,
+    );
+  }
+  return out.sort((x, y) => (x.seq < y.seq ? -1 : 1));
+}
+
+test('perf buffer: N events in, N samples out with their CPU, raw and decoded', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 4 });
+    assert.deepEqual(perf.cpus, cpuIds(readFileSync('/sys/devices/system/cpu/online', 'utf8')));
+    assert.equal(perf.size, 4 * 4096);
+    run(obj, 'perf_output', 40);
+    const raw = perf.readAvailable();
+    assert.equal(raw.length, 40);
+    for (const r of raw) {
+      assert.equal(r.kind, 'sample');
+      if (r.kind !== 'sample') continue;
+      assert.ok(perf.cpus.includes(r.cpu));
+      // perf pads raw data so that its u32 size and the data end on 8 bytes: 4 + 32 + 4.
+      assert.equal(r.data.byteLength, 36);
+      assert.deepEqual([...r.data.subarray(32)], [0, 0, 0, 0]);
+    }
+    const events = samples(raw.map((r) => (r.kind === 'sample' ? { ...r, data: parseEvent(r.data) } : r)));
+    expectSeqs(events, 0n, 40);
+    for (const e of events) assert.deepEqual([e.pid, e.comm], [process.pid, 'events-test']);
+
+    const typed = perf.decodeWith(obj.spec.btf!, 'struct event') as PerfBuffer<Event>;
+    run(obj, 'perf_output', 300, command(99, 'perf'));
+    const decoded: PerfRecord<Event>[] = typed.readAvailable();
+    expectSeqs(samples(decoded), 40n, 300);
+    assert.ok(samples(decoded).every((e) => e.pid === 99 && e.comm === 'perf'));
+    assert.equal(stat(obj, STAT_PERF_DROPS), 0n);
+    assert.equal(typed.lost, 0n);
+    perf.close();
+  } finally {
+    obj.close();
+  }
+});
+
+/** Runs `fn` with this thread pinned to `cpu` (BPF_PROG_TEST_RUN cannot choose the CPU of an XDP run). */
+function onCpu<T>(cpu: number, fn: () => T): T {
+  const pid = String(process.pid);
+  const mask = /: ([0-9a-f]+)\s*$/.exec(execFileSync('taskset', ['-p', pid], { encoding: 'utf8' }))?.[1];
+  assert.ok(mask !== undefined, 'taskset -p shows the affinity mask');
+  execFileSync('taskset', ['-pc', String(cpu), pid], { stdio: 'ignore' });
+  try {
+    return fn();
+  } finally {
+    execFileSync('taskset', ['-p', mask, pid], { stdio: 'ignore' });
+  }
+}
+
+test('perf buffer: an overflowing ring reports lost samples, as many as the helper failed', (t) => {
+  if (!needTool(t, 'taskset')) return;
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith(
+      obj.spec.btf!,
+      'struct event',
+    ) as PerfBuffer<Event>;
+    const cpu = perf.cpus[perf.cpus.length - 1]!;
+    const records = onCpu(cpu, () => {
+      // 48-byte records (8 header + 4 size + 36 data) in a 4 KiB ring: 85 fit, the rest are lost.
+      run(obj, 'perf_output', 200);
+      const first: PerfRecord<Event>[] = perf.readAvailable();
+      assert.equal(first.length, Math.floor(4096 / 48));
+      assert.equal(perf.lost, 0n, 'the loss is only written once there is room again');
+      // The kernel writes PERF_RECORD_LOST ahead of the next sample that fits.
+      run(obj, 'perf_output', 1);
+      return [...first, ...perf.readAvailable()];
+    });
+    const drops = stat(obj, STAT_PERF_DROPS);
+    assert.equal(drops, 200n - 85n);
+    assert.deepEqual(
+      records
+        .slice(-2)
+        .map((r) => (r.kind === 'lost' ? ['lost', r.cpu, r.lost] : ['sample', r.cpu, r.data.seq])),
+      [
+        ['lost', cpu, drops],
+        ['sample', cpu, 200n],
+      ],
+    );
+    assert.equal(perf.lost, drops, 'lost records add up to the helper failures');
+    assert.deepEqual(
+      samples(records).map((e) => e.seq),
+      [...Array.from({ length: 85 }, (_, i) => BigInt(i)), 200n],
+    );
+    assert.ok(records.slice(0, 85).every((r) => r.kind === 'sample' && r.cpu === cpu));
+    perf.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('perf buffer: records wrap around the end of a one-page ring', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith(
+      obj.spec.btf!,
+      'struct event',
+    ) as PerfBuffer<Event>;
+    const records: PerfRecord<Event>[] = [];
+    // 4096 is no multiple of 48, so records keep straddling the end of the ring.
+    for (let round = 0; round < 20; round++) {
+      run(obj, 'perf_output', 50, command(round, `round ${round}`));
+      records.push(...perf.readAvailable());
+    }
+    assert.equal(stat(obj, STAT_PERF_DROPS), 0n);
+    const got = samples(records);
+    expectSeqs(got, 0n, 1000);
+    got.forEach((e, i) =>
+      assert.deepEqual([e.pid, e.comm], [Math.floor(i / 50), `round ${Math.floor(i / 50)}`]),
+    );
+    perf.close();
+  } finally {
+    obj.close();
+  }
+});
+
+test('perf buffer: the async iterator wakes through the event loop', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf')).decodeWith(
+      obj.spec.btf!,
+      'struct event',
+    ) as PerfBuffer<Event>;
+    const it = perf[Symbol.asyncIterator]();
+    let settled = false;
+    const next = it.next().finally(() => (settled = true));
+    const cpu0 = process.cpuUsage();
+    await sleep(200);
+    const cpu = process.cpuUsage(cpu0);
+    assert.equal(settled, false);
+    assert.equal(perf.wakeups, 0);
+    assert.ok(cpu.user + cpu.system < 80_000, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
+    setTimeout(() => run(obj, 'perf_output', 1, command(5, 'wake')), 5);
+    const r = await next;
+    assert.equal(r.done, false);
+    const rec = r.value as PerfRecord<Event>;
+    assert.equal(rec.kind, 'sample');
+    if (rec.kind === 'sample') assert.deepEqual(rec.data, { pid: 5, seq: 0n, comm: 'wake' });
+    assert.ok(perf.wakeups >= 1);
+    perf.close();
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+  } finally {
+    obj.close();
+  }
+});
+
+test('close() unmaps, removes the perf events from the map, leaks no descriptor, and is idempotent', async (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  const obj = loadObject(OBJECT);
+  const loaded = openFds();
+  assert.equal(loaded, before + 1 + 4 + 4, 'BTF, 3 maps and .bss, 4 programs');
+  const ring = RingBuffer.open(obj.map('ring'));
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
+  assert.equal(openFds(), loaded + perf.cpus.length, 'a perf event per CPU, nothing for the ring');
+  // Wait once so that pollers exist, then close while one is armed.
+  const pending = ring.poll(10_000);
+  await sleep(10);
+  const maps = [...ring.mappings, ...perf.mappings];
+  assert.ok(maps.every((m) => m.byteLength > 0));
+  const ringLen = ring.mappings[1]!.byteLength;
+  assert.equal(ringLen, 4096 + 2 * RING_SIZE, 'producer page and the data area twice');
+  ring.close();
+  assert.deepEqual(await pending, []);
+  perf.close();
+  assert.ok(
+    maps.every((m) => m.byteLength === 0),
+    'every mapping detached',
+  );
+  ring.close();
+  perf[Symbol.dispose]();
+  assert.throws(() => ring.readAvailable(), EbpfError);
+  assert.equal(openFds(), loaded);
+  // The map slots are empty again: the helper finds no event on this CPU and fails.
+  run(obj, 'perf_output', 1);
+  assert.equal(stat(obj, STAT_PERF_DROPS), 1n);
+  obj.close();
+  assert.equal(openFds(), before);
+});
+
+test('perf_event_mmap_page offsets are those of the running kernel', (t) => {
+  if (!needFile(t, VMLINUX)) return;
+  const btf = loadKernelBtf();
+  const page = btf.findOne('perf_event_mmap_page', 'STRUCT');
+  assert.ok(page.kind === 'STRUCT');
+  const offsets = Object.fromEntries(page.members.map((m) => [m.name, m.bitsOffset / 8]));
+  for (const [name, off] of Object.entries(PERF_EVENT_MMAP_PAGE)) assert.equal(offsets[name], off, name);
+});
+
+test('cpu lists', () => {
+  assert.deepEqual(cpuIds('0-3,8,10-11\n'), [0, 1, 2, 3, 8, 10, 11]);
+  assert.deepEqual(cpuIds('0'), [0]);
+  assert.throws(() => cpuIds('3-1'), EbpfError);
+  assert.throws(() => cpuIds('x'), EbpfError);
+});
