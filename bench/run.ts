@@ -79,6 +79,14 @@ const BENCHMARKS: Benchmark[] = [
     ours: { module: 'map-ops.ts', export: 'benchMapIterate' },
     reference: (o) => runReferenceRate('map_ops', ['iterate', o.iterations, o.warmup]),
   },
+  {
+    name: 'core-relocate',
+    unit: 'ms',
+    description: 'CO-RE-relocate testdata/core_many-el.o (264 relocations) against vmlinux (libbpf: bpf_object__relocate inside load)',
+    ours: { module: 'core.ts', export: 'benchCoreRelocate' },
+    reference: (o) =>
+      runReference('core_relo', [o.iterations, o.warmup, join(BENCH_DIR, '..', 'testdata', 'core_many-el.o')]),
+  },
 ];
 
 interface Row {

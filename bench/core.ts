@@ -1,0 +1,62 @@
+// core-relocate benchmark, our side: CO-RE relocation of every program of testdata/core_many-el.o
+// (222 relocations, 264 once a subprogram's are counted in each caller) against vmlinux BTF. As on
+// libbpf's side, the vmlinux BTF is parsed before the timed part and anew for each run, so the
+// timing includes building its name indexes and every candidate search. Also reported: the same
+// with an already indexed vmlinux (warm), as a loader that relocates several objects sees it.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Btf } from '../src/btf/btf.js';
+import { applyCoreRelocations, btfTarget, type CoreTarget } from '../src/core/index.js';
+import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
+import { median, type Measurement, type TimeOptions } from './measure.js';
+
+const OBJECT = join(dirname(fileURLToPath(import.meta.url)), '..', 'testdata', 'core_many-el.o');
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+function relocateAll(spec: ObjectSpec, target: CoreTarget): number {
+  const cache = new Map();
+  let n = 0;
+  for (const p of spec.programs) {
+    const instructions = p.instructions.map((i) => i.clone());
+    n += applyCoreRelocations({ name: p.name, instructions, coreRelos: p.coreRelos }, spec.btf!, {
+      target,
+      cache,
+    }).length;
+  }
+  return n;
+}
+
+export async function benchCoreRelocate(opts: TimeOptions = {}): Promise<Measurement> {
+  const iterations = opts.iterations ?? 30;
+  const warmup = opts.warmup ?? 3;
+  const spec = loadObjectSpec(OBJECT);
+  const b = readFileSync(VMLINUX);
+  const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  let relocations = 0;
+  const cold: number[] = [];
+  for (let i = 0; i < warmup + iterations; i++) {
+    const target = btfTarget(Btf.parse(bytes, { file: VMLINUX }), 'vmlinux');
+    const start = performance.now();
+    relocations = relocateAll(spec, target);
+    if (i >= warmup) cold.push(performance.now() - start);
+  }
+  const warmTarget = btfTarget(Btf.parse(bytes, { file: VMLINUX }), 'vmlinux');
+  relocateAll(spec, warmTarget);
+  const warm: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const start = performance.now();
+    relocateAll(spec, warmTarget);
+    warm.push(performance.now() - start);
+  }
+  cold.sort((x, y) => x - y);
+  warm.sort((x, y) => x - y);
+  return {
+    value: median(cold),
+    min: cold[0]!,
+    iterations,
+    maxRssKb: process.resourceUsage().maxRSS,
+    extra: { relocations, warmMs: Number(median(warm).toFixed(4)), warmMinMs: Number(warm[0]!.toFixed(4)) },
+  };
+}
