@@ -34,7 +34,8 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'load-object',
     unit: 'ms',
-    description: 'load testdata/flow-el.o and maps-el.o whole and close them (libbpf: bpf_object__open_file + load + close)',
+    description:
+      'load testdata/flow-el.o and maps-el.o whole and close them (libbpf: bpf_object__open_file + load + close)',
     ours: { module: 'load-object.ts', export: 'benchLoadObject' },
     reference: (o) =>
       runReference('load_object', [
@@ -82,10 +83,15 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'core-relocate',
     unit: 'ms',
-    description: 'CO-RE-relocate testdata/core_many-el.o (264 relocations) against vmlinux (libbpf: bpf_object__relocate inside load)',
+    description:
+      'CO-RE-relocate testdata/core_many-el.o (264 relocations) against vmlinux (libbpf: bpf_object__relocate inside load)',
     ours: { module: 'core.ts', export: 'benchCoreRelocate' },
     reference: (o) =>
-      runReference('core_relo', [o.iterations, o.warmup, join(BENCH_DIR, '..', 'testdata', 'core_many-el.o')]),
+      runReference('core_relo', [
+        o.iterations,
+        o.warmup,
+        join(BENCH_DIR, '..', 'testdata', 'core_many-el.o'),
+      ]),
   },
 ];
 
