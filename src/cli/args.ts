@@ -1,4 +1,5 @@
 // A small argument parser shared by the subcommands: positionals, --flag and --opt value.
+import { EbpfError } from '../errors.js';
 
 export interface ParsedArgs {
   positionals: string[];
@@ -16,7 +17,7 @@ export function parseArgs(argv: string[], valued: string[] = []): ParsedArgs {
       const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
       if (valued.includes(key)) {
         const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-        if (v === undefined) throw new Error(`option --${key} needs a value`);
+        if (v === undefined) throw new EbpfError(`option --${key} needs a value`);
         out.options.set(key, v);
       } else out.flags.add(key);
     } else out.positionals.push(a);
