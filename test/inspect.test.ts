@@ -124,3 +124,31 @@ test('text output names programs, maps and relocations; missing file is an error
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /RelocationError|only \.text functions can be called/);
 });
+
+test('input the CLI cannot use is a one-line error naming it, not a stack trace', () => {
+  for (const args of [
+    ['inspect', TESTDATA],
+    ['disasm', TESTDATA],
+    ['btf', 'dump', TESTDATA],
+    ['core', 'explain', TESTDATA],
+  ]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(
+      r.stderr,
+      `ebpf: ${TESTDATA}: cannot read: EISDIR: illegal operation on a directory, read\n`,
+    );
+  }
+  for (const args of [
+    ['disasm', '/nonexistent/x.o'],
+    ['btf', 'dump', '/nonexistent/x.o'],
+    ['core', 'explain', '/nonexistent/x.o'],
+  ]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.stderr, 'ebpf: /nonexistent/x.o: no such file\n');
+  }
+  const noValue = cli(['disasm', join(TESTDATA, 'calls-el.o'), '--section']);
+  assert.equal(noValue.status, 1);
+  assert.equal(noValue.stderr, 'ebpf: option --section needs a value\n');
+});

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { BPF_PSEUDO_FUNC } from '../src/asm/index.js';
 import { mapTypeName, progTypeName, MapType, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../src/constants.js';
+import { EbpfError, NotFoundError } from '../src/errors.js';
 import {
   ObjectError,
   RelocationError,
@@ -224,6 +225,19 @@ test('malformed objects give typed errors, never TypeError/RangeError', () => {
   assert.throws(
     () => loadObjectSpec(bytes.subarray(0, 100)),
     (e: unknown) => e instanceof Error && 'location' in e,
+  );
+});
+
+test('a path that is missing or not a file gives a typed error naming it', () => {
+  const missing = join(TESTDATA, 'no-such-object.o');
+  assert.throws(
+    () => loadObjectSpec(missing),
+    (e: unknown) =>
+      e instanceof NotFoundError && e.location.file === missing && /no such file/.test(e.message),
+  );
+  assert.throws(
+    () => loadObjectSpec(TESTDATA),
+    (e: unknown) => e instanceof EbpfError && e.location.file === TESTDATA && /EISDIR/.test(e.message),
   );
 });
 

@@ -1,5 +1,4 @@
 // `ebpf btf dump FILE`: a BTF file or an ELF object's .BTF, as bpftool raw text, C, a tree, or JSON.
-import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Btf } from '../btf/btf.js';
 import { rawTypeJson, formatRawType, formatRaw } from '../btf/format-raw.js';
@@ -8,6 +7,7 @@ import { parseBtfFile } from '../btf/from-elf.js';
 import { KERNEL_BTF_DIR } from '../btf/kernel.js';
 import type { Type } from '../btf/types.js';
 import { NotFoundError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
@@ -20,17 +20,6 @@ const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [--
   --base      base BTF for split BTF (default /sys/kernel/btf/vmlinux for other /sys/kernel/btf files)
   --depth     tree: how deep to expand (default 32)`;
 
-function readBytes(path: string): Uint8Array {
-  try {
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new NotFoundError(`no such file`, { file: path });
-    throw e;
-  }
-}
-
 function load(file: string, basePath: string | undefined): Btf {
   let base: Btf | undefined;
   const implicitBase =
@@ -38,8 +27,8 @@ function load(file: string, basePath: string | undefined): Btf {
       ? `${KERNEL_BTF_DIR}/vmlinux`
       : undefined;
   const bp = basePath ?? implicitBase;
-  if (bp !== undefined) base = parseBtfFile(readBytes(bp), { file: bp });
-  return parseBtfFile(readBytes(file), base ? { file, base } : { file });
+  if (bp !== undefined) base = parseBtfFile(readInputFile(bp), { file: bp });
+  return parseBtfFile(readInputFile(file), base ? { file, base } : { file });
 }
 
 async function dump(args: string[]): Promise<number> {

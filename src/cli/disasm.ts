@@ -1,8 +1,8 @@
 // `ebpf disasm OBJ`: the executable sections of a BPF object, in llvm-objdump's syntax or as JSON.
-import { readFileSync } from 'node:fs';
 import { disassembleObject, disassembleSection, executableSections } from '../asm/disasm.js';
 import { parseElf } from '../elf/elf.js';
 import { NotFoundError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
@@ -21,15 +21,7 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(usage + '\n');
     return 2;
   }
-  let bytes: Uint8Array;
-  try {
-    const b = readFileSync(file);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError('no such file', { file });
-    throw e;
-  }
-  const elf = parseElf(bytes, file);
+  const elf = parseElf(readInputFile(file), file);
   const only = a.options.get('section');
   const sections = only === undefined ? undefined : [only];
   if (only !== undefined && executableSections(elf, sections).length === 0) {

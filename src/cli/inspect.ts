@@ -1,14 +1,12 @@
 // `ebpf inspect OBJ`: what a BPF object holds, as the loader will see it: sections, programs
 // (type from the section name, attach target, linked subprograms, relocations), maps, globals, BTF.
-import { existsSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { attachTypeName, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf } from '../elf/index.js';
-import { NotFoundError } from '../errors.js';
 import { objectSpecFromElf, type MapSpec, type ObjectSpec, type Reference } from '../object/index.js';
+import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
-import { readFileSync } from 'node:fs';
 
 const usage = `usage: ebpf inspect OBJ [--json]
 
@@ -228,9 +226,7 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(usage + '\n');
     return 2;
   }
-  if (!existsSync(file)) throw new NotFoundError('no such file', { file });
-  const b = readFileSync(file);
-  const report = inspectObject(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), file);
+  const report = inspectObject(readInputFile(file), file);
   process.stdout.write(a.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : text(report));
   return 0;
 }

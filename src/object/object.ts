@@ -1,7 +1,6 @@
 // loadObjectSpec: an ELF object → ObjectSpec. Finds programs (function symbols of executable
 // sections), maps and global data, records each relocation symbolically as libbpf classifies it,
 // and links every entry program with the subprograms it uses.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { BPF_CALL, BPF_JMP, BPF_LD_IMM64, BPF_PSEUDO_CALL, decode } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
@@ -28,6 +27,7 @@ import {
   type ElfSymbol,
 } from '../elf/index.js';
 import type { Location } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 import { parseBtfMaps, type BtfMapDef } from './btf-maps.js';
 import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
 import { dataMap, dataSectionKind, internalMapName } from './globals.js';
@@ -58,7 +58,7 @@ const CALL = BPF_JMP | BPF_CALL;
 /** Read an object file (path) or its bytes into an ObjectSpec. */
 export function loadObjectSpec(input: Uint8Array | string, opts: LoadObjectOptions = {}): ObjectSpec {
   const file = typeof input === 'string' ? input : opts.file;
-  const bytes = typeof input === 'string' ? new Uint8Array(readFileSync(input)) : input;
+  const bytes = typeof input === 'string' ? readInputFile(input) : input;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);
   return new ObjectReader(parseElf(bytes, file), name, opts).read();
 }
