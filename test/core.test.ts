@@ -15,13 +15,34 @@ import {
   CoreReloKind as K,
   essentialName,
   explainPoisonedLog,
+  fileTarget,
+  type AppliedCoreRelocation,
   formatCoreRelocation,
   isPoisoned,
   POISON_IMM,
   resolveRelocation,
   type CoreTarget,
 } from '../src/core/index.js';
+import { loadObjectSpec } from '../src/object/index.js';
 import { cli, TESTDATA } from './helpers.js';
+
+/** A bitfield relocation's place in the target: its bits and the load libbpf picks for it. */
+function fieldBits(a: AppliedCoreRelocation) {
+  const spec = a.resolution!.target!.spec;
+  const acc = spec.accessors[spec.accessors.length - 1];
+  if (acc === undefined) return undefined;
+  const parent = spec.btf.type(acc.typeId);
+  if (parent.kind !== 'STRUCT' && parent.kind !== 'UNION') return undefined;
+  const m = parent.members[acc.idx]!;
+  if (m.bitfieldSize === 0) return undefined;
+  let loadSize = spec.btf.sizeof(m.type);
+  let loadOffset = Math.floor(spec.bitOffset / 8 / loadSize) * loadSize;
+  while (spec.bitOffset + m.bitfieldSize - loadOffset * 8 > loadSize * 8) {
+    loadSize *= 2;
+    loadOffset = Math.floor(spec.bitOffset / 8 / loadSize) * loadSize;
+  }
+  return { bitOffset: spec.bitOffset, bitSize: m.bitfieldSize, loadOffset, loadSize };
+}
 
 /** A little BTF language: named ids so tests read like C declarations. */
 class Types {
@@ -526,4 +547,96 @@ test('ebpf core explain: every relocation of core.o, in C terms, against the han
   assert.match(text.stdout, /core_sock insn 18: FIELD_BYTE_OFFSET s->sk_no_check_tx/);
   assert.match(text.stdout, /bits 27\.\.27 \(byte 3\)/);
   assert.equal(cli(['core', 'explain']).status, 2);
+});
+
+test('module BTF: searched only when vmlinux has no candidate, and only its own types', () => {
+  const base = new Types();
+  const int = base.int('int', 4, true);
+  base.struct('shared', 8, [['x', int, 32]]);
+  const baseBtf = base.btf();
+  const mb = new BtfBuilder({ base: baseBtf });
+  mb.add({
+    kind: 'STRUCT',
+    name: 'shared',
+    size: 16,
+    kindFlag: false,
+    members: [{ name: 'x', type: int, bitsOffset: 96, bitfieldSize: 0 }],
+  });
+  const modOnly = mb.add({
+    kind: 'STRUCT',
+    name: 'mod_only',
+    size: 8,
+    kindFlag: false,
+    members: [{ name: 'y', type: int, bitsOffset: 32, bitfieldSize: 0 }],
+  });
+  const mod = Btf.parse(mb.build(), { base: baseBtf });
+  const tgt: CoreTarget = {
+    main: { name: 'vmlinux', btf: baseBtf },
+    modules: () => [{ name: 'mod', btf: mod }],
+  };
+  const l = new Types();
+  const lint = l.int('int', 4, true);
+  l.struct('shared', 4, [['x', lint, 0]]);
+  l.struct('mod_only', 4, [['y', lint, 0]]);
+  const local = l.btf();
+  const shared = resolveRelocation(
+    local,
+    { typeId: l.id('shared'), accessStr: '0:0', kind: K.FIELD_BYTE_OFFSET },
+    tgt,
+  );
+  assert.equal(shared.values.new, 4n);
+  assert.equal(shared.target?.candidate.source, 'vmlinux');
+  const only = resolveRelocation(
+    local,
+    { typeId: l.id('mod_only'), accessStr: '0:0', kind: K.FIELD_BYTE_OFFSET },
+    tgt,
+  );
+  assert.equal(only.values.new, 4n);
+  assert.equal(only.target?.candidate.source, 'mod');
+  assert.equal(only.target?.candidate.id, modOnly);
+});
+
+test('big-endian core-eb.o relocates to the same values as core-el.o, but for the left shifts of bitfields', () => {
+  const target = fileTarget(join(TESTDATA, 'core-target', 'target.btf'));
+  // Keyed by program, kind and access: clang may emit a relocation more than once per byte order.
+  const values = (file: string) => {
+    const spec = loadObjectSpec(join(TESTDATA, file));
+    const out = new Map<
+      string,
+      { value: bigint | 'poison' | undefined; bits: ReturnType<typeof fieldBits> }
+    >();
+    for (const p of spec.programs) {
+      const insns = p.instructions.map((i) => i.clone());
+      for (const a of applyCoreRelocations(
+        { name: p.name, instructions: insns, coreRelos: p.coreRelos },
+        spec.btf!,
+        { target },
+      )) {
+        const v = a.resolution?.values;
+        out.set(`${p.name} ${a.kind} ${a.relo.typeId} ${a.relo.accessStr}`, {
+          value: v?.poison ? 'poison' : v?.new,
+          bits: a.resolution?.target ? fieldBits(a) : undefined,
+        });
+      }
+    }
+    return out;
+  };
+  const el = values('core-el.o');
+  const eb = values('core-eb.o');
+  assert.deepEqual([...eb.keys()].sort(), [...el.keys()].sort());
+  let shifts = 0;
+  for (const [key, e] of el) {
+    const b = eb.get(key)!;
+    if (!key.includes('FIELD_LSHIFT_U64')) {
+      assert.equal(b.value, e.value, key);
+      continue;
+    }
+    shifts++;
+    // Little endian: 64 - (end bit - load start); big endian: (8 - load size) * 8 + (start bit - load start).
+    assert.ok(e.bits);
+    const { bitOffset, bitSize, loadOffset, loadSize } = e.bits;
+    assert.equal(e.value, BigInt(64 - (bitOffset + bitSize - loadOffset * 8)));
+    assert.equal(b.value, BigInt((8 - loadSize) * 8 + (bitOffset - loadOffset * 8)));
+  }
+  assert.equal(shifts, 2);
 });
