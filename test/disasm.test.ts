@@ -2,25 +2,15 @@
 // every opcode byte with its field variants, and seeded random instruction streams.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { disassembleObject, disassembleSection, type DisasmOptions } from '../src/asm/index.js';
 import { parseElf } from '../src/elf/index.js';
-import { TESTDATA, XDP_TOOLS_DIR, cli, haveTool, need, run } from './helpers.js';
+import { allObjects, TESTDATA, cli, haveTool, need, run } from './helpers.js';
 
 const OBJDUMP = 'llvm-objdump-19';
 const haveLlvm = haveTool(OBJDUMP) && haveTool('llvm-mc-19') && haveTool('clang-19');
-
-function objects(): string[] {
-  const list = (dir: string): string[] =>
-    existsSync(dir)
-      ? readdirSync(dir)
-          .filter((f) => f.endsWith('.o'))
-          .map((f) => join(dir, f))
-      : [];
-  return [...list(TESTDATA), ...list(XDP_TOOLS_DIR)].sort();
-}
 
 /** Lines without blank ones and with runs of whitespace made one space; nothing else changes. */
 const normalise = (s: string): string[] =>
@@ -58,7 +48,7 @@ function compare(file: string, mode: Mode): number {
 
 test('every object in testdata/ and xdp-tools disassembles as llvm-objdump-19 prints it', (t) => {
   if (!need(t, haveLlvm, 'llvm-objdump-19 not installed')) return;
-  const files = objects();
+  const files = allObjects();
   assert.ok(files.length > 10);
   let lines = 0;
   for (const file of files) for (const mode of MODES) lines += compare(file, mode);
@@ -225,9 +215,8 @@ test('seeded random instruction streams disassemble as llvm-objdump-19 does', (t
   t.diagnostic(`${lines} instruction lines identical`);
 });
 
-test('source lines from a callback are printed when they change', (t) => {
+test('source lines from a callback are printed when they change', () => {
   const file = join(TESTDATA, 'calls-el.o');
-  if (!existsSync(file)) return t.skip('testdata/calls-el.o not built');
   const elf = parseElf(new Uint8Array(readFileSync(file)), file);
   const text = elf.section('.text')!;
   const src = (section: string, index: number): string | undefined =>
@@ -243,7 +232,6 @@ test('source lines from a callback are printed when they change', (t) => {
 test('ebpf disasm: text is the llvm-objdump listing; --json, --section, --reloc', (t) => {
   if (!need(t, haveLlvm, 'llvm-objdump-19 not installed')) return;
   const file = join(TESTDATA, 'calls-eb.o');
-  if (!existsSync(file)) return t.skip('testdata/calls-eb.o not built');
   const text = cli(['disasm', file]);
   assert.equal(text.status, 0, text.stderr);
   assert.deepEqual(normalise(text.stdout), objdump(file, 'd'));
@@ -274,4 +262,31 @@ test('ebpf disasm: text is the llvm-objdump listing; --json, --section, --reloc'
   const missing = cli(['disasm', file, '--section', 'nope']);
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /nope/);
+});
+
+test('ebpf disasm --source: line_info annotations name real source lines, and the listing is unchanged', () => {
+  for (const name of ['flow-el.o', 'calls-eb.o', 'globals-el.o']) {
+    const obj = join(TESTDATA, name);
+    const plain = cli(['disasm', obj]);
+    const annotated = cli(['disasm', obj, '--source']);
+    assert.equal(annotated.status, 0, annotated.stderr);
+    const notes = annotated.stdout.split('\n').filter((l) => l.startsWith('; '));
+    assert.ok(notes.length > 5, `${name}: source annotations`);
+    // Removing the annotations gives back exactly the plain listing.
+    const stripped = annotated.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('; '))
+      .join('\n');
+    assert.equal(stripped, plain.stdout);
+    for (const note of notes) {
+      const m = /^; ([^:]+):(\d+): (.*)$/.exec(note);
+      assert.ok(m, `annotation shape: ${note}`);
+      const source = readFileSync(join(TESTDATA, m[1]!), 'utf8').split('\n');
+      assert.equal(m[3], source[Number(m[2]) - 1]!.trim(), `${name}: ${note}`);
+    }
+  }
+  const json = JSON.parse(cli(['disasm', join(TESTDATA, 'flow-el.o'), '--source', '--json']).stdout) as {
+    instructions: { source?: string }[];
+  }[];
+  assert.ok(json.some((s) => s.instructions.some((i) => i.source?.startsWith('flow.c:'))));
 });

@@ -1,18 +1,45 @@
 // `ebpf disasm OBJ`: the executable sections of a BPF object, in llvm-objdump's syntax or as JSON.
 import { disassembleObject, disassembleSection, executableSections } from '../asm/disasm.js';
+import { btfExtFromElf, btfFromElf } from '../btf/from-elf.js';
+import type { ElfFile } from '../elf/elf.js';
 import { parseElf } from '../elf/elf.js';
 import { NotFoundError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
-const usage = `usage: ebpf disasm OBJ [--section S] [--json] [--reloc] [--alu32]
+const usage = `usage: ebpf disasm OBJ [--section S] [--json] [--reloc] [--source] [--alu32]
 
   OBJ         a BPF ELF object (either byte order)
   --section   only the section with this name
   --json      [{section, instructions: [{index, text, opcode, dst, src, off, imm, reloc?}]}]
   --reloc     show relocations, as llvm-objdump -dr
+  --source    annotate with source lines from .BTF.ext line_info (\`; file:line: text\`)
   --alu32     print as llvm-objdump --mattr=+alu32 (w registers for 32-bit loads, stores, atomics)`;
+
+/**
+ * Source text for (section, instruction index) from the object's line_info: the record at or
+ * before the instruction, as the kernel attributes instructions to lines.
+ */
+function lineInfoSource(elf: ElfFile): (section: string, index: number) => string | undefined {
+  const btf = btfFromElf(elf);
+  const ext = btfExtFromElf(elf, btf);
+  if (ext === undefined)
+    throw new NotFoundError('object has no .BTF.ext: no line info to show', { file: elf.file ?? '' });
+  return (section, index) => {
+    const records = ext.lineInfo.get(section);
+    if (records === undefined) return undefined;
+    const at = index * 8;
+    let found: (typeof records)[number] | undefined;
+    for (const r of records) {
+      if (r.insnOff > at) break;
+      found = r;
+    }
+    if (found === undefined) return undefined;
+    const file = found.fileName.split('/').pop() ?? found.fileName;
+    return `${file}:${found.line}: ${found.lineText.trim()}`;
+  };
+}
 
 async function run(args: string[]): Promise<number> {
   const a = parseArgs(args, ['section']);
@@ -31,6 +58,7 @@ async function run(args: string[]): Promise<number> {
     relocations: a.flags.has('reloc'),
     alu32: a.flags.has('alu32'),
     ...(sections ? { sections } : {}),
+    ...(a.flags.has('source') ? { sourceLine: lineInfoSource(elf) } : {}),
   };
   if (!a.flags.has('json')) {
     process.stdout.write(disassembleObject(elf, opts));
@@ -57,6 +85,7 @@ async function run(args: string[]): Promise<number> {
         if (d.symbols.has(l.index)) entry.symbol = d.symbols.get(l.index);
         const r = l.relocations?.[0];
         if (r !== undefined) entry.reloc = { type: r.typeName, symbol: r.symbol, offset: r.offset };
+        if (l.source !== undefined) entry.source = l.source;
         return entry;
       }),
     };
