@@ -35,6 +35,11 @@ export interface Codec<T = unknown> {
   readonly size: number;
   /** BTF type id, 0 for a raw codec. */
   readonly typeId: number;
+  /**
+   * True for rawCodec: a decoded value is nothing but a copy of the bytes, so a caller that owns a
+   * fresh buffer (a batch read) may hand out views of it instead.
+   */
+  readonly raw?: boolean;
   /** Decode `size` bytes at `offset` of `bytes`. */
   decode(bytes: Uint8Array, offset?: number): T;
   /** Decode from a view the caller keeps (no allocation besides the result). */
@@ -131,7 +136,14 @@ export function rawCodec(size: number, root = 'value'): Codec<Uint8Array> {
   const le = hostLittleEndian;
   const node: Node = {
     size,
-    read: (v, off) => new Uint8Array(v.buffer.slice(v.byteOffset + off, v.byteOffset + off + size)),
+    // Never ArrayBuffer.prototype.slice: an off-heap backing store per result costs ~10x a small
+    // on-heap array. Small values are copied bytewise so that the result is the only allocation.
+    read(v, off) {
+      if (size > 64) return new Uint8Array(v.buffer, v.byteOffset + off, size).slice();
+      const out = new Uint8Array(size);
+      for (let i = 0; i < size; i++) out[i] = v.getUint8(off + i);
+      return out;
+    },
     write(v, off, x) {
       if (typeof x !== 'number' && typeof x !== 'bigint') fail(`expected ${size} bytes, got ${show(x)}`);
       if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
@@ -139,7 +151,7 @@ export function rawCodec(size: number, root = 'value'): Codec<Uint8Array> {
       intNode(size, false, le).write(v, off, x);
     },
   };
-  return buildCodec(node, 0, root) as Codec<Uint8Array>;
+  return { ...buildCodec(node, 0, root), raw: true } as Codec<Uint8Array>;
 }
 
 const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;

@@ -122,6 +122,11 @@ const FD_VALUES = new Set<number>([
 
 const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Flags as the u64 the attr holds, without allocating a BigInt for the usual 0. */
+function u64(flags: number): bigint {
+  return flags === 0 ? 0n : BigInt(flags);
+}
+
 /** The value codec of fd-valued maps: an FdLike in, the object's id (u32) out. */
 function fdValueCodec(size: number): Codec<number> {
   const inner = rawCodec(size);
@@ -322,6 +327,8 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   private encodeKey(key: K | Uint8Array, buf: Uint8Array, view: DataView): Uint8Array | null {
     if (this.keySize === 0) return null;
+    // Bytes of the key's size are what the codec would copy as is; the kernel only reads them.
+    if (key instanceof Uint8Array && key.length === this.keySize) return key;
     this.keyCodec.encodeView(key, view, 0);
     return buf;
   }
@@ -368,14 +375,14 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** The value at `key`, or undefined when there is none. Map-in-map and prog arrays give the id. */
   lookup(key: K | Uint8Array, flags = 0): V | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, BigInt(flags))) return undefined;
+    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
     return this.decodeValue(this.valueView);
   }
 
   /** The raw bytes at `key` (a copy), or undefined. */
   lookupBytes(key: K | Uint8Array, flags = 0): Uint8Array | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, BigInt(flags))) return undefined;
+    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
     return this.valueBuf.slice(0, this.valueStride * this.cpus);
   }
 
@@ -386,8 +393,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    */
   update(key: K | Uint8Array, value: V | Uint8Array | FdLike, flags: number = BPF_ANY): void {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    this.encodeValue(value as V, this.valueView);
-    mapUpdateElem(this.fd.fd, k, this.valueBuf, BigInt(flags));
+    // Value bytes of the full size (all CPUs' for per-CPU maps) go to the kernel as they are.
+    let v = this.valueBuf;
+    if (value instanceof Uint8Array && value.length === this.valueStride * this.cpus) v = value;
+    else this.encodeValue(value as V, this.valueView);
+    mapUpdateElem(this.fd.fd, k, v, u64(flags));
   }
 
   /** Removes `key`; false when it was not there. */
@@ -400,7 +410,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Looks up and removes `key` in one step (hash maps: Linux 5.14). Undefined when absent. */
   lookupAndDelete(key: K | Uint8Array, flags = 0): V | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupAndDeleteElem(this.fd.fd, k, this.valueBuf, BigInt(flags))) return undefined;
+    if (!mapLookupAndDeleteElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
     return this.decodeValue(this.valueView);
   }
 
@@ -433,11 +443,20 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** [key, value] pairs; a key deleted between the walk and its lookup is skipped. */
   *entries(): IterableIterator<[K, V]> {
+    if (this.keySize === 0) throw this.error('a map without keys cannot be iterated (use pop)');
+    // The walk of rawKeys() inlined, with a DataView kept per key buffer: this is the hot loop of
+    // a dump, and a view or generator per entry costs as much as the codecs.
+    const kbufs = [new Uint8Array(this.keySize), new Uint8Array(this.keySize)] as const;
+    const kviews = [new DataView(kbufs[0].buffer), new DataView(kbufs[1].buffer)] as const;
     const vbuf = new Uint8Array(this.valueBuf.length);
     const vview = new DataView(vbuf.buffer);
-    for (const raw of this.rawKeys()) {
-      if (!mapLookupElem(this.fd.fd, raw, vbuf)) continue;
-      yield [this.keyCodec.decode(raw) as K, this.decodeValue(vview)];
+    let prev: Uint8Array | null = null;
+    for (let n: 0 | 1 = 0; ; n = n === 0 ? 1 : 0) {
+      const next = kbufs[n];
+      if (!mapGetNextKey(this.fd.fd, prev, next)) return;
+      prev = next;
+      if (!mapLookupElem(this.fd.fd, next, vbuf)) continue;
+      yield [this.keyCodec.decodeView(kviews[n], 0) as K, this.decodeValue(vview)];
     }
   }
 
@@ -489,10 +508,16 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       }
       const kview = new DataView(keys.buffer);
       const vview = new DataView(values.buffer);
+      // The buffers are fresh and belong to the result: raw entries are views of them, not copies.
+      const rawKey = this.keyCodec.raw === true;
+      const rawValue = this.valueCodec.raw === true && !this.perCpu;
+      const ks = this.keySize;
       for (let i = 0; i < res.count; i++) {
         out.push([
-          this.keyCodec.decodeView(kview, i * this.keySize) as K,
-          this.decodeValue(vview, i * elemSize),
+          (rawKey ? keys.subarray(i * ks, (i + 1) * ks) : this.keyCodec.decodeView(kview, i * ks)) as K,
+          (rawValue
+            ? values.subarray(i * elemSize, (i + 1) * elemSize)
+            : this.decodeValue(vview, i * elemSize)) as V,
         ]);
       }
       if (res.done) return out;
@@ -520,10 +545,12 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const kview = new DataView(keys.buffer);
     const vview = new DataView(values.buffer);
     list.forEach(([k, v], i) => {
-      this.keyCodec.encodeView(k, kview, i * this.keySize);
-      this.encodeValue(v as V, vview, i * elemSize);
+      if (k instanceof Uint8Array && k.length === this.keySize) keys.set(k, i * this.keySize);
+      else this.keyCodec.encodeView(k, kview, i * this.keySize);
+      if (v instanceof Uint8Array && v.length === elemSize) values.set(v, i * elemSize);
+      else this.encodeValue(v as V, vview, i * elemSize);
     });
-    return mapUpdateBatch(this.fd.fd, { keys, values, count: list.length, elemFlags: BigInt(flags) });
+    return mapUpdateBatch(this.fd.fd, { keys, values, count: list.length, elemFlags: u64(flags) });
   }
 
   /** Removes all `keys` in one BPF_MAP_DELETE_BATCH; returns how many were removed. */
@@ -541,7 +568,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Adds `value` to a queue or stack; UpdateFlags.EXIST overwrites the oldest when full. */
   push(value: V | Uint8Array, flags: number = BPF_ANY): void {
     this.encodeValue(value as V, this.valueView);
-    mapUpdateElem(this.fd.fd, null, this.valueBuf, BigInt(flags));
+    mapUpdateElem(this.fd.fd, null, this.valueBuf, u64(flags));
   }
 
   /** Removes and returns the next value (queue: oldest; stack: newest), undefined when empty. */
