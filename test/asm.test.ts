@@ -2,7 +2,7 @@
 // encodings checked against LLVM's own assembler (llvm-mc-19) for every instruction class.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -61,20 +61,10 @@ import {
 } from '../src/asm/index.js';
 import { parseElf, SHF_EXECINSTR } from '../src/elf/index.js';
 import { InstructionError } from '../src/errors.js';
-import { TESTDATA, XDP_TOOLS_DIR, needTool, run } from './helpers.js';
-
-function objects(): string[] {
-  const list = (dir: string): string[] =>
-    existsSync(dir)
-      ? readdirSync(dir)
-          .filter((f) => f.endsWith('.o'))
-          .map((f) => join(dir, f))
-      : [];
-  return [...list(TESTDATA), ...list(XDP_TOOLS_DIR)].sort();
-}
+import { allObjects, needTool, run } from './helpers.js';
 
 test('encode(decode(x)) is byte-identical for every executable section of every object', (t) => {
-  const files = objects();
+  const files = allObjects();
   assert.ok(files.length > 10);
   let insns = 0;
   let wide = 0;

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -21,7 +21,7 @@ import {
 import { btfExtFromElf, btfFromElf } from '../src/btf/from-elf.js';
 import type { Btf } from '../src/btf/btf.js';
 import { parseElf } from '../src/elf/index.js';
-import { TESTDATA, XDP_TOOLS_DIR, needTool, run } from './helpers.js';
+import { allObjects, needTool, run } from './helpers.js';
 
 const SOURCE = `#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -143,11 +143,7 @@ function dwarfLines(path: string): Map<string, Map<number, number>> {
 
 test('func_info: one record per function symbol, at its offset, naming its FUNC', (t) => {
   if (!needTool(t, 'llvm-objdump-19')) return;
-  const files = [TESTDATA, XDP_TOOLS_DIR].filter(existsSync).flatMap((d) =>
-    readdirSync(d)
-      .filter((f) => f.endsWith('.o'))
-      .map((f) => join(d, f)),
-  );
+  const files = allObjects();
   let checked = 0;
   for (const f of files) {
     const elf = parseElf(new Uint8Array(readFileSync(f)), f);

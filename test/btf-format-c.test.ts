@@ -2,7 +2,7 @@
 // every testdata and xdp-tools object, C compiled here for both endians, and hand-built BTF.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BtfError } from '../src/errors.js';
@@ -11,7 +11,7 @@ import { BtfBuilder, type TypeSpec } from '../src/btf/builder.js';
 import { parseBtfFile } from '../src/btf/from-elf.js';
 import { formatC } from '../src/btf/format-c.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED } from '../src/btf/types.js';
-import { TESTDATA, VMLINUX, XDP_TOOLS_DIR, haveTool, needFile, needTool, run } from './helpers.js';
+import { objectsIn, TESTDATA, VMLINUX, XDP_TOOLS_DIR, needFile, needTool, run } from './helpers.js';
 
 function bpftoolC(path: string): string {
   return run('bpftool', ['btf', 'dump', 'file', path, 'format', 'c']);
@@ -34,14 +34,6 @@ function assertSameText(got: string, want: string, what: string): void {
 function checkFile(path: string): void {
   const btf = parseBtfFile(readFileSync(path), { file: path });
   assertSameText(formatC(btf), bpftoolC(path), path);
-}
-
-function objects(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.o'))
-    .sort()
-    .map((f) => join(dir, f));
 }
 
 test('vmlinux: formatC equals bpftool format c', (t) => {
@@ -76,14 +68,14 @@ test('vmlinux: the header compiles with clang for BPF', (t) => {
 
 test('testdata objects: formatC equals bpftool format c', (t) => {
   if (!needTool(t, 'bpftool')) return;
-  const files = objects(TESTDATA);
+  const files = objectsIn(TESTDATA);
   assert.ok(files.length > 0, 'no objects under testdata/');
   for (const f of files) checkFile(f);
 });
 
 test('xdp-tools objects: formatC equals bpftool format c', (t) => {
   if (!needTool(t, 'bpftool') || !needFile(t, XDP_TOOLS_DIR)) return;
-  const files = objects(XDP_TOOLS_DIR);
+  const files = objectsIn(XDP_TOOLS_DIR);
   assert.ok(files.length > 0, `no objects in ${XDP_TOOLS_DIR}`);
   for (const f of files) checkFile(f);
 });
@@ -386,7 +378,7 @@ test('malformed BTF: BtfErrors, not stack overflows, hangs or endless padding', 
   }
 });
 
-test('odd but well-formed BTF: no crash where C would have nothing to write', () => {
+test('odd but well-formed BTF: no crash where C would have nothing to write', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-format-c-'));
   try {
     const { path, btf } = handBuilt(dir, 'odd.btf', [
@@ -401,7 +393,7 @@ test('odd but well-formed BTF: no crash where C would have nothing to write', ()
     const out = formatC(btf);
     assert.match(out, /^struct s \{\n\t;\n\tint: 32;\n\};$/m);
     assert.match(out, /^struct huge \{\n\};$/m);
-    if (haveTool('bpftool')) assertSameText(out, bpftoolC(path), 'odd.btf');
+    if (needTool(t, 'bpftool')) assertSameText(out, bpftoolC(path), 'odd.btf');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // testdata and xdp-tools object; byte-identical marshalling; split BTF on vmlinux; sizes from DATASECs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BtfError, NotFoundError } from '../src/errors.js';
@@ -14,15 +14,7 @@ import { parseBtfFile } from '../src/btf/from-elf.js';
 import { loadKernelBtf, loadModuleBtf } from '../src/btf/kernel.js';
 import { parseElf } from '../src/elf/index.js';
 import { BTF_INT_SIGNED, type Struct } from '../src/btf/types.js';
-import { TESTDATA, VMLINUX, XDP_TOOLS_DIR, cli, needFile, needTool, run } from './helpers.js';
-
-function objects(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.o'))
-    .sort()
-    .map((f) => join(dir, f));
-}
+import { objectsIn, TESTDATA, VMLINUX, XDP_TOOLS_DIR, cli, needFile, needTool, run } from './helpers.js';
 
 function read(path: string): Uint8Array {
   const b = readFileSync(path);
@@ -48,7 +40,7 @@ function assertSameText(got: string, want: string, what: string): void {
 }
 
 const allFiles = (): string[] =>
-  [VMLINUX, ...objects(TESTDATA), ...objects(XDP_TOOLS_DIR)].filter(existsSync);
+  [VMLINUX, ...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)].filter(existsSync);
 
 test('raw text equals `bpftool btf dump file` for vmlinux, testdata and xdp-tools objects', (t) => {
   if (!needTool(t, 'bpftool') || !needFile(t, VMLINUX)) return;
@@ -75,7 +67,7 @@ function comparableJson(v: unknown): unknown {
 
 test('JSON equals `bpftool -j btf dump file` (types, fields, values within 2^53)', (t) => {
   if (!needTool(t, 'bpftool')) return;
-  for (const f of [...objects(TESTDATA), ...objects(XDP_TOOLS_DIR)]) {
+  for (const f of [...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)]) {
     const ours = JSON.parse(JSON.stringify(rawJson(parseBtfFile(read(f), { file: f }))));
     const theirs = JSON.parse(run('bpftool', ['-j', 'btf', 'dump', 'file', f]));
     assert.deepEqual(comparableJson(ours), comparableJson(theirs), f);
@@ -95,7 +87,7 @@ test('marshal() gives back the exact bytes for vmlinux and every object', (t) =>
 
 test('header, byte order and counts agree with bpftool for both endians', (t) => {
   if (!needTool(t, 'bpftool')) return;
-  const pairs = objects(TESTDATA).filter((f) => f.endsWith('-el.o'));
+  const pairs = objectsIn(TESTDATA).filter((f) => f.endsWith('-el.o'));
   assert.ok(pairs.length > 0, 'testdata has -el/-eb objects');
   for (const el of pairs) {
     const eb = el.replace(/-el\.o$/, '-eb.o');
@@ -152,7 +144,7 @@ test('vmlinux: lookups, kinds, resolve, sizeof and alignof agree with DATASEC si
 
 test('sizeof matches DATASEC variable sizes in every object', () => {
   let checked = 0;
-  for (const f of [...objects(TESTDATA), ...objects(XDP_TOOLS_DIR)]) {
+  for (const f of [...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)]) {
     const btf = parseBtfFile(read(f), { file: f });
     for (const ds of btf.findByKind('DATASEC')) {
       // A .maps variable may be larger than its type: initialised inner-map slots follow it.

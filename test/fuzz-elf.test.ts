@@ -2,22 +2,11 @@
 // objects: the only errors allowed out are the project's typed format errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { decode, disassembleSection, encode } from '../src/asm/index.js';
 import { parseElf, SHF_EXECINSTR } from '../src/elf/index.js';
 import { ElfError, FormatError, InstructionError } from '../src/errors.js';
-import { TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
-
-function objects(): string[] {
-  const list = (dir: string): string[] =>
-    existsSync(dir)
-      ? readdirSync(dir)
-          .filter((f) => f.endsWith('.o'))
-          .map((f) => join(dir, f))
-      : [];
-  return [...list(TESTDATA), ...list(XDP_TOOLS_DIR)].sort();
-}
+import { allObjects } from './helpers.js';
 
 /** Everything a reader of an object would touch. */
 function exercise(bytes: Uint8Array): void {
@@ -35,7 +24,7 @@ function exercise(bytes: Uint8Array): void {
 }
 
 test('byte flips and truncations of real objects only ever throw typed format errors', (t) => {
-  const files = objects();
+  const files = allObjects();
   assert.ok(files.length > 0, 'no objects to fuzz');
   let seed = 0x5eed;
   const rnd = (n: number): number => {

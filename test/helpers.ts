@@ -1,6 +1,6 @@
 // Shared test helpers: paths, oracle tools, and gating of tests that need root or a kernel feature.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -38,9 +38,28 @@ export function needFile(t: TestContext, path: string): boolean {
   return need(t, existsSync(path), `${path} missing`);
 }
 
+/** The `.o` files in a folder, sorted paths; none when the folder is absent (xdp-tools not installed). */
+export function objectsIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.o'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Every object the format tests read: testdata's and, where installed, xdp-tools'. */
+export function allObjects(): string[] {
+  return [...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)].sort();
+}
+
 /** Run a command, returning stdout; throws with stderr on failure. */
 export function run(cmd: string, args: string[], opts: { input?: string } = {}): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    input: opts.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** Run the ebpf CLI from source; returns { status, stdout, stderr }. */
