@@ -65,6 +65,7 @@ test('the named probes the loader relies on exist with their versions', () => {
     [features.TCX, '6.6'],
     [features.BPF_COOKIE, '5.15'],
     [features.PROBE_READ_KERNEL, '5.5'],
+    [features.SYSCALL_WRAPPER, '4.17'],
   ];
   for (const [f, v] of want) assert.equal(f.version, v, f.name);
   assert.equal(features.BTF_FUNC_GLOBAL.name, 'BTF_KIND_FUNC global linkage');

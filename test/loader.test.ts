@@ -16,7 +16,8 @@ import {
   type TraceEvent,
 } from '../src/loader/index.js';
 import { buildBtf, sanitizeTypes, ALL_BTF_FEATURES, type BtfFeatures } from '../src/loader/btf-sanitize.js';
-import { loaderFeatures } from '../src/loader/probes.js';
+import { loaderFeatures, type LoaderFeatures } from '../src/loader/features.js';
+import { BPF_F_MMAPABLE } from '../src/constants.js';
 import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
 import { btfGetInfo, btfLoad, mapGetInfo, progGetInfo } from '../src/sys/bpf.js';
 import { needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
@@ -111,6 +112,20 @@ test('BTF sanitised for a kernel without FUNC, DATASEC, ...: the kernel accepts 
   } finally {
     obj.close();
   }
+});
+
+test('internal maps lose BPF_F_MMAPABLE on a kernel without mmapable arrays, as libbpf sanitises them', (t) => {
+  if (!needRoot(t)) return;
+  const mmapable = (features: LoaderFeatures): number => {
+    const obj = loadObject(join(TESTDATA, 'globals-el.o'), { features });
+    try {
+      return mapGetInfo(obj.maps.get('globals_.data')!.fd.fd).info.map_flags & BPF_F_MMAPABLE;
+    } finally {
+      obj.close();
+    }
+  };
+  assert.equal(mmapable(loaderFeatures()), BPF_F_MMAPABLE);
+  assert.equal(mmapable({ ...loaderFeatures(), mmapable: false }), 0);
 });
 
 test('FLOAT, TYPE_TAG, DECL_TAG and ENUM64 are replaced as libbpf does, and the kernel accepts the result', (t) => {

@@ -3,6 +3,8 @@ import { allFeatures, haveFeature, type Feature, type ProbeResult } from './feat
 
 export * from './btf.js';
 export * from './feature.js';
+export * from './kallsyms.js';
+export * from './kernel.js';
 export * from './links.js';
 export * from './maps.js';
 export * from './programs.js';

@@ -11,4 +11,4 @@ export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from 
 export { formatTraceEvent, type TraceEvent } from './trace.js';
 export { type BtfChange } from './btf-fixup.js';
 export { type BtfFeatures } from './btf-sanitize.js';
-export { type LoaderFeatures } from './probes.js';
+export { loaderFeatures, type LoaderFeatures } from './features.js';

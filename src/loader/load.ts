@@ -17,7 +17,7 @@ import {
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import { loadKernelBtf } from '../btf/kernel.js';
-import { MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
+import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import { coreRelocator } from '../core/relocator.js';
@@ -41,7 +41,7 @@ import { findAttachBtfId } from './attach-target.js';
 import { LoadError, MapIncompatibleError, VerifierError } from './errors.js';
 import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
 import { mapDifferences, shapeOf } from './pin.js';
-import { loaderFeatures, type LoaderFeatures } from './probes.js';
+import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { structOpsKernelTypes, structOpsTargets, type StructOpsTarget } from './struct-ops.js';
 import { sys } from './syscalls.js';
 import type { TraceEvent } from './trace.js';
@@ -328,6 +328,11 @@ class Loader {
     return m.type === MapType.PERF_EVENT_ARRAY && m.maxEntries === 0 ? possibleCpus() : m.maxEntries;
   }
 
+  /** libbpf drops BPF_F_MMAPABLE from internal maps on kernels without mmapable arrays. */
+  private mapFlags(m: MapSpec): number {
+    return isDataMap(m) && !this.features.mmapable ? m.flags & ~BPF_F_MMAPABLE : m.flags;
+  }
+
   private pinPathOf(m: MapSpec): string | undefined {
     return m.pinning === LIBBPF_PIN_BY_NAME ? join(this.opts.pinRoot ?? DEFAULT_PIN_ROOT, m.name) : undefined;
   }
@@ -349,7 +354,7 @@ class Loader {
         ? { btf_vmlinux_value_type_id: st.valueTypeId, ...(this.btfFd ? { btf_fd: this.btfFd.fd } : {}) }
         : {}),
       max_entries: this.maxEntries(m),
-      map_flags: m.flags,
+      map_flags: this.mapFlags(m),
       numa_node: m.numaNode,
       map_extra: m.mapExtra,
       ...(this.features.progName ? { map_name: objName(m.name) } : {}),
@@ -431,6 +436,12 @@ class Loader {
         pinnedAt: pinPath!,
       });
       return;
+    }
+    if (isDataMap(m) && !this.features.globalData) {
+      throw new LoadError('map', 'global data needs Linux 5.2 (BPF_PSEUDO_MAP_VALUE)', {
+        ...this.loc,
+        map: m.name,
+      });
     }
     let inner: Fd | undefined;
     if ((m.type === MapType.ARRAY_OF_MAPS || m.type === MapType.HASH_OF_MAPS) && m.inner !== undefined) {

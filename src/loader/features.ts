@@ -1,0 +1,57 @@
+// The kernel features the loader decides on, taken from src/features' cached probes; a plain
+// record so that a caller (or a test) can pretend to be an older kernel.
+import {
+  BPF_COOKIE,
+  BPF_F_MMAPABLE_FLAG,
+  BTF,
+  BTF_FUNC_GLOBAL,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_TYPE_TAG,
+  GLOBAL_DATA,
+  PROG_NAME,
+  SYSCALL_WRAPPER,
+  haveFeature,
+} from '../features/index.js';
+import type { BtfFeatures } from './btf-sanitize.js';
+
+export interface LoaderFeatures {
+  /** BPF_BTF_LOAD at all (Linux 4.18). */
+  btf: boolean;
+  btfKinds: BtfFeatures;
+  /** prog_name / map_name in bpf_attr (Linux 4.15). */
+  progName: boolean;
+  /** Global data: array maps referenced through BPF_PSEUDO_MAP_VALUE (Linux 5.2). */
+  globalData: boolean;
+  /** BPF_F_MMAPABLE array maps (Linux 5.5); libbpf drops the flag from internal maps without it. */
+  mmapable: boolean;
+  /** bpf_get_attach_cookie (Linux 5.15): the `LINUX_HAS_BPF_COOKIE` kconfig extern. */
+  bpfCookie: boolean;
+  /** Syscall wrappers (Linux 4.17 on x86-64): the `LINUX_HAS_SYSCALL_WRAPPER` kconfig extern. */
+  syscallWrapper: boolean;
+}
+
+/** The running kernel's features (each probed once per process, by src/features). */
+export function loaderFeatures(): LoaderFeatures {
+  const btf = haveFeature(BTF);
+  return {
+    btf,
+    btfKinds: {
+      func: btf && haveFeature(BTF_KIND_FUNC),
+      globalFunc: btf && haveFeature(BTF_FUNC_GLOBAL),
+      datasec: btf && haveFeature(BTF_KIND_DATASEC),
+      float: btf && haveFeature(BTF_KIND_FLOAT),
+      declTag: btf && haveFeature(BTF_KIND_DECL_TAG),
+      typeTag: btf && haveFeature(BTF_KIND_TYPE_TAG),
+      enum64: btf && haveFeature(BTF_KIND_ENUM64),
+    },
+    progName: haveFeature(PROG_NAME),
+    globalData: haveFeature(GLOBAL_DATA),
+    mmapable: haveFeature(BPF_F_MMAPABLE_FLAG),
+    bpfCookie: haveFeature(BPF_COOKIE),
+    syscallWrapper: haveFeature(SYSCALL_WRAPPER),
+  };
+}
