@@ -96,7 +96,7 @@ export class Btf {
   /** Byte offset in `bytes` of each type record, by id - firstTypeId. */
   private readonly offsets: Uint32Array;
   private readonly cache: (Type | undefined)[] = [];
-  private names: Map<string, number[]> | undefined;
+  private names: Map<number, number[]> | undefined;
 
   private constructor(
     bytes: Uint8Array,
@@ -220,11 +220,18 @@ export class Btf {
   /** Every type named `name` (optionally of one kind), base types first. */
   findByName(name: string, kind?: TypeKind): Type[] {
     const out: Type[] = this.base ? this.base.findByName(name, kind) : [];
-    if (!this.names) this.names = this.buildNameIndex();
-    for (const id of this.names.get(name) ?? []) {
-      const t = this.type(id) as Type;
-      if (kind === undefined || t.kind === kind) out.push(t);
+    // The index is keyed by name offset, so building it decodes no string; the name's offsets
+    // are found by searching the string bytes.
+    const offsets = this.strings.offsetsOf(name);
+    if (offsets.length === 0) return out;
+    this.names ??= this.buildNameIndex();
+    for (const off of offsets) {
+      for (const id of this.names.get(off) ?? []) {
+        const t = this.type(id) as Type;
+        if (kind === undefined || t.kind === kind) out.push(t);
+      }
     }
+    if (offsets.length > 1) out.sort((a, b) => a.id - b.id);
     return out;
   }
 
@@ -349,16 +356,16 @@ export class Btf {
     return l;
   }
 
-  private buildNameIndex(): Map<string, number[]> {
-    const m = new Map<string, number[]>();
+  /** Name offset → ids of this BTF's own types with that name (base types are the base's). */
+  private buildNameIndex(): Map<number, number[]> {
+    const m = new Map<number, number[]>();
     const le = this.littleEndian;
     for (let i = 0; i < this.typeCount; i++) {
       const nameOff = this.view.getUint32(this.offsets[i]!, le);
       if (nameOff === 0) continue;
-      const name = this.strings.get(nameOff);
-      const ids = m.get(name);
+      const ids = m.get(nameOff);
       if (ids) ids.push(this.firstTypeId + i);
-      else m.set(name, [this.firstTypeId + i]);
+      else m.set(nameOff, [this.firstTypeId + i]);
     }
     return m;
   }

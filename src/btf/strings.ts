@@ -64,6 +64,22 @@ export class StringTable {
     return this.index.get(s);
   }
 
+  /**
+   * Every offset (in this table and its base) at which `s` is stored as a whole string. Searched
+   * in the raw bytes, so no other string is decoded; BTF from some producers repeats strings.
+   */
+  offsetsOf(s: string): number[] {
+    const out = this.base ? this.base.offsetsOf(s) : [];
+    if (s === '') return out;
+    const needle = encoder.encode(s + '\0');
+    const b = this.bytes;
+    const hay = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = hay.indexOf(needle); i >= 0; i = hay.indexOf(needle, i + 1)) {
+      if (i === 0 || b[i - 1] === 0) out.push(this.start + i);
+    }
+    return out;
+  }
+
   private buildIndex(): Map<string, number> {
     const m = new Map<string, number>();
     const b = this.bytes;
