@@ -1,8 +1,8 @@
 // Link: the handle on one bpf_link, the kernel object that keeps a program attached to a hook for
 // as long as a descriptor, a pin or (for some kinds) the hook itself holds it. Attach kinds extend it.
-import { unlinkSync } from 'node:fs';
 import { attachTypeName, BPF_F_REPLACE, linkTypeName, LinkType } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { removePin } from '../internal/pin.js';
 import type { Program } from '../program/program.js';
 import {
   linkDetach,
@@ -145,13 +145,7 @@ export class Link implements Attachment {
   unpin(): void {
     const path = this.#pinnedAt;
     if (path === undefined) return;
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new EbpfError(`cannot remove pin ${path}: ${(err as Error).message}`, {}, { cause: err });
-      }
-    }
+    removePin(path);
     this.#pinnedAt = undefined;
   }
 

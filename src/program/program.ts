@@ -1,8 +1,8 @@
 // Program: the handle on one loaded BPF program. Owns its descriptor; the kernel frees the program
 // once every descriptor, pin and link that refers to it is gone.
-import { unlinkSync } from 'node:fs';
 import { progTypeName, StatsType, type ProgType } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { removePin } from '../internal/pin.js';
 import {
   enableStats as sysEnableStats,
   objGet,
@@ -187,17 +187,7 @@ export class Program {
   unpin(): void {
     const path = this.#pinnedAt;
     if (path === undefined) return;
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new EbpfError(
-          `cannot remove pin ${path}: ${(err as Error).message}`,
-          { program: this.name },
-          { cause: err },
-        );
-      }
-    }
+    removePin(path, { program: this.name });
     this.#pinnedAt = undefined;
   }
 
