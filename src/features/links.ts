@@ -1,17 +1,21 @@
 // Link probes: bpf_link through BPF_LINK_CREATE, for XDP and for tcx.
+import { asm, R0 } from '../asm/index.js';
 import { AttachType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
 import { linkCreate, progLoad } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature } from './feature.js';
-import { exit, movImm, program } from './insns.js';
+import { program } from './insns.js';
 
 const LOOPBACK_IFINDEX = 1;
 
 function withProgram(type: number, expectedAttachType: number, use: (progFd: number) => void): void {
   const prog = progLoad(
     { prog_type: type, expected_attach_type: expectedAttachType },
-    { insns: program(movImm(0, type === ProgType.XDP ? 2 /* XDP_PASS */ : 0), exit()), license: 'GPL' },
+    {
+      insns: program(asm.mov64Imm(R0, type === ProgType.XDP ? 2 /* XDP_PASS */ : 0), asm.exit()),
+      license: 'GPL',
+    },
   ).fd;
   try {
     use(prog.fd);

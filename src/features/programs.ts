@@ -1,4 +1,5 @@
 // Program probes: names, calls, global data, flags, and helpers per program type.
+import { asm, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_VALUE, R0, R1 } from '../asm/index.js';
 import { AttachType, BPF_F_XDP_HAS_FRAGS, MapType, ProgType, progTypeName } from '../constants.js';
 import { mapCreate, objName, progLoad } from '../sys/bpf.js';
 import type { ProgLoadAttr } from '../sys/bpf-attr.generated.js';
@@ -6,9 +7,9 @@ import { SyscallError } from '../sys/error.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
-import { callHelper, callLocal, exit, ldImm64, movImm, program } from './insns.js';
+import { program } from './insns.js';
 
-const RETURN_0 = program(movImm(0, 0), exit());
+const RETURN_0 = program(asm.mov64Imm(R0, 0), asm.exit());
 
 function load(attr: ProgLoadAttr, insns: Uint8Array = RETURN_0): boolean {
   return attempt(() => progLoad(attr, { insns, license: 'GPL' }).fd);
@@ -19,7 +20,10 @@ export const PROG_NAME = feature('program names', '4.15', () =>
 );
 
 export const BPF_TO_BPF_CALLS = feature('BPF-to-BPF calls', '4.16', () =>
-  load({ prog_type: ProgType.SOCKET_FILTER }, program(callLocal(1), exit(), movImm(0, 0), exit())),
+  load(
+    { prog_type: ProgType.SOCKET_FILTER },
+    program(asm.call(1, BPF_PSEUDO_CALL), asm.exit(), asm.mov64Imm(R0, 0), asm.exit()),
+  ),
 );
 
 export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', () =>
@@ -28,7 +32,14 @@ export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', 
     try {
       return progLoad(
         { prog_type: ProgType.SOCKET_FILTER },
-        { insns: program(...ldImm64(1, 2, m.fd, 0), movImm(0, 0), exit()), license: 'GPL' },
+        {
+          insns: program(
+            asm.ldImm64(R1, BigInt(m.fd), BPF_PSEUDO_MAP_VALUE),
+            asm.mov64Imm(R0, 0),
+            asm.exit(),
+          ),
+          license: 'GPL',
+        },
       ).fd;
     } finally {
       m.close();
@@ -60,7 +71,7 @@ function helperAvailable(type: number, id: number): boolean {
   try {
     progLoad(
       { prog_type: type },
-      { insns: program(callHelper(id), movImm(0, 0), exit()), license: 'GPL' },
+      { insns: program(asm.call(id), asm.mov64Imm(R0, 0), asm.exit()), license: 'GPL' },
     ).fd.close();
     return true;
   } catch (err) {
