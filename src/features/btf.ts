@@ -1,13 +1,13 @@
 // BTF probes: each loads a tiny BTF blob using one kind or flag the kernel must know.
 import { BtfBuilder } from '../btf/builder.js';
-import { FuncLinkage, VarLinkage } from '../btf/types.js';
+import { BTF_INT_SIGNED, FuncLinkage, VarLinkage } from '../btf/types.js';
 import { btfLoad } from '../sys/bpf.js';
 import { attempt } from './attempt.js';
 import { feature } from './feature.js';
 
 function load(build: (b: BtfBuilder, int: number) => void): boolean {
   const b = new BtfBuilder();
-  const int = b.add({ kind: 'INT', name: 'int', size: 4, encoding: 1, bitsOffset: 0, bits: 32 });
+  const int = b.add({ kind: 'INT', name: 'int', size: 4, encoding: BTF_INT_SIGNED, bitsOffset: 0, bits: 32 });
   build(b, int);
   const bytes = b.build();
   return attempt(() => btfLoad(bytes).fd);

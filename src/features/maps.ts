@@ -1,5 +1,5 @@
 // Map probes: names, flags, map types and map commands.
-import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
+import { BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
 import { mapCreate, mapFreeze, mapLookupBatch, objName } from '../sys/bpf.js';
 import type { MapCreateAttr } from '../sys/bpf-attr.generated.js';
 import { pageSize } from '../sys/mmap.js';
@@ -81,7 +81,7 @@ function minimalMap(type: number): MapCreateAttr {
     case MapType.SOCKMAP:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
     case MapType.ARENA:
-      return { map_type: type, max_entries: 1, map_flags: 1024 | 1 /* BPF_F_MMAPABLE | BPF_F_NO_PREALLOC */ };
+      return { map_type: type, max_entries: 1, map_flags: BPF_F_MMAPABLE | BPF_F_NO_PREALLOC };
     default:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
   }
