@@ -1,6 +1,13 @@
 // Link: the handle on one bpf_link, the kernel object that keeps a program attached to a hook for
 // as long as a descriptor, a pin or (for some kinds) the hook itself holds it. Attach kinds extend it.
-import { attachTypeName, BPF_F_REPLACE, linkTypeName, LinkType } from '../constants.js';
+import {
+  attachTypeName,
+  BPF_F_REPLACE,
+  linkTypeName,
+  LinkType,
+  progTypeName,
+  type ProgType,
+} from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { removePin } from '../internal/pin.js';
 import type { Program } from '../program/program.js';
@@ -36,6 +43,15 @@ export interface Attachment extends Disposable {
   detach(): void;
   /** Releases what this process holds; for a link without pin that also detaches. */
   close(): void;
+}
+
+/**
+ * Throws unless `program` has one of `types`. The kernel refuses a wrong type too, but with a bare
+ * EINVAL that names neither the program nor what the hook takes.
+ */
+export function requireProgramType(program: Program, what: string, ...types: ProgType[]): void {
+  if (types.includes(program.type)) return;
+  throw new EbpfError(`not ${what} program (${progTypeName(program.type)})`, { program: program.name });
 }
 
 /** Decodes struct bpf_link_info: the common part and the kind-specific part we know. */

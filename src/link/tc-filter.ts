@@ -7,7 +7,7 @@ import { EbpfError, NotSupportedError } from '../errors.js';
 import { ProgType } from '../constants.js';
 import type { Program } from '../program/program.js';
 import { objPin } from '../sys/bpf.js';
-import type { Attachment } from './link.js';
+import { requireProgramType, type Attachment } from './link.js';
 import { ifindexOf, nameOf, type Device } from './netdev.js';
 import type { TcDirection } from './tcx.js';
 
@@ -110,9 +110,7 @@ export function attachTcFilter(
   direction: TcDirection,
   opts: TcFilterOptions = {},
 ): TcFilter {
-  if (program.type !== ProgType.SCHED_CLS) {
-    throw new EbpfError(`not a tc (SCHED_CLS) program (type ${program.type})`, { program: program.name });
-  }
+  requireProgramType(program, 'a tc (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
   const dev = typeof device === 'string' ? device : nameOf(ifindex);
   const bin = opts.tc ?? 'tc';

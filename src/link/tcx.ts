@@ -1,11 +1,10 @@
 // tc attachment through a tcx bpf_link (BPF_LINK_CREATE with BPF_TCX_INGRESS / BPF_TCX_EGRESS): the
 // program runs on the device's ingress or egress path, without a qdisc. Requires Linux 6.6.
 import { AttachType, ProgType } from '../constants.js';
-import { EbpfError } from '../errors.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
-import { Link } from './link.js';
+import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
 
 export type TcDirection = 'ingress' | 'egress';
@@ -37,9 +36,7 @@ export function attachTcx(
   direction: TcDirection,
   opts: TcxOptions = {},
 ): TcxLink {
-  if (program.type !== ProgType.SCHED_CLS) {
-    throw new EbpfError(`not a tc (SCHED_CLS) program (type ${program.type})`, { program: program.name });
-  }
+  requireProgramType(program, 'a tc (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
   const fd = linkCreate({
     prog_fd: program.fd.fd,

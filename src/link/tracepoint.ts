@@ -9,7 +9,7 @@ import { linkCreate, rawTracepointOpen } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { ioctl, perfEventOpen } from '../sys/perf.js';
-import { Link, type Attachment } from './link.js';
+import { Link, requireProgramType, type Attachment } from './link.js';
 
 const PERF_TYPE_TRACEPOINT = 2;
 // _IO('$', 0) and _IOW('$', 8, __u32) from linux/perf_event.h.
@@ -31,12 +31,14 @@ export class RawTracepointLink extends Link {
  * tp_btf (its target chosen at load) with no name. Requires Linux 4.17 (tp_btf 5.5).
  */
 export function attachRawTracepoint(program: Program, name?: string): RawTracepointLink {
-  const raw = program.type === ProgType.RAW_TRACEPOINT || program.type === ProgType.RAW_TRACEPOINT_WRITABLE;
-  if (!raw && program.type !== ProgType.TRACING) {
-    throw new EbpfError(`not a raw tracepoint or tp_btf program (type ${program.type})`, {
-      program: program.name,
-    });
-  }
+  requireProgramType(
+    program,
+    'a raw tracepoint or tp_btf',
+    ProgType.RAW_TRACEPOINT,
+    ProgType.RAW_TRACEPOINT_WRITABLE,
+    ProgType.TRACING,
+  );
+  const raw = program.type !== ProgType.TRACING;
   if (raw && name === undefined)
     throw new EbpfError('a raw tracepoint needs a name', { program: program.name });
   return new RawTracepointLink(rawTracepointOpen(name ?? null, program.fd.fd), name ?? null);
@@ -85,9 +87,7 @@ export class PerfEventLink implements Attachment {
 
 /** Attaches a TRACEPOINT program to `category/name` on every CPU. Requires Linux 4.7. */
 export function attachTracepoint(program: Program, category: string, name: string): PerfEventLink {
-  if (program.type !== ProgType.TRACEPOINT) {
-    throw new EbpfError(`not a tracepoint program (type ${program.type})`, { program: program.name });
-  }
+  requireProgramType(program, 'a tracepoint', ProgType.TRACEPOINT);
   const id = tracepointId(category, name);
   // pid -1, cpu 0: for tracepoints the program runs wherever the tracepoint fires.
   const event = perfEventOpen(

@@ -1,12 +1,16 @@
 // XDP attachment through a bpf_link (BPF_LINK_CREATE, BPF_XDP): the program runs on every packet the
 // device receives, before the kernel allocates an skb. Requires Linux 5.9.
-import { AttachType, XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE } from '../constants.js';
-import { EbpfError } from '../errors.js';
+import {
+  AttachType,
+  ProgType,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_HW_MODE,
+  XDP_FLAGS_SKB_MODE,
+} from '../constants.js';
 import type { Program } from '../program/program.js';
-import { ProgType } from '../constants.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
-import { Link } from './link.js';
+import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
 
 /**
@@ -44,9 +48,7 @@ export class XdpLink extends Link {
  * already (EBUSY); the link detaches when closed, unless pinned.
  */
 export function attachXdp(program: Program, device: Device, opts: XdpOptions = {}): XdpLink {
-  if (program.type !== ProgType.XDP) {
-    throw new EbpfError(`not an XDP program (type ${program.type})`, { program: program.name });
-  }
+  requireProgramType(program, 'an XDP', ProgType.XDP);
   const ifindex = ifindexOf(device);
   const mode = opts.mode ?? 'auto';
   try {
