@@ -4,9 +4,11 @@ import { unlinkSync } from 'node:fs';
 import type { ProgType } from '../constants.js';
 import { EbpfError, NotFoundError } from '../errors.js';
 import { BpfMap } from '../map/map.js';
+import type { Globals, ObjectGlobals } from '../object/globals-view.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
 import type { Fd } from '../sys/fd.js';
+import { loadedGlobals } from './globals.js';
 
 export interface LoadedMapRecord {
   spec: MapSpec;
@@ -25,7 +27,7 @@ export interface LoadedProgramRecord {
   pinnedAt: string | undefined;
 }
 
-export class LoadedObject implements Disposable {
+export class LoadedObject implements Disposable, ObjectGlobals {
   readonly spec: ObjectSpec;
   /** Every map by its libbpf name: descriptor, spec, pin. `map(name)` gives a typed BpfMap handle. */
   readonly maps: ReadonlyMap<string, LoadedMapRecord>;
@@ -36,6 +38,7 @@ export class LoadedObject implements Disposable {
   readonly logs: ReadonlyMap<string, string>;
   readonly btfFd: Fd | undefined;
   readonly #handles = new Map<string, BpfMap>();
+  readonly #globals = new Map<string, Globals>();
 
   constructor(
     spec: ObjectSpec,
@@ -74,6 +77,31 @@ export class LoadedObject implements Disposable {
     return h as BpfMap<K, V>;
   }
 
+  /** `.rodata` variables as loaded (read-only: the map is frozen); NotFoundError if there is none. */
+  get rodata(): Globals {
+    return this.globals('.rodata');
+  }
+
+  /** `.data` variables, read and written live (mmap'd where the map allows it). */
+  get data(): Globals {
+    return this.globals('.data');
+  }
+
+  /** `.bss` variables, read and written live. */
+  get bss(): Globals {
+    return this.globals('.bss');
+  }
+
+  /** The variables of any global-data section (`.data.custom`...), read and written live. */
+  globals<T extends object = Record<string, unknown>>(section: string): Globals<T> {
+    let g = this.#globals.get(section);
+    if (g === undefined) {
+      g = loadedGlobals<Globals>(this.spec, (name) => this.map(name), section);
+      this.#globals.set(section, g);
+    }
+    return g as Globals<T>;
+  }
+
   /** Every path this load pinned (maps and programs). */
   get pins(): string[] {
     const out: string[] = [];
@@ -100,6 +128,8 @@ export class LoadedObject implements Disposable {
   /** Closes every descriptor; pinned objects live on in bpffs. Idempotent. */
   close(): void {
     for (const p of this.programs.values()) p.close();
+    // Handles share the records' descriptors, but may also hold a mapping (globals) to unmap.
+    for (const h of this.#handles.values()) h.close();
     for (const m of this.maps.values()) m.fd.close();
     this.btfFd?.close();
   }

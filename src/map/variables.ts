@@ -35,7 +35,7 @@ export function createVariables(map: BpfMap, btf: TypeSource, datasec: Datasec |
     vars.push({ name: v.name, offset: vs.offset, size: vs.size, codec: codecFor(btf, v.type, v.name) });
   }
   const out: Variables = {};
-  const access = (map.flags & BPF_F_MMAPABLE) !== 0 ? mmapAccess(map) : syscallAccess(map);
+  const access = variableAccess(map);
   for (const v of vars) {
     Object.defineProperty(out, v.name, {
       enumerable: true,
@@ -54,12 +54,23 @@ export function variablesOf(view: Variables): readonly Variable[] {
   return (view as { [VARIABLES]?: Variable[] })[VARIABLES] ?? [];
 }
 
-interface Access {
-  read(v: Variable): unknown;
-  write(v: Variable, x: unknown): void;
+/** Reads and writes variables of a data-section map, whatever holds their name, offset and codec. */
+export interface VariableAccess {
+  read(v: VariableRef): unknown;
+  write(v: VariableRef, x: unknown): void;
 }
 
-function mmapAccess(map: BpfMap): Access {
+type VariableRef = Pick<Variable, 'name' | 'offset' | 'codec'>;
+
+/**
+ * How variables of `map` (a one-element array holding a section) are reached: its mmap'd memory
+ * when it has BPF_F_MMAPABLE, else a lookup of key 0 per read and a lookup + update per write.
+ */
+export function variableAccess(map: BpfMap): VariableAccess {
+  return (map.flags & BPF_F_MMAPABLE) !== 0 ? mmapAccess(map) : syscallAccess(map);
+}
+
+function mmapAccess(map: BpfMap): VariableAccess {
   let view: DataView | undefined;
   // The mapping is taken lazily and again after the map's close() detached it.
   const mem = (): DataView => {
@@ -78,7 +89,7 @@ function mmapAccess(map: BpfMap): Access {
   };
 }
 
-function syscallAccess(map: BpfMap): Access {
+function syscallAccess(map: BpfMap): VariableAccess {
   const key = new Uint8Array(4);
   const section = (): DataView => {
     const bytes = map.lookupBytes(key);

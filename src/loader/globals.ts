@@ -1,0 +1,45 @@
+// Global variables of a loaded object (`obj.bss.counter`): the spec's view, but over the kernel's
+// data map, in its mmap'd memory (BPF_F_MMAPABLE) or through lookups and updates where it has none.
+import { EbpfError, type Location } from '../errors.js';
+import type { BpfMap } from '../map/map.js';
+import { variableAccess } from '../map/variables.js';
+import {
+  globalsMap,
+  globalsView,
+  globalVariables,
+  type GlobalAccess,
+  type Globals,
+} from '../object/globals-view.js';
+import type { ObjectSpec } from '../object/spec.js';
+
+/**
+ * The variables of `section` in the loaded map `mapOf` gives for its name. Reads show what the
+ * programs wrote; writes go to the map at once. `.rodata*` is frozen at load, so assigning there
+ * throws (set it on the ObjectSpec before loading instead).
+ */
+export function loadedGlobals<T extends object = Record<string, unknown>>(
+  spec: ObjectSpec,
+  mapOf: (name: string) => BpfMap,
+  section: string,
+): Globals<T> {
+  const m = globalsMap(spec, section);
+  const where: Location = { section, map: m.name, ...(spec.file !== undefined ? { file: spec.file } : {}) };
+  const map = mapOf(m.name);
+  const live = variableAccess(map);
+  const frozen = m.source === 'rodata';
+  const access: GlobalAccess = {
+    read: (v) => live.read(v),
+    write(v, x) {
+      if (frozen) {
+        const view = section === '.rodata' ? 'spec.rodata' : `spec.globals('${section}')`;
+        throw new EbpfError(
+          `variable '${v.name}' is read-only: ${section} was frozen at load (BPF_MAP_FREEZE); ` +
+            `set it before loading (${view}.${v.name} = ...)`,
+          { ...where, offset: v.offset },
+        );
+      }
+      live.write(v, x);
+    },
+  };
+  return globalsView<T>(section, globalVariables(spec, section), access, where);
+}
