@@ -369,4 +369,10 @@ test('cli: btf dump raw, json, tree and c', (t) => {
   const missing = cli(['btf', 'dump', f, '--type', 'no_such_type_xyz']);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no_such_type_xyz/);
+  const shallow = cli(['btf', 'dump', f, '--format', 'tree', '--depth', '0']);
+  assert.equal(shallow.status, 0, shallow.stderr);
+  assert.ok(shallow.stdout.length < tree.stdout.length, '--depth 0 draws less than the default');
+  const badDepth = cli(['btf', 'dump', f, '--format', 'tree', '--depth', 'abc']);
+  assert.equal(badDepth.status, 1);
+  assert.equal(badDepth.stderr, "ebpf: --depth wants a whole number, not 'abc'\n");
 });

@@ -6,7 +6,7 @@ import { formatTree } from '../btf/format-tree.js';
 import { parseBtfFile } from '../btf/from-elf.js';
 import { KERNEL_BTF_DIR } from '../btf/kernel.js';
 import type { Type } from '../btf/types.js';
-import { NotFoundError } from '../errors.js';
+import { EbpfError, NotFoundError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
@@ -73,6 +73,9 @@ async function dump(args: string[]): Promise<number> {
     }
     default: {
       const depth = a.options.get('depth');
+      // Number('abc') is NaN, which would silently mean "no limit".
+      if (depth !== undefined && !/^\d+$/.test(depth))
+        throw new EbpfError(`--depth wants a whole number, not '${depth}'`);
       const out = formatTree(btf, {
         ...(name !== undefined ? { type: name } : {}),
         ...(depth !== undefined ? { maxDepth: Number(depth) } : {}),
