@@ -8,6 +8,7 @@
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -126,6 +127,40 @@ static napi_value js_bpf(napi_env env, napi_callback_info info) {
     memcpy((char *)attr + off, &addr, 8);
   }
   long r = syscall(__NR_bpf, cmd, attr, (unsigned int)size);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// bpfElem(cmd, mapFd, key, value[, flags]) -> result or -errno, for the map element commands
+// (lookup, update, delete, next key, lookup-and-delete, freeze): key and value are buffers or
+// null, flags a number or bigint. The attr is built here from the uapi union instead of being
+// marshalled through bpf(): these calls run at high rates, and the generic path's extra N-API
+// calls are a measurable part of each (bench/map-ops.ts).
+static napi_value js_bpf_elem(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t cmd;
+  uint32_t fd;
+  uint64_t flags = 0;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &cmd) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &fd) != napi_ok || (argc > 4 && !get_u64(env, argv[4], &flags)))
+    return throw_type(env, "bpfElem(cmd, mapFd, key, value[, flags])");
+  void *ptr[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) {
+    size_t n;
+    if (get_bytes(env, argv[2 + i], &ptr[i], &n)) continue;
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[2 + i], &t));
+    if (t != napi_null && t != napi_undefined) return throw_type(env, "bpfElem: key and value must be buffers or null");
+    ptr[i] = NULL;
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = (uint64_t)(uintptr_t)ptr[0];
+  attr.value = (uint64_t)(uintptr_t)ptr[1];
+  attr.flags = flags;
+  long r = syscall(__NR_bpf, cmd, &attr, (unsigned int)sizeof(attr));
   return r < 0 ? errno_result(env) : make_int(env, r);
 }
 
@@ -533,6 +568,7 @@ NAPI_MODULE_INIT() {
   instance *inst = calloc(1, sizeof(*inst));
   if (!inst || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) return NULL;
   EXPORT("bpf", js_bpf);
+  EXPORT("bpfElem", js_bpf_elem);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
   EXPORT("ioctl", js_ioctl);

@@ -20,6 +20,18 @@ export interface NativeAddon {
    * before the call (null stores 0). Returns the result, or -errno.
    */
   bpf(cmd: number, attr: Bytes, ...pointers: (number | Bytes | null)[]): number;
+  /**
+   * bpf(2) for the map element commands (lookup, update, delete, next key, lookup-and-delete,
+   * freeze) with the attr built natively: map_fd, key, value (or next_key) and flags. Returns the
+   * result, or -errno.
+   */
+  bpfElem(
+    cmd: number,
+    mapFd: number,
+    key: Bytes | null,
+    value: Bytes | null,
+    flags?: bigint | number,
+  ): number;
   addressOf(buffer: Bytes): bigint;
   close(fd: number): number;
   ioctl(fd: number, request: number | bigint, arg?: number | bigint | Bytes): number;
