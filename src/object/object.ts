@@ -32,6 +32,7 @@ import { parseBtfMaps, type BtfMapDef } from './btf-maps.js';
 import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
 import { dataMap, dataSectionKind, internalMapName } from './globals.js';
 import { parseLegacyMaps } from './legacy-maps.js';
+import { collectExterns, type ExternSpec } from './externs.js';
 import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from './link.js';
 import { isAutoload, matchSection } from './sections.js';
 import { isStructOpsSection, structOpsMaps } from './struct-ops.js';
@@ -86,6 +87,7 @@ class ObjectReader {
   private readonly maps: MapSlot[] = [];
   private readonly dataBySection = new Map<number, MapSpec>();
   private readonly variables = new Map<string, VariableSpec>();
+  private externs: ExternSpec[] = [];
   private btfMaps: BtfMapDef[] = [];
   private btfMapsIndex = -1;
   private legacyMapsIndex = -1;
@@ -145,6 +147,7 @@ class ObjectReader {
       programs,
       maps: this.maps.map((m) => m.spec),
       variables: this.variables,
+      externs: this.externs,
     };
   }
 
@@ -233,6 +236,9 @@ class ObjectReader {
       }
     }
     // libbpf's order: BTF maps, global data, .kconfig, then struct_ops.
+    const ext = collectExterns(elf, this.btf, this.name, this.loc);
+    this.externs = ext.externs;
+    if (ext.kconfigMap !== undefined) this.maps.push({ spec: ext.kconfigMap, sectionIndex: -1, offset: -1 });
     for (const s of elf.sections) {
       if (s.type === SHT_PROGBITS && s.size > 0 && isStructOpsSection(s.name)) {
         for (const spec of structOpsMaps(elf, this.btf, s, this.loc)) {
@@ -361,12 +367,13 @@ class ObjectReader {
       ?.findByKind('DATASEC')
       .find((d) => d.vars.some((v) => btf!.type(v.type).name === sym.name));
     if (sec?.name === '.kconfig') {
-      // libbpf lays .kconfig out itself; the loader assigns offsets in its `.kconfig` map.
+      // libbpf lays .kconfig out itself (collectExterns); the instruction's own offset is ignored.
+      const ext = this.externs.find((e) => e.name === sym.name && e.kconfig !== undefined);
       return {
         kind: 'kconfig',
         map: internalMapName(this.name, '.kconfig'),
         name: sym.name,
-        offset: 0,
+        offset: ext?.kconfig?.offset ?? 0,
         weak,
       };
     }

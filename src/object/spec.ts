@@ -3,6 +3,7 @@
 import type { Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import type { BtfExt, LineInfo } from '../btf/ext.js';
+import type { ExternSpec } from './externs.js';
 import type { SectionMatchResult } from './sections.js';
 
 /** What an instruction refers to, by name, until the loader resolves it. */
@@ -105,7 +106,7 @@ export interface MapSpec {
   maxEntries: number;
   flags: number;
   numaNode: number;
-  /** 0: none, 1: LIBBPF_PIN_BY_NAME (iproute2: 2 PIN_OBJECT_NS, 3 PIN_GLOBAL_NS). */
+  /** 0: none, 1: LIBBPF_PIN_BY_NAME; iproute2 maps keep theirs in `legacy.pinning`. */
   pinning: number;
   mapExtra: bigint;
   /** BTF ids of the key and value types in the object's BTF (0 when absent). */
@@ -158,4 +159,6 @@ export interface ObjectSpec {
   programs: ProgramSpec[];
   maps: MapSpec[];
   variables: Map<string, VariableSpec>;
+  /** Extern `__kconfig` and `__ksym` symbols in libbpf's order, resolved by the loader. */
+  externs: ExternSpec[];
 }
