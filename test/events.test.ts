@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadKernelBtf } from '../src/btf/kernel.js';
-import { EbpfError } from '../src/errors.js';
+import { EbpfError, NotFoundError } from '../src/errors.js';
 import {
   BPF_RINGBUF_HDR_SZ,
   PERF_EVENT_MMAP_PAGE,
@@ -107,7 +107,7 @@ test('ring buffer: N events in, N records out in order, raw and BTF-decoded', (t
     assert.equal(stat(obj, STAT_SEQ), 30n);
 
     // bpf_ringbuf_output copies from the stack; decoded through the object's BTF.
-    const typed = ring.decodeWith(obj.spec.btf!, 'struct event') as RingBuffer<Event>;
+    const typed = ring.decodeWith<Event>(obj.spec.btf!, 'struct event');
     run(obj, 'ring_output', 25, command(4242, 'output'));
     const decoded = typed.readAvailable();
     assert.deepEqual(
@@ -129,10 +129,7 @@ test('ring buffer: discarded records are skipped and their space released', (t) 
   const obj = load(t);
   if (!obj) return;
   try {
-    const ring = RingBuffer.open(obj.map('ring')).decodeWith(
-      obj.spec.btf!,
-      'struct event',
-    ) as RingBuffer<Event>;
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
     run(obj, 'ring_reserve', 40, command(1, 'discard', DISCARD_ODD));
     // Discarded records keep their place until consumed.
     assert.equal(ring.pending(), 40 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
@@ -214,7 +211,7 @@ test('ring buffer: a record shorter than the decoded type is an EbpfError; a wro
       () => PerfBuffer.open(obj.map('ring')),
       (e: unknown) => e instanceof EbpfError && /PERF_EVENT_ARRAY/.test(e.message),
     );
-    assert.throws(() => ring.decodeWith(obj.spec.btf!, 'struct nonexistent'), EbpfError);
+    assert.throws(() => ring.decodeWith(obj.spec.btf!, 'struct nonexistent'), NotFoundError);
     ring.close();
   } finally {
     obj.close();
@@ -225,10 +222,7 @@ test('ring buffer: the async iterator sleeps in the event loop and wakes when a 
   const obj = load(t);
   if (!obj) return;
   try {
-    const ring = RingBuffer.open(obj.map('ring')).decodeWith(
-      obj.spec.btf!,
-      'struct event',
-    ) as RingBuffer<Event>;
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
     const it = ring[Symbol.asyncIterator]();
     let settled = false;
     const first = it.next().finally(() => (settled = true));
@@ -270,11 +264,8 @@ test('ring buffer: poll(timeout), onData handler, and two rings on one loop', as
   if (!obj) return;
   const obj2 = loadObject(OBJECT);
   try {
-    const a = RingBuffer.open(obj.map('ring')).decodeWith(obj.spec.btf!, 'struct event') as RingBuffer<Event>;
-    const b = RingBuffer.open(obj2.map('ring')).decodeWith(
-      obj2.spec.btf!,
-      'struct event',
-    ) as RingBuffer<Event>;
+    const a = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+    const b = RingBuffer.open(obj2.map('ring')).decodeWith<Event>(obj2.spec.btf!, 'struct event');
 
     const t0 = Date.now();
     assert.deepEqual(await a.poll(120), []);
@@ -367,7 +358,7 @@ test('perf buffer: N events in, N samples out with their CPU, raw and decoded', 
     expectSeqs(events, 0n, 40);
     for (const e of events) assert.deepEqual([e.pid, e.comm], [process.pid, 'events-test']);
 
-    const typed = perf.decodeWith(obj.spec.btf!, 'struct event') as PerfBuffer<Event>;
+    const typed = perf.decodeWith<Event>(obj.spec.btf!, 'struct event');
     run(obj, 'perf_output', 300, command(99, 'perf'));
     const decoded: PerfRecord<Event>[] = typed.readAvailable();
     expectSeqs(samples(decoded), 40n, 300);
@@ -398,10 +389,10 @@ test('perf buffer: an overflowing ring reports lost samples, as many as the help
   const obj = load(t);
   if (!obj) return;
   try {
-    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith(
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith<Event>(
       obj.spec.btf!,
       'struct event',
-    ) as PerfBuffer<Event>;
+    );
     const cpu = perf.cpus[perf.cpus.length - 1]!;
     const records = onCpu(cpu, () => {
       // 48-byte records (8 header + 4 size + 36 data) in a 4 KiB ring: 85 fit, the rest are lost.
@@ -440,10 +431,10 @@ test('perf buffer: records wrap around the end of a one-page ring', (t) => {
   const obj = load(t);
   if (!obj) return;
   try {
-    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith(
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 }).decodeWith<Event>(
       obj.spec.btf!,
       'struct event',
-    ) as PerfBuffer<Event>;
+    );
     const records: PerfRecord<Event>[] = [];
     // 4096 is no multiple of 48, so records keep straddling the end of the ring.
     for (let round = 0; round < 20; round++) {
@@ -466,10 +457,7 @@ test('perf buffer: the async iterator wakes through the event loop', async (t) =
   const obj = load(t);
   if (!obj) return;
   try {
-    const perf = PerfBuffer.open(obj.map('perf')).decodeWith(
-      obj.spec.btf!,
-      'struct event',
-    ) as PerfBuffer<Event>;
+    const perf = PerfBuffer.open(obj.map('perf')).decodeWith<Event>(obj.spec.btf!, 'struct event');
     const it = perf[Symbol.asyncIterator]();
     let settled = false;
     const next = it.next().finally(() => (settled = true));

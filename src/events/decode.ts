@@ -2,7 +2,7 @@
 // type named the way C spells it ('struct event', 'u64', a typedef) or given by id.
 import type { Btf } from '../btf/btf.js';
 import type { TypeKind } from '../btf/types.js';
-import { EbpfError } from '../errors.js';
+import { EbpfError, NotFoundError } from '../errors.js';
 import { codecFor, type Codec } from '../map/codec.js';
 
 const TAGGED: Record<string, TypeKind> = { struct: 'STRUCT', union: 'UNION', enum: 'ENUM' };
@@ -18,14 +18,14 @@ export function codecForType(btf: Btf, type: string | number): Codec {
     const all = found.length > 0 || kind !== 'ENUM' ? found : btf.findByName(m[2]!, 'ENUM64');
     const t = all[0];
     if (t === undefined)
-      throw new EbpfError(`no ${type} in BTF`, btf.file !== undefined ? { file: btf.file } : {});
+      throw new NotFoundError(`no ${type} in BTF`, btf.file !== undefined ? { file: btf.file } : {});
     return codecFor(btf, t.id, 'record');
   }
   const t = btf
     .findByName(type.trim())
     .find((x) => x.kind !== 'FUNC' && x.kind !== 'VAR' && x.kind !== 'DATASEC');
   if (t === undefined)
-    throw new EbpfError(`no type '${type}' in BTF`, btf.file !== undefined ? { file: btf.file } : {});
+    throw new NotFoundError(`no type '${type}' in BTF`, btf.file !== undefined ? { file: btf.file } : {});
   return codecFor(btf, t.id, 'record');
 }
 

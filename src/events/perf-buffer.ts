@@ -181,7 +181,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
 
   /** Decode samples as a type from here on (see RingBuffer.decodeWith). Returns this reader, retyped. */
   decodeWith<U>(codec: Codec<U>): PerfBuffer<U>;
-  decodeWith(btf: Btf, type: string | number): PerfBuffer<unknown>;
+  decodeWith<U = unknown>(btf: Btf, type: string | number): PerfBuffer<U>;
   decodeWith<U>(source: Codec<U> | Btf, type?: string | number): PerfBuffer<U> {
     const codec = 'decodeView' in source ? source : (codecForType(source, type ?? '') as Codec<U>);
     const self = this as unknown as PerfBuffer<U>;
@@ -269,7 +269,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, view, at, length, { map: this.name });
     const b = view.byteOffset + at;
-    return new Uint8Array(view.buffer.slice(b, b + length)) as T;
+    return new Uint8Array(view.buffer, b, length).slice() as T;
   }
 
   protected pollFds(): number[] {

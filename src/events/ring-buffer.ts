@@ -37,9 +37,8 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   /** The data area (2 × size bytes) as u32 words, for atomic header loads. */
   readonly #words: Int32Array;
   readonly #view: DataView;
+  readonly #bytes: Uint8Array;
   readonly #mask: bigint;
-  readonly #page: number;
-  #consumed: bigint;
   #produced: bigint;
   #codec: Codec<T> | undefined;
 
@@ -49,7 +48,6 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     this.name = map.name;
     const size = map.maxEntries;
     const page = pageSize();
-    this.#page = page;
     if (size < page || (size & (size - 1)) !== 0) {
       throw new EbpfError(`ring buffer size ${size} is not a power-of-two number of pages`, {
         map: map.name,
@@ -69,9 +67,9 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     this.#producerPos = new BigUint64Array(this.#producerPages, 0, 1);
     this.#words = new Int32Array(this.#producerPages, page, (2 * size) / 4);
     this.#view = new DataView(this.#producerPages, page, 2 * size);
+    this.#bytes = new Uint8Array(this.#producerPages, page, 2 * size);
     this.#mask = BigInt(size - 1);
-    this.#consumed = Atomics.load(this.#consumerPos, 0);
-    this.#produced = this.#consumed;
+    this.#produced = Atomics.load(this.#consumerPos, 0);
   }
 
   /**
@@ -87,7 +85,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
    * EbpfError; a longer one decodes its first bytes. Returns this reader, retyped.
    */
   decodeWith<U>(codec: Codec<U>): RingBuffer<U>;
-  decodeWith(btf: Btf, type: string | number): RingBuffer<unknown>;
+  decodeWith<U = unknown>(btf: Btf, type: string | number): RingBuffer<U>;
   decodeWith<U>(source: Codec<U> | Btf, type?: string | number): RingBuffer<U> {
     const codec = 'decodeView' in source ? source : (codecForType(source, type ?? '') as Codec<U>);
     const self = this as unknown as RingBuffer<U>;
@@ -98,7 +96,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   /** Bytes committed or reserved by the kernel and not yet consumed. */
   pending(): number {
     this.checkOpen();
-    return Number(Atomics.load(this.#producerPos, 0) - this.#consumed);
+    return Number(Atomics.load(this.#producerPos, 0) - Atomics.load(this.#consumerPos, 0));
   }
 
   /** The mappings (consumer page, producer page + data); detached (byteLength 0) after close. */
@@ -108,12 +106,15 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
 
   protected readNext(): T | undefined {
     if (this.closed) return undefined;
+    // The consumer position is read back from the shared page rather than kept here, so that a
+    // ring another reader (or an earlier process) consumed from stays consistent.
+    let consumed = Atomics.load(this.#consumerPos, 0);
     for (;;) {
-      if (this.#consumed === this.#produced) {
+      if (consumed >= this.#produced) {
         this.#produced = Atomics.load(this.#producerPos, 0);
-        if (this.#consumed === this.#produced) return undefined;
+        if (consumed >= this.#produced) return undefined;
       }
-      const at = Number(this.#consumed & this.#mask);
+      const at = Number(consumed & this.#mask);
       // The kernel publishes the header with a release store once the record is committed.
       const header = Atomics.load(this.#words, at >>> 2) >>> 0;
       if (header & BPF_RINGBUF_BUSY_BIT) return undefined;
@@ -126,9 +127,9 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
       }
       let record: T | undefined;
       if (!(header & BPF_RINGBUF_DISCARD_BIT)) record = this.decode(at + BPF_RINGBUF_HDR_SZ, length);
-      this.#consumed += BigInt((length + BPF_RINGBUF_HDR_SZ + 7) & ~7);
+      consumed += BigInt((length + BPF_RINGBUF_HDR_SZ + 7) & ~7);
       // Release the space only after the record was read out.
-      Atomics.store(this.#consumerPos, 0, this.#consumed);
+      Atomics.store(this.#consumerPos, 0, consumed);
       if (record !== undefined) return record;
     }
   }
@@ -136,8 +137,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   private decode(at: number, length: number): T {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, this.#view, at, length, { map: this.name });
-    const start = this.#page + at;
-    return new Uint8Array(this.#producerPages.slice(start, start + length)) as T;
+    return this.#bytes.slice(at, at + length) as T;
   }
 
   protected pollFds(): number[] {
