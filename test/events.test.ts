@@ -125,6 +125,30 @@ test('ring buffer: N events in, N records out in order, raw and BTF-decoded', (t
   }
 });
 
+test('ring buffer: a reader continues where an earlier one on the same map stopped', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const early = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+    const first = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+    // Enough records for the ring to wrap, so a stale position would read overwritten bytes.
+    for (let i = 0; i < 3; i++) {
+      run(obj, 'ring_output', 80);
+      assert.equal(first.readAvailable().length, 80);
+    }
+    first.close();
+    run(obj, 'ring_output', 3);
+    expectSeqs(early.readAvailable(), 240n, 3);
+    const later = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+    run(obj, 'ring_output', 2);
+    expectSeqs(later.readAvailable(), 243n, 2);
+    early.close();
+    later.close();
+  } finally {
+    obj.close();
+  }
+});
+
 test('ring buffer: discarded records are skipped and their space released', (t) => {
   const obj = load(t);
   if (!obj) return;
