@@ -6,6 +6,7 @@ export * from './asm/index.js';
 export * from './btf/index.js';
 export * from './core/index.js';
 export * from './object/index.js';
+export { type Globals, type ObjectGlobals } from './object/globals-view.js';
 export { Fd, SyscallError, errnoName, E } from './sys/index.js';
 export * from './features/index.js';
 export * from './loader/index.js';

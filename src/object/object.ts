@@ -31,6 +31,7 @@ import { readInputFile } from '../internal/file.js';
 import { parseBtfMaps, type BtfMapDef } from './btf-maps.js';
 import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
 import { dataMap, dataSectionKind, internalMapName } from './globals.js';
+import { withGlobals } from './globals-view.js';
 import { parseLegacyMaps } from './legacy-maps.js';
 import { collectExterns, type ExternSpec } from './externs.js';
 import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from './link.js';
@@ -136,7 +137,7 @@ class ObjectReader {
     const programs = this.link(license, kernelVersion);
     this.collectMapSlots(programs);
 
-    return {
+    return withGlobals({
       name: this.name,
       file: this.loc.file,
       license,
@@ -148,7 +149,7 @@ class ObjectReader {
       maps: this.maps.map((m) => m.spec),
       variables: this.variables,
       externs: this.externs,
-    };
+    });
   }
 
   private license(s: ElfSection): string {

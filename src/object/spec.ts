@@ -4,6 +4,7 @@ import type { Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import type { BtfExt, LineInfo } from '../btf/ext.js';
 import type { ExternSpec } from './externs.js';
+import type { ObjectGlobals } from './globals-view.js';
 import type { SectionMatchResult } from './sections.js';
 
 /** What an instruction refers to, by name, until the loader resolves it. */
@@ -147,7 +148,11 @@ export interface VariableSpec {
   set(value: Uint8Array): void;
 }
 
-export interface ObjectSpec {
+/**
+ * An object read from ELF. Besides its data it has `rodata`, `data`, `bss` and `globals(section)`
+ * (not enumerable): its global variables by name, typed through BTF, set before loading.
+ */
+export interface ObjectSpec extends ObjectGlobals {
   /** libbpf's object name: the file's base name up to the first '.', at most 15 characters. */
   name: string;
   file: string | undefined;
