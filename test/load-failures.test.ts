@@ -5,7 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LoadError, loadObject, type LoadedObject } from '../src/loader/index.js';
+import {
+  LoadError,
+  loadObject,
+  type LoadedObject,
+  type TraceEvent,
+  type VerifierError,
+} from '../src/loader/index.js';
 import { setSyscallHook, failNthCall } from '../src/loader/syscalls.js';
 import { LIBBPF_PIN_BY_NAME, RelocationError, loadObjectSpec } from '../src/object/index.js';
 import { need, needRoot, needTool, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
@@ -66,6 +72,36 @@ test('an entry program calling another is refused when relocating calls ("bad ca
       e instanceof RelocationError && e.location.program === 'xdp_caller' && /xdp_callee/.test(e.message),
     /prog 'xdp_caller': bad call relo against 'xdp_callee'/,
   );
+});
+
+test('a typed ksym gets its vmlinux BTF id as in libbpf, and the kernel refuses it the same way here', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const path = join(TESTDATA, 'externs_typed-el.o');
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_typed_ksym`);
+  const r = spawnSync('bpftool', ['-d', 'prog', 'loadall', path, dir], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  assert.notEqual(r.status, 0);
+  const libbpfId = /extern \(var ksym\) 'bpf_prog_active': resolved to \[(\d+)\]/.exec(r.stderr)?.[1];
+  assert.ok(libbpfId !== undefined, r.stderr);
+  const kernelSays = /ldimm64 failed to find the address for kernel symbol 'bpf_prog_active'/;
+  assert.match(r.stderr, kernelSays);
+  const events: TraceEvent[] = [];
+  assert.throws(
+    () => loadObject(path, { trace: (e) => events.push(e) }).close(),
+    (e) => e instanceof LoadError && e.step === 'program' && kernelSays.test((e as VerifierError).log),
+  );
+  assert.ok(
+    events.some(
+      (e) =>
+        e.kind === 'extern' && e.name === 'bpf_prog_active' && e.what === `ksym = vmlinux BTF [${libbpfId}]`,
+    ),
+  );
+  // The instruction sent: ld_imm64 with BPF_PSEUDO_BTF_ID (src 3) and that id.
+  const reloc = events.find((e) => e.kind === 'relocation' && e.reference.kind === 'ksym');
+  assert.ok(reloc?.kind === 'relocation');
+  const sent = /ld_pseudo r\d+, 0x3, (0x[0-9a-f]+)/.exec(reloc.after);
+  assert.ok(sent !== null, reloc.after);
+  assert.equal(Number(sent[1]), Number(libbpfId));
 });
 
 test('fentry programs fail at BPF_PROG_LOAD with the same errno as libbpf (no trampolines here)', (t) => {

@@ -10,6 +10,7 @@ import { Btf } from '../src/btf/btf.js';
 import { BtfBuilder } from '../src/btf/builder.js';
 import {
   loadObject,
+  LoadError,
   MapIncompatibleError,
   VerifierError,
   formatTraceEvent,
@@ -18,8 +19,14 @@ import {
 import { buildBtf, sanitizeTypes, ALL_BTF_FEATURES, type BtfFeatures } from '../src/loader/btf-sanitize.js';
 import { loaderFeatures, type LoaderFeatures } from '../src/loader/features.js';
 import { BPF_F_MMAPABLE } from '../src/constants.js';
-import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
-import { btfGetInfo, btfLoad, mapGetInfo, progGetInfo } from '../src/sys/bpf.js';
+import {
+  LIBBPF_PIN_BY_NAME,
+  loadObjectSpec,
+  type ExternSpec,
+  type KconfigType,
+} from '../src/object/index.js';
+import { fillKconfig, type KconfigSources } from '../src/loader/kconfig.js';
+import { btfGetInfo, btfLoad, mapGetInfo, mapLookupElem, objGet, progGetInfo } from '../src/sys/bpf.js';
 import { needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
 
 const BPFFS = '/sys/fs/bpf';
@@ -71,6 +78,7 @@ for (const path of [
   join(TESTDATA, 'globals-el.o'),
   join(TESTDATA, 'maps-el.o'),
   join(TESTDATA, 'calls-el.o'),
+  join(TESTDATA, 'externs-el.o'),
   join(XDP_TOOLS_DIR, 'xdp-dispatcher.o'),
 ]) {
   test(`the kernel holds the same BTF for ${path.split('/').pop()} as after libbpf's fix-ups`, (t) => {
@@ -112,6 +120,137 @@ test('BTF sanitised for a kernel without FUNC, DATASEC, ...: the kernel accepts 
   } finally {
     obj.close();
   }
+});
+
+/** A pinned map's flags and its one value, as the kernel holds them. */
+function pinnedArrayValue(path: string): { flags: number; btfValueTypeId: number; value: Uint8Array } {
+  const fd = objGet(path);
+  try {
+    const { info } = mapGetInfo(fd.fd);
+    const value = new Uint8Array(info.value_size);
+    mapLookupElem(fd.fd, new Uint32Array([0]), value);
+    return { flags: info.map_flags, btfValueTypeId: info.btf_value_type_id, value };
+  } finally {
+    fd.close();
+  }
+}
+
+test('the .kconfig map holds the values libbpf puts there, with its flags, frozen', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const path = join(TESTDATA, 'externs-el.o');
+  const progs = join(BPFFS, `ebpf_test_${process.pid}_kconfig_progs`);
+  const maps = tmpPinDir('kconfig_maps');
+  let expected: ReturnType<typeof pinnedArrayValue>;
+  try {
+    run('bpftool', ['prog', 'loadall', path, progs, 'pinmaps', maps]);
+    expected = pinnedArrayValue(join(maps, 'externs_kconfig'));
+  } finally {
+    rmSync(progs, { recursive: true, force: true });
+    rmSync(maps, { recursive: true, force: true });
+  }
+  const events: TraceEvent[] = [];
+  const obj = loadObject(path, { trace: (e) => events.push(e) });
+  try {
+    const rec = obj.maps.get('externs.kconfig')!;
+    const { info } = mapGetInfo(rec.fd.fd);
+    const value = new Uint8Array(info.value_size);
+    mapLookupElem(rec.fd.fd, new Uint32Array([0]), value);
+    assert.deepEqual({ flags: info.map_flags, btfValueTypeId: info.btf_value_type_id, value }, expected);
+    assert.equal(value.length, 50);
+    // Readable facts inside it: CONFIG_HZ (int at 20) as /proc/config.gz says, the weak missing one 0.
+    const hz = /^CONFIG_HZ=(\d+)$/m.exec(run('sh', ['-c', 'zcat /proc/config.gz']))?.[1];
+    assert.equal(new DataView(value.buffer).getInt32(20, true), Number(hz));
+    assert.equal(new DataView(value.buffer).getInt32(12, true), 0);
+    assert.ok(
+      events.some((e) => e.kind === 'map-init' && e.name === 'externs.kconfig' && /frozen/.test(e.what)),
+    );
+  } finally {
+    obj.close();
+  }
+});
+
+test('iproute2 maps with PIN_GLOBAL_NS are pinned at <pinRoot>/tc/globals/<name>, as tc pins them', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const root = tmpPinDir('iproute2');
+  const obj = loadObject(join(TESTDATA, 'legacy_iproute2-el.o'), { legacyMaps: true, pinRoot: root });
+  try {
+    const path = join(root, 'tc', 'globals', 'tc_counters');
+    assert.equal(obj.maps.get('tc_counters')!.pinnedAt, path);
+    const shown = JSON.parse(run('bpftool', ['-j', 'map', 'show', 'pinned', path])) as {
+      id: number;
+      name: string;
+    };
+    assert.equal(shown.name, 'tc_counters');
+    assert.equal(shown.id, mapGetInfo(obj.maps.get('tc_counters')!.fd.fd).info.id);
+    // PIN_NONE maps stay unpinned; nothing else appears under the pin root.
+    assert.deepEqual(obj.pins, [path]);
+    assert.deepEqual(readdirSync(join(root, 'tc', 'globals')), ['tc_counters']);
+    // A second load finds the pin and reuses it, as tc does.
+    const again = loadObject(join(TESTDATA, 'legacy_iproute2-el.o'), { legacyMaps: true, pinRoot: root });
+    try {
+      assert.equal(again.maps.get('tc_counters')!.reused, true);
+    } finally {
+      again.close();
+    }
+  } finally {
+    obj.unpin();
+    obj.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('kconfig values follow libbpf: tristate m, string truncated, weak missing 0, strong missing / m-for-bool / overflow refused', () => {
+  const ext = (
+    name: string,
+    type: KconfigType,
+    size: number,
+    offset: number,
+    weak = false,
+    signed = false,
+  ): ExternSpec => ({
+    name,
+    kind: 'kconfig',
+    weak,
+    btfId: 1,
+    kconfig: { type, size, align: Math.min(size, 8), signed, offset },
+  });
+  const src = (config: Record<string, string>): KconfigSources => ({
+    kernelVersion: 0x6122c,
+    bpfCookie: true,
+    syscallWrapper: false,
+    config: () => new Map(Object.entries(config)),
+  });
+  const fill = (externs: ExternSpec[], config: Record<string, string>): Uint8Array => {
+    const out = new Uint8Array(32);
+    fillKconfig(externs, out, src(config), true, {});
+    return out;
+  };
+  const v = fill(
+    [
+      ext('CONFIG_T', 'tristate', 4, 0),
+      ext('CONFIG_S', 'char_array', 4, 4),
+      ext('CONFIG_W', 'int', 4, 8, true),
+      ext('LINUX_KERNEL_VERSION', 'int', 4, 12),
+      ext('CONFIG_N', 'int', 2, 16, false, true),
+    ],
+    { CONFIG_T: 'm', CONFIG_S: '"abcdef"', CONFIG_N: '0x7fff' },
+  );
+  const dv = new DataView(v.buffer);
+  assert.equal(dv.getUint32(0, true), 2);
+  assert.deepEqual([...v.subarray(4, 8)], [0x61, 0x62, 0x63, 0]);
+  assert.equal(dv.getUint32(8, true), 0);
+  assert.equal(dv.getUint32(12, true), 0x6122c);
+  assert.equal(dv.getInt16(16, true), 0x7fff);
+  const refused = (externs: ExternSpec[], config: Record<string, string>, re: RegExp): void =>
+    assert.throws(
+      () => fill(externs, config),
+      (e) => e instanceof LoadError && re.test(e.message),
+    );
+  refused([ext('CONFIG_X', 'int', 4, 0)], {}, /extern 'CONFIG_X' \(strong\): not resolved/);
+  refused([ext('CONFIG_B', 'bool', 1, 0)], { CONFIG_B: 'm' }, /implies tristate or char/);
+  refused([ext('CONFIG_N', 'int', 2, 0, false, true)], { CONFIG_N: '32768' }, /would overflow 2-byte type/);
+  refused([ext('CONFIG_I', 'int', 4, 0)], { CONFIG_I: 'y' }, /implies bool, tristate, or char/);
+  refused([ext('LINUX_NO_SUCH', 'int', 4, 0)], {}, /unrecognized virtual extern/);
 });
 
 test('internal maps lose BPF_F_MMAPABLE on a kernel without mmapable arrays, as libbpf sanitises them', (t) => {

@@ -13,6 +13,9 @@ import {
   type ElfFile,
 } from '../elf/index.js';
 import { BtfError } from '../errors.js';
+import type { ExternSpec } from '../object/index.js';
+
+type Datasec = Type & { kind: 'DATASEC' };
 
 /** What the fix-ups need from the ELF file. */
 export interface ElfFacts {
@@ -55,9 +58,15 @@ export interface BtfChange {
 /**
  * The object's types with DATASEC sizes and offsets filled in, VARs and `.text` FUNCs of hidden
  * symbols made static, and each DATASEC's variables sorted by offset (the kernel requires it).
- * `.kconfig` and `.ksyms` are left to extern resolution.
+ * `.kconfig` and `.ksyms` are laid out as libbpf lays out externs (fixupKconfig, fixupKsyms); a
+ * type libbpf adds (`dummy_ksym`) is appended.
  */
-export function fixupBtf(btf: Btf, facts: ElfFacts, changes: BtfChange[] = []): Type[] {
+export function fixupBtf(
+  btf: Btf,
+  facts: ElfFacts,
+  changes: BtfChange[] = [],
+  externs: readonly ExternSpec[] = [],
+): Type[] {
   // The parsed types are the Btf's cache: copy a type before changing it.
   const types: Type[] = [...btf.types()];
   const first = btf.firstTypeId;
@@ -72,6 +81,8 @@ export function fixupBtf(btf: Btf, facts: ElfFacts, changes: BtfChange[] = []): 
     const ds = { ...t, vars: t.vars.map((v) => ({ ...v })) };
     types[i] = ds;
     if (t.name === '.kconfig' || t.name === '.ksyms') {
+      if (t.name === '.kconfig') fixupKconfig(ds, types, first, externs, changes);
+      else fixupKsyms(ds, types, first, changes);
       ds.vars.sort((a, b) => a.offset - b.offset);
       continue;
     }
@@ -103,4 +114,75 @@ export function fixupBtf(btf: Btf, facts: ElfFacts, changes: BtfChange[] = []): 
     ds.vars.sort((a, b) => a.offset - b.offset);
   }
   return types;
+}
+
+/** `.kconfig`: the extern layout of the object step (offsets, size) and allocated linkage. */
+function fixupKconfig(
+  ds: Datasec,
+  types: Type[],
+  first: number,
+  externs: readonly ExternSpec[],
+  changes: BtfChange[],
+): void {
+  let end = 0;
+  for (const v of ds.vars) {
+    const tv = types[v.type - first];
+    if (tv?.kind !== 'VAR') continue;
+    const k = externs.find((e) => e.name === tv.name)?.kconfig;
+    if (k === undefined) {
+      throw new BtfError(`failed to find extern definition for BTF var '${tv.name}'`, { typeId: tv.id });
+    }
+    types[v.type - first] = { ...tv, linkage: VarLinkage.GLOBAL_ALLOCATED };
+    v.offset = k.offset;
+    end = Math.max(end, k.offset + k.size);
+  }
+  // The map's size: the end of the last value in libbpf's order.
+  for (const e of externs) if (e.kconfig) end = Math.max(end, e.kconfig.offset + e.kconfig.size);
+  ds.size = end;
+  changes.push({
+    typeId: ds.id,
+    what: `DATASEC '.kconfig' laid out: ${ds.vars.length} externs in ${end} bytes`,
+  });
+}
+
+/**
+ * `.ksyms`: the kernel accepts only allocated VARs in a DATASEC, so, as libbpf, every extern
+ * becomes a 4-byte slot: variables turn into allocated `int`s, functions are replaced in the
+ * DATASEC by one added VAR `dummy_ksym` (their FUNC made global, unnamed parameters named
+ * after it).
+ */
+function fixupKsyms(ds: Datasec, types: Type[], first: number, changes: BtfChange[]): void {
+  const intId = types.find((t) => t.kind === 'INT' && t.bits === 32)?.id ?? 0;
+  let dummy = 0;
+  if (ds.vars.some((v) => types[v.type - first]?.kind === 'FUNC')) {
+    dummy = first + types.length;
+    types.push({
+      kind: 'VAR',
+      id: dummy,
+      name: 'dummy_ksym',
+      type: intId,
+      linkage: VarLinkage.GLOBAL_ALLOCATED,
+    });
+    changes.push({ typeId: dummy, what: `VAR 'dummy_ksym' added for the functions in '.ksyms'` });
+  }
+  ds.vars.forEach((v, i) => {
+    const t = types[v.type - first];
+    if (t?.kind === 'FUNC') {
+      const proto = types[t.type - first];
+      if (proto?.kind === 'FUNC_PROTO' && proto.params.some((p) => p.type !== 0 && p.name === '')) {
+        types[proto.id - first] = {
+          ...proto,
+          params: proto.params.map((p) => (p.type !== 0 && p.name === '' ? { ...p, name: 'dummy_ksym' } : p)),
+        };
+      }
+      types[v.type - first] = { ...t, linkage: FuncLinkage.GLOBAL };
+      v.type = dummy;
+    } else if (t?.kind === 'VAR') {
+      types[v.type - first] = { ...t, linkage: VarLinkage.GLOBAL_ALLOCATED, type: intId };
+    }
+    v.offset = i * 4;
+    v.size = 4;
+  });
+  ds.size = ds.vars.length * 4;
+  changes.push({ typeId: ds.id, what: `DATASEC '.ksyms': ${ds.vars.length} externs as 4-byte slots` });
 }

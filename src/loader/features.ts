@@ -15,6 +15,7 @@ import {
   PROG_NAME,
   SYSCALL_WRAPPER,
   haveFeature,
+  kprobesAvailable,
 } from '../features/index.js';
 import type { BtfFeatures } from './btf-sanitize.js';
 
@@ -30,7 +31,10 @@ export interface LoaderFeatures {
   mmapable: boolean;
   /** bpf_get_attach_cookie (Linux 5.15): the `LINUX_HAS_BPF_COOKIE` kconfig extern. */
   bpfCookie: boolean;
-  /** Syscall wrappers (Linux 4.17 on x86-64): the `LINUX_HAS_SYSCALL_WRAPPER` kconfig extern. */
+  /**
+   * The `LINUX_HAS_SYSCALL_WRAPPER` kconfig extern: syscall wrappers (Linux 4.17 on x86-64) that a
+   * kprobe can reach. libbpf finds out by creating a kprobe, so without kprobes it says 0.
+   */
   syscallWrapper: boolean;
 }
 
@@ -52,6 +56,6 @@ export function loaderFeatures(): LoaderFeatures {
     globalData: haveFeature(GLOBAL_DATA),
     mmapable: haveFeature(BPF_F_MMAPABLE_FLAG),
     bpfCookie: haveFeature(BPF_COOKIE),
-    syscallWrapper: haveFeature(SYSCALL_WRAPPER),
+    syscallWrapper: haveFeature(SYSCALL_WRAPPER) && kprobesAvailable(),
   };
 }

@@ -1,11 +1,11 @@
 // loadObject: ObjectSpec → kernel objects, in libbpf's order: BTF (fixed up, sanitised, loaded),
 // maps (created or reused from pins, filled, frozen), relocations, CO-RE, programs, initial slots.
 // All or nothing: a failure closes every descriptor this load made and removes its pins.
-import { readFileSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
-  BPF_LD_IMM64,
   BPF_PSEUDO_BTF_ID,
   BPF_PSEUDO_KFUNC_CALL,
   BPF_PSEUDO_MAP_FD,
@@ -24,6 +24,9 @@ import { coreRelocator } from '../core/relocator.js';
 import { possibleCpus } from '../map/cpus.js';
 import {
   LIBBPF_PIN_BY_NAME,
+  PIN_GLOBAL_NS,
+  PIN_NONE,
+  PIN_OBJECT_NS,
   SEC_ATTACH_BTF,
   objectSpecFromElf,
   type MapSpec,
@@ -46,6 +49,8 @@ import { structOpsKernelTypes, structOpsTargets, type StructOpsTarget } from './
 import { sys } from './syscalls.js';
 import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
+import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
+import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
 
 /** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
 const BPF_F_SLEEPABLE = 1 << 4;
@@ -219,6 +224,11 @@ class Loader {
   private readonly logs = new Map<string, string>();
   private kernel: Btf | undefined;
   private core: CoreRelocator | undefined;
+  private kconfigContents: Uint8Array | undefined;
+  private ksyms = new Map<string, ResolvedKsym>();
+  private readonly moduleFds = new Map<string, Fd>();
+  /** Module BTF descriptors kfunc calls name by index (index 0 unused, as libbpf). */
+  private readonly fdArray: number[] = [];
 
   constructor(
     private readonly spec: ObjectSpec,
@@ -265,6 +275,7 @@ class Loader {
       maps: spec.maps.length,
     });
     try {
+      this.resolveExterns();
       this.loadBtf(toLoad);
       for (const m of spec.maps) this.createMap(m);
       for (const m of spec.maps) this.initMapInMapSlots(m);
@@ -280,13 +291,106 @@ class Loader {
     return new LoadedObject(spec, this.btfFd, this.maps, this.programs, this.logs);
   }
 
+  // ---- externs ------------------------------------------------------------------------------
+
+  /** As libbpf, before BTF and maps: `.kconfig` values into the map's contents, `.ksyms` looked up. */
+  private resolveExterns(): void {
+    const externs = this.spec.externs;
+    if (externs.length === 0) return;
+    const kmap = this.spec.maps.find((m) => m.source === 'kconfig');
+    if (kmap !== undefined) {
+      const contents = new Uint8Array(kmap.valueSize);
+      if (kmap.contents !== undefined) contents.set(kmap.contents.subarray(0, kmap.valueSize));
+      const set = fillKconfig(
+        externs,
+        contents,
+        {
+          kernelVersion: hostKernelVersion(),
+          bpfCookie: this.features.bpfCookie,
+          syscallWrapper: this.features.syscallWrapper,
+          config: () => {
+            const text = readKernelConfig();
+            return text === undefined ? undefined : parseKernelConfig(text);
+          },
+        },
+        this.spec.littleEndian,
+        this.loc,
+      );
+      this.kconfigContents = contents;
+      for (const e of externs) {
+        if (e.kconfig === undefined) continue;
+        const v = set.get(e.name);
+        this.trace({
+          kind: 'extern',
+          name: e.name,
+          what: v !== undefined ? `kconfig = ${v} (at ${e.kconfig.offset})` : 'kconfig weak, not set: 0',
+        });
+      }
+    }
+    if (!externs.some((e) => e.ksym !== undefined)) return;
+    if (this.spec.btf === undefined)
+      throw new LoadError('ksym', "ksym externs need the object's BTF", this.loc);
+    this.ksyms = resolveKsyms(externs, this.spec.btf, () => this.kernelBtf(), this.loc);
+    for (const [name, r] of this.ksyms) {
+      this.trace({
+        kind: 'extern',
+        name,
+        what:
+          r.kind === 'btf'
+            ? `ksym = ${r.module ?? 'vmlinux'} BTF [${r.btfId}]`
+            : r.kind === 'address'
+              ? `ksym = 0x${r.address.toString(16)} (kallsyms)`
+              : 'ksym weak, not found: 0',
+      });
+    }
+  }
+
+  /** A module's BTF object, opened once (BPF_BTF_GET_FD_BY_ID of the id whose name is `module`). */
+  private moduleBtfFd(module: string): Fd {
+    const have = this.moduleFds.get(module);
+    if (have !== undefined) return have;
+    for (let id = sys.btfGetNextId(0); id !== undefined; id = sys.btfGetNextId(id)) {
+      let fd: Fd;
+      try {
+        fd = sys.btfGetFdById(id);
+      } catch (e) {
+        if (isErrno(e, E.ENOENT)) continue; // gone meanwhile
+        throw e;
+      }
+      if (sys.btfGetInfo(fd.fd).name === module) {
+        this.made.fd(fd);
+        this.moduleFds.set(module, fd);
+        return fd;
+      }
+      fd.close();
+    }
+    throw new LoadError('ksym', `no BTF object for kernel module '${module}'`, this.loc);
+  }
+
+  /** A module BTF's index in fd_array (never 0, as libbpf), for kfunc calls' `off`. */
+  private fdArrayIndex(module: string): number {
+    const fd = this.moduleBtfFd(module).fd;
+    if (this.fdArray.length === 0) this.fdArray.push(0);
+    let i = this.fdArray.indexOf(fd, 1);
+    if (i < 0) {
+      i = this.fdArray.length;
+      this.fdArray.push(fd);
+    }
+    return i;
+  }
+
   // ---- BTF ----------------------------------------------------------------------------------
 
   private loadBtf(toLoad: ProgramSpec[]): void {
     const btf = this.spec.btf;
     if (btf === undefined) return;
     const fixups: BtfChange[] = [];
-    const types = fixupBtf(btf, this.elf ? elfFacts(this.elf) : specFacts(this.spec), fixups);
+    const types = fixupBtf(
+      btf,
+      this.elf ? elfFacts(this.elf) : specFacts(this.spec),
+      fixups,
+      this.spec.externs,
+    );
     const needed = toLoad.some((p) => p.type === ProgType.STRUCT_OPS);
     if (!this.features.btf) {
       if (needed)
@@ -300,7 +404,7 @@ class Loader {
     }
     const sanitized: BtfChange[] = [];
     const f = this.features.btfKinds;
-    if (needsSanitizing(f)) types.push(...sanitizeTypes(types, btf.endTypeId, f, sanitized));
+    if (needsSanitizing(f)) types.push(...sanitizeTypes(types, btf.firstTypeId + types.length, f, sanitized));
     const bytes = buildBtf(btf, types);
     try {
       const { fd } = sys.btfLoad(bytes);
@@ -334,7 +438,42 @@ class Loader {
   }
 
   private pinPathOf(m: MapSpec): string | undefined {
-    return m.pinning === LIBBPF_PIN_BY_NAME ? join(this.opts.pinRoot ?? DEFAULT_PIN_ROOT, m.name) : undefined;
+    const root = this.opts.pinRoot ?? DEFAULT_PIN_ROOT;
+    if (m.legacy !== undefined && m.legacy.pinning !== PIN_NONE) return this.iproute2PinPath(m, root);
+    return m.pinning === LIBBPF_PIN_BY_NAME ? join(root, m.name) : undefined;
+  }
+
+  /**
+   * Where iproute2 pins a `struct bpf_elf_map`: under its working directory `<root>/tc` (`<root>/xdp`
+   * when loading XDP programs), PIN_GLOBAL_NS in `globals/`, PIN_OBJECT_NS in a directory named
+   * by the SHA-1 of the object file. Other values name directories in /etc/iproute2/bpf_pinning,
+   * which is not supported.
+   */
+  private iproute2PinPath(m: MapSpec, root: string): string {
+    const legacy = m.legacy!;
+    const xdpOnly = this.spec.programs.length > 0 && this.spec.programs.every((p) => p.type === ProgType.XDP);
+    const work = join(root, xdpOnly ? 'xdp' : 'tc');
+    if (legacy.pinning === PIN_GLOBAL_NS) return join(work, 'globals', m.name);
+    if (legacy.pinning === PIN_OBJECT_NS) {
+      const bytes =
+        this.elf?.bytes ??
+        (this.spec.file !== undefined ? new Uint8Array(readFileSync(this.spec.file)) : undefined);
+      if (bytes === undefined) {
+        throw new LoadError(
+          'pin',
+          'PIN_OBJECT_NS needs the object file, to name its directory by its SHA-1',
+          {
+            ...this.loc,
+            map: m.name,
+          },
+        );
+      }
+      return join(work, createHash('sha1').update(bytes).digest('hex'), m.name);
+    }
+    throw new NotSupportedError(
+      `iproute2 custom pinning ${legacy.pinning} (from /etc/iproute2/bpf_pinning) is not supported`,
+      { ...this.loc, map: m.name },
+    );
   }
 
   private createRaw(m: MapSpec, innerFd: number | undefined): { fd: Fd; withoutBtf: boolean } {
@@ -470,7 +609,10 @@ class Loader {
       ...(withoutBtf ? { withoutBtf } : {}),
     });
     if (isDataMap(m)) {
-      const value = m.contents ?? new Uint8Array(m.valueSize);
+      const value =
+        (m.source === 'kconfig' ? this.kconfigContents : undefined) ??
+        m.contents ??
+        new Uint8Array(m.valueSize);
       this.mapStep(m, () => sys.mapUpdateElem(fd.fd, new Uint32Array([0]), value));
       this.trace({
         kind: 'map-init',
@@ -584,26 +726,23 @@ class Loader {
           break;
         case 'kfunc':
         case 'ksym': {
-          const kind = ref.kind === 'kfunc' ? 'FUNC' : 'VAR';
-          const t = this.kernelBtf().findByName(ref.name, kind)[0];
-          if (t === undefined) {
-            if (!ref.weak)
-              throw new LoadError('relocation', `extern ${kind} '${ref.name}' not found in kernel BTF`, at);
-            // An unresolved weak extern reads as zero, as libbpf leaves it.
-            if (insn.opcode === BPF_LD_IMM64) {
-              insn.src = 0;
-              insn.imm64 = 0n;
-            } else {
-              throw new NotSupportedError(`weak kfunc '${ref.name}' missing from the kernel`, at);
-            }
-          } else if (ref.kind === 'kfunc') {
+          const r = this.ksyms.get(ref.name);
+          if (r === undefined) {
+            throw new LoadError('relocation', `extern '${ref.name}' is not among the object's externs`, at);
+          }
+          if (ref.kind === 'kfunc') {
             insn.src = BPF_PSEUDO_KFUNC_CALL;
-            insn.imm = t.id;
-            insn.off = 0;
-          } else {
+            // libbpf 1.1 leaves a weak kfunc the kernel lacks as imm 0, off 0: the verifier
+            // accepts that only in code it proves dead.
+            insn.imm = r.kind === 'btf' ? r.btfId : 0;
+            insn.off = r.kind === 'btf' && r.module !== undefined ? this.fdArrayIndex(r.module) : 0;
+          } else if (r.kind === 'btf') {
             insn.src = BPF_PSEUDO_BTF_ID;
-            insn.imm = t.id;
-            insn.next!.imm = 0;
+            insn.imm = r.btfId;
+            insn.next!.imm = r.module !== undefined ? this.moduleBtfFd(r.module).fd : 0;
+          } else {
+            // A typeless symbol's address, or 0 for a weak one the kernel lacks.
+            insn.imm64 = r.kind === 'address' ? r.address : 0n;
           }
           break;
         }
@@ -616,7 +755,9 @@ class Loader {
         before: formatInstruction(src).text,
         after:
           formatInstruction(insn).text +
-          (insn.src === BPF_PSEUDO_MAP_VALUE ? ` ; value of map fd ${insn.imm} + ${insn.next!.imm}` : ''),
+          (insn.next !== undefined && insn.src === BPF_PSEUDO_MAP_VALUE
+            ? ` ; value of map fd ${insn.imm} + ${insn.next.imm}`
+            : ''),
       });
     }
     return out;
@@ -710,6 +851,7 @@ class Loader {
       license: p.license || this.spec.license,
       ...(funcInfo ? { funcInfo } : {}),
       ...(lineInfo ? { lineInfo } : {}),
+      ...(this.fdArray.length > 0 ? { fdArray: Int32Array.from(this.fdArray) } : {}),
     };
     const log = this.opts.logLevel
       ? { level: this.opts.logLevel, ...(this.opts.logSize ? { size: this.opts.logSize } : {}) }
@@ -768,6 +910,10 @@ class Loader {
 
   private pin(what: 'map' | 'program', name: string, fd: Fd, path: string): void {
     try {
+      // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
+      if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
+        mkdirSync(dirname(path), { recursive: true });
+      }
       sys.objPin(fd.fd, path);
     } catch (e) {
       if (e instanceof SyscallError) {

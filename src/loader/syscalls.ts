@@ -2,6 +2,9 @@
 // an injection hook so tests can make the Nth call fail and check that nothing leaks.
 import { SyscallError } from '../sys/error.js';
 import {
+  btfGetFdById,
+  btfGetInfo,
+  btfGetNextId,
   btfLoad,
   mapCreate,
   mapFreeze,
@@ -11,6 +14,8 @@ import {
   objGet,
   objPin,
   progBindMap,
+  progGetFdById,
+  progGetInfo,
   progLoad,
 } from '../sys/bpf.js';
 
@@ -56,4 +61,9 @@ export const sys = {
   objGet: wrap('BPF_OBJ_GET', objGet),
   progLoad: wrap('BPF_PROG_LOAD', progLoad),
   progBindMap: wrap('BPF_PROG_BIND_MAP', progBindMap),
+  btfGetNextId: wrap('BPF_BTF_GET_NEXT_ID', btfGetNextId),
+  btfGetFdById: wrap('BPF_BTF_GET_FD_BY_ID', btfGetFdById),
+  btfGetInfo: wrap('BPF_OBJ_GET_INFO_BY_FD', btfGetInfo),
+  progGetFdById: wrap('BPF_PROG_GET_FD_BY_ID', progGetFdById),
+  progGetInfo: wrap('BPF_OBJ_GET_INFO_BY_FD', progGetInfo),
 };

@@ -18,6 +18,7 @@ export type TraceEvent =
       withoutBtf?: boolean;
       pinnedAt?: string;
     }
+  | { kind: 'extern'; name: string; what: string }
   | { kind: 'map-init'; name: string; what: string }
   | { kind: 'relocation'; program: string; insn: number; reference: Reference; before: string; after: string }
   | { kind: 'core'; program: string; relocations: number }
@@ -71,6 +72,8 @@ export function formatTraceEvent(e: TraceEvent): string {
         (e.withoutBtf ? ', without BTF (kernel refused it)' : '') +
         (e.pinnedAt !== undefined ? `, pinned at ${e.pinnedAt}` : '')
       );
+    case 'extern':
+      return `extern '${e.name}': ${e.what}`;
     case 'map-init':
       return `map '${e.name}': ${e.what}`;
     case 'relocation':
