@@ -154,6 +154,12 @@ test('spec views: unknown and static names, bad values and missing sections are 
       /has no global-data section '\.data\.nope' \(it has: \.data, /.test(e.message),
   );
   assert.throws(() => delete spec.rodata.config_pid, EbpfError);
+  // An object without the section: the error says which sections it has.
+  assert.throws(
+    () => loadObjectSpec(join(TESTDATA, 'events-el.o')).rodata,
+    (e: unknown) =>
+      e instanceof NotFoundError && /no global-data section '\.rodata' \(it has: \.bss\)/.test(e.message),
+  );
   // Probes that do not mean a variable: promises, JSON, string conversion, symbols.
   assert.equal((spec.rodata as { then?: unknown }).then, undefined);
   assert.equal(typeof String(spec.rodata), 'string');
