@@ -2,8 +2,9 @@
 // with BPF_PROG_TEST_RUN, write records; the programs' own counters (sequence numbers, drops the
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +19,7 @@ import {
 } from '../src/events/index.js';
 import { cpuIds } from '../src/events/cpus.js';
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
-import { VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
+import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
 
 const OBJECT = join(TESTDATA, 'events-el.o');
 const STAT_SEQ = 0;
@@ -336,6 +337,32 @@ test('ring buffer: poll(timeout), onData handler, and two rings on one loop', as
   } finally {
     obj.close();
     obj2.close();
+  }
+});
+
+test('a waiting reader keeps the process alive unless unref()ed', (t) => {
+  if (!needRoot(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-events-'));
+  try {
+    const script = join(dir, 'wait.ts');
+    const src = (unref: boolean): string => `
+      import { loadObject } from ${JSON.stringify(join(ROOT, 'src/loader/index.ts'))};
+      import { RingBuffer } from ${JSON.stringify(join(ROOT, 'src/events/index.ts'))};
+      const obj = loadObject(${JSON.stringify(OBJECT)});
+      const ring = RingBuffer.open(obj.map('ring'));
+      ${unref ? 'ring.unref();' : ''}
+      void ring[Symbol.asyncIterator]().next();
+      process.stdout.write('waiting');
+    `;
+    for (const unref of [true, false]) {
+      writeFileSync(script, src(unref));
+      const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 4000 });
+      assert.equal(r.stdout, 'waiting', r.stderr);
+      if (unref) assert.equal(r.status, 0, 'exited once nothing but the unref()ed reader was left');
+      else assert.equal(r.signal, 'SIGTERM', 'still waiting when killed');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
