@@ -101,7 +101,9 @@ function buildCodec(node: Node, typeId: number, root: string): Codec {
       new Uint8Array(view.buffer, view.byteOffset + offset, size).set(value);
       return;
     }
-    new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
+    // Writers expect zeroed bytes; small values are cleared in place rather than through a view.
+    if (size > 64) new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
+    else for (let i = 0; i < size; i++) view.setUint8(offset + i, 0);
     try {
       node.write(view, offset, value);
     } catch (e) {
@@ -197,6 +199,19 @@ function checkNumber(x: unknown, bits: number, signed: boolean): number {
   return n;
 }
 
+/** [lo, hi] of an integer of `bits` bits, computed once per width: BigInt arithmetic allocates. */
+const bigintBounds = new Map<number, readonly [bigint, bigint]>();
+function boundsOf(bits: number, signed: boolean): readonly [bigint, bigint] {
+  const key = signed ? -bits : bits;
+  let r = bigintBounds.get(key);
+  if (r === undefined) {
+    const b = BigInt(bits);
+    r = signed ? [-(1n << (b - 1n)), (1n << (b - 1n)) - 1n] : [0n, (1n << b) - 1n];
+    bigintBounds.set(key, r);
+  }
+  return r;
+}
+
 function checkBigint(x: unknown, bits: number, signed: boolean): bigint {
   let n: bigint;
   if (typeof x === 'bigint') n = x;
@@ -205,9 +220,7 @@ function checkBigint(x: unknown, bits: number, signed: boolean): bigint {
     n = BigInt(x);
   } else if (typeof x === 'boolean') n = x ? 1n : 0n;
   else return fail(`expected an integer, got ${show(x)}`);
-  const b = BigInt(bits);
-  const lo = signed ? -(1n << (b - 1n)) : 0n;
-  const hi = signed ? (1n << (b - 1n)) - 1n : (1n << b) - 1n;
+  const [lo, hi] = boundsOf(bits, signed);
   if (n < lo || n > hi) fail(`${show(x)} is out of range for ${signed ? 's' : 'u'}${bits}`);
   return n;
 }
