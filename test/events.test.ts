@@ -2,7 +2,7 @@
 // with BPF_PROG_TEST_RUN, write records; the programs' own counters (sequence numbers, drops the
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
 } from '../src/events/index.js';
 import { cpuIds } from '../src/events/cpus.js';
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
+import { loadObjectSpec } from '../src/object/index.js';
 import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
 
 const OBJECT = join(TESTDATA, 'events-el.o');
@@ -337,6 +338,60 @@ test('ring buffer: poll(timeout), onData handler, and two rings on one loop', as
   } finally {
     obj.close();
     obj2.close();
+  }
+});
+
+test('concurrent producer: bpftool runs the program on another CPU while a handler reads', async (t) => {
+  if (!needTool(t, 'bpftool') || !needRoot(t)) return;
+  // A 1 MiB ring (the spec is editable before load), so most records are read while produced.
+  const spec = loadObjectSpec(OBJECT);
+  const ringSpec = spec.maps.find((m) => m.name === 'ring');
+  assert.ok(ringSpec);
+  ringSpec.maxEntries = 1 << 20;
+  const obj = loadObject(spec);
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-events-'));
+  const pin = `/sys/fs/bpf/ebpf_events_test_${process.pid}`;
+  try {
+    const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+    obj.program('ring_reserve').pin(pin);
+    const packet = join(dir, 'packet');
+    writeFileSync(packet, command(31337, 'concurrent'));
+    const sent = 300_000;
+    const producer = spawn(
+      'bpftool',
+      ['prog', 'run', 'pinned', pin, 'data_in', packet, 'repeat', String(sent)],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => producer.on('exit', (code) => resolve(code)));
+    let got = 0;
+    let last = -1n;
+    let bad = 0;
+    const check = (e: Event): void => {
+      if (e.pid !== 31337 || e.comm !== 'concurrent' || e.seq <= last) bad++;
+      last = e.seq;
+      got++;
+    };
+    const stop = ring.onData(check);
+    const code = await exited;
+    stop();
+    const whileRunning = got;
+    ring.readAvailable().forEach(check);
+    assert.equal(code, 0, 'bpftool prog run succeeded');
+    assert.ok(whileRunning > 0, 'records were handled while the producer ran');
+    assert.equal(bad, 0, 'every record intact and in order');
+    const drops = stat(obj, STAT_RING_DROPS);
+    assert.equal(stat(obj, STAT_SEQ), BigInt(sent));
+    assert.equal(BigInt(got) + drops, BigInt(sent), `${got} read, ${drops} dropped`);
+    t.diagnostic(
+      `${whileRunning} records handled while the producer ran, ${got} in all, ${drops} dropped by a full ring, ${ring.wakeups} wakeups`,
+    );
+    ring.close();
+  } finally {
+    rmSync(pin, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+    obj.close();
   }
 });
 
