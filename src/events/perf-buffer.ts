@@ -107,6 +107,10 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) {
       throw new EbpfError(`pagesPerCpu must be a power of two, not ${pages}`, { map: map.name });
     }
+    const wakeupEvents = opts.wakeupEvents ?? 1;
+    if (!Number.isInteger(wakeupEvents) || wakeupEvents < 1 || wakeupEvents > 0xffffffff) {
+      throw new EbpfError(`wakeupEvents must be a positive integer, not ${wakeupEvents}`, { map: map.name });
+    }
     const page = pageSize();
     this.size = pages * page;
     const cpus = opts.cpus ?? onlineCpus().filter((c) => c < map.maxEntries);
@@ -122,7 +126,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     if (mapFd === undefined) throw new EbpfError('the map is closed', { map: map.name });
     this.#rings = [];
     try {
-      for (const cpu of cpus) this.#rings.push(this.openCpu(cpu, mapFd, pages, opts.wakeupEvents ?? 1));
+      for (const cpu of cpus) this.#rings.push(this.openCpu(cpu, mapFd, pages, wakeupEvents));
     } catch (e) {
       this.release();
       throw e;
