@@ -105,7 +105,23 @@ test('SyscallError names the command and errno', (t) => {
     /BPF_MAP_UPDATE_ELEM: EEXIST/,
   );
   assert.throws(() => bpf.mapGetFdById(0x7ffffff0), /BPF_MAP_GET_FD_BY_ID: ENOENT/);
-  assert.throws(() => bpf.objGet('/sys/fs/bpf/does-not-exist'), /BPF_OBJ_GET: ENOENT/);
+  // Pin commands name the path: a bare `BPF_OBJ_GET: ENOENT` does not say which pin is missing.
+  const missing = '/sys/fs/bpf/does-not-exist';
+  assert.throws(
+    () => bpf.objGet(missing),
+    (e: unknown) =>
+      isErrno(e, E.ENOENT) &&
+      (e as SyscallError).location.file === missing &&
+      (e as SyscallError).message.startsWith(`${missing}: BPF_OBJ_GET: ENOENT`),
+  );
+  const noDir = '/sys/fs/bpf/no-such-dir/pin';
+  assert.throws(
+    () => bpf.objPin(m.fd, noDir),
+    (e: unknown) =>
+      isErrno(e, E.ENOENT) &&
+      (e as SyscallError).location.file === noDir &&
+      (e as SyscallError).message.startsWith(`${noDir}: BPF_OBJ_PIN: ENOENT`),
+  );
   assert.equal(new SyscallError('BPF_PROG_LOAD', E.EPERM).hint?.includes('CAP_BPF'), true);
   assert.equal(errnoName(E.ENOTSUPP), 'ENOTSUPP');
   assert.equal(errnoName(9999), 'errno 9999');

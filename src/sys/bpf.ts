@@ -1,7 +1,7 @@
 // One typed function per bpf(2) command. Attr buffers are preallocated per layout and reused;
 // buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
 // which stores their addresses into the attr's pointer fields for the duration of the call.
-import { EbpfError } from '../errors.js';
+import { EbpfError, type Location } from '../errors.js';
 import {
   BpfCmd,
   bpfCmdName,
@@ -94,19 +94,22 @@ function pointers(layout: Layout, bufs: Readonly<Record<string, Bytes | undefine
   return out;
 }
 
-function fail(cmd: number, r: number, log?: string): SyscallError {
-  return new SyscallError(bpfCmdName(cmd), -r, log !== undefined ? { log } : {});
+function fail(cmd: number, r: number, log?: string, location?: Location): SyscallError {
+  return new SyscallError(bpfCmdName(cmd), -r, {
+    ...(log !== undefined && { log }),
+    ...(location !== undefined && { location }),
+  });
 }
 
-/** bpf(cmd) over an attr; throws SyscallError. */
-function call(cmd: number, a: Attr, ptrs: (number | Bytes)[] = []): number {
+/** bpf(cmd) over an attr; throws SyscallError, at `location` when given (a pin path). */
+function call(cmd: number, a: Attr, ptrs: (number | Bytes)[] = [], location?: Location): number {
   const r = native().bpf(cmd, a.bytes, ...ptrs);
-  if (r < 0) throw fail(cmd, r);
+  if (r < 0) throw fail(cmd, r, undefined, location);
   return r;
 }
 
-function callFd(cmd: number, a: Attr, ptrs: (number | Bytes)[] = []): Fd {
-  return new Fd(call(cmd, a, ptrs));
+function callFd(cmd: number, a: Attr, ptrs: (number | Bytes)[] = [], location?: Location): Fd {
+  return new Fd(call(cmd, a, ptrs, location));
 }
 
 const encoder = new TextEncoder();
@@ -380,19 +383,22 @@ export function btfLoad(btf: Uint8Array, log?: LogOptions, flags = 0): { fd: Fd;
 
 // ---- objects in bpffs ---------------------------------------------------------------------------
 
-/** BPF_OBJ_PIN: pins `fd` at `path` in a bpffs. */
+/** BPF_OBJ_PIN: pins `fd` at `path` in a bpffs; a failure names the path. */
 export function objPin(fd: number, path: string, fileFlags = 0): void {
   const a = attrFor(OBJ_ATTR);
   a.view.setUint32(OBJ_ATTR.fields.bpf_fd.offset, fd, LE);
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
-  call(BpfCmd.OBJ_PIN, a, pointers(OBJ_ATTR, { pathname: cString(path) }));
+  call(BpfCmd.OBJ_PIN, a, pointers(OBJ_ATTR, { pathname: cString(path) }), { file: path });
 }
 
-/** BPF_OBJ_GET: opens the object pinned at `path` (BPF_F_RDONLY / BPF_F_WRONLY in fileFlags). */
+/**
+ * BPF_OBJ_GET: opens the object pinned at `path` (BPF_F_RDONLY / BPF_F_WRONLY in fileFlags); a
+ * failure names the path.
+ */
 export function objGet(path: string, fileFlags = 0): Fd {
   const a = attrFor(OBJ_ATTR);
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
-  return callFd(BpfCmd.OBJ_GET, a, pointers(OBJ_ATTR, { pathname: cString(path) }));
+  return callFd(BpfCmd.OBJ_GET, a, pointers(OBJ_ATTR, { pathname: cString(path) }), { file: path });
 }
 
 // ---- ids ----------------------------------------------------------------------------------------
