@@ -2,7 +2,7 @@
 // commands, info structs, and the generated bpf_attr layouts against the C compiler's offsetof.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -23,6 +23,7 @@ import { E, errnoName } from '../src/sys/errno.js';
 import { isErrno, SyscallError } from '../src/sys/error.js';
 import { Fd } from '../src/sys/fd.js';
 import { mmap, munmap, pageSize } from '../src/sys/mmap.js';
+import { objectKind, requireObjectKind, type ObjectKind } from '../src/sys/object-kind.js';
 import { ioctl, perfEventOpen } from '../src/sys/perf.js';
 import { Poller, PollEvent } from '../src/sys/poll.js';
 import { getMemlockRlimit, removeMemlockRlimit, setMemlockRlimit } from '../src/sys/rlimit.js';
@@ -317,6 +318,41 @@ test('btf load and info; bpftool sees the name-less object', (t) => {
     () => bpf.btfLoad(new Uint8Array(32)),
     (e: unknown) => e instanceof SyscallError && e.command === 'BPF_BTF_LOAD' && (e.log ?? '').length > 0,
   );
+});
+
+test('objectKind tells programs, maps, links and BTF apart, made and reopened by id', (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  {
+    using map = hashMap('sys_kind');
+    const insns = new Uint8Array([...movImm(0, 0), ...EXIT]);
+    using prog = bpf.progLoad({ prog_type: ProgType.RAW_TRACEPOINT }, { insns, license: 'GPL' }).fd;
+    using link = bpf.rawTracepointOpen('sched_process_exit', prog.fd);
+    using vmlinux = bpf.btfGetFdById(1);
+    using file = new Fd(openSync(VMLINUX, 'r'));
+    const kinds: [Fd, ObjectKind][] = [
+      [map, 'map'],
+      [prog, 'prog'],
+      [link, 'link'],
+      [vmlinux, 'btf'],
+      [file, 'other'],
+    ];
+    for (const [fd, kind] of kinds) assert.equal(objectKind(fd.fd), kind, `${fd}`);
+    // The kernel names a link's inode differently when it reopens it (bpf-link, not bpf_link).
+    using mapAgain = bpf.mapGetFdById(bpf.mapGetInfo(map.fd).info.id);
+    using progAgain = bpf.progGetFdById(bpf.progGetInfo(prog.fd).info.id);
+    using linkAgain = bpf.linkGetFdById(bpf.linkGetInfo(link.fd).id);
+    assert.equal(objectKind(mapAgain.fd), 'map');
+    assert.equal(objectKind(progAgain.fd), 'prog');
+    assert.equal(objectKind(linkAgain.fd), 'link');
+    assert.equal(bpf.btfGetInfo(vmlinux.fd).name, 'vmlinux', 'btf id 1 is vmlinux');
+
+    // requireObjectKind closes what it refuses.
+    const spare = bpf.mapGetFdById(bpf.mapGetInfo(map.fd).info.id);
+    assert.throws(() => requireObjectKind(spare, 'prog'), /^EbpfError: fd \d+ is a map, not a program$/);
+    assert.equal(spare.closed, true);
+  }
+  assert.deepEqual(openFds(), before);
 });
 
 test('readiness of a ring buffer after a program writes to it, and rlimits', async (t) => {

@@ -21,6 +21,7 @@ import {
   objPin,
 } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
+import { requireObjectKind } from '../sys/object-kind.js';
 
 export interface LinkInfo {
   id: number;
@@ -99,8 +100,9 @@ export class Link implements Attachment {
   readonly #fd: Fd;
   #pinnedAt: string | undefined;
 
-  /** Takes ownership of a bpf_link descriptor. */
+  /** Takes ownership of a bpf_link descriptor; any other descriptor is closed and an EbpfError. */
   constructor(fd: Fd) {
+    requireObjectKind(fd, 'link');
     this.#fd = fd;
   }
 
@@ -109,9 +111,11 @@ export class Link implements Attachment {
     return new Link(linkGetFdById(id));
   }
 
-  /** Opens the link pinned at `path` (BPF_OBJ_GET). */
+  /** Opens the link pinned at `path` (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin(path: string): Link {
-    const l = new Link(objGet(path));
+    const fd = objGet(path);
+    requireObjectKind(fd, 'link', path);
+    const l = new Link(fd);
     l.#pinnedAt = path;
     return l;
   }

@@ -36,6 +36,7 @@ import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
+import { requireObjectKind } from '../sys/object-kind.js';
 import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from './codec.js';
 import { possibleCpus } from './cpus.js';
 
@@ -202,6 +203,69 @@ export interface BatchLookupOptions {
   batchSize?: number;
 }
 
+export interface BatchesOptions extends BatchLookupOptions {
+  /** Remove what is read (BPF_MAP_LOOKUP_AND_DELETE_BATCH). */
+  delete?: boolean;
+}
+
+export interface IterateOptions {
+  /**
+   * For hash maps: elements read per BPF_MAP_LOOKUP_BATCH underneath the iteration (default 256);
+   * 0 walks with BPF_MAP_GET_NEXT_KEY and a lookup per key, as kernels before 5.6 must.
+   */
+  batchSize?: number;
+}
+
+/**
+ * Elements packed as the kernel lays them out for batch commands: keys of keySize bytes back to
+ * back, and their values (valueStride × cpus bytes each, so per-CPU values are all CPUs' slots).
+ */
+export interface PackedEntries {
+  keys: Uint8Array;
+  values: Uint8Array;
+  /** How many elements; default: as many as `keys` holds. */
+  count?: number;
+}
+
+/** One batch from BpfMap.batches(): `count` elements, packed, in buffers the walk reuses. */
+export interface MapBatch extends PackedEntries {
+  count: number;
+}
+
+/**
+ * Where a batch walk is (BPF_MAP_LOOKUP_BATCH's in_batch/out_batch token), kept between calls of
+ * lookupBatchInto; one cursor serves one map. A fresh cursor starts at the first element.
+ */
+export class BatchCursor {
+  /** True once the walk has reached the end of the map. */
+  done = false;
+  /** The kernel's position (a bucket or an index), valid once `started`. Internal. */
+  token: Uint8Array = new Uint8Array(8);
+  /** Whether the kernel has written `token` yet. Internal. */
+  started = false;
+
+  /** Starts the walk again from the first element. */
+  reset(): void {
+    this.done = false;
+    this.started = false;
+  }
+}
+
+/** Hash maps, whose BPF_MAP_LOOKUP_BATCH walks buckets in the order BPF_MAP_GET_NEXT_KEY does. */
+const BATCH_ITERATED = new Set<number>([
+  MapType.HASH,
+  MapType.PERCPU_HASH,
+  MapType.LRU_HASH,
+  MapType.LRU_PERCPU_HASH,
+]);
+const DEFAULT_BATCH = 256;
+/** ENOSPC growth stops here: no hash bucket holds a million elements. */
+const MAX_BATCH = 1 << 20;
+
+function isPacked(x: unknown): x is PackedEntries {
+  return typeof x === 'object' && x !== null && (x as { keys?: unknown }).keys instanceof Uint8Array;
+}
+
 /**
  * A kernel map. `K` and `V` are the JS shapes of keys and values (unknown unless you say; with
  * BTF they are what the codecs produce). Per-CPU maps take and give an array of values, one per
@@ -233,6 +297,8 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private readonly valueView: DataView;
   private mapped: ArrayBuffer | undefined;
   private mappedWritable = false;
+  /** Cleared when the kernel refuses BPF_MAP_LOOKUP_BATCH (before 5.6): entries() walks by key. */
+  private batchIterate = true;
 
   private constructor(fd: Fd, info: MapInfo, opts: MapOptions) {
     this.fd = fd;
@@ -273,8 +339,12 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.valueView = new DataView(this.valueBuf.buffer);
   }
 
-  /** Wraps a map descriptor, taking ownership (it is closed if reading the map's info fails). */
+  /**
+   * Wraps a map descriptor, taking ownership: it is closed if it is not a map (EbpfError) or if
+   * reading the map's info fails.
+   */
   static fromFd<K = unknown, V = unknown>(fd: Fd, opts: MapOptions = {}): BpfMap<K, V> {
+    requireObjectKind(fd, 'map');
     try {
       return new BpfMap<K, V>(fd, readInfo(fd), opts);
     } catch (e) {
@@ -288,9 +358,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return BpfMap.fromFd<K, V>(mapGetFdById(id), opts);
   }
 
-  /** Opens the map pinned at `path` in a bpffs (BPF_OBJ_GET). */
+  /** Opens the map pinned at `path` in a bpffs (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin<K = unknown, V = unknown>(path: string, opts: MapOptions = {}): BpfMap<K, V> {
-    return BpfMap.fromFd<K, V>(objGet(path), opts);
+    const fd = objGet(path);
+    requireObjectKind(fd, 'map', path);
+    return BpfMap.fromFd<K, V>(fd, opts);
   }
 
   /** Creates a map (BPF_MAP_CREATE). Most maps come from the loader; this is for hand-made ones. */
@@ -387,6 +459,19 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /**
+   * Reads the value at `key` into `out` as the kernel lays it out (valueStride × cpus bytes; more
+   * room is left alone) and says whether the key was there. Allocates nothing: for hot loops that
+   * decode the bytes themselves, as C passes its own buffer to bpf_map_lookup_elem.
+   */
+  lookupInto(key: K | Uint8Array, out: Uint8Array, flags = 0): boolean {
+    const need = this.valueStride * this.cpus;
+    // The kernel writes the whole value whatever the buffer's length: a short one would be overrun.
+    if (out.length < need) throw this.error(`lookupInto needs ${need} bytes of room, got ${out.length}`);
+    const k = this.encodeKey(key, this.keyBuf, this.keyView);
+    return mapLookupElem(this.fd.fd, k, out, u64(flags));
+  }
+
+  /**
    * Sets `key` to `value`. `flags`: UpdateFlags.ANY (default), NOEXIST (fails with EEXIST if
    * present), EXIST (fails with ENOENT if absent), F_LOCK (with a bpf_spin_lock in the value).
    * For map-in-map and prog arrays `value` is the inner map / program (handle, Fd or number).
@@ -441,9 +526,19 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     }
   }
 
-  /** [key, value] pairs; a key deleted between the walk and its lookup is skipped. */
-  *entries(): IterableIterator<[K, V]> {
+  /**
+   * [key, value] pairs. Hash maps are read with BPF_MAP_LOOKUP_BATCH, `batchSize` elements a call,
+   * in the order BPF_MAP_GET_NEXT_KEY gives (each key once when the map does not change meanwhile;
+   * a change shows from the next batch on, and a deleted key does not restart the walk). Other
+   * maps, kernels before 5.6 and `batchSize: 0` take a key walk and a lookup per key: a key
+   * deleted between the two is skipped, and deleting the current key restarts a hash walk.
+   */
+  *entries(opts: IterateOptions = {}): IterableIterator<[K, V]> {
     if (this.keySize === 0) throw this.error('a map without keys cannot be iterated (use pop)');
+    const size = opts.batchSize ?? DEFAULT_BATCH;
+    if (size > 0 && this.batchIterate && BATCH_ITERATED.has(this.type)) {
+      if (yield* this.batchedEntries(size)) return;
+    }
     // The walk of rawKeys() inlined, with a DataView kept per key buffer: this is the hot loop of
     // a dump, and a view or generator per entry costs as much as the codecs.
     const kbufs = [new Uint8Array(this.keySize), new Uint8Array(this.keySize)] as const;
@@ -460,8 +555,48 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     }
   }
 
-  *values(): IterableIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+  /**
+   * The walk of entries() through batches; false, having yielded nothing, when the kernel has no
+   * BPF_MAP_LOOKUP_BATCH for the map (EINVAL before Linux 5.6, ENOTSUPP without the map op).
+   */
+  private *batchedEntries(size: number): Generator<[K, V], boolean, undefined> {
+    const ks = this.keySize;
+    const es = this.valueStride * this.cpus;
+    const cursor = new BatchCursor();
+    let keys = new Uint8Array(size * ks);
+    let values = new Uint8Array(size * es);
+    let kview = new DataView(keys.buffer);
+    let vview = new DataView(values.buffer);
+    let first = true;
+    while (!cursor.done) {
+      let n: number;
+      try {
+        n = this.batchCall(false, cursor, keys, values, size);
+      } catch (e) {
+        if (isErrno(e, E.ENOSPC) && size < MAX_BATCH) {
+          size *= 2;
+          keys = new Uint8Array(size * ks);
+          values = new Uint8Array(size * es);
+          kview = new DataView(keys.buffer);
+          vview = new DataView(values.buffer);
+          continue;
+        }
+        if (first && (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))) {
+          this.batchIterate = false;
+          return false;
+        }
+        throw e;
+      }
+      first = false;
+      for (let i = 0; i < n; i++) {
+        yield [this.keyCodec.decodeView(kview, i * ks) as K, this.decodeValue(vview, i * es)];
+      }
+    }
+    return true;
+  }
+
+  *values(opts: IterateOptions = {}): IterableIterator<V> {
+    for (const [, v] of this.entries(opts)) yield v;
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
@@ -479,53 +614,137 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   // ---- batches (Linux 5.6) ----
 
-  private batchWalk(del: boolean, opts: BatchLookupOptions): [K, V][] {
-    let size = Math.max(1, opts.batchSize ?? 256);
-    const tokenSize = Math.max(this.keySize, 4);
-    let inBatch: Uint8Array | null = null;
-    const out: [K, V][] = [];
-    const elemSize = this.valueStride * this.cpus;
-    for (;;) {
-      const keys = new Uint8Array(size * this.keySize);
-      const values = new Uint8Array(size * elemSize);
-      const outBatch = new Uint8Array(tokenSize);
-      let res;
+  /** Bytes of one element's value in batch buffers: all CPUs' slots for per-CPU maps. */
+  private get elemSize(): number {
+    return this.valueStride * this.cpus;
+  }
+
+  /** One lookup (and delete) batch call from `cursor`, `count` elements at most. */
+  private batchCall(
+    del: boolean,
+    cursor: BatchCursor,
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+  ): number {
+    // Hash maps keep a u32 bucket in the token; the generic (array) walk keeps the last key.
+    const need = Math.max(this.keySize, 4);
+    if (cursor.token.length < need) {
+      if (cursor.started) throw this.error(`batch cursor holds ${cursor.token.length} bytes, the map's need ${need}`);
+      cursor.token = new Uint8Array(need);
+    }
+    let res;
+    try {
+      // The kernel reads in_batch before it writes out_batch: one token serves as both.
+      const o = { inBatch: cursor.started ? cursor.token : null, outBatch: cursor.token, keys, values, count };
+      res = del ? mapLookupAndDeleteBatch(this.fd.fd, o) : mapLookupBatch(this.fd.fd, o);
+    } catch (e) {
+      if (isErrno(e, E.EINVAL) && (this.type === MapType.QUEUE || this.type === MapType.STACK)) {
+        throw new NotSupportedError(`batch operations on ${TYPE_NAMES[this.type]} maps`, {
+          map: this.name,
+        });
+      }
+      throw e;
+    }
+    cursor.started = true;
+    if (res.done) cursor.done = true;
+    return res.count;
+  }
+
+  /** How many whole elements both buffers hold, refusing buffers with room for none. */
+  private roomIn(keys: Uint8Array, values: Uint8Array): number {
+    const es = this.elemSize;
+    const n = Math.min(this.keySize ? Math.floor(keys.length / this.keySize) : Infinity, Math.floor(values.length / es));
+    if (!(n >= 1)) {
+      throw this.error(
+        `batch buffers hold no element (keys: ${keys.length} bytes of ${this.keySize} each, values: ${values.length} bytes of ${es} each)`,
+      );
+    }
+    return Math.min(n, 0xffffffff);
+  }
+
+  /**
+   * One BPF_MAP_LOOKUP_BATCH into buffers the caller owns and reuses, from where `cursor` is: as
+   * many elements as both buffers hold (keySize bytes a key; valueStride × cpus bytes a value),
+   * packed as the kernel writes them. Returns how many were written; `cursor.done` turns true at
+   * the end of the map. Allocates nothing per element, as bpf_map_lookup_batch in C.
+   * Throws SyscallError ENOSPC when one hash bucket holds more elements than the buffers do (call
+   * again with more room: the cursor has not moved), NotSupportedError for queues and stacks.
+   * Requires Linux 5.6.
+   */
+  lookupBatchInto(cursor: BatchCursor, keys: Uint8Array, values: Uint8Array): number {
+    if (cursor.done) return 0;
+    return this.batchCall(false, cursor, keys, values, this.roomIn(keys, values));
+  }
+
+  /** lookupBatchInto with BPF_MAP_LOOKUP_AND_DELETE_BATCH: what is read is removed. */
+  lookupAndDeleteBatchInto(cursor: BatchCursor, keys: Uint8Array, values: Uint8Array): number {
+    if (cursor.done) return 0;
+    return this.batchCall(true, cursor, keys, values, this.roomIn(keys, values));
+  }
+
+  /**
+   * The whole map in batches, as packed bytes: each step yields `{ keys, values, count }` over
+   * buffers the walk reuses, so the bytes are valid until the next step (copy what you keep).
+   * `batchSize` elements a call (default 256), grown when a hash bucket holds more. With
+   * `delete`, what is read is removed. Requires Linux 5.6.
+   */
+  *batches(opts: BatchesOptions = {}): Generator<MapBatch, void, undefined> {
+    yield* this.walk(opts.delete === true, opts.batchSize, false);
+  }
+
+  /** Batches over one cursor; `fresh` gives each batch its own buffers (for views that outlive it). */
+  private *walk(del: boolean, batchSize: number | undefined, fresh: boolean): Generator<MapBatch, void, undefined> {
+    let size = Math.max(1, Math.floor(batchSize ?? DEFAULT_BATCH));
+    const ks = this.keySize;
+    const es = this.elemSize;
+    const cursor = new BatchCursor();
+    let keys = new Uint8Array(size * ks);
+    let values = new Uint8Array(size * es);
+    while (!cursor.done) {
+      let n: number;
       try {
-        const o = { inBatch, outBatch, keys, values, count: size };
-        res = del ? mapLookupAndDeleteBatch(this.fd.fd, o) : mapLookupBatch(this.fd.fd, o);
+        n = this.batchCall(del, cursor, keys, values, size);
       } catch (e) {
-        // A hash bucket with more elements than `count`: ask again with room for it.
-        if (isErrno(e, E.ENOSPC) && size < 1 << 20) {
+        // A hash bucket with more elements than `size`: ask again with room for it.
+        if (isErrno(e, E.ENOSPC) && size < MAX_BATCH) {
           size *= 2;
+          keys = new Uint8Array(size * ks);
+          values = new Uint8Array(size * es);
           continue;
-        }
-        if (isErrno(e, E.EINVAL) && (this.type === MapType.QUEUE || this.type === MapType.STACK)) {
-          throw new NotSupportedError(`batch operations on ${TYPE_NAMES[this.type]} maps`, {
-            map: this.name,
-          });
         }
         throw e;
       }
-      const kview = new DataView(keys.buffer);
-      const vview = new DataView(values.buffer);
-      // The buffers are fresh and belong to the result: raw entries are views of them, not copies.
-      const rawKey = this.keyCodec.raw === true;
-      const rawValue = this.valueCodec.raw === true && !this.perCpu;
-      const ks = this.keySize;
-      for (let i = 0; i < res.count; i++) {
-        out.push([
-          (rawKey ? keys.subarray(i * ks, (i + 1) * ks) : this.keyCodec.decodeView(kview, i * ks)) as K,
-          (rawValue
-            ? values.subarray(i * elemSize, (i + 1) * elemSize)
-            : this.decodeValue(vview, i * elemSize)) as V,
-        ]);
+      if (n === 0) continue;
+      yield { keys: keys.subarray(0, n * ks), values: values.subarray(0, n * es), count: n };
+      if (fresh && !cursor.done) {
+        keys = new Uint8Array(size * ks);
+        values = new Uint8Array(size * es);
       }
-      if (res.done) return out;
-      inBatch = outBatch;
     }
   }
 
-  /** All entries, read with BPF_MAP_LOOKUP_BATCH. */
+  private batchWalk(del: boolean, opts: BatchLookupOptions): [K, V][] {
+    const ks = this.keySize;
+    const es = this.elemSize;
+    // Raw entries are views of the batch's buffers, not copies: each batch then needs its own.
+    const rawKey = this.keyCodec.raw === true;
+    const rawValue = this.valueCodec.raw === true && !this.perCpu;
+    const out: [K, V][] = [];
+    for (const b of this.walk(del, opts.batchSize, rawKey || rawValue)) {
+      const kview = new DataView(b.keys.buffer, b.keys.byteOffset, b.keys.byteLength);
+      const vview = new DataView(b.values.buffer, b.values.byteOffset, b.values.byteLength);
+      for (let i = 0; i < b.count; i++) {
+        out.push([
+          (rawKey ? b.keys.subarray(i * ks, (i + 1) * ks) : this.keyCodec.decodeView(kview, i * ks)) as K,
+          (rawValue ? b.values.subarray(i * es, (i + 1) * es) : this.decodeValue(vview, i * es)) as V,
+        ]);
+      }
+    }
+    return out;
+  }
+
+  /** All entries, read with BPF_MAP_LOOKUP_BATCH. For large maps batches() allocates far less. */
   lookupBatch(opts: BatchLookupOptions = {}): [K, V][] {
     return this.batchWalk(false, opts);
   }
@@ -535,26 +754,68 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return this.batchWalk(true, opts);
   }
 
-  /** Writes all `entries` in one BPF_MAP_UPDATE_BATCH; returns how many were written. */
-  updateBatch(entries: Iterable<[K | Uint8Array, V | Uint8Array]>, flags: number = BPF_ANY): number {
-    const list = [...entries];
+  /** Checks packed entries against the map's sizes; returns their count. */
+  private packedCount(p: PackedEntries, withValues: boolean): number {
+    const ks = this.keySize;
+    const count = p.count ?? (ks ? Math.floor(p.keys.length / ks) : 0);
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) {
+      throw this.error(`packed count ${count} is not a whole number of elements`);
+    }
+    if (p.keys.length < count * ks) {
+      throw this.error(`packed keys hold ${p.keys.length} bytes, ${count} keys need ${count * ks}`);
+    }
+    if (withValues && p.values.length < count * this.elemSize) {
+      throw this.error(`packed values hold ${p.values.length} bytes, ${count} values need ${count * this.elemSize}`);
+    }
+    return count;
+  }
+
+  /**
+   * Writes entries in one BPF_MAP_UPDATE_BATCH; returns how many were written. Takes [key, value]
+   * pairs, or packed bytes `{ keys, values, count }` (as batches() yields them) that go to the
+   * kernel as they are. `flags` as for update().
+   */
+  updateBatch(
+    entries: Iterable<[K | Uint8Array, V | Uint8Array]> | PackedEntries,
+    flags: number = BPF_ANY,
+  ): number {
+    if (isPacked(entries)) {
+      const count = this.packedCount(entries, true);
+      if (count === 0) return 0;
+      return mapUpdateBatch(this.fd.fd, {
+        keys: entries.keys,
+        values: entries.values,
+        count,
+        elemFlags: u64(flags),
+      });
+    }
+    const list = Array.isArray(entries) ? (entries as [K | Uint8Array, V | Uint8Array][]) : [...entries];
     if (list.length === 0) return 0;
-    const elemSize = this.valueStride * this.cpus;
-    const keys = new Uint8Array(list.length * this.keySize);
-    const values = new Uint8Array(list.length * elemSize);
+    const ks = this.keySize;
+    const es = this.elemSize;
+    const keys = new Uint8Array(list.length * ks);
+    const values = new Uint8Array(list.length * es);
     const kview = new DataView(keys.buffer);
     const vview = new DataView(values.buffer);
-    list.forEach(([k, v], i) => {
-      if (k instanceof Uint8Array && k.length === this.keySize) keys.set(k, i * this.keySize);
-      else this.keyCodec.encodeView(k, kview, i * this.keySize);
-      if (v instanceof Uint8Array && v.length === elemSize) values.set(v, i * elemSize);
-      else this.encodeValue(v as V, vview, i * elemSize);
-    });
+    for (let i = 0; i < list.length; i++) {
+      const [k, v] = list[i]!;
+      if (k instanceof Uint8Array && k.length === ks) keys.set(k, i * ks);
+      else this.keyCodec.encodeView(k, kview, i * ks);
+      if (v instanceof Uint8Array && v.length === es) values.set(v, i * es);
+      else this.encodeValue(v as V, vview, i * es);
+    }
     return mapUpdateBatch(this.fd.fd, { keys, values, count: list.length, elemFlags: u64(flags) });
   }
 
-  /** Removes all `keys` in one BPF_MAP_DELETE_BATCH; returns how many were removed. */
-  deleteBatch(keys: Iterable<K | Uint8Array>): number {
+  /**
+   * Removes keys in one BPF_MAP_DELETE_BATCH; returns how many were removed. Takes keys, or
+   * packed key bytes `{ keys, count }`.
+   */
+  deleteBatch(keys: Iterable<K | Uint8Array> | Omit<PackedEntries, 'values'>): number {
+    if (isPacked(keys)) {
+      const count = this.packedCount({ ...keys, values: new Uint8Array(0) }, false);
+      return count === 0 ? 0 : mapDeleteBatch(this.fd.fd, { keys: keys.keys, count });
+    }
     const list = [...keys];
     if (list.length === 0) return 0;
     const buf = new Uint8Array(list.length * this.keySize);

@@ -15,6 +15,7 @@ import {
 import { E } from '../sys/errno.js';
 import { isErrno, SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
+import { requireObjectKind } from '../sys/object-kind.js';
 import { programInfo, type InfoOptions, type ProgramInfo } from './info.js';
 
 export interface TestRunOptions {
@@ -87,9 +88,11 @@ export class Program {
 
   /**
    * Takes ownership of a program descriptor. Name and type not given are asked of the kernel
-   * (BPF_OBJ_GET_INFO_BY_FD); a descriptor that is not a program then fails with SyscallError.
+   * (BPF_OBJ_GET_INFO_BY_FD). A descriptor that is not a program is closed and fails with
+   * EbpfError.
    */
   static fromFd(fd: Fd, opts: ProgramOptions = {}): Program {
+    requireObjectKind(fd, 'prog');
     let { name, type } = opts;
     if (name === undefined || type === undefined) {
       try {
@@ -109,9 +112,10 @@ export class Program {
     return Program.fromFd(progGetFdById(id));
   }
 
-  /** Opens the program pinned at `path` in a bpffs (BPF_OBJ_GET). */
+  /** Opens the program pinned at `path` in a bpffs (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin(path: string): Program {
     const fd = objGet(path);
+    requireObjectKind(fd, 'prog', path);
     const p = Program.fromFd(fd);
     p.#pinnedAt = path;
     return p;

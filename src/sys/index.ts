@@ -4,6 +4,7 @@ export * from './errno.js';
 export * from './error.js';
 export * from './fd.js';
 export * from './mmap.js';
+export * from './object-kind.js';
 export * from './perf.js';
 export * from './poll.js';
 export * from './rlimit.js';
