@@ -32,6 +32,8 @@ interface EnumSpec {
   /** Prefix stripped for the TS keys; kept in the kernel names. */
   prefix: string;
   doc: string;
+  /** Also emit the short names bpftool prints (`hash`, `sched_cls`), with an example. */
+  short?: string;
 }
 
 function enumValues(name: string): [string, number][] {
@@ -67,6 +69,20 @@ function emitEnum(spec: EnumSpec): string {
   lines.push(`export function ${fn}(value: number): string {`);
   lines.push(`  return ${spec.tsName}Names[value] ?? \`${spec.prefix.replace(/_$/, '')} \${value}\`;`);
   lines.push('}');
+  if (spec.short !== undefined) {
+    // bpftool's names are the kernel's preferred name without the prefix, in lower case (so 19 is
+    // cgroup_storage, not its deprecated first name); an unknown value prints as `type N`.
+    lines.push(`const ${spec.tsName}ShortNames: Readonly<Record<number, string>> = {`);
+    for (const [value, name] of names)
+      lines.push(`  ${value}: '${name.slice(spec.prefix.length).toLowerCase()}',`);
+    lines.push('};');
+    lines.push(
+      `/** The short name bpftool prints for a value (\`${spec.short}\`), or \`type N\` when unknown. */`,
+    );
+    lines.push(`export function ${fn.replace(/Name$/, 'ShortName')}(value: number): string {`);
+    lines.push(`  return ${spec.tsName}ShortNames[value] ?? \`type \${value}\`;`);
+    lines.push('}');
+  }
   return lines.join('\n');
 }
 
@@ -114,13 +130,31 @@ function emitConstants(): string {
   out.push('// Kernel constants every layer may use: map, program, attach and link types, and flags.');
   out.push('// Pure code (object specs) imports these, so this file must not import sys.\n');
   out.push(
-    emitEnum({ cName: 'bpf_map_type', tsName: 'MapType', prefix: 'BPF_MAP_TYPE_', doc: 'Map types' }),
+    emitEnum({
+      cName: 'bpf_map_type',
+      tsName: 'MapType',
+      prefix: 'BPF_MAP_TYPE_',
+      doc: 'Map types',
+      short: 'hash',
+    }),
     '',
-    emitEnum({ cName: 'bpf_prog_type', tsName: 'ProgType', prefix: 'BPF_PROG_TYPE_', doc: 'Program types' }),
+    emitEnum({
+      cName: 'bpf_prog_type',
+      tsName: 'ProgType',
+      prefix: 'BPF_PROG_TYPE_',
+      doc: 'Program types',
+      short: 'sched_cls',
+    }),
     '',
     emitEnum({ cName: 'bpf_attach_type', tsName: 'AttachType', prefix: 'BPF_', doc: 'Attach types' }),
     '',
-    emitEnum({ cName: 'bpf_link_type', tsName: 'LinkType', prefix: 'BPF_LINK_TYPE_', doc: 'Link types' }),
+    emitEnum({
+      cName: 'bpf_link_type',
+      tsName: 'LinkType',
+      prefix: 'BPF_LINK_TYPE_',
+      doc: 'Link types',
+      short: 'xdp',
+    }),
     '',
     emitEnum({ cName: 'bpf_stats_type', tsName: 'StatsType', prefix: 'BPF_STATS_', doc: 'Statistics' }),
     '',

@@ -84,6 +84,46 @@ const MapTypeNames: Readonly<Record<number, string>> = {
 export function mapTypeName(value: number): string {
   return MapTypeNames[value] ?? `BPF_MAP_TYPE ${value}`;
 }
+const MapTypeShortNames: Readonly<Record<number, string>> = {
+  0: 'unspec',
+  1: 'hash',
+  2: 'array',
+  3: 'prog_array',
+  4: 'perf_event_array',
+  5: 'percpu_hash',
+  6: 'percpu_array',
+  7: 'stack_trace',
+  8: 'cgroup_array',
+  9: 'lru_hash',
+  10: 'lru_percpu_hash',
+  11: 'lpm_trie',
+  12: 'array_of_maps',
+  13: 'hash_of_maps',
+  14: 'devmap',
+  15: 'sockmap',
+  16: 'cpumap',
+  17: 'xskmap',
+  18: 'sockhash',
+  19: 'cgroup_storage',
+  20: 'reuseport_sockarray',
+  21: 'percpu_cgroup_storage',
+  22: 'queue',
+  23: 'stack',
+  24: 'sk_storage',
+  25: 'devmap_hash',
+  26: 'struct_ops',
+  27: 'ringbuf',
+  28: 'inode_storage',
+  29: 'task_storage',
+  30: 'bloom_filter',
+  31: 'user_ringbuf',
+  32: 'cgrp_storage',
+  33: 'arena',
+};
+/** The short name bpftool prints for a value (`hash`), or `type N` when unknown. */
+export function mapTypeShortName(value: number): string {
+  return MapTypeShortNames[value] ?? `type ${value}`;
+}
 
 /** Program types (enum bpf_prog_type: BPF_PROG_TYPE_*). */
 export const ProgType = {
@@ -160,6 +200,45 @@ const ProgTypeNames: Readonly<Record<number, string>> = {
 /** The kernel name of a value (`BPF_PROG_TYPE_SOCKET_FILTER`), or the prefix and number when unknown. */
 export function progTypeName(value: number): string {
   return ProgTypeNames[value] ?? `BPF_PROG_TYPE ${value}`;
+}
+const ProgTypeShortNames: Readonly<Record<number, string>> = {
+  0: 'unspec',
+  1: 'socket_filter',
+  2: 'kprobe',
+  3: 'sched_cls',
+  4: 'sched_act',
+  5: 'tracepoint',
+  6: 'xdp',
+  7: 'perf_event',
+  8: 'cgroup_skb',
+  9: 'cgroup_sock',
+  10: 'lwt_in',
+  11: 'lwt_out',
+  12: 'lwt_xmit',
+  13: 'sock_ops',
+  14: 'sk_skb',
+  15: 'cgroup_device',
+  16: 'sk_msg',
+  17: 'raw_tracepoint',
+  18: 'cgroup_sock_addr',
+  19: 'lwt_seg6local',
+  20: 'lirc_mode2',
+  21: 'sk_reuseport',
+  22: 'flow_dissector',
+  23: 'cgroup_sysctl',
+  24: 'raw_tracepoint_writable',
+  25: 'cgroup_sockopt',
+  26: 'tracing',
+  27: 'struct_ops',
+  28: 'ext',
+  29: 'lsm',
+  30: 'sk_lookup',
+  31: 'syscall',
+  32: 'netfilter',
+};
+/** The short name bpftool prints for a value (`sched_cls`), or `type N` when unknown. */
+export function progTypeShortName(value: number): string {
+  return ProgTypeShortNames[value] ?? `type ${value}`;
 }
 
 /** Attach types (enum bpf_attach_type: BPF_*). */
@@ -328,6 +407,27 @@ const LinkTypeNames: Readonly<Record<number, string>> = {
 /** The kernel name of a value (`BPF_LINK_TYPE_RAW_TRACEPOINT`), or the prefix and number when unknown. */
 export function linkTypeName(value: number): string {
   return LinkTypeNames[value] ?? `BPF_LINK_TYPE ${value}`;
+}
+const LinkTypeShortNames: Readonly<Record<number, string>> = {
+  0: 'unspec',
+  1: 'raw_tracepoint',
+  2: 'tracing',
+  3: 'cgroup',
+  4: 'iter',
+  5: 'netns',
+  6: 'xdp',
+  7: 'perf_event',
+  8: 'kprobe_multi',
+  9: 'struct_ops',
+  10: 'netfilter',
+  11: 'tcx',
+  12: 'uprobe_multi',
+  13: 'netkit',
+  14: 'sockmap',
+};
+/** The short name bpftool prints for a value (`xdp`), or `type N` when unknown. */
+export function linkTypeShortName(value: number): string {
+  return LinkTypeShortNames[value] ?? `type ${value}`;
 }
 
 /** Statistics (enum bpf_stats_type: BPF_STATS_*). */

@@ -192,6 +192,20 @@ test('hash map with BTF: every single-element operation, flags, codecs, bpftool 
   assert.equal(openFds(), before, 'no descriptor leaks');
 });
 
+test('info().typeName is the type name bpftool prints, for a type with a deprecated alias too', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  // BPF_MAP_TYPE_CGROUP_STORAGE shares its number with BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED.
+  for (const [type, keySize, maxEntries] of [
+    [MapType.HASH, 4, 1],
+    [MapType.CGROUP_STORAGE, 8, 0],
+    [MapType.PERCPU_CGROUP_STORAGE, 8, 0],
+  ] as const) {
+    using map = BpfMap.create({ type, keySize, valueSize: 8, maxEntries });
+    const shown = JSON.parse(run('bpftool', ['-j', 'map', 'show', 'id', String(map.id)])) as { type: string };
+    assert.equal(map.info().typeName, shown.type);
+  }
+});
+
 test('10k-entry hash: iteration is complete and in kernel order; batch lookup, update, delete', (t) => {
   if (!needRoot(t)) return;
   const before = openFds();

@@ -13,8 +13,11 @@ import {
   BPF_F_MMAPABLE,
   BPF_NOEXIST,
   LinkType,
+  linkTypeShortName,
   MapType,
+  mapTypeShortName,
   ProgType,
+  progTypeShortName,
 } from '../src/constants.js';
 import { EbpfError } from '../src/errors.js';
 import * as bpf from '../src/sys/bpf.js';
@@ -432,6 +435,35 @@ test('generated enums match the kernel BTF as bpftool prints it', (t) => {
   check('bpf_attach_type', 'BPF_', AttachType);
   check('bpf_link_type', 'BPF_LINK_TYPE_', LinkType);
   check('bpf_cmd', 'BPF_', attrs.BpfCmd);
+});
+
+test('short type names are the names bpftool prints', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  // bpftool's feature probe names every map and program type its libbpf knows, in enum order from 1.
+  const probe = run('bpftool', ['feature', 'probe', 'kernel']);
+  const printed = (what: string): string[] =>
+    [...probe.matchAll(new RegExp(`^eBPF ${what} (\\w+) is`, 'gm'))].map((m) => m[1]!);
+  for (const [what, shortName] of [
+    ['map_type', mapTypeShortName],
+    ['program_type', progTypeShortName],
+  ] as const) {
+    const names = printed(what);
+    assert.ok(names.length > 20, `bpftool feature probe lists ${what}s`);
+    assert.deepEqual(
+      names.map((_, i) => shortName(i + 1)),
+      names,
+      what,
+    );
+  }
+  assert.equal(mapTypeShortName(MapType.CGROUP_STORAGE), 'cgroup_storage', 'not the deprecated name');
+  assert.equal(mapTypeShortName(9999), 'type 9999');
+  // Link types have no probe: a real link, as bpftool shows it.
+  const insns = new Uint8Array([...movImm(0, 0), ...EXIT]);
+  using prog = bpf.progLoad({ prog_type: ProgType.RAW_TRACEPOINT }, { insns, license: 'GPL' }).fd;
+  using link = bpf.rawTracepointOpen('sched_process_exit', prog.fd);
+  const info = bpf.linkGetInfo(link.fd);
+  const shown = JSON.parse(run('bpftool', ['-j', 'link', 'show', 'id', String(info.id)])) as { type: string };
+  assert.equal(linkTypeShortName(info.type), shown.type);
 });
 
 test('generated bpf_attr and info layouts match offsetof/sizeof from the C compiler', (t) => {

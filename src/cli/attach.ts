@@ -1,5 +1,5 @@
 // `ebpf attach`: attach a loaded program (XDP, tc, tracepoint, raw tracepoint), list links, detach.
-import { attachTypeName, linkTypeName } from '../constants.js';
+import { attachTypeName, linkTypeShortName } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { Link, linkIds, type Attachment, type LinkInfo } from '../link/link.js';
 import { attachTc } from '../link/tc.js';
@@ -37,13 +37,8 @@ function int(s: string | undefined, what: string): number | undefined {
   return n;
 }
 
-function shortLinkType(t: number): string {
-  const n = linkTypeName(t);
-  return n.startsWith('BPF_LINK_TYPE_') ? n.slice('BPF_LINK_TYPE_'.length).toLowerCase() : String(t);
-}
-
 function linkText(i: LinkInfo): string {
-  let s = `${i.id}: ${shortLinkType(i.type)}  prog ${i.progId}`;
+  let s = `${i.id}: ${linkTypeShortName(i.type)}  prog ${i.progId}`;
   const extra: string[] = [];
   if (i.ifindex !== undefined) extra.push(`ifindex ${i.ifindex}`);
   if (i.attachType !== undefined) extra.push(`attach_type ${attachTypeName(i.attachType)}`);
@@ -52,7 +47,7 @@ function linkText(i: LinkInfo): string {
 }
 
 function linkJson(i: LinkInfo): Record<string, unknown> {
-  const o: Record<string, unknown> = { id: i.id, type: shortLinkType(i.type), prog_id: i.progId };
+  const o: Record<string, unknown> = { id: i.id, type: linkTypeShortName(i.type), prog_id: i.progId };
   if (i.ifindex !== undefined) o.ifindex = i.ifindex;
   if (i.attachType !== undefined) o.attach_type = attachTypeName(i.attachType);
   return o;

@@ -1,7 +1,8 @@
 // `ebpf prog list|show|run`: loaded programs as bpftool prints them (text or --json), and test runs.
 import { existsSync, readFileSync } from 'node:fs';
+import { progTypeShortName } from '../constants.js';
 import { EbpfError, NotFoundError } from '../errors.js';
-import { memlockOf, progTypeShortName, type ProgramInfo } from '../program/info.js';
+import { memlockOf, type ProgramInfo } from '../program/info.js';
 import { Program, programIds } from '../program/program.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';

@@ -9,7 +9,7 @@ import {
   BPF_F_MMAPABLE,
   BPF_NOEXIST,
   MapType,
-  mapTypeName,
+  mapTypeShortName,
 } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import {
@@ -175,14 +175,11 @@ export function btfFromKernel(id: number): Btf {
   return btf;
 }
 
-const TYPE_NAMES: Record<number, string> = {};
-for (const [k, v] of Object.entries(MapType)) TYPE_NAMES[v] ??= k.toLowerCase();
-
 function readInfo(fd: Fd): MapInfo {
   const { info, name } = mapGetInfo(fd.fd);
   return {
     type: info.type,
-    typeName: TYPE_NAMES[info.type] ?? mapTypeName(info.type),
+    typeName: mapTypeShortName(info.type),
     id: info.id,
     name,
     keySize: info.key_size,
@@ -640,7 +637,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       res = del ? mapLookupAndDeleteBatch(this.fd.fd, o) : mapLookupBatch(this.fd.fd, o);
     } catch (e) {
       if (isErrno(e, E.EINVAL) && (this.type === MapType.QUEUE || this.type === MapType.STACK)) {
-        throw new NotSupportedError(`batch operations on ${TYPE_NAMES[this.type]} maps`, {
+        throw new NotSupportedError(`batch operations on ${mapTypeShortName(this.type)} maps`, {
           map: this.name,
         });
       }
@@ -905,7 +902,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   toString(): string {
-    return `map '${this.name}' (${TYPE_NAMES[this.type] ?? this.type}, id ${this.id})`;
+    return `map '${this.name}' (${mapTypeShortName(this.type)}, id ${this.id})`;
   }
 }
 

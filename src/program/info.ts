@@ -1,7 +1,7 @@
 // ProgramInfo: what the kernel tells about a loaded program (struct bpf_prog_info), in JS terms,
 // plus the few facts bpftool adds from elsewhere (memlock from fdinfo, load time on the wall clock).
 import { readFileSync } from 'node:fs';
-import { progTypeName, type ProgType } from '../constants.js';
+import type { ProgType } from '../constants.js';
 import { progGetInfo } from '../sys/bpf.js';
 
 export interface ProgramInfo {
@@ -87,12 +87,6 @@ export function programInfo(fd: number, opts: InfoOptions = {}): ProgramInfo {
   if (r.xlatedInsns !== undefined) out.xlatedInsns = r.xlatedInsns;
   if (r.jitedInsns !== undefined) out.jitedInsns = r.jitedInsns;
   return out;
-}
-
-/** The short lower-case type name bpftool prints (`xdp`, `sched_cls`). */
-export function progTypeShortName(type: number): string {
-  const full = progTypeName(type);
-  return full.startsWith('BPF_PROG_TYPE_') ? full.slice('BPF_PROG_TYPE_'.length).toLowerCase() : String(type);
 }
 
 /** The `memlock:` line of /proc/self/fdinfo for a bpf descriptor, in bytes; 0 if absent. */
