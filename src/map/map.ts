@@ -217,9 +217,13 @@ export interface IterateOptions {
  * Elements packed as the kernel lays them out for batch commands: keys of keySize bytes back to
  * back, and their values (valueStride × cpus bytes each, so per-CPU values are all CPUs' slots).
  */
-export interface PackedEntries {
-  keys: Uint8Array;
+export interface PackedEntries extends PackedKeys {
   values: Uint8Array;
+}
+
+/** Keys packed back to back, keySize bytes each. */
+export interface PackedKeys {
+  keys: Uint8Array;
   /** How many elements; default: as many as `keys` holds. */
   count?: number;
 }
@@ -259,7 +263,7 @@ const DEFAULT_BATCH = 256;
 /** ENOSPC growth stops here: no hash bucket holds a million elements. */
 const MAX_BATCH = 1 << 20;
 
-function isPacked(x: unknown): x is PackedEntries {
+function isPacked(x: unknown): x is PackedKeys {
   return typeof x === 'object' && x !== null && (x as { keys?: unknown }).keys instanceof Uint8Array;
 }
 
@@ -627,13 +631,21 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     // Hash maps keep a u32 bucket in the token; the generic (array) walk keeps the last key.
     const need = Math.max(this.keySize, 4);
     if (cursor.token.length < need) {
-      if (cursor.started) throw this.error(`batch cursor holds ${cursor.token.length} bytes, the map's need ${need}`);
+      if (cursor.started) {
+        throw this.error(`batch cursor holds ${cursor.token.length} bytes, the map's need ${need}`);
+      }
       cursor.token = new Uint8Array(need);
     }
     let res;
     try {
       // The kernel reads in_batch before it writes out_batch: one token serves as both.
-      const o = { inBatch: cursor.started ? cursor.token : null, outBatch: cursor.token, keys, values, count };
+      const o = {
+        inBatch: cursor.started ? cursor.token : null,
+        outBatch: cursor.token,
+        keys,
+        values,
+        count,
+      };
       res = del ? mapLookupAndDeleteBatch(this.fd.fd, o) : mapLookupBatch(this.fd.fd, o);
     } catch (e) {
       if (isErrno(e, E.EINVAL) && (this.type === MapType.QUEUE || this.type === MapType.STACK)) {
@@ -651,7 +663,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** How many whole elements both buffers hold, refusing buffers with room for none. */
   private roomIn(keys: Uint8Array, values: Uint8Array): number {
     const es = this.elemSize;
-    const n = Math.min(this.keySize ? Math.floor(keys.length / this.keySize) : Infinity, Math.floor(values.length / es));
+    const n = Math.min(
+      this.keySize ? Math.floor(keys.length / this.keySize) : Infinity,
+      Math.floor(values.length / es),
+    );
     if (!(n >= 1)) {
       throw this.error(
         `batch buffers hold no element (keys: ${keys.length} bytes of ${this.keySize} each, values: ${values.length} bytes of ${es} each)`,
@@ -691,7 +706,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** Batches over one cursor; `fresh` gives each batch its own buffers (for views that outlive it). */
-  private *walk(del: boolean, batchSize: number | undefined, fresh: boolean): Generator<MapBatch, void, undefined> {
+  private *walk(
+    del: boolean,
+    batchSize: number | undefined,
+    fresh: boolean,
+  ): Generator<MapBatch, void, undefined> {
     let size = Math.max(1, Math.floor(batchSize ?? DEFAULT_BATCH));
     const ks = this.keySize;
     const es = this.elemSize;
@@ -752,7 +771,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /** Checks packed entries against the map's sizes; returns their count. */
-  private packedCount(p: PackedEntries, withValues: boolean): number {
+  private packedCount(p: PackedKeys, values?: Uint8Array): number {
     const ks = this.keySize;
     const count = p.count ?? (ks ? Math.floor(p.keys.length / ks) : 0);
     if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) {
@@ -761,8 +780,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (p.keys.length < count * ks) {
       throw this.error(`packed keys hold ${p.keys.length} bytes, ${count} keys need ${count * ks}`);
     }
-    if (withValues && p.values.length < count * this.elemSize) {
-      throw this.error(`packed values hold ${p.values.length} bytes, ${count} values need ${count * this.elemSize}`);
+    if (values !== undefined && values.length < count * this.elemSize) {
+      throw this.error(
+        `packed values hold ${values.length} bytes, ${count} values need ${count * this.elemSize}`,
+      );
     }
     return count;
   }
@@ -770,14 +791,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /**
    * Writes entries in one BPF_MAP_UPDATE_BATCH; returns how many were written. Takes [key, value]
    * pairs, or packed bytes `{ keys, values, count }` (as batches() yields them) that go to the
-   * kernel as they are. `flags` as for update().
+   * kernel as they are. `flags` (elem_flags): BPF_F_LOCK or nothing; the kernel refuses the
+   * NOEXIST / EXIST of update() here with EINVAL.
    */
   updateBatch(
     entries: Iterable<[K | Uint8Array, V | Uint8Array]> | PackedEntries,
     flags: number = BPF_ANY,
   ): number {
     if (isPacked(entries)) {
-      const count = this.packedCount(entries, true);
+      const values: unknown = entries.values;
+      if (!(values instanceof Uint8Array)) throw this.error('packed entries need values as a Uint8Array');
+      const count = this.packedCount(entries, values);
       if (count === 0) return 0;
       return mapUpdateBatch(this.fd.fd, {
         keys: entries.keys,
@@ -808,9 +832,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * Removes keys in one BPF_MAP_DELETE_BATCH; returns how many were removed. Takes keys, or
    * packed key bytes `{ keys, count }`.
    */
-  deleteBatch(keys: Iterable<K | Uint8Array> | Omit<PackedEntries, 'values'>): number {
+  deleteBatch(keys: Iterable<K | Uint8Array> | PackedKeys): number {
     if (isPacked(keys)) {
-      const count = this.packedCount({ ...keys, values: new Uint8Array(0) }, false);
+      const count = this.packedCount(keys);
       return count === 0 ? 0 : mapDeleteBatch(this.fd.fd, { keys: keys.keys, count });
     }
     const list = [...keys];

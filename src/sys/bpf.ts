@@ -146,9 +146,10 @@ export function mapCreate(attr: MapCreateAttr): Fd {
 
 // The element commands go through the addon's bpfElem, which builds the attr (map_fd, key,
 // value, flags) itself: they run at high rates and the generic bpf() marshalling costs ~5-10% of
-// a lookup (bench/map-ops.ts).
+// a lookup (bench/map-ops.ts). Zero flags are left out: the addon then skips reading a BigInt.
 function elemCall(cmd: number, mapFd: number, key: Bytes | null, value: Bytes | null, flags: bigint): number {
-  return native().bpfElem(cmd, mapFd, key, value, flags);
+  const n = native();
+  return flags === 0n ? n.bpfElem(cmd, mapFd, key, value) : n.bpfElem(cmd, mapFd, key, value, flags);
 }
 
 /**
@@ -223,15 +224,22 @@ function batch(cmd: number, mapFd: number, o: BatchOptions, endIsEnoent: boolean
   const f = MAP_BATCH_ATTR.fields;
   a.view.setUint32(f.map_fd.offset, mapFd, LE);
   a.view.setUint32(f.count.offset, o.count, LE);
-  a.view.setBigUint64(f.elem_flags.offset, o.elemFlags ?? 0n, LE);
-  a.view.setBigUint64(f.flags.offset, o.flags ?? 0n, LE);
-  const ptrs = pointers(MAP_BATCH_ATTR, {
-    in_batch: o.inBatch ?? undefined,
-    out_batch: o.outBatch,
-    keys: o.keys,
-    values: o.values,
-  });
-  const r = native().bpf(cmd, a.bytes, ...ptrs);
+  if (o.elemFlags) a.view.setBigUint64(f.elem_flags.offset, o.elemFlags, LE);
+  if (o.flags) a.view.setBigUint64(f.flags.offset, o.flags, LE);
+  // The four pointer fields passed directly (null stores 0) rather than through pointers(): a
+  // walk in small batches makes many of these calls.
+  const r = native().bpf(
+    cmd,
+    a.bytes,
+    f.in_batch.offset,
+    o.inBatch ?? null,
+    f.out_batch.offset,
+    o.outBatch ?? null,
+    f.keys.offset,
+    o.keys ?? null,
+    f.values.offset,
+    o.values ?? null,
+  );
   const count = a.view.getUint32(f.count.offset, LE);
   if (r >= 0) return { count, done: false };
   if (endIsEnoent && r === -E.ENOENT) return { count, done: true };
