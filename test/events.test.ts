@@ -3,7 +3,7 @@
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -17,9 +17,9 @@ import {
   RingBuffer,
   type PerfRecord,
 } from '../src/events/index.js';
-import { cpuIds } from '../src/events/cpus.js';
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
 import { loadObjectSpec } from '../src/object/index.js';
+import { readCpuList } from '../src/sys/cpus.js';
 import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
 
 const OBJECT = join(TESTDATA, 'events-el.o');
@@ -447,7 +447,7 @@ test('perf buffer: N events in, N samples out with their CPU, raw and decoded', 
   if (!obj) return;
   try {
     const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 4 });
-    assert.deepEqual(perf.cpus, cpuIds(readFileSync('/sys/devices/system/cpu/online', 'utf8')));
+    assert.deepEqual(perf.cpus, readCpuList('online'));
     assert.equal(perf.size, 4 * 4096);
     run(obj, 'perf_output', 40);
     const raw = perf.readAvailable();
@@ -628,11 +628,4 @@ test('perf_event_mmap_page offsets are those of the running kernel', (t) => {
   assert.ok(page.kind === 'STRUCT');
   const offsets = Object.fromEntries(page.members.map((m) => [m.name, m.bitsOffset / 8]));
   for (const [name, off] of Object.entries(PERF_EVENT_MMAP_PAGE)) assert.equal(offsets[name], off, name);
-});
-
-test('cpu lists', () => {
-  assert.deepEqual(cpuIds('0-3,8,10-11\n'), [0, 1, 2, 3, 8, 10, 11]);
-  assert.deepEqual(cpuIds('0'), [0]);
-  assert.throws(() => cpuIds('3-1'), EbpfError);
-  assert.throws(() => cpuIds('x'), EbpfError);
 });

@@ -25,6 +25,8 @@ import * as attrs from '../src/sys/bpf-attr.generated.js';
 import { E, errnoName } from '../src/sys/errno.js';
 import { isErrno, SyscallError } from '../src/sys/error.js';
 import { Fd } from '../src/sys/fd.js';
+import { possibleCpus } from '../src/map/cpus.js';
+import { parseCpuList, readCpuList } from '../src/sys/cpus.js';
 import { mmap, munmap, pageSize } from '../src/sys/mmap.js';
 import { objectKind, requireObjectKind, type ObjectKind } from '../src/sys/object-kind.js';
 import { ioctl, perfEventOpen } from '../src/sys/perf.js';
@@ -321,6 +323,23 @@ test('btf load and info; bpftool sees the name-less object', (t) => {
     () => bpf.btfLoad(new Uint8Array(32)),
     (e: unknown) => e instanceof SyscallError && e.command === 'BPF_BTF_LOAD' && (e.log ?? '').length > 0,
   );
+});
+
+test('cpu lists parse as the kernel writes them; the possible CPUs include the online ones', () => {
+  assert.deepEqual(parseCpuList('0-3,8,10-11\n'), [0, 1, 2, 3, 8, 10, 11]);
+  assert.deepEqual(parseCpuList('0\n'), [0]);
+  assert.deepEqual(parseCpuList('\n'), []);
+  assert.throws(
+    () => parseCpuList('3-1', 'f'),
+    (e: unknown) => e instanceof EbpfError && e.location.file === 'f',
+  );
+  assert.throws(() => parseCpuList('x'), EbpfError);
+  assert.throws(() => parseCpuList('0-99999999'), EbpfError);
+  // Per-CPU values against bpftool are in test/map.test.ts; here, the lists agree with each other.
+  const possible = readCpuList('possible');
+  assert.equal(possibleCpus(), possible.length);
+  const online = readCpuList('online');
+  assert.ok(online.length >= 1 && online.every((c) => possible.includes(c)));
 });
 
 test('objectKind tells programs, maps, links and BTF apart, made and reopened by id', (t) => {

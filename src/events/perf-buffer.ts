@@ -5,10 +5,10 @@ import { MapType } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import type { Codec } from '../map/codec.js';
 import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
+import { readCpuList } from '../sys/cpus.js';
 import type { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
 import { ioctl, perfEventOpen } from '../sys/perf.js';
-import { onlineCpus } from './cpus.js';
 import { codecForType, decodeRecord } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { EventReader } from './reader.js';
@@ -113,7 +113,8 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     }
     const page = pageSize();
     this.size = pages * page;
-    const cpus = opts.cpus ?? onlineCpus().filter((c) => c < map.maxEntries);
+    // A CPU that goes offline later keeps its event; its buffer just stays quiet.
+    const cpus = opts.cpus ?? readCpuList('online').filter((c) => c < map.maxEntries);
     for (const c of cpus) {
       if (!Number.isInteger(c) || c < 0 || c >= map.maxEntries) {
         throw new EbpfError(`cpu ${c} has no slot in the map (max_entries ${map.maxEntries})`, {

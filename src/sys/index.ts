@@ -1,5 +1,6 @@
 // The kernel interface in one import: descriptors, errors, bpf commands, mappings, readiness.
 export * from './bpf.js';
+export * from './cpus.js';
 export * from './errno.js';
 export * from './error.js';
 export * from './fd.js';
