@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   LoadError,
+  VerifierError,
   loadObject,
   type LoadedObject,
   type TraceEvent,
-  type VerifierError,
 } from '../src/loader/index.js';
 import { setSyscallHook, failNthCall } from '../src/loader/syscalls.js';
 import { LIBBPF_PIN_BY_NAME, RelocationError, loadObjectSpec } from '../src/object/index.js';
@@ -102,6 +102,46 @@ test('a typed ksym gets its vmlinux BTF id as in libbpf, and the kernel refuses 
   const sent = /ld_pseudo r\d+, 0x3, (0x[0-9a-f]+)/.exec(reloc.after);
   assert.ok(sent !== null, reloc.after);
   assert.equal(Number(sent[1]), Number(libbpfId));
+});
+
+test('a poisoned CO-RE relocation the verifier reaches: both loaders fail, ours names the field in C and its line', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const path = join(TESTDATA, 'core_poison-el.o');
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_core_poison`);
+  const r = spawnSync('bpftool', ['-d', 'prog', 'loadall', path, dir], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  assert.notEqual(r.status, 0, 'libbpf fails too');
+  // libbpf rewrites the kernel's `call unknown#195896080` into these two lines, after the source line.
+  const lib =
+    /; (.*) @ core_poison\.c:(\d+)\n(\d+): <invalid CO-RE relocation>\nfailed to resolve CO-RE relocation <byte_off> \[(\d+)\] struct task_struct\.nonexistent_field \((0:1) @ offset 4\)/.exec(
+      r.stderr,
+    );
+  assert.ok(lib !== null, r.stderr);
+  const [, text, line, insn, typeId, accessStr] = lib;
+  assert.match(r.stderr, /prog 'read_missing': failed to load: -22/);
+  let err: unknown;
+  try {
+    loadObject(path).close();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof VerifierError, String(err));
+  assert.equal(err.code, 'EINVAL');
+  assert.equal(err.location.program, 'read_missing');
+  assert.equal(err.failedInstruction, Number(insn));
+  assert.match(err.log, /call unknown#195896080/, 'the kernel log is kept as the kernel wrote it');
+  const relo = err.coreRelocation;
+  assert.ok(relo !== undefined);
+  assert.equal(relo.relo.typeId, Number(typeId));
+  assert.equal(relo.relo.accessStr, accessStr);
+  assert.match(
+    err.message,
+    /CO-RE relocation #1 \(FIELD_BYTE_OFFSET t->nonexistent_field\) cannot be resolved/,
+  );
+  assert.match(err.message, /no member 'nonexistent_field' in struct task_struct/);
+  assert.deepEqual([err.source?.line, err.source?.text.trim()], [Number(line), text]);
+  assert.ok(err.message.includes(`core_poison.c:${line}:`), err.message);
+  assert.match(err.message, new RegExp(`^ {4}${insn}: <invalid CO-RE relocation>$`, 'm'));
 });
 
 test('fentry programs fail at BPF_PROG_LOAD with the same errno as libbpf (no trampolines here)', (t) => {

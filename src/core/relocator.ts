@@ -15,6 +15,8 @@ export interface CoreRelocationContext {
   btf: Btf;
   /** The kernel BTF the loader uses. */
   kernelBtf: () => Btf;
+  /** Called with what was applied to this program (the loader traces it and explains poison with it). */
+  onApplied?: (applied: AppliedCoreRelocation[]) => void;
 }
 
 export interface CoreRelocatorOptions {
@@ -55,6 +57,7 @@ export function coreRelocator(opts: CoreRelocatorOptions = {}): (ctx: CoreReloca
     };
     const applied = applyCoreRelocations(program, ctx.btf, { target, cache });
     opts.onApplied?.(ctx.program.name, applied);
+    ctx.onApplied?.(applied);
     return applied.length;
   };
 }

@@ -1,5 +1,8 @@
 // Errors of the load step: a program the verifier refused (with its log and source line), a
 // pinned map that does not match its definition, and any other step that failed.
+import type { AppliedCoreRelocation } from '../core/apply.js';
+import { formatCoreRelocation, localAccess } from '../core/describe.js';
+import { explainPoisonedLog } from '../core/verifier-log.js';
 import { EbpfError, type Location } from '../errors.js';
 
 /** A load step failed; `step` says which (btf, map, relocation, core, program, pin). */
@@ -24,6 +27,9 @@ const TAIL_LINES = 12;
 /**
  * BPF_PROG_LOAD refused the program. Keeps the verifier's whole log (`log`); the message shows
  * its tail and, when line_info has it, the source line of the last instruction the verifier saw.
+ * When that instruction is one CO-RE poisoned (a relocation the kernel's BTF cannot satisfy, in
+ * code the verifier does not prove dead), the message leads with that relocation in C terms and
+ * the log tail names it where the kernel says `call unknown#195896080`.
  */
 export class VerifierError extends LoadError {
   readonly log: string;
@@ -32,6 +38,8 @@ export class VerifierError extends LoadError {
   /** Index of the last instruction the log mentions (the one that failed), if any. */
   readonly failedInstruction: number | undefined;
   readonly source: SourceLine | undefined;
+  /** The CO-RE relocation whose poisoned instruction the verifier reached, if that is why it failed. */
+  readonly coreRelocation: AppliedCoreRelocation | undefined;
 
   constructor(
     program: string,
@@ -41,10 +49,36 @@ export class VerifierError extends LoadError {
     failedInstruction: number | undefined,
     source: SourceLine | undefined,
     options?: ErrorOptions,
+    /** The program's applied CO-RE relocations, to name a poisoned one the log reaches. */
+    core?: readonly AppliedCoreRelocation[],
   ) {
-    const lines = log.trimEnd().split('\n');
+    const poisoned =
+      core !== undefined && failedInstruction !== undefined
+        ? core.find(
+            (r) =>
+              r.poisoned &&
+              (r.insn === failedInstruction || (r.after.length === 2 && r.insn + 1 === failedInstruction)),
+          )
+        : undefined;
+    const shown = poisoned !== undefined ? explainPoisonedLog(log, core!, program) : log;
+    const lines = shown.trimEnd().split('\n');
     const tail = lines.slice(-TAIL_LINES);
-    const parts = [`the verifier rejected the program (${code})`];
+    const parts: string[] = [];
+    if (poisoned !== undefined) {
+      const guard = poisoned.kind.startsWith('FIELD_')
+        ? 'bpf_core_field_exists()'
+        : poisoned.kind.startsWith('ENUMVAL_')
+          ? 'bpf_core_enum_value_exists()'
+          : 'bpf_core_type_exists()';
+      parts.push(
+        `CO-RE relocation #${poisoned.index} (${poisoned.kind} ${localAccess(poisoned)}) cannot be resolved ` +
+          `on this kernel and the verifier reached its poisoned instruction (${code}); ` +
+          `guard the access with ${guard} where it may be missing`,
+      );
+      for (const l of formatCoreRelocation(poisoned).split('\n')) parts.push(`  ${l}`);
+    } else {
+      parts.push(`the verifier rejected the program (${code})`);
+    }
     if (source !== undefined) {
       parts.push(`  at ${source.file}:${source.line}:${source.col}: ${source.text.trim()}`);
     }
@@ -56,12 +90,14 @@ export class VerifierError extends LoadError {
     }
     const loc: Location = { program };
     if (failedInstruction !== undefined) loc.instruction = failedInstruction;
+    if (poisoned !== undefined) loc.typeId = poisoned.relo.typeId;
     super('program', parts.join('\n'), loc, options);
     this.log = log;
     this.errno = errno;
     this.code = code;
     this.failedInstruction = failedInstruction;
     this.source = source;
+    this.coreRelocation = poisoned;
   }
 }
 

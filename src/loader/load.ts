@@ -21,6 +21,7 @@ import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '..
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import { coreRelocator } from '../core/relocator.js';
+import type { AppliedCoreRelocation } from '../core/apply.js';
 import { possibleCpus } from '../map/cpus.js';
 import {
   LIBBPF_PIN_BY_NAME,
@@ -65,6 +66,11 @@ export interface CoreContext {
   /** The object's BTF, after fix-ups (ids as in the object). */
   btf: Btf;
   kernelBtf: () => Btf;
+  /**
+   * Report what was applied, relocation by relocation: the loader traces each one as `ebpf core
+   * explain` shows it, and names a poisoned one if the verifier reaches it.
+   */
+  onApplied?: (applied: AppliedCoreRelocation[]) => void;
 }
 
 /** Applies a program's CO-RE relocations; returns how many it applied. */
@@ -222,6 +228,8 @@ class Loader {
   private readonly maps = new Map<string, LoadedMapRecord>();
   private readonly programs = new Map<string, LoadedProgramRecord>();
   private readonly logs = new Map<string, string>();
+  /** Each program's applied CO-RE relocations, to name a poisoned one the verifier reaches. */
+  private readonly coreApplied = new Map<string, AppliedCoreRelocation[]>();
   private kernel: Btf | undefined;
   private core: CoreRelocator | undefined;
   private kconfigContents: Uint8Array | undefined;
@@ -712,17 +720,22 @@ class Loader {
       out.push(insn);
       if (ref === undefined || ref.kind === 'call' || ref.kind === 'func') continue;
       const at = { ...this.loc, program: p.name, instruction: src.index };
+      // What the patched instruction now refers to, since llvm-objdump's `ld_pseudo r1, 0x1, 0x14`
+      // shows neither the map's name nor a data offset (kept in the second half).
+      let note: string;
       switch (ref.kind) {
         case 'map':
           insn.src = BPF_PSEUDO_MAP_FD;
           insn.imm = this.mapFd(p, src.index, ref.map);
           insn.next!.imm = 0;
+          note = `map '${ref.map}' fd ${insn.imm}`;
           break;
         case 'data':
         case 'kconfig':
           insn.src = BPF_PSEUDO_MAP_VALUE;
           insn.imm = this.mapFd(p, src.index, ref.map);
           insn.next!.imm = ref.offset;
+          note = `map '${ref.map}' fd ${insn.imm} + ${ref.offset}`;
           break;
         case 'kfunc':
         case 'ksym': {
@@ -730,19 +743,29 @@ class Loader {
           if (r === undefined) {
             throw new LoadError('relocation', `extern '${ref.name}' is not among the object's externs`, at);
           }
+          const where = r.kind === 'btf' ? `${r.module ?? 'vmlinux'} BTF [${r.btfId}]` : '';
           if (ref.kind === 'kfunc') {
             insn.src = BPF_PSEUDO_KFUNC_CALL;
             // libbpf 1.1 leaves a weak kfunc the kernel lacks as imm 0, off 0: the verifier
             // accepts that only in code it proves dead.
             insn.imm = r.kind === 'btf' ? r.btfId : 0;
             insn.off = r.kind === 'btf' && r.module !== undefined ? this.fdArrayIndex(r.module) : 0;
+            note =
+              r.kind === 'btf'
+                ? `kfunc '${ref.name}' ${where}${insn.off !== 0 ? `, fd_array[${insn.off}]` : ''}`
+                : `kfunc '${ref.name}' not in the kernel (weak): left as imm 0`;
           } else if (r.kind === 'btf') {
             insn.src = BPF_PSEUDO_BTF_ID;
             insn.imm = r.btfId;
             insn.next!.imm = r.module !== undefined ? this.moduleBtfFd(r.module).fd : 0;
+            note = `ksym '${ref.name}' ${where}${r.module !== undefined ? `, BTF fd ${insn.next!.imm}` : ''}`;
           } else {
             // A typeless symbol's address, or 0 for a weak one the kernel lacks.
             insn.imm64 = r.kind === 'address' ? r.address : 0n;
+            note =
+              r.kind === 'address'
+                ? `ksym '${ref.name}' address (kallsyms)`
+                : `ksym '${ref.name}' not in the kernel (weak): 0`;
           }
           break;
         }
@@ -753,11 +776,7 @@ class Loader {
         insn: src.index,
         reference: ref,
         before: formatInstruction(src).text,
-        after:
-          formatInstruction(insn).text +
-          (insn.next !== undefined && insn.src === BPF_PSEUDO_MAP_VALUE
-            ? ` ; value of map fd ${insn.imm} + ${insn.next.imm}`
-            : ''),
+        after: `${formatInstruction(insn).text}  ; ${note}`,
       });
     }
     return out;
@@ -782,12 +801,18 @@ class Loader {
     }
     this.core ??= this.opts.core ?? coreRelocator();
     const core = this.core;
+    let applied: AppliedCoreRelocation[] = [];
     const n = core({
       program: p,
       instructions: insns,
       btf: this.spec.btf,
       kernelBtf: () => this.kernelBtf(),
+      onApplied: (a) => {
+        applied = a;
+      },
     });
+    this.coreApplied.set(p.name, applied);
+    for (const r of applied) this.trace({ kind: 'core-relocation', program: p.name, relocation: r });
     this.trace({ kind: 'core', program: p.name, relocations: n });
   }
 
@@ -873,6 +898,7 @@ class Loader {
           failed,
           failed !== undefined ? sourceOf(p.lineInfo, failed) : undefined,
           { cause: e },
+          this.coreApplied.get(p.name),
         );
       }
       throw new LoadError('program', `BPF_PROG_LOAD: ${e.message.replace(/^BPF_PROG_LOAD: /, '')}`, at, {

@@ -1,8 +1,8 @@
 // LoadedObject: what loadObject returns. Owns the descriptors of the object's BTF, maps and
 // programs; close() (or `using`) releases them all. Pins stay until removed with unpin().
-import { unlinkSync } from 'node:fs';
 import type { ProgType } from '../constants.js';
-import { EbpfError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
+import { removePin } from '../internal/pin.js';
 import { BpfMap } from '../map/map.js';
 import type { Globals, ObjectGlobals } from '../object/globals-view.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
@@ -112,15 +112,7 @@ export class LoadedObject implements Disposable, ObjectGlobals {
 
   /** Removes the pins this load made (maps it reused stay pinned). */
   unpin(): void {
-    for (const path of this.pins) {
-      try {
-        unlinkSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw new EbpfError(`cannot remove pin ${path}: ${(err as Error).message}`, {}, { cause: err });
-        }
-      }
-    }
+    for (const path of this.pins) removePin(path);
     for (const m of this.maps.values()) if (!m.reused) m.pinnedAt = undefined;
     for (const p of this.programRecords.values()) p.pinnedAt = undefined;
   }

@@ -1,5 +1,7 @@
 // Trace events: what the loader did, step by step, for `ebpf load --trace` and for callers who
 // want to see it (BTF loaded and what was sanitised, maps, relocations, programs, pins, rollback).
+import type { AppliedCoreRelocation } from '../core/apply.js';
+import { formatCoreRelocation } from '../core/describe.js';
 import type { Reference } from '../object/index.js';
 import type { BtfChange } from './btf-fixup.js';
 
@@ -21,6 +23,8 @@ export type TraceEvent =
   | { kind: 'extern'; name: string; what: string }
   | { kind: 'map-init'; name: string; what: string }
   | { kind: 'relocation'; program: string; insn: number; reference: Reference; before: string; after: string }
+  /** One CO-RE relocation as applied; printed as `ebpf core explain` prints it. */
+  | { kind: 'core-relocation'; program: string; relocation: AppliedCoreRelocation }
   | { kind: 'core'; program: string; relocations: number }
   | {
       kind: 'program';
@@ -78,6 +82,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `map '${e.name}': ${e.what}`;
     case 'relocation':
       return `prog '${e.program}' insn ${e.insn}: ${refText(e.reference)}\n    before: ${e.before}\n    after:  ${e.after}`;
+    case 'core-relocation':
+      return formatCoreRelocation(e.relocation);
     case 'core':
       return `prog '${e.program}': ${e.relocations} CO-RE relocations applied`;
     case 'program':
