@@ -7,8 +7,9 @@ import { BtfBuilder } from '../src/btf/builder.js';
 import { Btf } from '../src/btf/btf.js';
 import { BPF_F_MMAPABLE, MapType, ProgType } from '../src/constants.js';
 import { btfLoad, progGetInfo, progLoad } from '../src/sys/bpf.js';
+import { EbpfError } from '../src/errors.js';
 import { SyscallError } from '../src/sys/error.js';
-import { BpfMap, UpdateFlags } from '../src/map/map.js';
+import { BatchCursor, BpfMap, UpdateFlags } from '../src/map/map.js';
 import { CodecError } from '../src/map/codec.js';
 import { possibleCpus } from '../src/map/cpus.js';
 import { createVariables } from '../src/map/variables.js';
@@ -453,4 +454,333 @@ test('global variables: mmap-backed and syscall-backed views read and write thro
     assert.throws(() => (vars.counter = 1), /read-only/);
   }
   assert.equal(openFds(), before);
+});
+
+// ---- batch APIs, lookupInto and batched iteration ------------------------------------------
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const hexOf = (bytes: string[]): string => bytes.map((x) => x.slice(2)).join('');
+
+/** bpftool's dump of a map opened without BTF, in its (BPF_MAP_GET_NEXT_KEY) order, as hex. */
+function bpftoolRaw(id: number, stride = 0): [string, string][] {
+  const dump = JSON.parse(run('bpftool', ['-j', 'map', 'dump', 'id', String(id)])) as {
+    key: string[];
+    value?: string[];
+    values?: { cpu: number; value: string[] }[];
+  }[];
+  return dump.map((e) => {
+    if (e.value) return [hexOf(e.key), hexOf(e.value)];
+    // Per-CPU: each CPU's value padded to the 8-byte stride, as the kernel lays them out for us.
+    const v = e.values!.map((c) => hexOf(c.value).padEnd(stride * 2, '0')).join('');
+    return [hexOf(e.key), v];
+  });
+}
+
+/** Packed keys (two u32s, the second a hash of the first) and 16-byte values for n elements. */
+function packed(n: number, salt = 0): { keys: Uint8Array; values: Uint8Array } {
+  const keys = new Uint8Array(n * 8);
+  const values = new Uint8Array(n * 16);
+  const k = new DataView(keys.buffer);
+  const v = new DataView(values.buffer);
+  for (let i = 0; i < n; i++) {
+    k.setUint32(i * 8, i * 7 + 1, true);
+    k.setUint32(i * 8 + 4, Math.imul(i, 2654435761) >>> 0, true);
+    v.setBigUint64(i * 16, BigInt(i + salt), true);
+    v.setBigUint64(i * 16 + 8, BigInt(i) * 64n + 3n, true);
+  }
+  return { keys, values };
+}
+
+test('10k-entry hash: lookupBatchInto, batches, entries and lookupInto read what bpftool dumps, in its order', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const before = openFds();
+  {
+    const N = 10000;
+    using map = BpfMap.create({
+      type: MapType.HASH,
+      keySize: 8,
+      valueSize: 16,
+      maxEntries: N,
+      name: 'test_b10k',
+    });
+    const data = packed(N);
+    const pairs = Array.from(
+      { length: N },
+      (_, i) => [data.keys.subarray(i * 8, i * 8 + 8), data.values.subarray(i * 16, i * 16 + 16)] as const,
+    );
+    assert.equal(map.updateBatch(pairs.map(([k, v]) => [k, v])), N);
+    const dump = bpftoolRaw(map.id);
+    assert.equal(dump.length, N);
+
+    // Reused buffers and one cursor: every element once, in the order of bpftool's key walk.
+    const cursor = new BatchCursor();
+    const kb = new Uint8Array(100 * 8);
+    const vb = new Uint8Array(100 * 16);
+    const got: [string, string][] = [];
+    let calls = 0;
+    while (!cursor.done) {
+      const n = map.lookupBatchInto(cursor, kb, vb);
+      calls++;
+      for (let i = 0; i < n; i++)
+        got.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
+    }
+    assert.deepEqual(got, dump);
+    assert.ok(calls >= N / 100, `${calls} calls of at most 100 elements`);
+    assert.equal(map.lookupBatchInto(cursor, kb, vb), 0, 'a finished cursor reads nothing');
+    cursor.reset();
+    assert.ok(map.lookupBatchInto(cursor, kb, vb) > 0, 'reset starts over');
+    assert.throws(() => map.lookupBatchInto(new BatchCursor(), kb.subarray(0, 7), vb), EbpfError);
+
+    // Room for one element: a bucket of two is ENOSPC and the cursor stays where it was.
+    const one = new BatchCursor();
+    const small: [string, string][] = [];
+    let room = 1;
+    let enospc = 0;
+    while (!one.done) {
+      let n: number;
+      try {
+        n = map.lookupBatchInto(one, kb.subarray(0, room * 8), vb.subarray(0, room * 16));
+      } catch (e) {
+        assert.ok(e instanceof SyscallError && e.code === 'ENOSPC', String(e));
+        enospc++;
+        room++;
+        continue;
+      }
+      for (let i = 0; i < n; i++)
+        small.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
+    }
+    assert.ok(enospc > 0, '10k keys in 16k buckets collide somewhere');
+    assert.deepEqual(small, dump);
+
+    // batches(): the same elements over one pair of buffers reused for every batch.
+    const buffers = new Set<ArrayBufferLike>();
+    const viaBatches: [string, string][] = [];
+    for (const b of map.batches({ batchSize: 64 })) {
+      buffers.add(b.keys.buffer).add(b.values.buffer);
+      assert.equal(b.keys.length, b.count * 8);
+      assert.equal(b.values.length, b.count * 16);
+      for (let i = 0; i < b.count; i++) {
+        viaBatches.push([
+          hex(b.keys.subarray(i * 8, i * 8 + 8)),
+          hex(b.values.subarray(i * 16, i * 16 + 16)),
+        ]);
+      }
+    }
+    assert.deepEqual(viaBatches, dump);
+    assert.equal(buffers.size, 2, 'one keys and one values buffer for the whole walk');
+    // ...and a batch of one grows on ENOSPC instead of failing.
+    assert.deepEqual(
+      [...map.batches({ batchSize: 1 })].reduce((n, b) => n + b.count, 0),
+      N,
+    );
+
+    // lookupBatch (convenient) and entries (batched, small batches, per key) agree.
+    const pairsHex = (it: Iterable<[unknown, unknown]>): [string, string][] =>
+      [...it].map(([k, v]) => [hex(k as Uint8Array), hex(v as Uint8Array)]);
+    assert.deepEqual(pairsHex(map.lookupBatch({ batchSize: 500 })), dump);
+    assert.deepEqual(pairsHex(map.entries()), dump);
+    assert.deepEqual(pairsHex(map.entries({ batchSize: 1 })), dump);
+    assert.deepEqual(pairsHex(map.entries({ batchSize: 0 })), dump);
+    assert.deepEqual(pairsHex(map), dump);
+
+    // lookupInto: the bytes lookup() gives, into one buffer; false for a missing key.
+    const out = new Uint8Array(16);
+    for (const [k] of pairs) {
+      assert.equal(map.lookupInto(k, out), true);
+      assert.equal(hex(out), hex(map.lookup(k) as Uint8Array));
+    }
+    assert.equal(map.lookupInto(new Uint8Array(8).fill(0xee), out), false);
+    assert.throws(
+      () => map.lookupInto(pairs[0]![0], new Uint8Array(15)),
+      EbpfError,
+      'a short buffer would be overrun',
+    );
+
+    // Packed updateBatch from batches() into a second map: bpftool sees the same contents.
+    using copy = BpfMap.create({
+      type: MapType.HASH,
+      keySize: 8,
+      valueSize: 16,
+      maxEntries: N,
+      name: 'test_b10k_copy',
+    });
+    let copied = 0;
+    for (const b of map.batches({ batchSize: 1000 })) copied += copy.updateBatch(b);
+    assert.equal(copied, N);
+    assert.deepEqual(new Map(bpftoolRaw(copy.id)), new Map(dump));
+    // count limits what is written; short buffers never reach the kernel, and its elem_flags take
+    // BPF_F_LOCK alone (EXIST is EINVAL there, unlike update()).
+    const salted = packed(N, 1000);
+    assert.equal(copy.updateBatch({ keys: salted.keys, values: salted.values, count: 10 }), 10);
+    assert.equal(
+      hex(copy.lookup(salted.keys.subarray(8, 16)) as Uint8Array),
+      hex(salted.values.subarray(16, 32)),
+    );
+    assert.equal(
+      hex(copy.lookup(salted.keys.subarray(80, 88)) as Uint8Array),
+      hex(data.values.subarray(160, 176)),
+    );
+    assert.throws(
+      () => copy.updateBatch({ keys: salted.keys, values: salted.values, count: 1 }, UpdateFlags.EXIST),
+      (e: unknown) => e instanceof SyscallError && e.code === 'EINVAL',
+    );
+    assert.throws(
+      () => copy.updateBatch({ keys: salted.keys, values: salted.values.subarray(0, 16 * 9), count: 10 }),
+      EbpfError,
+    );
+    assert.throws(
+      () => copy.updateBatch({ keys: salted.keys.subarray(0, 8), values: salted.values, count: 2 }),
+      EbpfError,
+    );
+    assert.equal(copy.updateBatch({ keys: new Uint8Array(0), values: new Uint8Array(0) }), 0);
+
+    // Packed deleteBatch, then lookupAndDeleteBatchInto empties the rest.
+    assert.equal(copy.deleteBatch({ keys: data.keys.subarray(0, (N / 2) * 8) }), N / 2);
+    const drain = new BatchCursor();
+    let drained = 0;
+    while (!drain.done) drained += copy.lookupAndDeleteBatchInto(drain, kb, vb);
+    assert.equal(drained, N / 2);
+    assert.equal(copy.nextKey(), undefined);
+
+    // Deleting each key as it comes: every key once and the map ends empty, on both walks.
+    for (const batchSize of [256, 0]) {
+      using tmp = BpfMap.create({
+        type: MapType.HASH,
+        keySize: 8,
+        valueSize: 16,
+        maxEntries: N,
+        name: 'test_b10k_del',
+      });
+      tmp.updateBatch({ keys: data.keys, values: data.values });
+      const keysSeen = new Set<string>();
+      for (const [k] of tmp.entries({ batchSize })) {
+        keysSeen.add(hex(k as Uint8Array));
+        assert.equal(tmp.delete(k), true);
+      }
+      assert.equal(keysSeen.size, N);
+      assert.equal(tmp.nextKey(), undefined);
+    }
+  }
+  assert.equal(openFds(), before, 'no descriptor leaks');
+});
+
+test("per-CPU hash: batch APIs and lookupInto use all CPUs' 8-byte slots, as bpftool shows them", (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const cpus = possibleCpus();
+  const N = 2000;
+  const { bytes, ids } = buildBtf();
+  using btfFd = btfLoad(bytes).fd;
+  const opts = {
+    type: MapType.PERCPU_HASH,
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: N,
+    name: 'test_pcpu_b',
+    btfFd,
+    btfKeyTypeId: ids.u32!,
+    btfValueTypeId: ids.u32!,
+  };
+  using raw = BpfMap.create({ ...opts, btf: false });
+  const es = 8 * cpus;
+  const keys = new Uint8Array(N * 4);
+  const values = new Uint8Array(N * es);
+  const kv = new DataView(keys.buffer);
+  const vv = new DataView(values.buffer);
+  for (let i = 0; i < N; i++) {
+    kv.setUint32(i * 4, i * 3 + 1, true);
+    for (let c = 0; c < cpus; c++) vv.setUint32(i * es + c * 8, i * 10 + c, true);
+  }
+  assert.throws(
+    () => raw.updateBatch({ keys, values: values.subarray(0, N * 4) }),
+    EbpfError,
+    'values of 4 bytes are too short',
+  );
+  assert.equal(raw.updateBatch({ keys, values }), N);
+  const dump = bpftoolRaw(raw.id, 8);
+  assert.equal(dump.length, N);
+
+  const cursor = new BatchCursor();
+  const kb = new Uint8Array(128 * 4);
+  const vb = new Uint8Array(128 * es);
+  const got: [string, string][] = [];
+  while (!cursor.done) {
+    const n = raw.lookupBatchInto(cursor, kb, vb);
+    for (let i = 0; i < n; i++)
+      got.push([hex(kb.subarray(i * 4, i * 4 + 4)), hex(vb.subarray(i * es, (i + 1) * es))]);
+  }
+  assert.deepEqual(got, dump);
+  const viaBatches: [string, string][] = [];
+  for (const b of raw.batches({ batchSize: 7 })) {
+    for (let i = 0; i < b.count; i++) {
+      viaBatches.push([hex(b.keys.subarray(i * 4, i * 4 + 4)), hex(b.values.subarray(i * es, (i + 1) * es))]);
+    }
+  }
+  assert.deepEqual(viaBatches, dump);
+  const out = new Uint8Array(es);
+  assert.throws(() => raw.lookupInto(keys.subarray(0, 4), new Uint8Array(4)), EbpfError);
+  for (let i = 0; i < N; i += 97) {
+    assert.equal(raw.lookupInto(keys.subarray(i * 4, i * 4 + 4), out), true);
+    assert.equal(hex(out), hex(values.subarray(i * es, (i + 1) * es)));
+  }
+
+  // Through BTF: batched entries(), the per-key walk and lookupBatch decode alike, as bpftool does.
+  using typed = BpfMap.fromId<number, number[]>(raw.id);
+  const formatted = (
+    JSON.parse(run('bpftool', ['-j', 'map', 'dump', 'id', String(raw.id)])) as {
+      formatted: { key: number; values: { cpu: number; value: number }[] };
+    }[]
+  ).map((e) => [e.formatted.key, e.formatted.values.map((c) => c.value)]);
+  assert.deepEqual([...typed.entries()], formatted);
+  assert.deepEqual([...typed.entries({ batchSize: 0 })], formatted);
+  assert.deepEqual(typed.lookupBatch({ batchSize: 3 }), formatted);
+  assert.deepEqual(
+    [...typed.values()],
+    formatted.map(([, v]) => v),
+  );
+});
+
+test('BTF-typed 10k hash: batched entries(), lookupBatch, batches and lookupInto decode as bpftool does', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const N = 10000;
+  const { bytes, ids } = buildBtf();
+  using btfFd = btfLoad(bytes).fd;
+  type Key = { saddr: number; daddr: number };
+  type Stats = { packets: bigint; bytes: bigint };
+  using map = BpfMap.create<Key, Stats>({
+    type: MapType.HASH,
+    keySize: 8,
+    valueSize: 16,
+    maxEntries: N,
+    name: 'test_btf_b10k',
+    btfFd,
+    btfKeyTypeId: ids.key!,
+    btfValueTypeId: ids.stats!,
+  });
+  const data = packed(N);
+  assert.equal(map.updateBatch(data), N, 'packed bytes go in as they are, whatever the codecs');
+  const formatted = (
+    JSON.parse(run('bpftool', ['-j', 'map', 'dump', 'id', String(map.id)])) as {
+      formatted: { key: Key; value: { packets: number; bytes: number } };
+    }[]
+  ).map((e) => [
+    e.formatted.key,
+    { packets: BigInt(e.formatted.value.packets), bytes: BigInt(e.formatted.value.bytes) },
+  ]);
+  assert.equal(formatted.length, N);
+  assert.deepEqual([...map.entries()], formatted);
+  assert.deepEqual([...map.entries({ batchSize: 0 })], formatted);
+  assert.deepEqual(map.lookupBatch({ batchSize: 1000 }), formatted);
+  const viaBatches: unknown[] = [];
+  for (const b of map.batches()) {
+    for (let i = 0; i < b.count; i++) {
+      viaBatches.push([map.keyCodec.decode(b.keys, i * 8), map.valueCodec.decode(b.values, i * 16)]);
+    }
+  }
+  assert.deepEqual(viaBatches, formatted);
+  const out = new Uint8Array(16);
+  for (const [k, v] of formatted.slice(0, 500) as [Key, Stats][]) {
+    assert.equal(map.lookupInto(k, out), true, 'object keys go through the codec');
+    assert.deepEqual(map.valueCodec.decode(out), v);
+    assert.deepEqual(map.lookup(k), v);
+  }
 });
