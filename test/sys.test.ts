@@ -29,10 +29,11 @@ import { possibleCpus } from '../src/map/cpus.js';
 import { parseCpuList, readCpuList } from '../src/sys/cpus.js';
 import { mmap, munmap, pageSize } from '../src/sys/mmap.js';
 import { objectKind, requireObjectKind, type ObjectKind } from '../src/sys/object-kind.js';
-import { ioctl, perfEventOpen } from '../src/sys/perf.js';
+import { ioctl, PERF_EVENT_IOC_ENABLE, PERF_TYPE_SOFTWARE, perfEventOpen } from '../src/sys/perf.js';
+import * as perfModule from '../src/sys/perf.js';
 import { Poller, PollEvent } from '../src/sys/poll.js';
 import { getMemlockRlimit, removeMemlockRlimit, setMemlockRlimit } from '../src/sys/rlimit.js';
-import { needRoot, needTool, ROOT, run, VMLINUX } from './helpers.js';
+import { needFile, needRoot, needTool, ROOT, run, VMLINUX } from './helpers.js';
 
 const openFds = (): string[] => readdirSync('/proc/self/fd').sort();
 
@@ -485,6 +486,32 @@ test('short type names are the names bpftool prints', (t) => {
   assert.equal(linkTypeShortName(info.type), shown.type);
 });
 
+test('perf constants equal linux/perf_event.h as the C compiler sees it', (t) => {
+  if (!needTool(t, 'clang-19') || !needFile(t, '/usr/include/linux/perf_event.h')) return;
+  const names = Object.entries(perfModule).filter(
+    (e): e is [string, number] => e[0].startsWith('PERF_') && typeof e[1] === 'number',
+  );
+  assert.ok(names.length >= 7);
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-perf-'));
+  try {
+    const src = [
+      '#include <stdio.h>',
+      '#include <linux/perf_event.h>',
+      'int main(void) {',
+      ...names.map(([n]) => `printf("${n} %llu\\n", (unsigned long long)(${n}));`),
+      'return 0; }',
+    ].join('\n');
+    writeFileSync(join(dir, 'p.c'), src);
+    run('clang-19', ['-o', join(dir, 'p'), join(dir, 'p.c')]);
+    assert.deepEqual(
+      run(join(dir, 'p'), []).trim().split('\n'),
+      names.map(([n, v]) => `${n} ${v}`),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('generated bpf_attr and info layouts match offsetof/sizeof from the C compiler', (t) => {
   if (!needTool(t, 'bpftool') || !needTool(t, 'clang-19')) return;
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-attr-'));
@@ -567,9 +594,8 @@ test('perf_event_open from perf_event_attr fields, enabled and read back through
   if (!needRoot(t)) return;
   const before = openFds();
   {
-    // PERF_TYPE_SOFTWARE / PERF_COUNT_SW_TASK_CLOCK, created disabled.
-    using ev = perfEventOpen({ type: 1, config: 1n, disabled: 1 }, 0, -1);
-    const PERF_EVENT_IOC_ENABLE = 0x2400;
+    // PERF_COUNT_SW_TASK_CLOCK, created disabled.
+    using ev = perfEventOpen({ type: PERF_TYPE_SOFTWARE, config: 1n, disabled: 1 }, 0, -1);
     const PERF_EVENT_IOC_ID = 0x80082407;
     assert.equal(ioctl(ev.fd, PERF_EVENT_IOC_ENABLE), 0);
     const id = new BigUint64Array(1);

@@ -8,19 +8,21 @@ import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
 import { readCpuList } from '../sys/cpus.js';
 import type { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
-import { ioctl, perfEventOpen } from '../sys/perf.js';
+import {
+  ioctl,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_EVENT_IOC_ENABLE,
+  PERF_SAMPLE_RAW,
+  PERF_TYPE_SOFTWARE,
+  perfEventOpen,
+} from '../sys/perf.js';
 import { codecForType, decodeRecord } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { EventReader } from './reader.js';
 
-/** uapi linux/perf_event.h */
-export const PERF_TYPE_SOFTWARE = 1;
-export const PERF_COUNT_SW_BPF_OUTPUT = 10;
-export const PERF_SAMPLE_RAW = 1 << 10;
+/** Record types in the ring (uapi linux/perf_event.h enum perf_event_type). */
 export const PERF_RECORD_LOST = 2;
 export const PERF_RECORD_SAMPLE = 9;
-/** _IO('$', 0) */
-export const PERF_EVENT_IOC_ENABLE = 0x2400;
 /** Byte offsets of the ring positions in struct perf_event_mmap_page (checked against kernel BTF in tests). */
 export const PERF_EVENT_MMAP_PAGE = {
   data_head: 1024,

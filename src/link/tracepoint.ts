@@ -8,13 +8,15 @@ import type { Program } from '../program/program.js';
 import { linkCreate, rawTracepointOpen } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
-import { ioctl, perfEventOpen } from '../sys/perf.js';
+import {
+  ioctl,
+  PERF_EVENT_IOC_ENABLE,
+  PERF_EVENT_IOC_SET_BPF,
+  PERF_TYPE_TRACEPOINT,
+  perfEventOpen,
+} from '../sys/perf.js';
 import { Link, requireProgramType, type Attachment } from './link.js';
 
-const PERF_TYPE_TRACEPOINT = 2;
-// _IO('$', 0) and _IOW('$', 8, __u32) from linux/perf_event.h.
-const PERF_EVENT_IOC_ENABLE = 0x2400;
-const PERF_EVENT_IOC_SET_BPF = 0x40042408;
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
 export class RawTracepointLink extends Link {
