@@ -1,6 +1,6 @@
 // The BTF string section: reading NUL-terminated names by offset, and building a deduplicated one.
 import { BtfError, type Location } from '../errors.js';
-import { latin1OrUtf8 } from '../internal/reader.js';
+import { decodeText, readCString } from '../internal/cstring.js';
 
 const encoder = new TextEncoder();
 
@@ -53,7 +53,7 @@ export class StringTable {
       s += String.fromCharCode(c);
     }
     // The section ends with NUL (checked in the constructor), so this always finds one.
-    return latin1OrUtf8(b.subarray(local, b.indexOf(0, local)));
+    return readCString(b, local);
   }
 
   /** Offset of `s` when the table (or its base) holds it as a whole string, else undefined. */
@@ -86,7 +86,7 @@ export class StringTable {
     let i = 0;
     while (i < b.length) {
       const nul = b.indexOf(0, i);
-      const s = latin1OrUtf8(b.subarray(i, nul));
+      const s = decodeText(b.subarray(i, nul));
       if (!m.has(s)) m.set(s, this.start + i);
       i = nul + 1;
     }
@@ -118,7 +118,7 @@ export class StringTableBuilder {
       while (i < copy.length) {
         let nul = copy.indexOf(0, i);
         if (nul < 0) nul = copy.length;
-        const s = latin1OrUtf8(copy.subarray(i, nul));
+        const s = decodeText(copy.subarray(i, nul));
         if (!this.offsets.has(s)) this.offsets.set(s, this.start + i);
         i = nul + 1;
       }

@@ -1,5 +1,6 @@
 // One small bounds-checked binary reader over a DataView; all parsing goes through it.
 import { FormatError, type Location } from '../errors.js';
+import { readCString } from './cstring.js';
 
 export type ErrorFactory = (message: string, location: Location) => FormatError;
 
@@ -90,24 +91,12 @@ export class BinaryReader {
   sub(off: number, size: number, location: Location = this.location): BinaryReader {
     return new BinaryReader(this.slice(off, size), this.littleEndian, location, this.makeError);
   }
-  /** NUL-terminated string starting at `off`. */
+  /** NUL-terminated string starting at `off`; one that runs to the end of the buffer is an error. */
   cstring(off: number): string {
     this.check(off, 0);
-    const end = this.bytes.indexOf(0, off);
-    if (end < 0) throw this.error('unterminated string', off);
-    return latin1OrUtf8(this.bytes.subarray(off, end));
+    if (this.bytes.indexOf(0, off) < 0) throw this.error('unterminated string', off);
+    return readCString(this.bytes, off);
   }
-}
-
-const decoder = new TextDecoder('utf-8');
-export function latin1OrUtf8(b: Uint8Array): string {
-  // Fast path for ASCII, which is nearly every BTF/ELF name.
-  if (b.length < 64) {
-    let ascii = true;
-    for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) ascii = false;
-    if (ascii) return String.fromCharCode(...b);
-  }
-  return decoder.decode(b);
 }
 
 /** A growable little/big-endian writer used by marshalling code. */

@@ -27,6 +27,7 @@ import {
   type ElfSymbol,
 } from '../elf/index.js';
 import type { Location } from '../errors.js';
+import { readCString } from '../internal/cstring.js';
 import { readInputFile } from '../internal/file.js';
 import { parseBtfMaps, type BtfMapDef } from './btf-maps.js';
 import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
@@ -153,9 +154,7 @@ class ObjectReader {
   }
 
   private license(s: ElfSection): string {
-    const d = s.data();
-    const end = d.indexOf(0);
-    return new TextDecoder('latin1').decode(d.subarray(0, end < 0 ? d.length : end));
+    return readCString(s.data());
   }
 
   private addFunctions(section: ElfSection): void {

@@ -2,6 +2,7 @@
 // buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
 // which stores their addresses into the attr's pointer fields for the duration of the call.
 import { EbpfError, type Location } from '../errors.js';
+import { readCString } from '../internal/cstring.js';
 import {
   BpfCmd,
   bpfCmdName,
@@ -113,7 +114,6 @@ function callFd(cmd: number, a: Attr, ptrs: (number | Bytes)[] = [], location?: 
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** A NUL-terminated C string. */
 export function cString(s: string): Uint8Array {
@@ -127,12 +127,6 @@ export function cString(s: string): Uint8Array {
 export function objName(name: string): Uint8Array {
   const cut = name.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
   return encoder.encode(cut);
-}
-
-/** The string up to the first NUL. */
-export function fromCString(b: Uint8Array): string {
-  const end = b.indexOf(0);
-  return decoder.decode(end < 0 ? b : b.subarray(0, end));
 }
 
 // ---- maps -------------------------------------------------------------------------------------
@@ -304,7 +298,7 @@ function loadWithLog(spec: LoadWithLog, log: LogOptions | undefined): { fd: Fd; 
       a.view.setUint32(f[spec.logSize]!.offset, size, LE);
     }
     const r = native().bpf(spec.cmd, a.bytes, ...pointers(spec.layout, { ...spec.ptrs, [spec.logBuf]: buf }));
-    const text = buf !== undefined ? fromCString(buf) : '';
+    const text = buf !== undefined ? readCString(buf) : '';
     if (r >= 0) return { fd: new Fd(r), log: text };
     if ((r === -E.EINTR || r === -E.EAGAIN) && attempt < MAX_EINTR) continue;
     if (buf === undefined) {
@@ -480,7 +474,7 @@ export interface ProgInfoResult {
 /** struct bpf_prog_info; a second call fetches the arrays asked for in `extras`. */
 export function progGetInfo(fd: number, extras: ProgInfoExtras = {}): ProgInfoResult {
   const info = infoOf(fd, PROG_INFO, readProgInfo);
-  const res: ProgInfoResult = { info, name: fromCString(info.name) };
+  const res: ProgInfoResult = { info, name: readCString(info.name) };
   if (!extras.mapIds && !extras.xlatedInsns && !extras.jitedInsns && !extras.funcInfo && !extras.lineInfo)
     return res;
   const f = PROG_INFO.fields;
@@ -532,7 +526,7 @@ export function progGetInfo(fd: number, extras: ProgInfoExtras = {}): ProgInfoRe
 /** struct bpf_map_info, with the name decoded. */
 export function mapGetInfo(fd: number): { info: Required<MapInfo>; name: string } {
   const info = infoOf(fd, MAP_INFO, readMapInfo);
-  return { info, name: fromCString(info.name) };
+  return { info, name: readCString(info.name) };
 }
 
 /** struct bpf_btf_info with the object's name; `withData` also fetches the raw BTF bytes. */
@@ -553,7 +547,7 @@ export function btfGetInfo(
     }
     return data ? [name, data] : [name];
   });
-  return data ? { info, name: fromCString(name), data } : { info, name: fromCString(name) };
+  return data ? { info, name: readCString(name), data } : { info, name: readCString(name) };
 }
 
 /** struct bpf_link_info (pointer members such as tp_name are left unfetched). */
