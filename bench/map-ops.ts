@@ -4,7 +4,7 @@ import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { BtfBuilder } from '../src/btf/builder.js';
 import { MapType } from '../src/constants.js';
-import { BpfMap } from '../src/map/map.js';
+import { BatchCursor, BpfMap, type PackedEntries } from '../src/map/map.js';
 import { btfLoad } from '../src/sys/bpf.js';
 import { median, type Measurement, type TimeOptions } from './measure.js';
 
@@ -303,12 +303,31 @@ async function memoryOf(call: (i: number) => void, calls: number): Promise<Recor
 const MEMORY_CALLS = 1 << 18;
 let sink = 0;
 
-/** map-lookup: BpfMap.lookup of existing keys in random order (raw Uint8Array key and value). */
+/**
+ * map-lookup: BpfMap.lookupInto of existing keys in random order into one reused value buffer,
+ * as the C harness passes one `struct flow_stats` to bpf_map_lookup_elem. lookup(), which returns
+ * a fresh copy per call, is measured beside it (extra.lookupOpsPerSec).
+ */
 export async function benchMapLookup(opts: TimeOptions = {}): Promise<MapOpsResult> {
   const s = setup();
   const keys = views(s.data.keys, 2, s.data.order);
+  const out = new Uint8Array(VALUE_SIZE);
   let cursor = 0;
   const op = (): number => {
+    for (let i = 0; i < CHUNK; i++) {
+      if (!s.map.lookupInto(keys[cursor]!, out)) throw new Error('key missing');
+      sink += out[0]!;
+      cursor = (cursor + 1) % ENTRIES;
+    }
+    return CHUNK;
+  };
+  const r = sample(op, false, opts);
+  const memory = await memoryOf((i) => {
+    s.map.lookupInto(keys[i]!, out);
+    sink += out[0]!;
+  }, MEMORY_CALLS);
+  // lookup(): the same calls returning a copy of the value each.
+  const lookupOp = (): number => {
     for (let i = 0; i < CHUNK; i++) {
       const v = s.map.lookup(keys[cursor]!);
       if (v === undefined) throw new Error('key missing');
@@ -317,8 +336,8 @@ export async function benchMapLookup(opts: TimeOptions = {}): Promise<MapOpsResu
     }
     return CHUNK;
   };
-  const r = sample(op, false, opts);
-  const memory = await memoryOf((i) => {
+  const lookupRate = sample(lookupOp, false, opts);
+  const lookupHeapBytesPerCall = heapBytesPerCall((i) => {
     sink += s.map.lookup(keys[i]!)![0]!;
   }, MEMORY_CALLS);
   // What the result alone costs on the heap: a fresh copy of 16 bytes as a Uint8Array.
@@ -339,7 +358,8 @@ export async function benchMapLookup(opts: TimeOptions = {}): Promise<MapOpsResu
     for (let i = 0; i < CHUNK; i++) {
       one32[0] = flat[2 * cursor]!;
       one32[1] = flat[2 * cursor + 1]!;
-      sink += s.map.lookup(one)![0]!;
+      s.map.lookupInto(one, out);
+      sink += out[0]!;
       cursor = (cursor + 1) % ENTRIES;
     }
     return CHUNK;
@@ -356,6 +376,8 @@ export async function benchMapLookup(opts: TimeOptions = {}): Promise<MapOpsResu
   teardown(s);
   return result('map-lookup', s, r, {
     ...memory,
+    lookupOpsPerSec: Math.round(lookupRate.rate),
+    lookupHeapBytesPerCall,
     resultHeapBytes,
     reusedKeyOpsPerSec,
     btfLookupsPerSec: btfRate,
@@ -393,41 +415,110 @@ export async function benchMapUpdate(opts: TimeOptions = {}): Promise<MapOpsResu
   return result('map-update', s, r, { ...memory, btfUpdatesPerSec: btfRate, btfHeapBytesPerCall });
 }
 
-/** map-lookup-batch: the whole map through BpfMap.lookupBatch (BPF_MAP_LOOKUP_BATCH, 4096 a call). */
+/**
+ * map-lookup-batch: the whole map through BpfMap.lookupBatchInto, 4096 a call, into one pair of
+ * reused buffers with one cursor, as the C harness calls bpf_map_lookup_batch. The convenient
+ * lookupBatch() (an array of [key, value] pairs) and batches() are measured beside it.
+ */
 export async function benchMapLookupBatch(opts: TimeOptions = {}): Promise<MapOpsResult> {
   const s = setup();
+  const keys = new Uint8Array(BATCH * KEY_SIZE);
+  const values = new Uint8Array(BATCH * VALUE_SIZE);
+  const cursor = new BatchCursor();
+  let calls = 0;
   const op = (): number => {
+    cursor.reset();
+    let total = 0;
+    while (!cursor.done) {
+      const n = s.map.lookupBatchInto(cursor, keys, values);
+      if (n > 0) sink += values[(n - 1) * VALUE_SIZE]!;
+      total += n;
+      calls++;
+    }
+    if (total !== ENTRIES) throw new Error(`lookupBatchInto gave ${total} entries, not ${ENTRIES}`);
+    return total;
+  };
+  const r = sample(op, true, opts);
+  // Heap per whole-map walk over the calls it made (the buffers are the caller's).
+  const heapBefore = getHeapStatistics().used_heap_size;
+  const callsBefore = calls;
+  op();
+  const heapPerBatchCall = Math.round(
+    (getHeapStatistics().used_heap_size - heapBefore) / (calls - callsBefore),
+  );
+  const batchesRate = rateOf(() => {
+    let n = 0;
+    for (const b of s.map.batches({ batchSize: BATCH })) {
+      sink += b.values[0]!;
+      n += b.count;
+    }
+    return n;
+  });
+  const pairsRate = rateOf(() => {
     const all = s.map.lookupBatch({ batchSize: BATCH });
     if (all.length !== ENTRIES) throw new Error(`lookupBatch gave ${all.length} entries, not ${ENTRIES}`);
     sink += all[all.length - 1]![1][0]!;
     return all.length;
-  };
-  const r = sample(op, true, opts);
+  });
   using t = typed(s);
   const btfRate = rateOf(() => t.lookupBatch({ batchSize: BATCH }).length);
   teardown(s);
-  return result('map-lookup-batch', s, r, { batch: BATCH, btfEntriesPerSec: btfRate });
+  return result('map-lookup-batch', s, r, {
+    batch: BATCH,
+    heapBytesPerBatchCall: heapPerBatchCall,
+    batchesEntriesPerSec: batchesRate,
+    lookupBatchEntriesPerSec: pairsRate,
+    btfEntriesPerSec: btfRate,
+  });
 }
 
-/** map-update-batch: every entry through BpfMap.updateBatch, 4096 a call, keys in random order. */
+/**
+ * map-update-batch: every entry through BpfMap.updateBatch of packed bytes, 4096 a call, keys in
+ * random order, as the C harness passes slices of its key and value arrays to
+ * bpf_map_update_batch. [key, value] pairs (copied into fresh buffers per call) are measured beside.
+ */
 export async function benchMapUpdateBatch(opts: TimeOptions = {}): Promise<MapOpsResult> {
   const s = setup();
+  // The shuffled keys and the values, contiguous as C's arrays; one packed slice pair per batch.
+  const shuffled = new Uint8Array(ENTRIES * KEY_SIZE);
+  const k32 = new Uint32Array(shuffled.buffer);
+  for (let j = 0; j < ENTRIES; j++) {
+    k32[2 * j] = s.data.keys[2 * s.data.order[j]!]!;
+    k32[2 * j + 1] = s.data.keys[2 * s.data.order[j]! + 1]!;
+  }
+  const valueBytes = new Uint8Array(s.data.values.buffer);
+  const packedBatches: PackedEntries[] = [];
+  const pairBatches: [Uint8Array, Uint8Array][][] = [];
   const keys = views(s.data.keys, 2, s.data.order);
   const values = views(s.data.values, 4, null);
-  const batches: [Uint8Array, Uint8Array][][] = [];
   for (let done = 0; done < ENTRIES; done += BATCH) {
     const count = Math.min(BATCH, ENTRIES - done);
     let from = (done + BATCH) % ENTRIES;
     if (from + count > ENTRIES) from = 0;
-    batches.push(Array.from({ length: count }, (_, j) => [keys[done + j]!, values[from + j]!]));
+    packedBatches.push({
+      keys: shuffled.subarray(done * KEY_SIZE, (done + count) * KEY_SIZE),
+      values: valueBytes.subarray(from * VALUE_SIZE, (from + count) * VALUE_SIZE),
+      count,
+    });
+    pairBatches.push(Array.from({ length: count }, (_, j) => [keys[done + j]!, values[from + j]!]));
   }
   const op = (): number => {
     let n = 0;
-    for (const b of batches) n += s.map.updateBatch(b);
+    for (const b of packedBatches) n += s.map.updateBatch(b);
     if (n !== ENTRIES) throw new Error(`updateBatch wrote ${n} entries, not ${ENTRIES}`);
     return n;
   };
   const r = sample(op, true, opts);
+  const heapBefore = getHeapStatistics().used_heap_size;
+  op();
+  const heapBytesPerBatchCall = Math.round(
+    (getHeapStatistics().used_heap_size - heapBefore) / packedBatches.length,
+  );
+  const pairsRate = rateOf(() => {
+    let n = 0;
+    for (const b of pairBatches) n += s.map.updateBatch(b);
+    return n;
+  });
   using t = typed(s);
   const objBatch = Array.from(
     { length: BATCH },
@@ -439,12 +530,19 @@ export async function benchMapUpdateBatch(opts: TimeOptions = {}): Promise<MapOp
     return n;
   });
   teardown(s);
-  return result('map-update-batch', s, r, { batch: BATCH, btfEntriesPerSec: btfRate });
+  return result('map-update-batch', s, r, {
+    batch: BATCH,
+    heapBytesPerBatchCall,
+    pairsEntriesPerSec: pairsRate,
+    btfEntriesPerSec: btfRate,
+  });
 }
 
 /**
- * map-iterate: one walk of the whole map through BpfMap.entries() (BPF_MAP_GET_NEXT_KEY + lookup
- * per entry), timed in quarters as the C harness does.
+ * map-iterate: one walk of the whole map through BpfMap.entries(), timed in quarters as the C
+ * harness does. On a hash map entries() reads through BPF_MAP_LOOKUP_BATCH (256 a call) where C
+ * makes BPF_MAP_GET_NEXT_KEY + a lookup per entry; entries({ batchSize: 0 }), the same two
+ * syscalls per entry as C, is measured beside it (extra.perKeyEntriesPerSec).
  */
 export async function benchMapIterate(opts: TimeOptions = {}): Promise<MapOpsResult> {
   const s = setup();
@@ -465,6 +563,15 @@ export async function benchMapIterate(opts: TimeOptions = {}): Promise<MapOpsRes
   if (r.iterations === ITERATE_PARTS && (seen !== ENTRIES || !walk.next().done)) {
     throw new Error(`entries() gave ${seen} entries, not ${ENTRIES}`);
   }
+  // The per-key walk, over a quarter of the map (each syscall costs the same wherever it is).
+  const perKeyRate = rateOf(() => {
+    let n = 0;
+    for (const [, v] of s.map.entries({ batchSize: 0 })) {
+      sink += v[0]!;
+      if (++n === ITERATE_PART) break;
+    }
+    return n;
+  });
   using t = typed(s);
   // A part of a walk is enough for the codec path's rate.
   const btfRate = rateOf(() => {
@@ -476,7 +583,11 @@ export async function benchMapIterate(opts: TimeOptions = {}): Promise<MapOpsRes
     return n;
   });
   teardown(s);
-  return result('map-iterate', s, r, { btfEntriesPerSec: btfRate, btfEntriesTimed: CHUNK });
+  return result('map-iterate', s, r, {
+    perKeyEntriesPerSec: perKeyRate,
+    btfEntriesPerSec: btfRate,
+    btfEntriesTimed: CHUNK,
+  });
 }
 
 /** Keeps the results the loops fold into `sink` observable, so none of the work is dead code. */

@@ -76,7 +76,8 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'map-iterate',
     unit: 'ops/s',
-    description: '2^20-entry hash, entries() (libbpf: bpf_map_get_next_key + lookup)',
+    description:
+      '2^20-entry hash, entries(), BPF_MAP_LOOKUP_BATCH underneath (libbpf: bpf_map_get_next_key + lookup per entry)',
     ours: { module: 'map-ops.ts', export: 'benchMapIterate' },
     reference: (o) => runReferenceRate('map_ops', ['iterate', o.iterations, o.warmup]),
   },
