@@ -1,12 +1,16 @@
 // `ebpf load` against libbpf: for every object libbpf loads (testdata manifest, xdp-tools), the
 // same programs are loaded and `bpftool prog dump xlated` of each is the same, map ids mapped
-// to map names. The kernel's own rewrite of the instructions is the oracle.
+// to map names. The kernel's own rewrite of the instructions is the oracle. freplace programs,
+// which need a target program, against libbpf's bpf_program__set_attach_target (test/c/freplace_load.c).
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { LoadError, loadObject, type LoadedObject, type TraceEvent } from '../src/loader/index.js';
 import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
-import { cli, needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR, need } from './helpers.js';
+import { SyscallError } from '../src/sys/error.js';
+import { cli, needRoot, needTool, run, ROOT, TESTDATA, XDP_TOOLS_DIR, need } from './helpers.js';
 
 const BPFFS = '/sys/fs/bpf';
 
@@ -102,3 +106,164 @@ for (const o of objects) {
     }
   });
 }
+
+const FREPLACE_SRC = join(ROOT, 'test', 'c', 'freplace_load.c');
+const FREPLACE_BIN = join(ROOT, 'build', 'test-c', 'freplace_load');
+
+function freplaceHarness(): string {
+  if (!existsSync(FREPLACE_BIN) || statSync(FREPLACE_BIN).mtimeMs < statSync(FREPLACE_SRC).mtimeMs) {
+    mkdirSync(join(ROOT, 'build', 'test-c'), { recursive: true });
+    execFileSync('gcc', ['-O2', '-Wall', FREPLACE_SRC, '-lbpf', '-o', FREPLACE_BIN], { stdio: 'inherit' });
+  }
+  return FREPLACE_BIN;
+}
+
+test('freplace: an extension of a loaded program loads as with libbpf, or fails at the same step with the same errno', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool') || !needTool(t, 'gcc')) return;
+  const targetObj = join(TESTDATA, 'freplace_target-el.o');
+  const extObj = join(TESTDATA, 'freplace-el.o');
+  const tag = `ebpf_test_${process.pid}_freplace`;
+  const libbpfDir = join(BPFFS, `${tag}_libbpf`);
+  const oursDir = join(BPFFS, `${tag}_ours`);
+  mkdirSync(libbpfDir);
+  mkdirSync(oursDir);
+  let target: LoadedObject | undefined;
+  try {
+    const h = spawnSync(freplaceHarness(), [targetObj, 'freplace_target', 'xdp_verdict', extObj, libbpfDir], {
+      encoding: 'utf8',
+    });
+    const lib = JSON.parse(h.stdout) as { loaded: boolean; errno?: number; error?: string };
+
+    target = loadObject(targetObj);
+    const targetProg = target.program('freplace_target');
+    const events: TraceEvent[] = [];
+    let err: unknown;
+    try {
+      loadObject(extObj, {
+        attachTarget: { program: targetProg },
+        pinDir: oursDir,
+        trace: (e) => events.push(e),
+      }).close();
+    } catch (e) {
+      err = e;
+    }
+
+    // attach_btf_id: the id of FUNC xdp_verdict in the target program's BTF, as bpftool dumps it.
+    const info = targetProg.info();
+    const btf = run('bpftool', ['btf', 'dump', 'id', String(info.btfId)]);
+    const funcId = /^\[(\d+)\] FUNC 'xdp_verdict'/m.exec(btf)?.[1];
+    assert.ok(funcId !== undefined, btf);
+    const at = events.find((e) => e.kind === 'attach-target');
+    assert.ok(at?.kind === 'attach-target');
+    assert.deepEqual(
+      [at.program, at.func, at.btfId, at.progId, at.progFd],
+      ['new_verdict', 'xdp_verdict', Number(funcId), info.id, targetProg.fd.fd],
+    );
+
+    if (lib.loaded) {
+      assert.equal(err, undefined, String(err));
+      const theirs = dumps(libbpfDir).get('new_verdict');
+      assert.ok(theirs !== undefined);
+      assert.equal(dumps(oursDir).get('new_verdict'), theirs);
+    } else {
+      // Here the kernel refuses extensions (trampolines) as it refuses fentry: libbpf gets EPERM
+      // from BPF_PROG_LOAD of the extension; so must we, after the same steps before it.
+      assert.match(lib.error ?? '', /^load extension: /, h.stderr);
+      assert.ok(err instanceof LoadError, String(err));
+      assert.equal(err.step, 'program');
+      assert.equal(err.location.program, 'new_verdict');
+      const cause = err.cause;
+      assert.ok(cause instanceof SyscallError, String(cause));
+      assert.equal(cause.command, 'BPF_PROG_LOAD');
+      assert.equal(cause.errno, lib.errno);
+      assert.ok(
+        events.some((e) => e.kind === 'map' && e.name === 'verdict'),
+        'maps were created first',
+      );
+      assert.deepEqual(readdirSync(oursDir), []);
+    }
+  } finally {
+    target?.close();
+    rmSync(libbpfDir, { recursive: true, force: true });
+    rmSync(oursDir, { recursive: true, force: true });
+  }
+});
+
+test('freplace without a target fails as libbpf does ("attach program FD is not set"); a missing function is named', (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const extObj = join(TESTDATA, 'freplace-el.o');
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_freplace_none`);
+  const r = spawnSync('bpftool', ['prog', 'loadall', extObj, dir], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /prog 'new_verdict': attach program FD is not set/);
+  assert.throws(
+    () => loadObject(extObj).close(),
+    (e) =>
+      e instanceof LoadError &&
+      e.step === 'program' &&
+      e.location.program === 'new_verdict' &&
+      /attach program FD is not set/.test(e.message),
+  );
+  const target = loadObject(join(TESTDATA, 'freplace_target-el.o'));
+  try {
+    const program = target.program('freplace_target');
+    assert.throws(
+      () =>
+        loadObject(extObj, { attachTarget: { program: program.fd.fd, function: 'no_such_func' } }).close(),
+      (e) =>
+        e instanceof LoadError &&
+        /FUNC 'no_such_func' is not in the BTF of the target program/.test(e.message),
+    );
+  } finally {
+    target.close();
+  }
+});
+
+test('ebpf load --freplace-target takes a pinned program or `id N`', (t) => {
+  if (!needRoot(t)) return;
+  const dir = join(BPFFS, `ebpf_test_${process.pid}_freplace_cli`);
+  mkdirSync(dir);
+  const target = loadObject(join(TESTDATA, 'freplace_target-el.o'), { pinDir: dir });
+  try {
+    const id = target.program('freplace_target').info().id;
+    const pin = join(dir, 'freplace_target');
+    for (const how of [[pin], ['id', String(id)], [`id:${id}`]]) {
+      const r = cli([
+        'load',
+        join(TESTDATA, 'freplace-el.o'),
+        '--pin-dir',
+        join(dir, 'ext'),
+        '--trace',
+        '--freplace-target',
+        ...how,
+      ]);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^prog 'new_verdict': replaces FUNC 'xdp_verdict' \\[\\d+\\] of prog id ${id} \\(fd \\d+\\)$`,
+          'm',
+        ),
+        how.join(' '),
+      );
+      // Loaded where the kernel allows extensions; here BPF_PROG_LOAD says EPERM, as for libbpf.
+      if (r.status !== 0) assert.match(r.stderr, /prog 'new_verdict': BPF_PROG_LOAD: EPERM/);
+      rmSync(join(dir, 'ext'), { recursive: true, force: true });
+    }
+    const bad = cli([
+      'load',
+      join(TESTDATA, 'freplace-el.o'),
+      '--pin-dir',
+      join(dir, 'ext'),
+      '--freplace-target',
+      'id',
+      'x',
+    ]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--freplace-target id needs a program id, not 'x'/);
+  } finally {
+    target.unpin();
+    target.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

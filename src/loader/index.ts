@@ -9,6 +9,7 @@ export {
 export { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
 export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from './errors.js';
 export { formatTraceEvent, type TraceEvent } from './trace.js';
+export { type AttachTarget } from './freplace.js';
 export { type BtfChange } from './btf-fixup.js';
 export { type BtfFeatures } from './btf-sanitize.js';
 export { loaderFeatures, type LoaderFeatures } from './features.js';

@@ -42,6 +42,7 @@ import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
 import { findAttachBtfId } from './attach-target.js';
+import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './freplace.js';
 import { LoadError, MapIncompatibleError, VerifierError } from './errors.js';
 import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
 import { mapDifferences, shapeOf } from './pin.js';
@@ -104,6 +105,12 @@ export interface LoadOptions {
   elf?: ElfFile;
   /** Override probed kernel features (to exercise sanitising). */
   features?: LoaderFeatures;
+  /**
+   * The loaded program whose function each freplace (BPF_PROG_TYPE_EXT) program replaces, as
+   * libbpf's bpf_program__set_attach_target; without it an object with one fails to load, as in
+   * libbpf ("attach program FD is not set"). Requires Linux 5.6.
+   */
+  attachTarget?: AttachTarget;
 }
 
 const NO_BTF_MAP_TYPES = new Set<number>([
@@ -816,6 +823,27 @@ class Loader {
     this.trace({ kind: 'core', program: p.name, relocations: n });
   }
 
+  /** The target of a freplace program: the program given in the options and its function's FUNC id. */
+  private extensionTarget(p: ProgramSpec): ExtensionTarget {
+    const at = { ...this.loc, program: p.name };
+    const target = this.opts.attachTarget;
+    if (target === undefined) {
+      throw new LoadError(
+        'program',
+        'attach program FD is not set: a freplace program replaces a function of a loaded program, ' +
+          'given as LoadOptions.attachTarget (ebpf load --freplace-target)',
+        at,
+      );
+    }
+    const func = target.function ?? p.attachTo;
+    if (func === undefined || func === '') {
+      throw new LoadError('program', `no function to replace is named in section '${p.sectionName}'`, at);
+    }
+    const t = findExtensionTarget(target, func, at);
+    this.trace({ kind: 'attach-target', program: p.name, ...t });
+    return t;
+  }
+
   private loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): void {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
@@ -827,15 +855,14 @@ class Loader {
       return c;
     });
     let attachBtfId: number | undefined;
+    let extension: ExtensionTarget | undefined;
     let expectedAttachType = p.expectedAttachType;
     if (structOps !== undefined) {
       attachBtfId = structOps.attachBtfId;
       expectedAttachType = structOps.memberIndex;
     } else if (p.type === ProgType.EXT) {
-      throw new NotSupportedError(
-        'freplace programs need a target program (attach_prog_fd), not supported yet',
-        at,
-      );
+      extension = this.extensionTarget(p);
+      attachBtfId = extension.btfId;
     } else if (((p.section?.flags ?? 0) & SEC_ATTACH_BTF) !== 0) {
       if (p.attachTo === undefined || p.attachTo === '') {
         throw new LoadError(
@@ -867,6 +894,7 @@ class Loader {
         (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0),
       ...(this.features.progName ? { prog_name: objName(p.name) } : {}),
       ...(attachBtfId !== undefined ? { attach_btf_id: attachBtfId } : {}),
+      ...(extension !== undefined ? { attach_prog_fd: extension.progFd } : {}),
       ...(withBtf ? { prog_btf_fd: this.btfFd!.fd } : {}),
       ...(funcInfo ? { func_info_rec_size: FUNC_INFO_REC_SIZE, func_info_cnt: p.funcInfo.length } : {}),
       ...(lineInfo ? { line_info_rec_size: LINE_INFO_REC_SIZE, line_info_cnt: p.lineInfo.length } : {}),

@@ -26,6 +26,8 @@ export type TraceEvent =
   /** One CO-RE relocation as applied; printed as `ebpf core explain` prints it. */
   | { kind: 'core-relocation'; program: string; relocation: AppliedCoreRelocation }
   | { kind: 'core'; program: string; relocations: number }
+  /** A freplace program's target: FUNC `func` [btfId] in the BTF of program `progId` (fd `progFd`). */
+  | { kind: 'attach-target'; program: string; progId: number; progFd: number; func: string; btfId: number }
   | {
       kind: 'program';
       name: string;
@@ -84,6 +86,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `prog '${e.program}' insn ${e.insn}: ${refText(e.reference)}\n    before: ${e.before}\n    after:  ${e.after}`;
     case 'core-relocation':
       return formatCoreRelocation(e.relocation);
+    case 'attach-target':
+      return `prog '${e.program}': replaces FUNC '${e.func}' [${e.btfId}] of prog id ${e.progId} (fd ${e.progFd})`;
     case 'core':
       return `prog '${e.program}': ${e.relocations} CO-RE relocations applied`;
     case 'program':
