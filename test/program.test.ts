@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
-import { ProgType } from '../src/constants.js';
+import { MapType, ProgType } from '../src/constants.js';
+import { openListed } from '../src/cli/listed.js';
 import { EbpfError } from '../src/errors.js';
+import { Link } from '../src/link/link.js';
 import { enableStats, Program, programIds } from '../src/program/program.js';
-import { progLoad } from '../src/sys/bpf.js';
+import { mapCreate, mapGetFdById, mapGetInfo, progLoad } from '../src/sys/bpf.js';
 import { SyscallError } from '../src/sys/error.js';
 import { cli, needRoot, needTool, run } from './helpers.js';
 
@@ -177,6 +179,25 @@ test('ebpf prog show/list print what bpftool prints', (t) => {
   assert.deepEqual(oj, bj);
   const listed = JSON.parse(cli(['prog', 'list', '--json']).stdout) as { id: number }[];
   assert.ok(listed.some((x) => String(x.id) === id));
+});
+
+test('listings skip an object gone between listing and opening, and report every other failure', (t) => {
+  if (!setup(t)) return;
+  // An id with nothing behind it is what a program unloaded after BPF_PROG_GET_NEXT_ID looks like.
+  assert.equal(
+    openListed(() => Program.fromId(0x7ffffff0)),
+    undefined,
+  );
+  assert.equal(
+    openListed(() => Link.fromId(0x7ffffff0)),
+    undefined,
+  );
+  using map = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
+  const mapId = mapGetInfo(map.fd).info.id;
+  assert.throws(
+    () => openListed(() => Program.fromFd(mapGetFdById(mapId))),
+    (e: unknown) => e instanceof EbpfError && /is a map, not a program/.test(e.message),
+  );
 });
 
 test('ebpf prog run: hex data in, return value and packet out', (t) => {

@@ -8,6 +8,7 @@ import { attachRawTracepoint, attachTracepoint, PerfEventLink } from '../link/tr
 import { attachXdp, type XdpMode } from '../link/xdp.js';
 import type { Program } from '../program/program.js';
 import { parseArgs } from './args.js';
+import { openListed } from './listed.js';
 import type { Command } from './main.js';
 import { openProgram } from './prog.js';
 
@@ -56,17 +57,8 @@ function linkJson(i: LinkInfo): Record<string, unknown> {
 function list(asJson: boolean): number {
   const infos: LinkInfo[] = [];
   for (const id of linkIds()) {
-    let l: Link;
-    try {
-      l = Link.fromId(id);
-    } catch {
-      continue; // gone between listing and opening
-    }
-    try {
-      infos.push(l.info());
-    } finally {
-      l.close();
-    }
+    using l = openListed(() => Link.fromId(id));
+    if (l !== undefined) infos.push(l.info());
   }
   if (asJson) process.stdout.write(JSON.stringify(infos.map(linkJson)) + '\n');
   else for (const i of infos) process.stdout.write(linkText(i) + '\n');

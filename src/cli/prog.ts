@@ -5,6 +5,7 @@ import { EbpfError, NotFoundError } from '../errors.js';
 import { memlockOf, type ProgramInfo } from '../program/info.js';
 import { Program, programIds } from '../program/program.js';
 import { parseArgs } from './args.js';
+import { openListed } from './listed.js';
 import type { Command } from './main.js';
 
 const usage = `usage: ebpf prog list [--json]
@@ -88,12 +89,8 @@ export function openProgram(words: string[]): Program {
   if (kind === 'pinned' && value !== undefined) return Program.fromPin(value);
   if (kind === 'name' && value !== undefined) {
     for (const id of programIds()) {
-      let p: Program;
-      try {
-        p = Program.fromId(id);
-      } catch {
-        continue; // unloaded between listing and opening
-      }
+      const p = openListed(() => Program.fromId(id));
+      if (p === undefined) continue;
       if (p.name === value) return p;
       p.close();
     }
@@ -147,17 +144,8 @@ function hexLines(b: Uint8Array): string[] {
 function list(asJson: boolean): number {
   const rows: Row[] = [];
   for (const id of programIds()) {
-    let p: Program;
-    try {
-      p = Program.fromId(id);
-    } catch {
-      continue; // unloaded between listing and opening
-    }
-    try {
-      rows.push(rowOf(p));
-    } finally {
-      p.close();
-    }
+    using p = openListed(() => Program.fromId(id));
+    if (p !== undefined) rows.push(rowOf(p));
   }
   if (asJson) process.stdout.write(JSON.stringify(rows.map(json)) + '\n');
   else for (const r of rows) process.stdout.write(text(r) + '\n');
