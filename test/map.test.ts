@@ -784,3 +784,39 @@ test('BTF-typed 10k hash: batched entries(), lookupBatch, batches and lookupInto
     assert.deepEqual(map.lookup(k), v);
   }
 });
+
+test("arrays: entries() through the kernel's generic batch walk reads what the per-key walk and bpftool do", (t) => {
+  if (!needRoot(t) || !needTool(t, 'bpftool')) return;
+  const cpus = possibleCpus();
+  for (const [type, valueSize, stride] of [
+    [MapType.ARRAY, 12, 12],
+    [MapType.PERCPU_ARRAY, 12, 16],
+  ] as const) {
+    const N = 1000;
+    using arr = BpfMap.create({ type, keySize: 4, valueSize, maxEntries: N, name: 'test_arr_iter' });
+    const es = stride * (type === MapType.PERCPU_ARRAY ? cpus : 1);
+    const keys = new Uint8Array(N * 4);
+    const values = new Uint8Array(N * es);
+    for (let i = 0; i < N; i++) {
+      new DataView(keys.buffer).setUint32(i * 4, i, true);
+      for (let c = 0; c < es / stride; c++)
+        values.fill((i + c) & 0xff, i * es + c * stride, i * es + c * stride + valueSize);
+    }
+    assert.equal(arr.updateBatch({ keys, values }), N);
+    const dump = bpftoolRaw(arr.id, stride);
+    const asHex = (k: unknown, v: unknown): [string, string] => [
+      hex(k as Uint8Array),
+      Array.isArray(v)
+        ? (v as Uint8Array[]).map((x) => hex(x).padEnd(stride * 2, '0')).join('')
+        : hex(v as Uint8Array),
+    ];
+    assert.deepEqual(
+      [...arr.entries({ batchSize: 100 })].map(([k, v]) => asHex(k, v)),
+      dump,
+    );
+    assert.deepEqual(
+      [...arr.entries({ batchSize: 0 })].map(([k, v]) => asHex(k, v)),
+      dump,
+    );
+  }
+});

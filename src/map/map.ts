@@ -252,12 +252,18 @@ export class BatchCursor {
   }
 }
 
-/** Hash maps, whose BPF_MAP_LOOKUP_BATCH walks buckets in the order BPF_MAP_GET_NEXT_KEY does. */
+/**
+ * Maps whose BPF_MAP_LOOKUP_BATCH visits keys in BPF_MAP_GET_NEXT_KEY's order: hashes walk their
+ * buckets; arrays take the kernel's generic walk (next key + lookup in the kernel), whose lookups
+ * cannot miss on an array (on other types a key deleted meanwhile is EINTR after retries).
+ */
 const BATCH_ITERATED = new Set<number>([
   MapType.HASH,
   MapType.PERCPU_HASH,
   MapType.LRU_HASH,
   MapType.LRU_PERCPU_HASH,
+  MapType.ARRAY,
+  MapType.PERCPU_ARRAY,
 ]);
 const DEFAULT_BATCH = 256;
 /** ENOSPC growth stops here: no hash bucket holds a million elements. */
@@ -528,7 +534,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /**
-   * [key, value] pairs. Hash maps are read with BPF_MAP_LOOKUP_BATCH, `batchSize` elements a call,
+   * [key, value] pairs. Hash and array maps are read with BPF_MAP_LOOKUP_BATCH, `batchSize` a call,
    * in the order BPF_MAP_GET_NEXT_KEY gives (each key once when the map does not change meanwhile;
    * a change shows from the next batch on, and a deleted key does not restart the walk). Other
    * maps, kernels before 5.6 and `batchSize: 0` take a key walk and a lookup per key: a key
