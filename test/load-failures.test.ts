@@ -235,3 +235,39 @@ for (const name of ['flow', 'maps', 'globals', 'struct_ops']) {
     }
   });
 }
+
+test('freplace: failing each syscall of the target lookup and the load leaks no descriptor', (t) => {
+  if (!needRoot(t)) return;
+  const target = loadObject(join(TESTDATA, 'freplace_target-el.o'));
+  const opts = { attachTarget: { program: target.program('freplace_target') } };
+  const attempt = (): void => {
+    try {
+      loadObject(join(TESTDATA, 'freplace-el.o'), opts).close();
+    } catch (e) {
+      // EPERM from BPF_PROG_LOAD where the kernel refuses extensions; any injected failure.
+      assert.ok(e instanceof Error && e.name !== 'TypeError' && e.name !== 'RangeError', String(e));
+    }
+  };
+  try {
+    attempt(); // warm caches
+    let total = 0;
+    setSyscallHook((_c, n) => {
+      total = n;
+    });
+    attempt();
+    setSyscallHook(undefined);
+    assert.ok(total >= 6, `${total} syscalls`);
+    for (let i = 1; i <= total; i++) {
+      const fds = fdCount();
+      setSyscallHook(failNthCall(i));
+      try {
+        attempt();
+      } finally {
+        setSyscallHook(undefined);
+      }
+      assert.equal(fdCount(), fds, `descriptors leaked when syscall ${i} of ${total} failed`);
+    }
+  } finally {
+    target.close();
+  }
+});

@@ -467,3 +467,23 @@ test('ebpf load --trace shows each CO-RE relocation it applies as ebpf core expl
     /^core_task insn \d+: FIELD_BYTE_OFFSET t->state .*\n.*\n {2}value: {3}poisoned$/m,
   );
 });
+
+test('the trace says which kernel function a kfunc call was relocated to', (t) => {
+  if (!needRoot(t)) return;
+  const events: TraceEvent[] = [];
+  loadObject(join(TESTDATA, 'externs-el.o'), { trace: (e) => events.push(e) }).close();
+  const kfuncs = events.filter((e) => e.kind === 'relocation' && e.reference.kind === 'kfunc');
+  assert.ok(kfuncs.length >= 2);
+  for (const e of kfuncs) {
+    assert.ok(e.kind === 'relocation' && e.reference.kind === 'kfunc');
+    const name = e.reference.name;
+    const ext = events.find((x) => x.kind === 'extern' && x.name === name);
+    assert.ok(ext?.kind === 'extern');
+    const id = /^ksym = vmlinux BTF \[(\d+)\]$/.exec(ext.what)?.[1];
+    if (id === undefined) {
+      assert.equal(e.after, `call 0x0  ; kfunc '${name}' not in the kernel (weak): left as imm 0`);
+      continue;
+    }
+    assert.equal(e.after, `call 0x${Number(id).toString(16)}  ; kfunc '${name}' vmlinux BTF [${id}]`);
+  }
+});
