@@ -2,7 +2,7 @@
 // pinned map that does not match its definition, and any other step that failed.
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import { formatCoreRelocation, localAccess } from '../core/describe.js';
-import { explainPoisonedLog } from '../core/verifier-log.js';
+import { explainPoisonedLog, poisonedRelocationAt } from '../core/verifier-log.js';
 import { EbpfError, type Location } from '../errors.js';
 
 /** A load step failed; `step` says which (btf, map, relocation, core, program, pin). */
@@ -54,11 +54,7 @@ export class VerifierError extends LoadError {
   ) {
     const poisoned =
       core !== undefined && failedInstruction !== undefined
-        ? core.find(
-            (r) =>
-              r.poisoned &&
-              (r.insn === failedInstruction || (r.after.length === 2 && r.insn + 1 === failedInstruction)),
-          )
+        ? poisonedRelocationAt(core, program, failedInstruction)
         : undefined;
     const shown = poisoned !== undefined ? explainPoisonedLog(log, core!, program) : log;
     const lines = shown.trimEnd().split('\n');
