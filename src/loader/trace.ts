@@ -1,5 +1,6 @@
 // Trace events: what the loader did, step by step, for `ebpf load --trace` and for callers who
-// want to see it (BTF loaded and what was sanitised, maps, relocations, programs, pins, rollback).
+// want to see it (BTF loaded and what was sanitised, maps, relocations, CO-RE relocations as `ebpf core
+// explain` shows them, freplace targets, programs, pins, rollback).
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import { formatCoreRelocation } from '../core/describe.js';
 import type { Reference } from '../object/index.js';
