@@ -582,6 +582,8 @@ test('10k-entry hash: lookupBatchInto, batches, entries and lookupInto read what
     assert.deepEqual(pairsHex(map.entries({ batchSize: 1 })), dump);
     assert.deepEqual(pairsHex(map.entries({ batchSize: 0 })), dump);
     assert.deepEqual(pairsHex(map), dump);
+    assert.deepEqual(pairsHex(map.rawEntries()), dump);
+    assert.deepEqual(pairsHex(map.rawEntries({ batchSize: 0 })), dump);
 
     // lookupInto: the bytes lookup() gives, into one buffer; false for a missing key.
     const out = new Uint8Array(16);

@@ -544,7 +544,15 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (this.keySize === 0) throw this.error('a map without keys cannot be iterated (use pop)');
     const size = opts.batchSize ?? DEFAULT_BATCH;
     if (size > 0 && this.batchIterate && BATCH_ITERATED.has(this.type)) {
-      if (yield* this.batchedEntries(size)) return;
+      const decode = (
+        _k: Uint8Array,
+        kview: DataView,
+        _v: Uint8Array,
+        vview: DataView,
+        ko: number,
+        vo: number,
+      ): [K, V] => [this.keyCodec.decodeView(kview, ko) as K, this.decodeValue(vview, vo)];
+      if (yield* this.batchedEntries(size, decode)) return;
     }
     // The walk of rawKeys() inlined, with a DataView kept per key buffer: this is the hot loop of
     // a dump, and a view or generator per entry costs as much as the codecs.
@@ -566,7 +574,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * The walk of entries() through batches; false, having yielded nothing, when the kernel has no
    * BPF_MAP_LOOKUP_BATCH for the map (EINVAL before Linux 5.6, ENOTSUPP without the map op).
    */
-  private *batchedEntries(size: number): Generator<[K, V], boolean, undefined> {
+  private *batchedEntries<T>(
+    size: number,
+    item: (
+      keys: Uint8Array,
+      kview: DataView,
+      values: Uint8Array,
+      vview: DataView,
+      keyAt: number,
+      valueAt: number,
+    ) => T,
+  ): Generator<T, boolean, undefined> {
     const ks = this.keySize;
     const es = this.valueStride * this.cpus;
     const cursor = new BatchCursor();
@@ -595,9 +613,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         throw e;
       }
       first = false;
-      for (let i = 0; i < n; i++) {
-        yield [this.keyCodec.decodeView(kview, i * ks) as K, this.decodeValue(vview, i * es)];
-      }
+      for (let i = 0; i < n; i++) yield item(keys, kview, values, vview, i * ks, i * es);
     }
     return true;
   }
@@ -610,8 +626,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return this.entries();
   }
 
-  /** Raw [key, value] byte pairs (copies), for dumping. */
-  *rawEntries(): IterableIterator<[Uint8Array, Uint8Array]> {
+  /** Raw [key, value] byte pairs (copies), for dumping; read as entries() reads (`opts` alike). */
+  *rawEntries(opts: IterateOptions = {}): IterableIterator<[Uint8Array, Uint8Array]> {
+    if (this.keySize === 0) throw this.error('a map without keys cannot be iterated (use pop)');
+    const size = opts.batchSize ?? DEFAULT_BATCH;
+    if (size > 0 && this.batchIterate && BATCH_ITERATED.has(this.type)) {
+      const ks = this.keySize;
+      const es = this.valueStride * this.cpus;
+      const copy = (k: Uint8Array, _kv: DataView, v: Uint8Array, _vv: DataView, ko: number, vo: number) =>
+        [k.slice(ko, ko + ks), v.slice(vo, vo + es)] as [Uint8Array, Uint8Array];
+      if (yield* this.batchedEntries(size, copy)) return;
+    }
     const vbuf = new Uint8Array(this.valueBuf.length);
     for (const raw of this.rawKeys()) {
       if (!mapLookupElem(this.fd.fd, raw, vbuf)) continue;
