@@ -64,7 +64,7 @@ import { InstructionError } from '../src/errors.js';
 import { allObjects, needTool, run } from './helpers.js';
 
 test('encode(decode(x)) is byte-identical for every executable section of every object', (t) => {
-  const files = allObjects();
+  const files = allObjects(t);
   assert.ok(files.length > 10);
   let insns = 0;
   let wide = 0;

@@ -143,7 +143,7 @@ function dwarfLines(path: string): Map<string, Map<number, number>> {
 
 test('func_info: one record per function symbol, at its offset, naming its FUNC', (t) => {
   if (!needTool(t, 'llvm-objdump-19')) return;
-  const files = allObjects();
+  const files = allObjects(t);
   let checked = 0;
   for (const f of files) {
     const elf = parseElf(new Uint8Array(readFileSync(f)), f);

@@ -1,6 +1,6 @@
 // BTF parser, builder and formatters against bpftool: raw text and JSON for the kernel's BTF, every
 // testdata and xdp-tools object; byte-identical marshalling; split BTF on vmlinux; sizes from DATASECs.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { parseBtfFile } from '../src/btf/from-elf.js';
 import { loadKernelBtf, loadModuleBtf } from '../src/btf/kernel.js';
 import { parseElf } from '../src/elf/index.js';
 import { BTF_INT_SIGNED, type Struct } from '../src/btf/types.js';
-import { objectsIn, TESTDATA, VMLINUX, XDP_TOOLS_DIR, cli, needFile, needTool, run } from './helpers.js';
+import { allObjects, objectsIn, TESTDATA, VMLINUX, cli, needFile, needTool, run } from './helpers.js';
 
 function read(path: string): Uint8Array {
   const b = readFileSync(path);
@@ -39,12 +39,11 @@ function assertSameText(got: string, want: string, what: string): void {
   assert.fail(`${what}: first difference at line ${i + 1}\n--- bpftool\n${w[i]}\n--- ours\n${g[i]}`);
 }
 
-const allFiles = (): string[] =>
-  [VMLINUX, ...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)].filter(existsSync);
+const allFiles = (t: TestContext): string[] => [VMLINUX, ...allObjects(t)].filter(existsSync);
 
 test('raw text equals `bpftool btf dump file` for vmlinux, testdata and xdp-tools objects', (t) => {
   if (!needTool(t, 'bpftool') || !needFile(t, VMLINUX)) return;
-  const files = allFiles();
+  const files = allFiles(t);
   assert.ok(files.length > 10, 'enough objects to compare');
   for (const f of files) {
     const btf = parseBtfFile(read(f), { file: f });
@@ -67,7 +66,7 @@ function comparableJson(v: unknown): unknown {
 
 test('JSON equals `bpftool -j btf dump file` (types, fields, values within 2^53)', (t) => {
   if (!needTool(t, 'bpftool')) return;
-  for (const f of [...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)]) {
+  for (const f of allObjects(t)) {
     const ours = JSON.parse(JSON.stringify(rawJson(parseBtfFile(read(f), { file: f }))));
     const theirs = JSON.parse(run('bpftool', ['-j', 'btf', 'dump', 'file', f]));
     assert.deepEqual(comparableJson(ours), comparableJson(theirs), f);
@@ -76,7 +75,7 @@ test('JSON equals `bpftool -j btf dump file` (types, fields, values within 2^53)
 
 test('marshal() gives back the exact bytes for vmlinux and every object', (t) => {
   if (!needFile(t, VMLINUX)) return;
-  for (const f of allFiles()) {
+  for (const f of allFiles(t)) {
     const bytes = btfBytes(f);
     const btf = Btf.parse(bytes, { file: f });
     const out = btf.marshal();
@@ -142,9 +141,9 @@ test('vmlinux: lookups, kinds, resolve, sizeof and alignof agree with DATASEC si
   assert.throws(() => loadModuleBtf('no_such_module_xyz'), NotFoundError);
 });
 
-test('sizeof matches DATASEC variable sizes in every object', () => {
+test('sizeof matches DATASEC variable sizes in every object', (t) => {
   let checked = 0;
-  for (const f of [...objectsIn(TESTDATA), ...objectsIn(XDP_TOOLS_DIR)]) {
+  for (const f of allObjects(t)) {
     const btf = parseBtfFile(read(f), { file: f });
     for (const ds of btf.findByKind('DATASEC')) {
       // A .maps variable may be larger than its type: initialised inner-map slots follow it.

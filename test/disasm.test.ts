@@ -48,7 +48,7 @@ function compare(file: string, mode: Mode): number {
 
 test('every object in testdata/ and xdp-tools disassembles as llvm-objdump-19 prints it', (t) => {
   if (!need(t, haveLlvm, 'llvm-objdump-19 not installed')) return;
-  const files = allObjects();
+  const files = allObjects(t);
   assert.ok(files.length > 10);
   let lines = 0;
   for (const file of files) for (const mode of MODES) lines += compare(file, mode);

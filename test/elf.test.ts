@@ -68,7 +68,7 @@ interface Readobj {
 
 test('every object matches llvm-readobj: header, sections, symbols, relocations', (t) => {
   if (!needTool(t, 'llvm-readobj-19')) return;
-  const files = allObjects();
+  const files = allObjects(t);
   assert.ok(files.length > 10, `expected test objects, found ${files.length}`);
   let symbols = 0;
   let relocations = 0;

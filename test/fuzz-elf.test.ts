@@ -24,7 +24,7 @@ function exercise(bytes: Uint8Array): void {
 }
 
 test('byte flips and truncations of real objects only ever throw typed format errors', (t) => {
-  const files = allObjects();
+  const files = allObjects(t);
   assert.ok(files.length > 0, 'no objects to fuzz');
   let seed = 0x5eed;
   const rnd = (n: number): number => {

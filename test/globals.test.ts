@@ -11,7 +11,7 @@ import { loadObject } from '../src/loader/index.js';
 import { CodecError } from '../src/map/codec.js';
 import { isGlobalsMap } from '../src/object/globals-view.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
-import { needRoot, needTool, objectsIn, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
+import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects } from './helpers.js';
 
 const GLOBALS = (endian: 'el' | 'eb'): string => join(TESTDATA, `globals-${endian}.o`);
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -59,7 +59,7 @@ const dataSections = (spec: ObjectSpec): string[] => spec.maps.filter(isGlobalsM
 
 test('spec views expose the variables bpftool gen skeleton exposes, in its order', (t) => {
   if (!needTool(t, 'bpftool')) return;
-  const objects = [...objectsIn(TESTDATA).filter((f) => f.endsWith('-el.o')), ...objectsIn(XDP_TOOLS_DIR)];
+  const objects = [...objectsIn(TESTDATA).filter((f) => f.endsWith('-el.o')), ...xdpToolsObjects(t)];
   let compared = 0;
   for (const file of objects) {
     const skel = skeletonMembers(file);
