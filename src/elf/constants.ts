@@ -61,6 +61,7 @@ export const STT_SECTION = 3;
 export const STT_FILE = 4;
 export const STT_COMMON = 5;
 export const STT_TLS = 6;
+export const STT_GNU_IFUNC = 10;
 
 export const STV_DEFAULT = 0;
 export const STV_INTERNAL = 1;
@@ -90,3 +91,22 @@ export const ELF64_SHDR_SIZE = 64;
 export const ELF64_SYM_SIZE = 24;
 export const ELF64_REL_SIZE = 16;
 export const ELF64_RELA_SIZE = 24;
+export const ELF64_PHDR_SIZE = 56;
+
+/** Program header (segment) types. */
+export const PT_NULL = 0;
+export const PT_LOAD = 1;
+export const PT_DYNAMIC = 2;
+export const PT_INTERP = 3;
+export const PT_NOTE = 4;
+export const PT_PHDR = 6;
+export const PT_TLS = 7;
+export const PT_GNU_EH_FRAME = 0x6474e550;
+export const PT_GNU_STACK = 0x6474e551;
+export const PT_GNU_RELRO = 0x6474e552;
+export const PT_GNU_PROPERTY = 0x6474e553;
+
+/** Segment permission flags (p_flags). */
+export const PF_X = 0x1;
+export const PF_W = 0x2;
+export const PF_R = 0x4;

@@ -4,6 +4,7 @@ import { ElfError, type Location } from '../errors.js';
 import { BinaryReader } from '../internal/reader.js';
 import {
   ELF64_EHDR_SIZE,
+  ELF64_PHDR_SIZE,
   ELF64_REL_SIZE,
   ELF64_RELA_SIZE,
   ELF64_SHDR_SIZE,
@@ -14,6 +15,8 @@ import {
   SHN_LORESERVE,
   SHN_UNDEF,
   SHN_XINDEX,
+  PT_LOAD,
+  SHT_DYNSYM,
   SHT_NOBITS,
   SHT_NULL,
   SHT_REL,
@@ -66,6 +69,23 @@ export interface ElfSection {
   data(): Uint8Array;
 }
 
+/** One program header: a segment of the file as a loader maps it. */
+export interface ElfSegment {
+  index: number;
+  /** PT_* */
+  type: number;
+  /** PF_R | PF_W | PF_X */
+  flags: number;
+  /** Where the segment's bytes start in the file. */
+  offset: number;
+  vaddr: bigint;
+  paddr: bigint;
+  /** Bytes in the file (the rest up to memsz is zero-filled in memory). */
+  filesz: number;
+  memsz: bigint;
+  align: bigint;
+}
+
 export interface ElfSymbol {
   /** Index in the symbol table (0 is the null symbol). */
   index: number;
@@ -115,6 +135,8 @@ export class ElfFile {
   private readonly reader: BinaryReader;
   private readonly byName = new Map<string, ElfSection>();
   private symbolCache: ElfSymbol[] | undefined;
+  private dynamicSymbolCache: ElfSymbol[] | undefined;
+  private segmentCache: ElfSegment[] | undefined;
   private relocationCache: ElfRelocationSection[] | undefined;
 
   constructor(bytes: Uint8Array, file?: string) {
@@ -279,6 +301,57 @@ export class ElfFile {
     return this.symbolCache;
   }
 
+  /** The dynamic symbol table (.dynsym, SHT_DYNSYM), which stripped shared objects keep; empty if none. */
+  get dynamicSymbols(): readonly ElfSymbol[] {
+    this.dynamicSymbolCache ??= this.readSymbolTable(this.sections.find((s) => s.type === SHT_DYNSYM));
+    return this.dynamicSymbolCache;
+  }
+
+  /** The program headers (segments), read on first use; empty for relocatable objects. */
+  get segments(): readonly ElfSegment[] {
+    this.segmentCache ??= this.readSegments();
+    return this.segmentCache;
+  }
+
+  /**
+   * The file offset of virtual address `vaddr`, through the PT_LOAD segment that maps it from the
+   * file; undefined when no segment does (or the address is in a segment's zero-filled tail).
+   */
+  fileOffsetOf(vaddr: bigint): number | undefined {
+    for (const p of this.segments) {
+      if (p.type !== PT_LOAD || vaddr < p.vaddr || vaddr >= p.vaddr + BigInt(p.filesz)) continue;
+      return p.offset + Number(vaddr - p.vaddr);
+    }
+    return undefined;
+  }
+
+  private readSegments(): ElfSegment[] {
+    const h = this.header;
+    const r = this.reader;
+    if (h.phoff === 0 || h.phnum === 0) return [];
+    if (h.phentsize !== ELF64_PHDR_SIZE)
+      throw r.error(`e_phentsize is ${h.phentsize}, expected ${ELF64_PHDR_SIZE}`, 54);
+    r.check(h.phoff, h.phnum * ELF64_PHDR_SIZE, 'program header table');
+    const out: ElfSegment[] = [];
+    for (let i = 0; i < h.phnum; i++) {
+      const o = h.phoff + i * ELF64_PHDR_SIZE;
+      const seg: ElfSegment = {
+        index: i,
+        type: r.u32(o),
+        flags: r.u32(o + 4),
+        offset: r.u64n(o + 8, 'p_offset'),
+        vaddr: r.u64(o + 16),
+        paddr: r.u64(o + 24),
+        filesz: r.u64n(o + 32, 'p_filesz'),
+        memsz: r.u64(o + 40),
+        align: r.u64(o + 48),
+      };
+      if (seg.type === PT_LOAD) r.check(seg.offset, seg.filesz, `segment ${i} data`);
+      out.push(seg);
+    }
+    return out;
+  }
+
   /** A symbol by table index. */
   symbol(index: number): ElfSymbol | undefined {
     return this.symbols[index];
@@ -290,7 +363,10 @@ export class ElfFile {
   }
 
   private readSymbols(): ElfSymbol[] {
-    const symtab = this.symtab;
+    return this.readSymbolTable(this.symtab);
+  }
+
+  private readSymbolTable(symtab: ElfSection | undefined): ElfSymbol[] {
     if (symtab === undefined) return [];
     const r = this.sectionReader(symtab);
     if (symtab.entsize !== ELF64_SYM_SIZE) {

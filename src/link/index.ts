@@ -6,3 +6,8 @@ export * from './tcx.js';
 export * from './tc-filter.js';
 export * from './tc.js';
 export * from './tracepoint.js';
+export * from './probe-link.js';
+export * from './uprobe-target.js';
+export * from './uprobe.js';
+export * from './kprobe.js';
+export * from './cgroup.js';

@@ -1,0 +1,153 @@
+// kprobes and kretprobes: a KPROBE program run at a kernel function's entry (or return), through the
+// kprobe PMU's perf event (Linux 4.17; bpf_link and bpf_cookie 5.15), and many functions at once
+// through a kprobe_multi link (BPF_TRACE_KPROBE_MULTI, Linux 5.18, needs CONFIG_FPROBE).
+import { AttachType, ProgType } from '../constants.js';
+import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
+import type { Program } from '../program/program.js';
+import { linkCreate } from '../sys/bpf.js';
+import { SyscallError } from '../sys/error.js';
+import type { Fd } from '../sys/fd.js';
+import { cStringPointers, perfEventOpenProbe } from '../sys/probe-event.js';
+import { Link, requireProgramType } from './link.js';
+import { attachToPerfEvent, pmuConfigBit, pmuType, ProbeLink } from './probe-link.js';
+
+/** BPF_F_KPROBE_MULTI_RETURN: a kprobe_multi link whose program runs on return. */
+export const BPF_F_KPROBE_MULTI_RETURN = 1;
+
+export interface KprobeOptions {
+  /** Bytes past the function's start (kprobes only; must be an instruction boundary). */
+  offset?: number | bigint;
+  /** Run when the function returns. */
+  retprobe?: boolean;
+  /** What bpf_get_attach_cookie returns in the program. Requires Linux 5.15. */
+  cookie?: bigint;
+}
+
+export class KprobeLink extends ProbeLink {
+  readonly symbol: string;
+  readonly offset: bigint;
+  readonly retprobe: boolean;
+
+  constructor(event: Fd, link: Link | undefined, symbol: string, offset: bigint, retprobe: boolean) {
+    super(event, link);
+    this.symbol = symbol;
+    this.offset = offset;
+    this.retprobe = retprobe;
+  }
+}
+
+const unavailable = (why: string, program: string): NotSupportedError =>
+  new NotSupportedError(`kprobes unavailable: ${why}`, { program });
+
+/**
+ * Attaches a KPROBE program to kernel function `symbol` (as in /proc/kallsyms). A kernel without
+ * kprobes (no kprobe PMU: CONFIG_KPROBE_EVENTS off) gives NotSupportedError "kprobes unavailable";
+ * an unknown function NotFoundError.
+ */
+export function attachKprobe(program: Program, symbol: string, opts: KprobeOptions = {}): KprobeLink {
+  requireProgramType(program, 'a kprobe', ProgType.KPROBE);
+  const retprobe = opts.retprobe ?? false;
+  const offset = BigInt(opts.offset ?? 0);
+  const type = pmuType('kprobe');
+  if (type === undefined) {
+    throw unavailable(
+      'this kernel has no kprobe PMU (/sys/bus/event_source/devices/kprobe; CONFIG_KPROBE_EVENTS is off)',
+      program.name,
+    );
+  }
+  const config = retprobe ? 1n << BigInt(pmuConfigBit('kprobe', 'retprobe')) : 0n;
+  let event: Fd;
+  try {
+    event = perfEventOpenProbe({ type, config, name: symbol, offset }, -1, 0);
+  } catch (err) {
+    if (err instanceof SyscallError) {
+      if (err.code === 'ENOENT')
+        throw new NotFoundError(`no kernel function '${symbol}' to probe`, { program: program.name });
+      if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
+        throw unavailable(`perf_event_open on the kprobe PMU: ${err.code}`, program.name);
+    }
+    throw err;
+  }
+  try {
+    const link = attachToPerfEvent(program, event, opts.cookie ?? 0n);
+    return new KprobeLink(event, link, symbol, offset, retprobe);
+  } catch (err) {
+    event.close();
+    throw err;
+  }
+}
+
+/** attachKprobe with `retprobe: true`. */
+export function attachKretprobe(
+  program: Program,
+  symbol: string,
+  opts: Omit<KprobeOptions, 'retprobe'> = {},
+): KprobeLink {
+  return attachKprobe(program, symbol, { ...opts, retprobe: true });
+}
+
+export interface KprobeMultiOptions {
+  retprobe?: boolean;
+  /** One cookie per symbol, in the same order. */
+  cookies?: readonly bigint[];
+}
+
+export class KprobeMultiLink extends Link {
+  readonly symbols: readonly string[];
+  readonly retprobe: boolean;
+
+  constructor(fd: Fd, symbols: readonly string[], retprobe: boolean) {
+    super(fd);
+    this.symbols = symbols;
+    this.retprobe = retprobe;
+  }
+}
+
+/**
+ * Attaches a KPROBE program loaded with expected attach type BPF_TRACE_KPROBE_MULTI (section
+ * `kprobe.multi/...`) to every function in `symbols` through one link. Requires Linux 5.18 with
+ * CONFIG_FPROBE; without it NotSupportedError "kprobes unavailable".
+ */
+export function attachKprobeMulti(
+  program: Program,
+  symbols: readonly string[],
+  opts: KprobeMultiOptions = {},
+): KprobeMultiLink {
+  requireProgramType(program, 'a kprobe', ProgType.KPROBE);
+  if (symbols.length === 0)
+    throw new EbpfError('kprobe_multi: no functions given', { program: program.name });
+  if (opts.cookies !== undefined && opts.cookies.length !== symbols.length) {
+    throw new EbpfError(`kprobe_multi: ${opts.cookies.length} cookies for ${symbols.length} functions`, {
+      program: program.name,
+    });
+  }
+  const retprobe = opts.retprobe ?? false;
+  const { pointers, keep } = cStringPointers(symbols);
+  try {
+    const fd = linkCreate(
+      {
+        prog_fd: program.fd.fd,
+        attach_type: AttachType.TRACE_KPROBE_MULTI,
+        kprobe_multi_flags: retprobe ? BPF_F_KPROBE_MULTI_RETURN : 0,
+        kprobe_multi_cnt: symbols.length,
+      },
+      {
+        kprobe_multi_syms: pointers,
+        ...(opts.cookies !== undefined && { kprobe_multi_cookies: new BigUint64Array(opts.cookies) }),
+      },
+    );
+    return new KprobeMultiLink(fd, [...symbols], retprobe);
+  } catch (err) {
+    if (err instanceof SyscallError) {
+      if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
+        throw unavailable(`BPF_TRACE_KPROBE_MULTI links: ${err.code} (needs CONFIG_FPROBE)`, program.name);
+      if (err.code === 'ESRCH' || err.code === 'ENOENT')
+        throw new NotFoundError(`kprobe_multi: a function of ${symbols.join(', ')} is not in the kernel`, {
+          program: program.name,
+        });
+    }
+    throw err;
+  } finally {
+    void keep;
+  }
+}
