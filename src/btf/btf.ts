@@ -207,6 +207,30 @@ export class Btf {
     return this.types();
   }
 
+  /**
+   * Raw name offset of one of this BTF's own types (not the base's), by index from firstTypeId,
+   * read from its record without decoding it: for scans over every type.
+   */
+  nameOffAt(index: number): number {
+    return this.view.getUint32(this.recordAt(index), this.littleEndian);
+  }
+
+  /** Raw kind number (BtfKind) of one of this BTF's own types, by index; see nameOffAt. */
+  kindAt(index: number): number {
+    return (this.view.getUint32(this.recordAt(index) + 4, this.littleEndian) >>> 24) & 0x1f;
+  }
+
+  private recordAt(index: number): number {
+    const off = this.offsets[index];
+    if (off === undefined) {
+      throw new BtfError(
+        `type id ${index + this.firstTypeId} does not exist`,
+        this.loc(index + this.firstTypeId),
+      );
+    }
+    return off;
+  }
+
   /** Kind name of a type without decoding it. */
   kindOf(id: number): TypeKind | 'VOID' {
     if (id === 0) return 'VOID';

@@ -1,7 +1,7 @@
 // Candidate search: target types of the same kind (ENUM and ENUM64 alike) whose name equals the
 // local root type's name once both flavours (`___suffix`) are cut off. Like libbpf, each search
 // scans the target's type records, but comparing name bytes in place: no type is decoded and no
-// string built unless its name starts with the wanted one. The record offsets are found once per BTF.
+// string built unless its name starts with the wanted one.
 import type { Btf } from '../btf/btf.js';
 import { BtfKind, type Type } from '../btf/types.js';
 import { kindsCompatible } from './compat.js';
@@ -15,56 +15,8 @@ export interface CoreCandidate {
   id: number;
 }
 
-/** Name offset and kind of every type a BTF defines itself, by id - firstTypeId. */
-interface NameIndex {
-  nameOff: Uint32Array;
-  kind: Uint8Array;
-}
-
-const indexes = new WeakMap<Btf, NameIndex>();
 /** Per BTF: earlier searches, by kind and essential name. */
 const searches = new WeakMap<Btf, Map<string, Type[]>>();
-
-function recordSize(kind: number, vlen: number): number {
-  switch (kind) {
-    case BtfKind.INT:
-    case BtfKind.VAR:
-    case BtfKind.DECL_TAG:
-      return 16;
-    case BtfKind.ARRAY:
-      return 24;
-    case BtfKind.STRUCT:
-    case BtfKind.UNION:
-    case BtfKind.DATASEC:
-    case BtfKind.ENUM64:
-      return 12 + 12 * vlen;
-    case BtfKind.ENUM:
-    case BtfKind.FUNC_PROTO:
-      return 12 + 8 * vlen;
-    default:
-      return 12;
-  }
-}
-
-/** One pass over the type section (which Btf.parse already validated) for names and kinds. */
-function nameIndex(btf: Btf): NameIndex {
-  let idx = indexes.get(btf);
-  if (idx) return idx;
-  const n = btf.typeCount;
-  idx = { nameOff: new Uint32Array(n), kind: new Uint8Array(n) };
-  const view = new DataView(btf.bytes.buffer, btf.bytes.byteOffset, btf.bytes.byteLength);
-  const le = btf.littleEndian;
-  let off = btf.header.hdrLen + btf.header.typeOff;
-  for (let i = 0; i < n; i++) {
-    const info = view.getUint32(off + 4, le);
-    const kind = (info >>> 24) & 0x1f;
-    idx.nameOff[i] = view.getUint32(off, le);
-    idx.kind[i] = kind;
-    off += recordSize(kind, info & 0xffff);
-  }
-  indexes.set(btf, idx);
-  return idx;
-}
 
 const KIND_NUMBERS: Readonly<Record<string, number>> = BtfKind;
 
@@ -82,16 +34,15 @@ export function typesByEssentialName(btf: Btf, essential: string, kind?: Type['k
 }
 
 function scan(btf: Btf, essential: string, kind: Type['kind'] | undefined): Type[] {
-  const idx = nameIndex(btf);
   const want = new Uint8Array(essential.length);
   for (let i = 0; i < essential.length; i++) want[i] = essential.charCodeAt(i) & 0xff;
   const k = kind === undefined ? -1 : KIND_NUMBERS[kind]!;
   const isEnum = k === BtfKind.ENUM || k === BtfKind.ENUM64;
   const out: Type[] = [];
-  for (let i = 0; i < idx.kind.length; i++) {
-    const tk = idx.kind[i]!;
+  for (let i = 0; i < btf.typeCount; i++) {
+    const tk = btf.kindAt(i);
     if (k >= 0 && tk !== k && !(isEnum && (tk === BtfKind.ENUM || tk === BtfKind.ENUM64))) continue;
-    const nameOff = idx.nameOff[i]!;
+    const nameOff = btf.nameOffAt(i);
     if (nameOff === 0) continue;
     // Offsets below the table's start are the base's strings (split BTF).
     let table = btf.strings;
