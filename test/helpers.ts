@@ -22,11 +22,15 @@ export function need(t: TestContext, ok: boolean, reason: string): boolean {
   return false;
 }
 
-/** need() for a part of a test: without it the rest still runs and says what it left out. */
-export function needPart(t: TestContext, ok: boolean, reason: string): boolean {
+/**
+ * need() for a part of a test: without it the rest still runs and says what it left out (in the
+ * test's diagnostics, or as a process warning when called without a test context).
+ */
+export function needPart(t: TestContext | undefined, ok: boolean, reason: string): boolean {
   if (ok) return true;
   requiredInCi(reason);
-  t.diagnostic(`left out: ${reason}`);
+  if (t !== undefined) t.diagnostic(`left out: ${reason}`);
+  else process.emitWarning(`left out: ${reason}`);
   return false;
 }
 
@@ -63,14 +67,14 @@ export function objectsIn(dir: string): string[] {
  * xdp-tools' installed objects. Without them a user's test goes on and says so (needPart); under
  * CI=true it fails, since they are part of what the format tests compare.
  */
-export function xdpToolsObjects(t: TestContext): string[] {
+export function xdpToolsObjects(t?: TestContext): string[] {
   const files = objectsIn(XDP_TOOLS_DIR);
   needPart(t, files.length > 0, `no xdp-tools objects in ${XDP_TOOLS_DIR} (xdp-tools not installed)`);
   return files;
 }
 
 /** Every object the format tests read: testdata's and xdp-tools' (see xdpToolsObjects). */
-export function allObjects(t: TestContext): string[] {
+export function allObjects(t?: TestContext): string[] {
   return [...objectsIn(TESTDATA), ...xdpToolsObjects(t)].sort();
 }
 
