@@ -486,33 +486,31 @@ export function progGetInfo(fd: number, extras: ProgInfoExtras = {}): ProgInfoRe
   const addr = (b: Bytes): bigint => native().addressOf(b);
   infoOf(fd, PROG_INFO, readProgInfo, (v) => {
     const kept: Bytes[] = [];
-    if (mapIds && mapIds.length > 0) {
-      v.setUint32(f.nr_map_ids.offset, mapIds.length, LE);
-      v.setBigUint64(f.map_ids.offset, addr(mapIds), LE);
-      kept.push(mapIds);
-    }
-    if (xlated && xlated.length > 0) {
-      v.setUint32(f.xlated_prog_len.offset, xlated.length, LE);
-      v.setBigUint64(f.xlated_prog_insns.offset, addr(xlated), LE);
-      kept.push(xlated);
-    }
-    if (jited && jited.length > 0) {
-      v.setUint32(f.jited_prog_len.offset, jited.length, LE);
-      v.setBigUint64(f.jited_prog_insns.offset, addr(jited), LE);
-      kept.push(jited);
-    }
-    if (funcInfo && funcInfo.length > 0) {
-      v.setUint32(f.nr_func_info.offset, info.nr_func_info, LE);
-      v.setUint32(f.func_info_rec_size.offset, info.func_info_rec_size, LE);
-      v.setBigUint64(f.func_info.offset, addr(funcInfo), LE);
-      kept.push(funcInfo);
-    }
-    if (lineInfo && lineInfo.length > 0) {
-      v.setUint32(f.nr_line_info.offset, info.nr_line_info, LE);
-      v.setUint32(f.line_info_rec_size.offset, info.line_info_rec_size, LE);
-      v.setBigUint64(f.line_info.offset, addr(lineInfo), LE);
-      kept.push(lineInfo);
-    }
+    // Each array: its element count (and record size, for func/line info) and its address.
+    const pass = (
+      buf: Bytes | undefined,
+      count: { offset: number },
+      n: number,
+      ptr: { offset: number },
+      rec?: [{ offset: number }, number],
+    ): void => {
+      if (buf === undefined || buf.byteLength === 0) return;
+      v.setUint32(count.offset, n, LE);
+      if (rec !== undefined) v.setUint32(rec[0].offset, rec[1], LE);
+      v.setBigUint64(ptr.offset, addr(buf), LE);
+      kept.push(buf);
+    };
+    pass(mapIds, f.nr_map_ids, mapIds?.length ?? 0, f.map_ids);
+    pass(xlated, f.xlated_prog_len, xlated?.length ?? 0, f.xlated_prog_insns);
+    pass(jited, f.jited_prog_len, jited?.length ?? 0, f.jited_prog_insns);
+    pass(funcInfo, f.nr_func_info, info.nr_func_info, f.func_info, [
+      f.func_info_rec_size,
+      info.func_info_rec_size,
+    ]);
+    pass(lineInfo, f.nr_line_info, info.nr_line_info, f.line_info, [
+      f.line_info_rec_size,
+      info.line_info_rec_size,
+    ]);
     return kept;
   });
   if (mapIds) res.mapIds = [...mapIds];
