@@ -11,24 +11,19 @@ import { BtfBuilder, type TypeSpec } from '../src/btf/builder.js';
 import { parseBtfFile } from '../src/btf/from-elf.js';
 import { formatC } from '../src/btf/format-c.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED } from '../src/btf/types.js';
-import { objectsIn, TESTDATA, VMLINUX, XDP_TOOLS_DIR, needFile, needTool, run } from './helpers.js';
+import {
+  assertSameText,
+  objectsIn,
+  TESTDATA,
+  VMLINUX,
+  XDP_TOOLS_DIR,
+  needFile,
+  needTool,
+  run,
+} from './helpers.js';
 
 function bpftoolC(path: string): string {
   return run('bpftool', ['btf', 'dump', 'file', path, 'format', 'c']);
-}
-
-/** Equal, or fail showing the first differing lines rather than two multi-megabyte strings. */
-function assertSameText(got: string, want: string, what: string): void {
-  if (got === want) return;
-  const g = got.split('\n');
-  const w = want.split('\n');
-  let i = 0;
-  while (i < g.length && i < w.length && g[i] === w[i]) i++;
-  const ctx = (lines: string[]): string => lines.slice(Math.max(0, i - 3), i + 6).join('\n');
-  assert.fail(
-    `${what}: first difference at line ${i + 1}\n--- bpftool\n${ctx(w)}\n--- formatC\n${ctx(g)}\n` +
-      `(${w.length} lines from bpftool, ${g.length} from formatC)`,
-  );
 }
 
 function checkFile(path: string): void {

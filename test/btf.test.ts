@@ -14,7 +14,17 @@ import { parseBtfFile } from '../src/btf/from-elf.js';
 import { loadKernelBtf, loadModuleBtf } from '../src/btf/kernel.js';
 import { parseElf } from '../src/elf/index.js';
 import { BTF_INT_SIGNED, type Struct } from '../src/btf/types.js';
-import { allObjects, objectsIn, TESTDATA, VMLINUX, cli, needFile, needTool, run } from './helpers.js';
+import {
+  allObjects,
+  assertSameText,
+  objectsIn,
+  TESTDATA,
+  VMLINUX,
+  cli,
+  needFile,
+  needTool,
+  run,
+} from './helpers.js';
 
 function read(path: string): Uint8Array {
   const b = readFileSync(path);
@@ -28,15 +38,6 @@ function btfBytes(path: string): Uint8Array {
   const sec = parseElf(bytes, path).section('.BTF');
   assert.ok(sec, `${path} has .BTF`);
   return sec.data();
-}
-
-function assertSameText(got: string, want: string, what: string): void {
-  if (got === want) return;
-  const g = got.split('\n');
-  const w = want.split('\n');
-  let i = 0;
-  while (i < g.length && i < w.length && g[i] === w[i]) i++;
-  assert.fail(`${what}: first difference at line ${i + 1}\n--- bpftool\n${w[i]}\n--- ours\n${g[i]}`);
 }
 
 const allFiles = (t: TestContext): string[] => [VMLINUX, ...allObjects(t)].filter(existsSync);

@@ -1,4 +1,5 @@
 // Shared test helpers: paths, oracle tools, and gating of tests that need root or a kernel feature.
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -76,6 +77,23 @@ export function xdpToolsObjects(t?: TestContext): string[] {
 /** Every object the format tests read: testdata's and xdp-tools' (see xdpToolsObjects). */
 export function allObjects(t?: TestContext): string[] {
   return [...objectsIn(TESTDATA), ...xdpToolsObjects(t)].sort();
+}
+
+/**
+ * Equal, or fail showing the first differing lines (with a little context) rather than two
+ * multi-megabyte strings. `want` comes from the oracle (`oracle` names it), `got` from us.
+ */
+export function assertSameText(got: string, want: string, what: string, oracle = 'bpftool'): void {
+  if (got === want) return;
+  const g = got.split('\n');
+  const w = want.split('\n');
+  let i = 0;
+  while (i < g.length && i < w.length && g[i] === w[i]) i++;
+  const ctx = (lines: string[]): string => lines.slice(Math.max(0, i - 3), i + 6).join('\n');
+  assert.fail(
+    `${what}: first difference at line ${i + 1}\n--- ${oracle}\n${ctx(w)}\n--- ours\n${ctx(g)}\n` +
+      `(${w.length} lines from ${oracle}, ${g.length} from us)`,
+  );
 }
 
 /** Run a command, returning stdout; throws with stderr on failure. */
