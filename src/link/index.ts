@@ -11,3 +11,4 @@ export * from './uprobe-target.js';
 export * from './uprobe.js';
 export * from './kprobe.js';
 export * from './cgroup.js';
+export * from './auto.js';
