@@ -33,11 +33,22 @@ const TC_ACT_OK = 0;
 
 // ---- inside the namespace ---------------------------------------------------------------------
 
-/** A program that adds one to a one-entry array map for every packet and returns `ret`. */
-function counter(type: number, name: string, ret: number): { prog: Program; map: Fd } {
+/**
+ * A program that adds one to a one-entry array map for every run and returns `ret`; with
+ * `onlyPid`, only for runs in this process (pid from bpf_get_current_pid_tgid).
+ */
+function counter(type: number, name: string, ret: number, onlyPid = false): { prog: Program; map: Fd } {
   const map = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 8, max_entries: 1 });
+  const pidCheck = onlyPid
+    ? [
+        asm.call(14), // bpf_get_current_pid_tgid
+        asm.alu64Imm(BPF_RSH, 0, 32),
+        asm.jmpImm(BPF_JNE, 0, process.pid, 9), // the counting block below is 9 slots
+      ]
+    : [];
   const insns = encode(
     [
+      ...pidCheck,
       asm.st(BPF_W, 10, -4, 0),
       asm.mov64Reg(2, 10),
       asm.alu64Imm(BPF_ADD, 2, -4),
@@ -221,34 +232,6 @@ async function childTcLegacy(): Promise<void> {
   assert.equal(count(ing.map), 4n);
 }
 
-/** A program that counts the events of this process only (pid from bpf_get_current_pid_tgid). */
-function pidCounter(type: number, name: string): { prog: Program; map: Fd } {
-  const map = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 8, max_entries: 1 });
-  const insns = encode(
-    [
-      asm.call(14), // bpf_get_current_pid_tgid
-      asm.alu64Imm(BPF_RSH, 0, 32),
-      asm.jmpImm(BPF_JNE, 0, process.pid, 9), // the counting block below is 9 slots
-      asm.st(BPF_W, 10, -4, 0),
-      asm.mov64Reg(2, 10),
-      asm.alu64Imm(BPF_ADD, 2, -4),
-      asm.ldMapFd(1, map.fd),
-      asm.call(1),
-      asm.jmpImm(BPF_JEQ, 0, 0, 2),
-      asm.mov64Imm(1, 1),
-      asm.atomic(BPF_DW, BPF_ADD, 0, 1, 0),
-      asm.mov64Imm(0, 0),
-      asm.exit(),
-    ],
-    true,
-  );
-  const { fd } = progLoad(
-    { prog_type: type, prog_name: new TextEncoder().encode(name) },
-    { insns, license: 'GPL' },
-  );
-  return { prog: Program.fromFd(fd), map };
-}
-
 /** getppid(2), which Node calls each time process.ppid is read. */
 function getppids(n: number): void {
   for (let i = 0; i < n; i++) void process.ppid;
@@ -329,8 +312,8 @@ if (CHILD !== undefined) {
 
   test('tracepoint (perf event + bpf_link) and raw tracepoint links count the syscalls of this process', (t) => {
     if (!needRoot(t) || !needTool(t, 'bpftool')) return;
-    const tp = pidCounter(ProgType.TRACEPOINT, 'tp_getppid');
-    const raw = pidCounter(ProgType.RAW_TRACEPOINT, 'raw_sys_enter');
+    const tp = counter(ProgType.TRACEPOINT, 'tp_getppid', 0, true);
+    const raw = counter(ProgType.RAW_TRACEPOINT, 'raw_sys_enter', 0, true);
     try {
       getppids(10);
       assert.equal(count(tp.map), 0n);
