@@ -8,13 +8,9 @@ import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
-import { ioctl } from '../sys/perf.js';
+import { ioctl, PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF } from '../sys/perf.js';
 import { Link, type LinkInfo } from './link.js';
 import { PerfEventLink } from './tracepoint.js';
-
-// _IO('$', 0) and _IOW('$', 8, __u32) from linux/perf_event.h.
-const PERF_EVENT_IOC_ENABLE = 0x2400;
-const PERF_EVENT_IOC_SET_BPF = 0x40042408;
 
 const PMU_DIR = '/sys/bus/event_source/devices';
 
