@@ -1,10 +1,10 @@
 // Where CO-RE looks for target types: the running kernel (vmlinux, then module BTF split on it, as
 // libbpf does), or BTF the caller gives (a file, like libbpf's btf_custom_path), which replaces both.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { parseBtfFile } from '../btf/from-elf.js';
 import { KERNEL_BTF_DIR, loadKernelBtf, loadModuleBtf } from '../btf/kernel.js';
-import { NotFoundError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 
 export interface CoreTargetBtf {
   /** `vmlinux`, a module name, or the file the BTF came from. */
@@ -56,14 +56,5 @@ export function btfTarget(btf: Btf, name = btf.file ?? 'custom BTF'): CoreTarget
 
 /** BTF from a file (raw BTF or an ELF object's .BTF), as libbpf's `btf_custom_path`. */
 export function fileTarget(path: string): CoreTarget {
-  let bytes: Uint8Array;
-  try {
-    const b = readFileSync(path);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new NotFoundError('no such file', { file: path });
-    throw e;
-  }
-  return btfTarget(parseBtfFile(bytes, { file: path }), path);
+  return btfTarget(parseBtfFile(readInputFile(path), { file: path }), path);
 }

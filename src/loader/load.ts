@@ -552,7 +552,8 @@ class Loader {
       if (e instanceof SyscallError)
         throw new LoadError(
           'map',
-          `cannot open pinned map ${path}: ${e.message}`,
+          // The syscall error already names the pin path.
+          `cannot open pinned map: ${e.message}`,
           { ...this.loc, map: m.name },
           { cause: e },
         );
@@ -973,7 +974,7 @@ class Loader {
       if (e instanceof SyscallError) {
         throw new LoadError(
           'pin',
-          `cannot pin ${what} at ${path}: ${e.message}`,
+          `cannot pin ${what}: ${e.message}`,
           { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
           { cause: e },
         );
