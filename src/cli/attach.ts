@@ -1,12 +1,18 @@
-// `ebpf attach`: attach a loaded program (XDP, tc, tracepoint, raw tracepoint), list links, detach.
+// `ebpf attach`: attach a loaded program (XDP, tc, tracepoint, raw tracepoint, uprobe, kprobe,
+// cgroup), list links, detach.
 import { attachTypeName, linkTypeShortName } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { attachCgroup, CgroupProgAttachment } from '../link/cgroup.js';
+import { attachKprobe } from '../link/kprobe.js';
 import { Link, linkIds, type Attachment, type LinkInfo } from '../link/link.js';
 import { attachTc } from '../link/tc.js';
 import { TcFilter } from '../link/tc-filter.js';
 import { attachRawTracepoint, attachTracepoint, PerfEventLink } from '../link/tracepoint.js';
+import { attachUprobe } from '../link/uprobe.js';
+import { parseUprobeTarget } from '../link/uprobe-target.js';
 import { attachXdp, type XdpMode } from '../link/xdp.js';
 import type { Program } from '../program/program.js';
+import { SyscallError } from '../sys/error.js';
 import { parseArgs } from './args.js';
 import { openListed } from './listed.js';
 import type { Command } from './main.js';
@@ -16,13 +22,20 @@ const usage = `usage: ebpf attach xdp PROG DEV [--mode auto|generic|driver|offlo
        ebpf attach tc PROG DEV ingress|egress [--mode auto|tcx|legacy] [--priority N] [--handle N] [--pin PATH]
        ebpf attach tracepoint PROG CATEGORY/NAME [--pin PATH]
        ebpf attach raw_tp PROG NAME [--pin PATH]
+       ebpf attach uprobe PROG BINARY:FUNCTION[+OFFSET] [--retprobe] [--pid N] [--cookie N] [--pin PATH]
+       ebpf attach kprobe PROG FUNCTION[+OFFSET] [--retprobe] [--cookie N] [--pin PATH]
+       ebpf attach cgroup PROG CGROUP TYPE [--mode auto|link|legacy] [--pin PATH]
        ebpf attach list [--json]
        ebpf attach detach LINK
 
   PROG     id N | pinned PATH | name NAME | N | PATH
   LINK     id N | pinned PATH: BPF_LINK_DETACH, and the pin removed
+  BINARY   path, or a program in PATH, or a library (libc.so.6); BINARY:0xOFFSET is a file offset
+  TYPE     cgroup hook: ingress, egress, sock_create, connect4, bind4, sendmsg4, sysctl, ...
+           (bpftool's names; cgroup_inet_egress and BPF_CGROUP_INET_EGRESS too)
   --pin    pin the link and return; without it the program stays attached until Ctrl-C
-           (legacy tc filters are not links: they stay until 'tc filter del')`;
+           (legacy tc filters are not links: they stay until 'tc filter del'; legacy cgroup
+           attachments cannot be pinned)`;
 
 /** Splits `PROG rest...`: PROG is one word, or two after id / pinned / name. */
 function splitProgram(words: string[]): [Program, string[]] {
@@ -36,6 +49,15 @@ function int(s: string | undefined, what: string): number | undefined {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 0) throw new EbpfError(`--${what} wants a number, not '${s}'`);
   return n;
+}
+
+function bigint(s: string | undefined, what: string): bigint | undefined {
+  if (s === undefined) return undefined;
+  try {
+    return BigInt(s);
+  } catch {
+    throw new EbpfError(`--${what} wants a number, not '${s}'`);
+  }
 }
 
 function linkText(i: LinkInfo): string {
@@ -74,10 +96,22 @@ function detach(words: string[]): number {
   else if (kind?.startsWith('/') === true) link = Link.fromPin(kind);
   else throw new EbpfError('which link? give id N or pinned PATH');
   try {
-    const id = link.info().id;
-    link.detach();
+    const info = link.info();
+    try {
+      link.detach();
+    } catch (err) {
+      // perf_event links (kprobes, uprobes, tracepoints) have no BPF_LINK_DETACH: without its
+      // pin such a link goes when its last holder closes it, which for a pinned one is now.
+      if (!(err instanceof SyscallError && err.code === 'EOPNOTSUPP' && link.pinnedAt !== undefined))
+        throw err;
+      link.unpin();
+      process.stdout.write(
+        `link ${info.id} unpinned (${linkTypeShortName(info.type)} links cannot be detached; it goes with its last holder)\n`,
+      );
+      return 0;
+    }
     link.unpin();
-    process.stdout.write(`link ${id} detached\n`);
+    process.stdout.write(`link ${info.id} detached\n`);
   } finally {
     link.close();
   }
@@ -97,7 +131,7 @@ async function hold(a: Attachment, what: string): Promise<number> {
 }
 
 async function attach(kind: string, rest: string[]): Promise<number> {
-  const a = parseArgs(rest, ['mode', 'pin', 'priority', 'handle']);
+  const a = parseArgs(rest, ['mode', 'pin', 'priority', 'handle', 'pid', 'cookie']);
   const [prog, words] = splitProgram(a.positionals);
   const pin = a.options.get('pin');
   let att: Attachment;
@@ -152,6 +186,48 @@ async function attach(kind: string, rest: string[]): Promise<number> {
         what = `${prog.name} attached to raw tracepoint ${words[0] ?? '(from BTF)'}`;
         break;
       }
+      case 'uprobe': {
+        if (words[0] === undefined) throw new EbpfError('attach uprobe: give BINARY:FUNCTION[+OFFSET]');
+        const t = parseUprobeTarget(words[0]);
+        const pid = int(a.options.get('pid'), 'pid');
+        const cookie = bigint(a.options.get('cookie'), 'cookie');
+        const retprobe = a.flags.has('retprobe');
+        att = attachUprobe(prog, t.binary, {
+          ...(t.symbol !== undefined && { symbol: t.symbol }),
+          offset: t.offset,
+          retprobe,
+          ...(pid !== undefined && { pid }),
+          ...(cookie !== undefined && { cookie }),
+        });
+        what = `${prog.name} attached to ${retprobe ? 'uretprobe' : 'uprobe'} ${words[0]}`;
+        break;
+      }
+      case 'kprobe': {
+        const m = /^([^+]+)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(words[0] ?? '');
+        if (m === null) throw new EbpfError('attach kprobe: give FUNCTION[+OFFSET]');
+        const cookie = bigint(a.options.get('cookie'), 'cookie');
+        const retprobe = a.flags.has('retprobe');
+        att = attachKprobe(prog, m[1]!, {
+          offset: BigInt(m[2] ?? 0),
+          retprobe,
+          ...(cookie !== undefined && { cookie }),
+        });
+        what = `${prog.name} attached to ${retprobe ? 'kretprobe' : 'kprobe'} ${words[0] ?? ''}`;
+        break;
+      }
+      case 'cgroup': {
+        const [cgroup, type] = words;
+        if (cgroup === undefined || type === undefined)
+          throw new EbpfError(
+            'attach cgroup: give a cgroup directory and an attach type (egress, connect4, ...)',
+          );
+        const mode = a.options.get('mode') ?? 'auto';
+        if (mode !== 'auto' && mode !== 'link' && mode !== 'legacy')
+          throw new EbpfError(`unknown cgroup mode '${mode}'`);
+        att = attachCgroup(prog, cgroup, type, { mode });
+        what = `${prog.name} attached to cgroup ${cgroup} ${type}${att instanceof CgroupProgAttachment ? ' (BPF_PROG_ATTACH, multi)' : ''}`;
+        break;
+      }
       default:
         process.stderr.write(usage + '\n');
         return 2;
@@ -175,7 +251,7 @@ async function attach(kind: string, rest: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  summary: 'attach programs (xdp, tc, tracepoint, raw_tp), list and detach links',
+  summary: 'attach programs (xdp, tc, tracepoint, raw_tp, uprobe, kprobe, cgroup), list and detach links',
   usage,
   run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
@@ -188,6 +264,9 @@ export const command: Command = {
       case 'tc':
       case 'tracepoint':
       case 'raw_tp':
+      case 'uprobe':
+      case 'kprobe':
+      case 'cgroup':
         return attach(sub, rest);
       default:
         process.stderr.write(usage + '\n');
