@@ -19,9 +19,15 @@ function defaultHint(command: string, errno: number): string | undefined {
   }
   switch (errno) {
     case E.EPERM:
-      return bpf
-        ? 'needs CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some program types) or CAP_SYS_ADMIN; on kernels before 5.11 also a high enough RLIMIT_MEMLOCK'
-        : undefined;
+      if (!bpf) return undefined;
+      // Root already has every capability: then EPERM is the kernel's own refusal, which for
+      // trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) is a kernel that cannot make them.
+      if (process.geteuid?.() === 0) {
+        return command === 'BPF_PROG_LOAD'
+          ? 'refused although running as root: lockdown, or for fentry/fexit/fmod_ret/lsm/freplace a kernel that cannot build BPF trampolines'
+          : 'refused although running as root (lockdown, an LSM, or unprivileged-BPF settings)';
+      }
+      return 'needs CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some program types) or CAP_SYS_ADMIN; on kernels before 5.11 also a high enough RLIMIT_MEMLOCK';
     case E.E2BIG:
       return bpf
         ? 'the kernel does not know a field set in bpf_attr: it is too old for this feature'
