@@ -19,6 +19,9 @@ const commands: Record<string, () => Promise<Command>> = {
   prog: async () => (await import('./prog.js')).command,
   demo: async () => (await import('./demo.js')).command,
   attach: async () => (await import('./attach.js')).command,
+  gen: async () => (await import('./gen.js')).command,
+  binfmt: async () => (await import('./binfmt.js')).command,
+  run: async () => (await import('./run.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {
