@@ -243,6 +243,29 @@ test('ebpf run --pin-dir leaves programs, maps and links pinned (the program sta
   }
 });
 
+test('ebpf run attaches XDP with --dev and leaves no pin behind without --pin', (t) => {
+  if (!needRoot(t)) return;
+  const dev = `ebr${process.pid % 100000}`;
+  const made = spawnSync('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+  if (!need(t, made.status === 0, `cannot create a veth pair: ${String(made.stderr)}`)) return;
+  const pinRoot = '/sys/fs/bpf/flow_map';
+  const hadPin = existsSync(pinRoot);
+  try {
+    spawnSync('ip', ['link', 'set', dev, 'up']);
+    const r = cli(['run', join(TESTDATA, 'flow-el.o'), '--dev', dev, '--seconds', '1', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { programs: { how: string; attached: boolean }[]; maps: object };
+    assert.deepEqual(out.programs, [{ name: 'count_flows', attached: true, how: `xdp on ${dev}` }]);
+    assert.deepEqual(out.maps, { flow_map: { type: 'hash', entries: [], more: false } });
+    // flow_map is pinned by name while it runs; a run without --pin removes it.
+    if (!hadPin) assert.equal(existsSync(pinRoot), false);
+    const ip = spawnSync('ip', ['-j', 'link', 'show', dev], { encoding: 'utf8' });
+    assert.doesNotMatch(ip.stdout, /"xdp"/);
+  } finally {
+    spawnSync('ip', ['link', 'del', dev]);
+  }
+});
+
 test('ebpf run refuses bad arguments', () => {
   assert.equal(cli(['run']).status, 2);
   const bad = cli(['run', join(TESTDATA, 'globals-el.o'), '--seconds', 'x']);

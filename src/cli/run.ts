@@ -245,6 +245,8 @@ export const command: Command = {
     } finally {
       // Pinned links keep their programs attached; the rest detach as their descriptors close.
       for (const a of attached) a.attachment?.close();
+      // Without --pin a run leaves nothing behind, maps the object pins by name included.
+      if (pinDir === undefined) obj.unpin();
       obj.close();
     }
     if (!json)
