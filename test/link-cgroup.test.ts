@@ -69,7 +69,8 @@ function bpftoolCgroup(cgroup: string): Shown[] {
   return out.trim() === '' ? [] : (JSON.parse(out) as Shown[]);
 }
 
-const counters = (obj: LoadedObject): Record<string, bigint | number> => ({ ...obj.bss });
+const counters = (obj: LoadedObject): Record<string, bigint | number> =>
+  ({ ...obj.bss }) as Record<string, bigint | number>;
 
 test('cgroup links and BPF_PROG_ATTACH count the sockets, connects and packets of the cgroup', (t) => {
   const s = setup(t);

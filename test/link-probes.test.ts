@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { LinkType } from '../src/constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../src/errors.js';
-import { autoAttachLoaded } from '../src/link/auto.js';
+import { autoAttachLoaded, kernelFunctionsMatching } from '../src/link/auto.js';
 import { attachKprobe, attachKprobeMulti, attachKretprobe, KprobeLink } from '../src/link/kprobe.js';
 import { Link } from '../src/link/link.js';
 import { pmuType } from '../src/link/probe-link.js';
@@ -247,4 +247,18 @@ test('kprobes: NotSupportedError "kprobes unavailable" here, or attached and cou
       multi.close();
     }
   }
+});
+
+test('kprobe.multi patterns match kernel functions', (t) => {
+  if (!needRoot(t)) return;
+  const got = kernelFunctionsMatching('__x64_sys_getp*id');
+  assert.ok(got.includes('__x64_sys_getppid') && got.includes('__x64_sys_getpid'), got.join(' '));
+  for (const n of got) assert.match(n, /^__x64_sys_getp.*id$/);
+  assert.equal(new Set(got).size, got.length);
+  assert.deepEqual(kernelFunctionsMatching('__x64_sys_getp?id').sort(), [
+    '__x64_sys_getpgid',
+    '__x64_sys_getppid',
+  ]);
+  assert.deepEqual(kernelFunctionsMatching('exact_name'), ['exact_name']);
+  assert.deepEqual(kernelFunctionsMatching('no_such_fn_*'), []);
 });

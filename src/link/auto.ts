@@ -23,7 +23,11 @@ export interface AutoAttachOptions {
   cookie?: bigint;
 }
 
-/** Kernel functions a kprobe_multi pattern (`*`, `?`) matches: from tracefs, as libbpf reads them. */
+/**
+ * Kernel functions a kprobe_multi pattern (`*`, `?`) matches: tracefs's available_filter_functions
+ * (what can be attached, as libbpf reads it), or the text symbols of /proc/kallsyms where tracefs
+ * refuses to be read (lockdown). A name without wildcards is returned as it is.
+ */
 export function kernelFunctionsMatching(pattern: string): string[] {
   if (!/[*?]/.test(pattern)) return [pattern];
   const re = new RegExp(
@@ -32,19 +36,30 @@ export function kernelFunctionsMatching(pattern: string): string[] {
       .replace(/\*/g, '.*')
       .replace(/\?/g, '.')}$`,
   );
-  let text = '';
+  const out = new Set<string>();
+  const add = (name: string | undefined): void => {
+    if (name !== undefined && name !== '' && re.test(name)) out.add(name);
+  };
   for (const root of ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']) {
+    let text: string;
     try {
       text = readFileSync(`${root}/available_filter_functions`, 'utf8');
-      break;
     } catch {
-      // next mount point
+      continue;
     }
+    for (const line of text.split('\n')) add(line.split(/\s/)[0]);
+    return [...out];
   }
-  const out = new Set<string>();
-  for (const line of text.split('\n')) {
-    const name = line.split(/\s/)[0];
-    if (name !== undefined && name !== '' && re.test(name)) out.add(name);
+  let syms = '';
+  try {
+    syms = readFileSync('/proc/kallsyms', 'utf8');
+  } catch {
+    return [];
+  }
+  // address type name [module]: functions are t and T.
+  for (const line of syms.split('\n')) {
+    const f = line.split(/\s+/);
+    if (f[1] === 't' || f[1] === 'T') add(f[2]);
   }
   return [...out];
 }

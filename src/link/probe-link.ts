@@ -91,6 +91,15 @@ export class ProbeLink extends PerfEventLink {
     this.link?.unpin();
     this.#pinnedAt = undefined;
   }
+
+  /**
+   * Takes the program off the probe: perf_event links have no BPF_LINK_DETACH, so this removes
+   * the pin this handle made and closes; other holders (pins made elsewhere, fds) keep it on.
+   */
+  override detach(): void {
+    this.unpin();
+    this.close();
+  }
 }
 
 /**
