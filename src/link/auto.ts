@@ -19,7 +19,7 @@ export interface AutoAttachOptions {
   cgroup?: string;
   /** uprobes: only this process (default every process). */
   pid?: number;
-  /** bpf_cookie for kprobes, uprobes and tracepoints that take one. */
+  /** bpf_cookie for kprobes and uprobes (bpf_get_attach_cookie). */
   cookie?: bigint;
 }
 
