@@ -1,8 +1,13 @@
 // The shapes of everything a loaded object hands to JS: each map's keys and values as its BpfMap
 // decodes them, each global-data section's variables as its Globals view does, its programs.
-import { MapType } from '../constants.js';
 import type { MapSpec, ObjectSpec } from '../object/spec.js';
 import { bytesShape, slotShape, type Shape } from './shape.js';
+import {
+  FD_VALUE_MAP_TYPES,
+  MAP_TYPES_REFUSING_BTF,
+  MAP_TYPES_WITHOUT_BTF,
+  PERCPU_MAP_TYPES,
+} from '../object/map-traits.js';
 
 export interface MapShape {
   name: string;
@@ -36,46 +41,6 @@ export interface ObjectShapes {
   programs: ProgramShape[];
 }
 
-/**
- * Map types that end up without BTF key/value types, so BpfMap sees raw key bytes: those the
- * loader creates without BTF, as libbpf does, and prog arrays and reuseport arrays, which it tries
- * with BTF and the kernel refuses (map_check_no_btf), so it retries without.
- */
-const NO_BTF_MAP_TYPES = new Set<number>([
-  MapType.PROG_ARRAY,
-  MapType.REUSEPORT_SOCKARRAY,
-  MapType.PERF_EVENT_ARRAY,
-  MapType.CGROUP_ARRAY,
-  MapType.STACK_TRACE,
-  MapType.ARRAY_OF_MAPS,
-  MapType.HASH_OF_MAPS,
-  MapType.DEVMAP,
-  MapType.DEVMAP_HASH,
-  MapType.CPUMAP,
-  MapType.XSKMAP,
-  MapType.SOCKMAP,
-  MapType.SOCKHASH,
-  MapType.QUEUE,
-  MapType.STACK,
-]);
-
-/** BpfMap gives one value per possible CPU for these. */
-const PERCPU = new Set<number>([
-  MapType.PERCPU_HASH,
-  MapType.PERCPU_ARRAY,
-  MapType.LRU_PERCPU_HASH,
-  MapType.PERCPU_CGROUP_STORAGE,
-]);
-
-/** BpfMap reads the values of these as object ids (numbers). */
-const FD_VALUES = new Set<number>([
-  MapType.PROG_ARRAY,
-  MapType.PERF_EVENT_ARRAY,
-  MapType.CGROUP_ARRAY,
-  MapType.ARRAY_OF_MAPS,
-  MapType.HASH_OF_MAPS,
-]);
-
 const isGlobalsMap = (m: MapSpec): boolean =>
   m.source === 'data' || m.source === 'rodata' || m.source === 'bss';
 
@@ -85,12 +50,15 @@ export function mapShape(spec: Pick<ObjectSpec, 'btf'>, m: MapSpec): MapShape {
   const withBtf =
     spec.btf !== undefined &&
     m.structOps === undefined &&
-    !NO_BTF_MAP_TYPES.has(m.type) &&
+    !MAP_TYPES_WITHOUT_BTF.has(m.type) &&
+    !MAP_TYPES_REFUSING_BTF.has(m.type) &&
     (m.keyTypeId !== 0 || m.valueTypeId !== 0);
   const btf = withBtf ? spec.btf : undefined;
   const key = slotShape(btf, m.keyTypeId, m.keySize);
-  let value: Shape = FD_VALUES.has(m.type) ? { kind: 'number' } : slotShape(btf, m.valueTypeId, m.valueSize);
-  if (PERCPU.has(m.type)) value = { kind: 'perCpu', value };
+  let value: Shape = FD_VALUE_MAP_TYPES.has(m.type)
+    ? { kind: 'number' }
+    : slotShape(btf, m.valueTypeId, m.valueSize);
+  if (PERCPU_MAP_TYPES.has(m.type)) value = { kind: 'perCpu', value };
   return { name: m.name, type: m.type, key, value };
 }
 

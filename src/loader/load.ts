@@ -53,6 +53,7 @@ import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
+import { MAP_TYPES_WITHOUT_BTF } from '../object/map-traits.js';
 
 /** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
 const BPF_F_SLEEPABLE = 1 << 4;
@@ -112,22 +113,6 @@ export interface LoadOptions {
    */
   attachTarget?: AttachTarget;
 }
-
-const NO_BTF_MAP_TYPES = new Set<number>([
-  MapType.PERF_EVENT_ARRAY,
-  MapType.CGROUP_ARRAY,
-  MapType.STACK_TRACE,
-  MapType.ARRAY_OF_MAPS,
-  MapType.HASH_OF_MAPS,
-  MapType.DEVMAP,
-  MapType.DEVMAP_HASH,
-  MapType.CPUMAP,
-  MapType.XSKMAP,
-  MapType.SOCKMAP,
-  MapType.SOCKHASH,
-  MapType.QUEUE,
-  MapType.STACK,
-]);
 
 const isDataMap = (m: MapSpec): boolean =>
   m.source === 'data' || m.source === 'rodata' || m.source === 'bss' || m.source === 'kconfig';
@@ -498,7 +483,7 @@ class Loader {
     const withBtf =
       st === undefined &&
       this.btfFd !== undefined &&
-      !NO_BTF_MAP_TYPES.has(m.type) &&
+      !MAP_TYPES_WITHOUT_BTF.has(m.type) &&
       (m.keyTypeId !== 0 || m.valueTypeId !== 0);
     const attr = {
       map_type: m.type,

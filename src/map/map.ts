@@ -39,6 +39,7 @@ import { mmap, munmap, pageSize } from '../sys/mmap.js';
 import { requireObjectKind } from '../sys/object-kind.js';
 import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from './codec.js';
 import { possibleCpus } from './cpus.js';
+import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../object/map-traits.js';
 
 /** Update flags (`flags` of BPF_MAP_UPDATE_ELEM). */
 export const UpdateFlags = {
@@ -105,21 +106,6 @@ function fdNumber(x: FdLike): number {
   const inner = x.fd;
   return typeof inner === 'number' ? inner : inner.fd;
 }
-
-const PERCPU = new Set<number>([
-  MapType.PERCPU_HASH,
-  MapType.PERCPU_ARRAY,
-  MapType.LRU_PERCPU_HASH,
-  MapType.PERCPU_CGROUP_STORAGE,
-]);
-/** Types whose values are written as descriptors and read back as object ids. */
-const FD_VALUES = new Set<number>([
-  MapType.PROG_ARRAY,
-  MapType.PERF_EVENT_ARRAY,
-  MapType.CGROUP_ARRAY,
-  MapType.ARRAY_OF_MAPS,
-  MapType.HASH_OF_MAPS,
-]);
 
 const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -316,7 +302,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.valueSize = info.valueSize;
     this.maxEntries = info.maxEntries;
     this.flags = info.flags;
-    this.perCpu = PERCPU.has(info.type);
+    this.perCpu = PERCPU_MAP_TYPES.has(info.type);
     this.cpus = this.perCpu ? possibleCpus() : 1;
     this.valueStride = this.perCpu ? (info.valueSize + 7) & ~7 : info.valueSize;
 
@@ -335,7 +321,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.keyCodec = opts.key ?? typed(info.btfKeyTypeId, info.keySize, 'key');
     this.valueCodec =
       opts.value ??
-      (FD_VALUES.has(info.type)
+      (FD_VALUE_MAP_TYPES.has(info.type)
         ? fdValueCodec(info.valueSize)
         : typed(info.btfValueTypeId, info.valueSize, 'value'));
 
