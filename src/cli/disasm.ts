@@ -2,7 +2,7 @@
 import { disassembleObject, disassembleSection, executableSections } from '../asm/disasm.js';
 import { btfExtFromElf, btfFromElf } from '../btf/from-elf.js';
 import type { ElfFile } from '../elf/elf.js';
-import { parseElf } from '../elf/elf.js';
+import { expectBpfObject, parseElf } from '../elf/elf.js';
 import { NotFoundError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
@@ -49,6 +49,7 @@ async function run(args: string[]): Promise<number> {
     return 2;
   }
   const elf = parseElf(readInputFile(file), file);
+  expectBpfObject(elf);
   const only = a.options.get('section');
   const sections = only === undefined ? undefined : [only];
   if (only !== undefined && executableSections(elf, sections).length === 0) {

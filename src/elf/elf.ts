@@ -12,6 +12,7 @@ import {
   ELFCLASS64,
   ELFDATA2LSB,
   ELFDATA2MSB,
+  EM_BPF,
   SHN_LORESERVE,
   SHN_UNDEF,
   SHN_XINDEX,
@@ -151,7 +152,12 @@ export class ElfFile {
       ident.u8(2) !== 0x4c ||
       ident.u8(3) !== 0x46
     ) {
-      throw new ElfError('not an ELF file (bad magic)', { ...loc, offset: 0 });
+      // Raw BTF (/sys/kernel/btf/*) is the other input users have at hand: say so.
+      const btf =
+        bytes.length >= 2 &&
+        ((bytes[0] === 0x9f && bytes[1] === 0xeb) || (bytes[0] === 0xeb && bytes[1] === 0x9f));
+      const what = bytes.length === 0 ? ': empty file' : btf ? ': raw BTF, not an ELF object' : '';
+      throw new ElfError(`not an ELF file (bad magic${what})`, { ...loc, offset: 0 });
     }
     const cls = ident.u8(4);
     if (cls !== ELFCLASS64)
@@ -466,4 +472,15 @@ function readString(r: BinaryReader, offset: number): string {
 /** Parse an ELF64 file of either byte order; `file` names it in error messages. */
 export function parseElf(bytes: Uint8Array, file?: string): ElfFile {
   return new ElfFile(bytes, file);
+}
+
+/**
+ * Throws unless `elf` is a BPF object (e_machine EM_BPF): the reader itself also serves host
+ * binaries (uprobe targets), but reading an x86 object as BPF would only produce nonsense.
+ */
+export function expectBpfObject(elf: ElfFile, file = elf.file): void {
+  const m = elf.header.machine;
+  if (m === EM_BPF) return;
+  const loc: Location = file === undefined ? { offset: 18 } : { file, offset: 18 };
+  throw new ElfError(`not a BPF object: e_machine is ${m}, not EM_BPF (${EM_BPF})`, loc);
 }

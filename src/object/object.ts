@@ -21,6 +21,7 @@ import {
   STT_FUNC,
   STT_NOTYPE,
   STT_SECTION,
+  expectBpfObject,
   parseElf,
   type ElfFile,
   type ElfSection,
@@ -105,6 +106,7 @@ class ObjectReader {
 
   read(): ObjectSpec {
     const elf = this.elf;
+    expectBpfObject(elf, this.loc.file);
     if (elf.symtab === undefined) throw new ObjectError('no symbol table (stripped object?)', this.loc);
     let license = '';
     let kernelVersion = 0;
