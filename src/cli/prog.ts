@@ -1,10 +1,11 @@
 // `ebpf prog list|show|run`: loaded programs as bpftool prints them (text or --json), and test runs.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { progTypeShortName } from '../constants.js';
 import { EbpfError, NotFoundError } from '../errors.js';
 import { memlockOf, type ProgramInfo } from '../program/info.js';
 import { Program, programIds } from '../program/program.js';
 import { parseArgs } from './args.js';
+import { readInputFile } from '../internal/file.js';
 import { openListed } from './listed.js';
 import type { Command } from './main.js';
 
@@ -119,7 +120,7 @@ function parseCount(s: string | undefined, what: string): number | undefined {
 
 /** Bytes from a file, or from hex digits when no such file exists. */
 export function bytesArg(s: string, what: string): Uint8Array {
-  if (existsSync(s)) return new Uint8Array(readFileSync(s));
+  if (existsSync(s)) return readInputFile(s);
   const digits = s.replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
     throw new EbpfError(`--${what}: '${s}' is neither a file nor hex bytes`);

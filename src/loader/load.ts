@@ -20,6 +20,7 @@ import { loadKernelBtf } from '../btf/kernel.js';
 import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import { possibleCpus } from '../map/cpus.js';
@@ -180,11 +181,7 @@ interface Input {
 function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): Input {
   if (typeof input === 'string' || input instanceof Uint8Array) {
     const file = typeof input === 'string' ? input : undefined;
-    let bytes: Uint8Array;
-    if (typeof input === 'string') {
-      const b = readFileSync(input);
-      bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    } else bytes = input;
+    const bytes = typeof input === 'string' ? readInputFile(input) : input;
     const elf = parseElf(bytes, file);
     return { spec: objectSpecFromElf(elf, file !== undefined ? { file } : {}), elf };
   }
@@ -397,7 +394,7 @@ class Loader {
         throw new LoadError(
           'btf',
           'the kernel does not support BTF, which struct_ops programs need',
-          this.loc,
+          { ...this.loc, section: '.BTF' },
         );
       this.trace({ kind: 'btf-skipped', reason: 'the kernel does not support BPF_BTF_LOAD (Linux 4.18)' });
       return;
@@ -415,13 +412,16 @@ class Loader {
       // As libbpf: BTF is optional unless something needs it; programs and maps load without it.
       const log = e.log?.trim();
       const why = `BPF_BTF_LOAD: ${e.code}${log ? `\n${log}` : ''}`;
-      if (needed)
+      if (needed) {
+        // The kernel's log ends at the type it refused: `[11] STRUCT tcp_congestion_ops ...`.
+        const refused = [...(log ?? '').matchAll(/^\[(\d+)\] /gm)].pop()?.[1];
         throw new LoadError(
           'btf',
           `the kernel refused the object's BTF, which struct_ops needs: ${why}`,
-          this.loc,
+          { ...this.loc, section: '.BTF', ...(refused !== undefined ? { typeId: Number(refused) } : {}) },
           { cause: e },
         );
+      }
       this.trace({ kind: 'btf-skipped', reason: `the kernel refused it (${why}); continuing without BTF` });
     }
   }
@@ -456,8 +456,7 @@ class Loader {
     if (legacy.pinning === PIN_GLOBAL_NS) return join(work, 'globals', m.name);
     if (legacy.pinning === PIN_OBJECT_NS) {
       const bytes =
-        this.elf?.bytes ??
-        (this.spec.file !== undefined ? new Uint8Array(readFileSync(this.spec.file)) : undefined);
+        this.elf?.bytes ?? (this.spec.file !== undefined ? readInputFile(this.spec.file) : undefined);
       if (bytes === undefined) {
         throw new LoadError(
           'pin',
