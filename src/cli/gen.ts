@@ -1,9 +1,9 @@
 // `ebpf gen types OBJ`: a TypeScript module with the types of an object's maps, global variables
 // and programs, from its BTF, as the package's codecs decode them; `--json` gives the shapes.
-import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { EbpfError } from '../errors.js';
 import { generateTypes, objectShapes } from '../gen/index.js';
+import { writeOutputFile } from '../internal/file.js';
 import { loadObjectSpec } from '../object/index.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
@@ -46,7 +46,7 @@ export const command: Command = {
     }
     const out = args.options.get('output');
     if (out === undefined) process.stdout.write(text);
-    else writeFileSync(out, text);
+    else writeOutputFile(out, text);
     return Promise.resolve(0);
   },
 };
