@@ -61,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
 
 // Run when started as a program (src/cli/main.ts, dist/.../main.js or bin/ebpf[.js]), not when imported.
 if (/(?:main\.[jt]s|ebpf(?:\.js)?)$/.test(process.argv[1] ?? '')) {
+  // `ebpf disasm x.o | head`: a reader that closed the pipe wants no more output, not a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
