@@ -1,0 +1,120 @@
+// Bad inputs on the command line: every command that reads a file says what is wrong with it in one
+// `ebpf: FILE...: why` line and exits non-zero; never a stack trace, never a silent success.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseElf } from '../src/elf/index.js';
+import { EbpfError } from '../src/errors.js';
+import { main } from '../src/cli/main.js';
+import { ROOT, TESTDATA, VMLINUX, cli } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ebpf-cli-errors-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const MISSING = join(dir, 'missing.o');
+const FOLDER = join(dir, 'folder');
+const EMPTY = join(dir, 'empty.o');
+const TRUNCATED = join(dir, 'truncated.o');
+const RAW_BTF = join(dir, 'raw.btf');
+mkdirSync(FOLDER);
+writeFileSync(EMPTY, '');
+writeFileSync(TRUNCATED, readFileSync(join(TESTDATA, 'flow-el.o')).subarray(0, 100));
+// Raw BTF (the object's own .BTF section), as `/sys/kernel/btf/*` files are: what a user has at hand.
+writeFileSync(
+  RAW_BTF,
+  parseElf(readFileSync(join(TESTDATA, 'flow-el.o')))
+    .section('.BTF')!
+    .data(),
+);
+// A host ELF object: a valid ELF, not a BPF one. Node itself is always there.
+const HOST_ELF = process.execPath;
+
+/** The bad object inputs and what the one-line message must say about each. */
+const objectInputs: [string, string, RegExp][] = [
+  ['a missing file', MISSING, /no such file/],
+  ['a directory', FOLDER, /EISDIR/],
+  ['an empty file', EMPTY, /not an ELF file.*empty/],
+  ['a truncated object', TRUNCATED, /offset 0x[0-9a-f]+: .*out of bounds/],
+  ['a non-BPF ELF', HOST_ELF, /offset 0x12: not a BPF object: e_machine is 62/],
+  ['raw BTF', RAW_BTF, /not an ELF file.*raw BTF/],
+];
+
+/** Commands that read an object, with the arguments around it. */
+const objectCommands: [string, (f: string) => string[]][] = [
+  ['inspect', (f) => ['inspect', f]],
+  ['disasm', (f) => ['disasm', f]],
+  ['core explain', (f) => ['core', 'explain', f]],
+  ['gen types', (f) => ['gen', 'types', f]],
+  ['load', (f) => ['load', f, '--pin-dir', join(dir, 'pins')]],
+];
+
+/** Runs a command in process: it must fail with an EbpfError whose message names the file. */
+async function expectFailure(args: string[], file: string, why: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await main(args);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof EbpfError, `ebpf ${args.join(' ')}: threw ${String(err)} instead of an EbpfError`);
+  const msg = err.message;
+  assert.ok(msg.startsWith(file), `ebpf ${args.join(' ')}: '${msg}' does not start with the file`);
+  assert.match(msg, why, `ebpf ${args.join(' ')}`);
+  assert.ok(!msg.includes('\n'), `ebpf ${args.join(' ')}: one line, not '${msg}'`);
+}
+
+for (const [cmd, argsFor] of objectCommands) {
+  for (const [what, file, why] of objectInputs) {
+    test(`ebpf ${cmd} on ${what}: one error naming the file`, async () => {
+      await expectFailure(argsFor(file), file, why);
+    });
+  }
+}
+
+test('ebpf btf dump: missing, directory, empty, truncated and BTF-less inputs', async () => {
+  await expectFailure(['btf', 'dump', MISSING], MISSING, /no such file/);
+  await expectFailure(['btf', 'dump', FOLDER], FOLDER, /EISDIR/);
+  await expectFailure(['btf', 'dump', EMPTY], EMPTY, /too short for a BTF header/);
+  await expectFailure(['btf', 'dump', TRUNCATED], TRUNCATED, /out of bounds/);
+  await expectFailure(['btf', 'dump', HOST_ELF], HOST_ELF, /no \.BTF section/);
+  await expectFailure(
+    ['core', 'explain', join(TESTDATA, 'core-el.o'), '--target', EMPTY],
+    EMPTY,
+    /BTF header/,
+  );
+});
+
+test('ebpf gen types -o into a directory or a missing directory names the output', async () => {
+  const obj = join(TESTDATA, 'flow-el.o');
+  await expectFailure(['gen', 'types', obj, '-o', FOLDER], FOLDER, /EISDIR/);
+  const nowhere = join(dir, 'no', 'such', 'x.ts');
+  await expectFailure(['gen', 'types', obj, '-o', nowhere], nowhere, /no such directory/);
+});
+
+test('from the shell: exit status 1 and exactly one stderr line, no stack trace', () => {
+  for (const args of [
+    ['load', MISSING, '--pin-dir', join(dir, 'pins')],
+    ['disasm', HOST_ELF],
+    ['inspect', TRUNCATED],
+    ['gen', 'types', join(TESTDATA, 'flow-el.o'), '-o', FOLDER],
+  ]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, `ebpf ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^ebpf: [^\n]+\n$/, `ebpf ${args.join(' ')}`);
+  }
+});
+
+test('a reader that closes the pipe early ends the command quietly', () => {
+  const r = spawnSync(
+    'sh',
+    ['-c', `"${process.execPath}" --import tsx src/cli/main.ts btf dump "${VMLINUX}" | head -n 1`],
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /^\[1\] /);
+  assert.equal(r.stderr, '', 'no EPIPE stack trace');
+});
