@@ -253,7 +253,6 @@ test('ring buffer: the async iterator sleeps in the event loop and wakes when a 
     let settled = false;
     const first = it.next().finally(() => (settled = true));
     const cpu0 = process.cpuUsage();
-    const t0 = Date.now();
     await sleep(300);
     const cpu = process.cpuUsage(cpu0);
     assert.equal(settled, false, 'nothing was written yet');
@@ -263,7 +262,6 @@ test('ring buffer: the async iterator sleeps in the event loop and wakes when a 
 
     setTimeout(() => run(obj, 'ring_output', 1, command(7, 'late')), 10);
     const r = await first;
-    assert.ok(Date.now() - t0 >= 300);
     assert.deepEqual(r, { done: false, value: { pid: 7, seq: 0n, comm: 'late' } });
     assert.ok(ring.wakeups >= 1 && ring.wakeups <= 2, `${ring.wakeups} wakeups`);
 
