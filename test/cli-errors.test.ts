@@ -118,3 +118,24 @@ test('a reader that closes the pipe early ends the command quietly', () => {
   assert.match(r.stdout, /^\[1\] /);
   assert.equal(r.stderr, '', 'no EPIPE stack trace');
 });
+
+test('an option the command does not know is an error, not silently ignored', async () => {
+  const obj = join(TESTDATA, 'flow-el.o');
+  for (const args of [
+    ['disasm', obj, '--relocs'],
+    ['inspect', obj, '--jsn'],
+    ['btf', 'dump', obj, '--tree'],
+    ['core', 'explain', obj, '--verbose'],
+    ['gen', 'types', obj, '--out', 'x.ts'],
+    ['load', obj, '--pin-dir', join(dir, 'pins'), '--pin_maps', dir],
+    ['prog', 'list', '--all'],
+    ['attach', 'list', '--verbose'],
+  ]) {
+    await assert.rejects(main(args), (e: unknown) => {
+      assert.ok(e instanceof EbpfError, `ebpf ${args.join(' ')}: ${String(e)}`);
+      assert.match(e.message, /^unknown option --/, `ebpf ${args.join(' ')}`);
+      return true;
+    });
+  }
+  await assert.rejects(main(['inspect', obj, '--json=yes']), /option --json takes no value/);
+});

@@ -131,7 +131,7 @@ async function hold(a: Attachment, what: string): Promise<number> {
 }
 
 async function attach(kind: string, rest: string[]): Promise<number> {
-  const a = parseArgs(rest, ['mode', 'pin', 'priority', 'handle', 'pid', 'cookie']);
+  const a = parseArgs(rest, ['mode', 'pin', 'priority', 'handle', 'pid', 'cookie'], ['retprobe']);
   const [prog, words] = splitProgram(a.positionals);
   const pin = a.options.get('pin');
   let att: Attachment;
@@ -257,9 +257,9 @@ export const command: Command = {
     const [sub, ...rest] = args;
     switch (sub) {
       case 'list':
-        return Promise.resolve(list(parseArgs(rest).flags.has('json')));
+        return Promise.resolve(list(parseArgs(rest, [], ['json']).flags.has('json')));
       case 'detach':
-        return Promise.resolve(detach(parseArgs(rest).positionals));
+        return Promise.resolve(detach(parseArgs(rest, [], []).positionals));
       case 'xdp':
       case 'tc':
       case 'tracepoint':

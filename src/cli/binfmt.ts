@@ -214,7 +214,7 @@ export const command: Command = {
   summary: 'run BPF objects directly: register a binfmt_misc handler (install, uninstall, status)',
   usage,
   run(argv) {
-    const args = parseArgs(argv, ['launcher', 'name']);
+    const args = parseArgs(argv, ['launcher', 'name'], ['json']);
     const [sub, ...extra] = args.positionals;
     const name = args.options.get('name');
     const launcher = args.options.get('launcher');

@@ -32,7 +32,7 @@ function load(file: string, basePath: string | undefined): Btf {
 }
 
 async function dump(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['format', 'type', 'base', 'depth']);
+  const a = parseArgs(args, ['format', 'type', 'base', 'depth'], ['json']);
   const file = a.positionals[0];
   if (file === undefined || a.positionals.length > 1) {
     process.stderr.write(usage + '\n');

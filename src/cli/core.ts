@@ -41,7 +41,7 @@ function summary(all: AppliedCoreRelocation[]): string {
 }
 
 async function explain(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['target', 'program']);
+  const a = parseArgs(args, ['target', 'program'], ['json']);
   const file = a.positionals[0];
   if (file === undefined || a.positionals.length > 1) {
     process.stderr.write(usage + '\n');

@@ -235,7 +235,7 @@ export const command: Command = {
   summary: "the talk's flow counter, live on a veth pair in a private network namespace",
   usage,
   async run(args: string[]): Promise<number> {
-    const a = parseArgs(args, ['seconds', 'mode', 'object', 'inside']);
+    const a = parseArgs(args, ['seconds', 'mode', 'object', 'inside'], ['json']);
     const seconds = Number(a.options.get('seconds') ?? '5');
     if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
       process.stderr.write(`ebpf demo: --seconds wants a number of seconds (0 < N <= 3600)\n`);

@@ -42,7 +42,7 @@ function lineInfoSource(elf: ElfFile): (section: string, index: number) => strin
 }
 
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['section']);
+  const a = parseArgs(args, ['section'], ['reloc', 'alu32', 'source', 'json']);
   const file = a.positionals[0];
   if (file === undefined || a.positionals.length > 1) {
     process.stderr.write(usage + '\n');

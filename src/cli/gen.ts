@@ -23,7 +23,7 @@ export const command: Command = {
   run(argv) {
     // `-o FILE` is the one short option: parseArgs knows only long ones.
     const words = argv.map((a) => (a === '-o' ? '--output' : a));
-    const args = parseArgs(words, ['output', 'name', 'import']);
+    const args = parseArgs(words, ['output', 'name', 'import'], ['json']);
     const [sub, file, ...extra] = args.positionals;
     if (sub !== 'types' || file === undefined || extra.length > 0) {
       process.stderr.write(usage + '\n');

@@ -220,7 +220,7 @@ function text(r: Row): string {
 }
 
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args);
+  const a = parseArgs(args, [], ['json']);
   const file = a.positionals[0];
   if (file === undefined || a.positionals.length > 1) {
     process.stderr.write(usage + '\n');

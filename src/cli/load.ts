@@ -58,7 +58,11 @@ export const command: Command = {
   summary: 'load an object into the kernel and pin its programs (like bpftool prog loadall)',
   usage,
   async run(argv) {
-    const args = parseArgs(argv, ['pin-dir', 'pin-maps', 'log-level', 'freplace-target']);
+    const args = parseArgs(
+      argv,
+      ['pin-dir', 'pin-maps', 'log-level', 'freplace-target'],
+      ['trace', 'legacy-maps', 'json'],
+    );
     const targetArg = args.options.get('freplace-target');
     const target = targetArg !== undefined ? freplaceTarget(targetArg, args.positionals) : undefined;
     try {

@@ -135,7 +135,7 @@ function keyBytes(map: BpfMap, kv: { key?: string[] }, keyJson: string | undefin
 }
 
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['key-json', 'value-json']);
+  const a = parseArgs(args, ['key-json', 'value-json'], ['json', 'j']);
   const [verb, ...words] = a.positionals;
   const json = a.flags.has('json') || a.flags.has('j');
   if (verb === undefined || !['dump', 'get', 'lookup', 'update', 'delete'].includes(verb)) {

@@ -161,7 +161,7 @@ function show(words: string[], asJson: boolean): number {
 }
 
 function runProg(args: string[]): number {
-  const a = parseArgs(args, ['data-in', 'ctx-in', 'data-size-out', 'ctx-size-out', 'repeat']);
+  const a = parseArgs(args, ['data-in', 'ctx-in', 'data-size-out', 'ctx-size-out', 'repeat'], ['json']);
   using p = openProgram(a.positionals);
   const dataIn = a.options.get('data-in');
   const ctxIn = a.options.get('ctx-in');
@@ -194,15 +194,17 @@ export const command: Command = {
   usage,
   run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
-    const a = parseArgs(rest);
+    const listing = (): ReturnType<typeof parseArgs> => parseArgs(rest, [], ['json']);
     switch (sub) {
       case 'list':
       case undefined:
-        return Promise.resolve(list(a.flags.has('json')));
-      case 'show':
+        return Promise.resolve(list(listing().flags.has('json')));
+      case 'show': {
+        const a = listing();
         return Promise.resolve(
           a.positionals.length === 0 ? list(a.flags.has('json')) : show(a.positionals, a.flags.has('json')),
         );
+      }
       case 'run':
         return Promise.resolve(runProg(rest));
       default:

@@ -168,7 +168,7 @@ export const command: Command = {
   summary: 'load an object, attach its programs by section name, show its maps live until Ctrl-C',
   usage,
   async run(argv) {
-    const args = parseArgs(argv, ['dev', 'pin-dir', 'seconds', 'interval', 'entries']);
+    const args = parseArgs(argv, ['dev', 'pin-dir', 'seconds', 'interval', 'entries'], ['json', 'pin']);
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) {
       process.stderr.write(usage + '\n');
