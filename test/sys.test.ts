@@ -608,3 +608,27 @@ test('perf_event_open from perf_event_attr fields, enabled and read back through
   assert.throws(() => perfEventOpen({ type: 0x7fff }, 0, -1), /perf_event_open: ENOENT/);
   assert.deepEqual(openFds(), before);
 });
+
+test('pin paths: outside a bpffs or with a dot, the error names the path and says why', (t) => {
+  if (!needRoot(t)) return;
+  const m = bpf.mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
+  try {
+    assert.throws(
+      () => bpf.objPin(m.fd, '/tmp/ebpf-not-bpffs-pin'),
+      (e: unknown) =>
+        e instanceof SyscallError &&
+        e.location.file === '/tmp/ebpf-not-bpffs-pin' &&
+        /\/tmp is not on a bpf filesystem/.test(e.message),
+    );
+    assert.throws(
+      () => bpf.objPin(m.fd, `/sys/fs/bpf/ebpf-${process.pid}.dot`),
+      (e: unknown) => e instanceof SyscallError && /bpffs refuses '\.' in names/.test(e.message),
+    );
+    assert.throws(
+      () => bpf.objGet('/tmp'),
+      (e: unknown) => e instanceof SyscallError && /\/tmp is not on a bpf filesystem/.test(e.message),
+    );
+  } finally {
+    m.close();
+  }
+});

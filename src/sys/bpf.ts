@@ -1,6 +1,8 @@
 // One typed function per bpf(2) command. Attr buffers are preallocated per layout and reused;
 // buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
 // which stores their addresses into the attr's pointer fields for the duration of the call.
+import { statfsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { EbpfError, type Location } from '../errors.js';
 import { readCString } from '../internal/cstring.js';
 import {
@@ -390,7 +392,39 @@ export function objPin(fd: number, path: string, fileFlags = 0): void {
   const a = attrFor(OBJ_ATTR);
   a.view.setUint32(OBJ_ATTR.fields.bpf_fd.offset, fd, LE);
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
-  call(BpfCmd.OBJ_PIN, a, pointers(OBJ_ATTR, { pathname: cString(path) }), { file: path });
+  pinCall(BpfCmd.OBJ_PIN, a, path);
+}
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * Why a pin path was refused, when the errno alone misleads: the kernel answers EPERM/EACCES both
+ * for a path outside any bpffs and for a name with a '.' in it, which read like missing privileges.
+ */
+function pinPathHint(path: string, errno: number, pinning: boolean): string | undefined {
+  if (errno !== E.EPERM && errno !== E.EACCES && errno !== E.EINVAL) return undefined;
+  // A new pin lives in the directory; an existing one is the file itself.
+  const dir = pinning ? dirname(path) : path;
+  try {
+    if (statfsSync(dir).type !== BPF_FS_MAGIC) {
+      return `${pinning ? dir : path} is not on a bpf filesystem (mount one: mount -t bpf bpf /sys/fs/bpf)`;
+    }
+  } catch {
+    return undefined;
+  }
+  if (pinning && basename(path).includes('.')) return "bpffs refuses '.' in names";
+  return undefined;
+}
+
+/** OBJ_PIN / OBJ_GET: a failure names the path, and says when the path is not on a bpffs. */
+function pinCall(cmd: number, a: Attr, path: string): number {
+  const r = native().bpf(cmd, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
+  if (r >= 0) return r;
+  const hint = pinPathHint(path, -r, cmd === BpfCmd.OBJ_PIN);
+  throw new SyscallError(bpfCmdName(cmd), -r, {
+    location: { file: path },
+    ...(hint !== undefined && { hint }),
+  });
 }
 
 /**
@@ -400,7 +434,7 @@ export function objPin(fd: number, path: string, fileFlags = 0): void {
 export function objGet(path: string, fileFlags = 0): Fd {
   const a = attrFor(OBJ_ATTR);
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
-  return callFd(BpfCmd.OBJ_GET, a, pointers(OBJ_ATTR, { pathname: cString(path) }), { file: path });
+  return new Fd(pinCall(BpfCmd.OBJ_GET, a, path));
 }
 
 // ---- ids ----------------------------------------------------------------------------------------
