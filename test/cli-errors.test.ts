@@ -9,7 +9,8 @@ import { after, test } from 'node:test';
 import { parseElf } from '../src/elf/index.js';
 import { EbpfError } from '../src/errors.js';
 import { main } from '../src/cli/main.js';
-import { ROOT, TESTDATA, VMLINUX, cli } from './helpers.js';
+import { ROOT, TESTDATA, VMLINUX, cli, needRoot } from './helpers.js';
+import { existsSync } from 'node:fs';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-cli-errors-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -138,4 +139,14 @@ test('an option the command does not know is an error, not silently ignored', as
     });
   }
   await assert.rejects(main(['inspect', obj, '--json=yes']), /option --json takes no value/);
+});
+
+test('ebpf run --dev with an interface that does not exist fails, and leaves no pin behind', (t) => {
+  if (!needRoot(t)) return;
+  const pinnedBefore = existsSync('/sys/fs/bpf/flow_map');
+  const r = cli(['run', join(TESTDATA, 'flow-el.o'), '--dev', 'nosuchdev0', '--seconds', '1']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /^ebpf: .*nosuchdev0/);
+  // flow_map is pinned by name during the load; a failed run takes away what it pinned.
+  assert.equal(existsSync('/sys/fs/bpf/flow_map'), pinnedBefore);
 });

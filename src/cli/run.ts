@@ -73,7 +73,10 @@ function attach(obj: LoadedObject, p: ProgramSpec, dev: string | undefined): Att
         return { program: p.name, how: 'loaded (not attached: its section gives no target)' };
     }
   } catch (e) {
-    if (e instanceof EbpfError) return { program: p.name, how: `loaded (attach failed: ${e.message})` };
+    // An interface the user named that cannot take the program is an error, not a note.
+    const asked = dev !== undefined && p.section?.progType === 'BPF_PROG_TYPE_XDP';
+    if (e instanceof EbpfError && !asked)
+      return { program: p.name, how: `loaded (attach failed: ${e.message})` };
     throw e;
   }
 }
