@@ -220,7 +220,14 @@ function readInfo<T>(
       throw r.error(`${what} for section '${name}': ${n} records overrun the subsection`, at - 4);
     let list = records.get(name);
     if (!list) records.set(name, (list = []));
-    for (let i = 0; i < n; i++, at += recSize) list.push(decode(r, at));
+    for (let i = 0; i < n; i++, at += recSize) {
+      // Every record starts with insn_off, a byte offset: anything but whole instructions would
+      // make the kernel's instruction index a fraction.
+      const insnOff = r.u32(at);
+      if (insnOff % 8 !== 0)
+        throw r.error(`${what} for section '${name}': insn_off ${insnOff} is not a multiple of 8`, at);
+      list.push(decode(r, at));
+    }
   }
   return { recSize, records };
 }

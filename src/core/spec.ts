@@ -125,6 +125,10 @@ function parseSpecInner(
     if (t.kind === 'STRUCT' || t.kind === 'UNION') {
       const m = t.members[idx];
       if (m === undefined) throw fail(`${t.kind.toLowerCase()} [${t.id}] has no member #${idx}`);
+      // Only a bitfield may start inside a byte (the kernel refuses such BTF as well); offsets
+      // and sizes computed from any other would be fractions of a byte.
+      if (m.bitfieldSize === 0 && m.bitsOffset % 8 !== 0)
+        throw fail(`member #${idx} of [${t.id}] is not a bitfield but starts at bit ${m.bitsOffset}`);
       spec.bitOffset += m.bitsOffset;
       if (m.name !== '') spec.accessors.push({ typeId: t.id, idx, name: m.name });
       id = m.type;

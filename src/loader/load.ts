@@ -391,11 +391,10 @@ class Loader {
     const needed = toLoad.some((p) => p.type === ProgType.STRUCT_OPS);
     if (!this.features.btf) {
       if (needed)
-        throw new LoadError(
-          'btf',
-          'the kernel does not support BTF, which struct_ops programs need',
-          { ...this.loc, section: '.BTF' },
-        );
+        throw new LoadError('btf', 'the kernel does not support BTF, which struct_ops programs need', {
+          ...this.loc,
+          section: '.BTF',
+        });
       this.trace({ kind: 'btf-skipped', reason: 'the kernel does not support BPF_BTF_LOAD (Linux 4.18)' });
       return;
     }

@@ -104,7 +104,10 @@ export function collectExterns(
   );
   if (syms.length === 0) return { externs: [], kconfigMap: undefined };
   if (btf === undefined) {
-    throw new ObjectError(`extern '${syms[0]!.name}' needs BTF, and the object has none`, loc);
+    throw new ObjectError(`extern '${syms[0]!.name}' needs BTF, and the object has none`, {
+      ...loc,
+      section: '.symtab',
+    });
   }
   const externs: ExternSpec[] = [];
   let kconfigSec: number | undefined;

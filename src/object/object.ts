@@ -107,7 +107,8 @@ class ObjectReader {
   read(): ObjectSpec {
     const elf = this.elf;
     expectBpfObject(elf, this.loc.file);
-    if (elf.symtab === undefined) throw new ObjectError('no symbol table (stripped object?)', this.loc);
+    if (elf.symtab === undefined)
+      throw new ObjectError('no symbol table (stripped object?)', { ...this.loc, section: '.symtab' });
     let license = '';
     let kernelVersion = 0;
     const licenseSec = elf.section('license');
