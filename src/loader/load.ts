@@ -438,8 +438,17 @@ class Loader {
 
   private pinPathOf(m: MapSpec): string | undefined {
     const root = this.opts.pinRoot ?? DEFAULT_PIN_ROOT;
-    if (m.legacy !== undefined && m.legacy.pinning !== PIN_NONE) return this.iproute2PinPath(m, root);
-    return m.pinning === LIBBPF_PIN_BY_NAME ? join(root, m.name) : undefined;
+    const pinned = m.legacy !== undefined ? m.legacy.pinning !== PIN_NONE : m.pinning === LIBBPF_PIN_BY_NAME;
+    if (!pinned) return undefined;
+    // The name becomes a file name in the pin directory: one that climbs out of it ('../x', from
+    // a broken or hostile object) would pin, and reuse, whatever lies there.
+    if (m.name.includes('/') || m.name === '.' || m.name === '..') {
+      throw new LoadError('pin', `map name '${m.name}' cannot be pinned by name: it is not a file name`, {
+        ...this.loc,
+        map: m.name,
+      });
+    }
+    return m.legacy !== undefined ? this.iproute2PinPath(m, root) : join(root, m.name);
   }
 
   /**
