@@ -78,6 +78,8 @@ interface Layout {
   symbolCount: number;
   instructions: { off: number; code: number }[];
   sections: { offset: number; size: number; nobits: boolean }[];
+  /** Strings the loader uses as names or parses: map and function names, CO-RE access strings. */
+  strings: { off: number; len: number; what: 'map' | 'func' | 'access' }[];
 }
 
 // BTF_KIND_* numbers and the bytes each kind's record has after the 12-byte common part.
@@ -85,6 +87,7 @@ const PTR = 2;
 const ARRAY = 3;
 const STRUCT = 4;
 const UNION = 5;
+const FUNC = 12;
 const DATASEC = 15;
 function extraBytes(kind: number, vlen: number): number {
   if (kind === 1 || kind === 14 || kind === 17) return 4; // INT, VAR, DECL_TAG
@@ -115,23 +118,31 @@ function layout(name: string): Layout {
     symbolCount: elf.symbols.length,
     instructions: [],
     sections: elf.sections.map((s) => ({ offset: s.offset, size: s.size, nobits: s.type === 8 })),
+    strings: [],
   };
+  let strStart = 0;
+  let addString = (_off: number, _what: Layout['strings'][number]['what']): void => {};
   const btf = elf.section('.BTF');
   if (btf !== undefined) {
     const hdrLen = v.getUint32(btf.offset + 4, true);
     const typeStart = btf.offset + hdrLen + v.getUint32(btf.offset + 8, true);
     const typeEnd = typeStart + v.getUint32(btf.offset + 12, true);
-    const strStart = btf.offset + hdrLen + v.getUint32(btf.offset + 16, true);
+    strStart = btf.offset + hdrLen + v.getUint32(btf.offset + 16, true);
     const str = (off: number): string => {
       let end = strStart + off;
       while (bytes[end] !== 0) end++;
       return new TextDecoder().decode(bytes.subarray(strStart + off, end));
+    };
+    addString = (off, what) => {
+      const len = str(off).length;
+      if (len > 0) l.strings.push({ off: strStart + off, len, what });
     };
     for (let off = typeStart; off < typeEnd;) {
       const info = v.getUint32(off + 4, true);
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
       l.types.push({ off, kind, vlen });
+      if (kind === FUNC) addString(v.getUint32(off, true), 'func');
       off += 12 + extraBytes(kind, vlen);
     }
     l.typeCount = l.types.length;
@@ -141,6 +152,7 @@ function layout(name: string): Layout {
       if (ds.kind !== DATASEC || str(v.getUint32(ds.off, true)) !== '.maps') continue;
       for (let i = 0; i < ds.vlen; i++) {
         const variable = at(v.getUint32(ds.off + 12 + 12 * i, true));
+        if (variable !== undefined) addString(v.getUint32(variable.off, true), 'map');
         const def = variable && at(v.getUint32(variable.off + 8, true));
         if (def === undefined || def.kind !== STRUCT) continue;
         for (let m = 0; m < def.vlen; m++) {
@@ -172,7 +184,10 @@ function layout(name: string): Layout {
         const n = v.getUint32(off + 4, true);
         l.extHeaders.push(off, off + 4);
         off += 8;
-        for (let r = 0; r < n; r++, off += recSize) out.push(off);
+        for (let r = 0; r < n; r++, off += recSize) {
+          out.push(off);
+          if (out === l.coreRelo) addString(v.getUint32(off + 8, true), 'access');
+        }
       }
     }
   }
@@ -363,6 +378,20 @@ const MUTATIONS: Record<string, Mutation> = {
   },
 };
 
+const STRING_CHARS = ['0', '9', ':', '/', '.', '_', 'a', '\0'];
+
+MUTATIONS.string = (b, _v, l, rnd) => {
+  const s = oneOf(rnd, l.strings);
+  if (s === undefined) return '';
+  const before = new TextDecoder().decode(b.subarray(s.off, s.off + s.len));
+  // A path climbing out of the pin directory, or one character changed.
+  const text = rnd() < 0.25 && s.len >= 3 ? '../' : oneOf(rnd, STRING_CHARS)!;
+  const at = text === '../' ? 0 : Math.floor(rnd() * s.len);
+  b.set(new TextEncoder().encode(text), s.off + at);
+  const after = new TextDecoder().decode(b.subarray(s.off, s.off + s.len));
+  return `${s.what} '${before}' -> ${JSON.stringify(after)}`;
+};
+
 const MUTATION_NAMES = [...Object.keys(MUTATIONS), 'truncate', 'mixed'];
 
 function mutant(l: Layout, rnd: () => number): { bytes: Uint8Array; what: string } {
@@ -397,6 +426,8 @@ interface Made {
   prog: Set<number>;
   map: Set<number>;
   btf: Set<number>;
+  /** Paths pinned, which must all be under the pin root. */
+  pins: string[];
 }
 
 function* ids(next: (id: number) => number | undefined): Generator<number> {
@@ -409,6 +440,7 @@ function recordIds(made: Made): (e: TraceEvent) => void {
     if (e.kind === 'program') made.prog.add(progGetInfo(e.fd).info.id);
     else if (e.kind === 'map' && e.how !== 'reused') made.map.add(mapGetInfo(e.fd).info.id);
     else if (e.kind === 'btf') made.btf.add(btfGetInfo(e.fd).info.id);
+    else if (e.kind === 'pin') made.pins.push(e.path);
   };
 }
 
@@ -478,7 +510,7 @@ function runJob(job: Job, post: (m: Message) => void): Report {
     const kind = m.what.slice(0, m.what.indexOf(m.what.startsWith('truncate') ? ' ' : ':'));
     report.byMutation[kind] = (report.byMutation[kind] ?? 0) + 1;
     const fds = fdList();
-    const made: Made = { prog: new Set(), map: new Set(), btf: new Set() };
+    const made: Made = { prog: new Set(), map: new Set(), btf: new Set(), pins: [] };
     const started = performance.now();
     let result: string;
     try {
@@ -512,6 +544,10 @@ function runJob(job: Job, post: (m: Message) => void): Report {
       });
       fail(`${what}: ${result}, leaked descriptors ${targets.join(', ')}`);
       for (const fd of leaked) closeSync(Number(fd)); // so later iterations count from a clean slate
+    }
+    for (const p of made.pins.filter((x) => !x.startsWith(`${job.pinRoot}/`))) {
+      fail(`${what}: ${result}, pinned outside the pin root: ${p}`);
+      rmSync(p, { force: true });
     }
     const pins = readdirSync(job.pinRoot);
     if (pins.length > 0) {
@@ -659,6 +695,31 @@ if (isMainThread) {
         e.location.section === '.BTF' &&
         e.location.typeId === refused,
     );
+    // A map pinned by name whose name (BTF variable and ELF symbol alike) climbs out of the pin
+    // directory: refused, instead of pinned one directory up.
+    const escape = patched('flow', (v, l) => {
+      const elf = parseElf(l.bytes);
+      const btfName = l.strings.find((x) => x.what === 'map')!;
+      const name = new TextDecoder().decode(l.bytes.subarray(btfName.off, btfName.off + btfName.len));
+      const sym = elf.symbols.find((x) => x.name === name)!;
+      const strtab = elf.sections[elf.symtab!.link]!.offset;
+      const symName = strtab + v.getUint32(l.symbols[sym.index - 1]!, true);
+      for (const at of [btfName.off, symName])
+        new Uint8Array(v.buffer).set(new TextEncoder().encode('../'), at);
+    });
+    const dir = join('/sys/fs/bpf', `ebpf_test_${process.pid}_fuzz_found`);
+    const pinRoot = join(dir, 'pins');
+    mkdirSync(pinRoot, { recursive: true });
+    try {
+      assert.throws(
+        () => loadObject(escape, { pinRoot }).close(),
+        (e) => e instanceof LoadError && e.step === 'pin' && e.location.map?.startsWith('../') === true,
+      );
+      assert.deepEqual(readdirSync(dir), ['pins']);
+      assert.deepEqual(readdirSync(pinRoot), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('mutated objects load or fail with a typed error, leaving no descriptor, pin or kernel object', async (t) => {
