@@ -80,7 +80,8 @@ function fieldValue(kind: number, spec: CoreSpec | undefined, littleEndian: bool
   let byteSize: number;
   let byteOff: number;
   if (bitfield) {
-    if (!('size' in mt)) throw new CoreError(`bitfield of ${typeLabel(btf, mt.id)} has no size`);
+    if (!('size' in mt) || mt.size === 0)
+      throw new CoreError(`bitfield of ${typeLabel(btf, mt.id)} has no size`, { typeId: mt.id });
     byteSize = mt.size;
     byteOff = Math.floor(bitOff / 8 / byteSize) * byteSize;
     // The smallest power-of-two load that covers the whole bitfield.
