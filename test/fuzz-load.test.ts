@@ -24,6 +24,9 @@ const env = (name: string): number | undefined =>
 const SEED = env('FUZZ_LOAD_SEED') ?? 0x10ad5eed;
 const ITERATIONS = env('FUZZ_LOAD_ITERATIONS') ?? 500;
 const ONLY = env('FUZZ_LOAD_ONLY');
+/** Directories under the pin root for pinMaps and pinDir. */
+const MAPS = 'maps';
+const PROGS = 'progs';
 /** An iteration that takes longer than this is a hang: the watchdog stops the worker. */
 const HANG_MS = 15_000;
 
@@ -488,6 +491,7 @@ function runJob(job: Job, post: (m: Message) => void): Report {
     .filter((o) => o.loads)
     .map((o) => o.name);
   const layouts = files.map(layout);
+  for (const d of [MAPS, PROGS]) mkdirSync(join(job.pinRoot, d), { recursive: true });
   const report: Report = { counts: {}, byMutation: {}, failures: [], maxMs: 0, slowest: '' };
   const fail = (msg: string): void => void report.failures.push(msg);
   // Warm the caches (feature probes, kernel BTF, kconfig) so that what they keep open is not counted.
@@ -514,7 +518,13 @@ function runJob(job: Job, post: (m: Message) => void): Report {
     const started = performance.now();
     let result: string;
     try {
-      const o = loadObject(m.bytes, { pinRoot: job.pinRoot, trace: recordIds(made) });
+      // Every other load also pins each map and program (bpftool's pinmaps and loadall), so that a
+      // failure after some pins must take them back.
+      const o = loadObject(m.bytes, {
+        ...(i % 2 === 1 ? { pinMaps: join(job.pinRoot, MAPS), pinDir: join(job.pinRoot, PROGS) } : {}),
+        pinRoot: job.pinRoot,
+        trace: recordIds(made),
+      });
       o.unpin();
       o.close();
       result = 'loaded';
@@ -549,7 +559,9 @@ function runJob(job: Job, post: (m: Message) => void): Report {
       fail(`${what}: ${result}, pinned outside the pin root: ${p}`);
       rmSync(p, { force: true });
     }
-    const pins = readdirSync(job.pinRoot);
+    const pins = [MAPS, PROGS, '']
+      .flatMap((d) => readdirSync(join(job.pinRoot, d)).map((e) => join(d, e)))
+      .filter((p) => p !== MAPS && p !== PROGS);
     if (pins.length > 0) {
       fail(`${what}: ${result}, left pins ${pins.join(', ')}`);
       for (const p of pins) rmSync(join(job.pinRoot, p), { recursive: true, force: true });
@@ -678,6 +690,32 @@ if (isMainThread) {
     assert.throws(
       () => loadObject(core).close(),
       (e) => e instanceof CoreError && e.location.program !== undefined && /not a bitfield/.test(e.message),
+    );
+    // A bitfield read by CO-RE whose integer type has size 0: a CoreError, not a RangeError
+    // from BigInt(NaN) (a division by the size).
+    const zero = patched('core', (v, l, btf) => {
+      for (const off of l.coreRelo) {
+        const access = btf
+          .string(v.getUint32(off + 8, true))
+          .split(':')
+          .map(Number);
+        let t = btf.resolve(v.getUint32(off + 4, true));
+        for (const idx of access.slice(1)) {
+          if (t.kind !== 'STRUCT' && t.kind !== 'UNION') break;
+          const m = t.members[idx]!;
+          if (m.bitfieldSize > 0) {
+            const int = btf.resolve(m.type);
+            v.setUint32(l.types[int.id - 1]!.off + 8, 0, true);
+            return;
+          }
+          t = btf.resolve(m.type);
+        }
+      }
+      assert.fail('core-el.o has no CO-RE bitfield read');
+    });
+    assert.throws(
+      () => loadObject(zero).close(),
+      (e) => e instanceof CoreError && e.location.program !== undefined && /has no size/.test(e.message),
     );
     // struct_ops BTF the kernel refuses: the type its log ends at.
     let refused = 0;
