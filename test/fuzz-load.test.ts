@@ -81,8 +81,8 @@ interface Layout {
   symbolCount: number;
   instructions: { off: number; code: number }[];
   sections: { offset: number; size: number; nobits: boolean }[];
-  /** Strings the loader uses as names or parses: map and function names, CO-RE access strings. */
-  strings: { off: number; len: number; what: 'map' | 'func' | 'access' }[];
+  /** Strings the loader uses as names or parses: map, function and type names, CO-RE access strings. */
+  strings: { off: number; len: number; what: 'map' | 'func' | 'access' | 'type' }[];
 }
 
 // BTF_KIND_* numbers and the bytes each kind's record has after the 12-byte common part.
@@ -146,6 +146,8 @@ function layout(name: string): Layout {
       const vlen = info & 0xffff;
       l.types.push({ off, kind, vlen });
       if (kind === FUNC) addString(v.getUint32(off, true), 'func');
+      // Names CO-RE looks candidates up by (structs, unions, enums, typedefs, forward declarations).
+      if ([STRUCT, UNION, 6, 7, 8, 19].includes(kind)) addString(v.getUint32(off, true), 'type');
       off += 12 + extraBytes(kind, vlen);
     }
     l.typeCount = l.types.length;
