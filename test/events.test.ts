@@ -3,7 +3,7 @@
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -20,7 +20,7 @@ import {
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
 import { loadObjectSpec } from '../src/object/index.js';
 import { readCpuList } from '../src/sys/cpus.js';
-import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA } from './helpers.js';
+import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA, bpfDescriptors } from './helpers.js';
 
 const OBJECT = join(TESTDATA, 'events-el.o');
 const STAT_SEQ = 0;
@@ -48,7 +48,7 @@ function command(pid: number, comm: string, flags = 0): Uint8Array {
 }
 
 function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
+  return bpfDescriptors().length;
 }
 
 function load(t: TestContext): LoadedObject | undefined {

@@ -1,7 +1,6 @@
 // Feature probes against the running kernel: every probe says yes on a kernel at least as new as
 // the version it names, says no to what the kernel really lacks, and leaks no descriptor.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { test } from 'node:test';
 import { NotSupportedError } from '../src/errors.js';
@@ -10,9 +9,9 @@ import { attempt } from '../src/features/attempt.js';
 import { feature, haveFeature, requireFeature, resetFeatureCache } from '../src/features/feature.js';
 import { mapCreate } from '../src/sys/bpf.js';
 import { ProgType } from '../src/constants.js';
-import { needRoot } from './helpers.js';
+import { needRoot, bpfDescriptors } from './helpers.js';
 
-const openFds = (): string[] => readdirSync('/proc/self/fd').sort();
+const openFds = (): string[] => bpfDescriptors();
 
 function versionAtLeast(have: string, want: string): boolean {
   const a = have.split(/[.-]/).map((x) => parseInt(x, 10));

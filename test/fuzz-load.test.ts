@@ -15,7 +15,7 @@ import { programIds } from '../src/program/index.js';
 import { ObjectError, objectSpecFromElf } from '../src/object/index.js';
 import { SyscallError } from '../src/sys/error.js';
 import { btfGetInfo, btfGetNextId, mapGetInfo, mapGetNextId, progGetInfo } from '../src/sys/bpf.js';
-import { needRoot, TESTDATA } from './helpers.js';
+import { bpfDescriptors, needRoot, TESTDATA } from './helpers.js';
 
 // Fixed, so a failure repeats. To look further: FUZZ_LOAD_SEED=<n> FUZZ_LOAD_ITERATIONS=<n>; to
 // repeat one failure: FUZZ_LOAD_ONLY=<iteration> (earlier mutants are still drawn, not loaded).
@@ -424,7 +424,8 @@ function mutant(l: Layout, rnd: () => number): { bytes: Uint8Array; what: string
 
 // ---- what a load leaves behind ----------------------------------------------------------------
 
-const fdList = (): string[] => readdirSync('/proc/self/fd');
+// BPF and perf descriptors only: Node's own (pipes, the loader thread's) come and go by themselves.
+const fdList = (): string[] => bpfDescriptors().map((d) => d.slice(0, d.indexOf(' ')));
 
 /** The kernel objects one load made, by id: learnt from its trace, as each is created. */
 interface Made {

@@ -3,7 +3,7 @@
 // or syscalls, with values checked against bpftool's dump of the same maps and programs' results.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BPF_F_MMAPABLE } from '../src/constants.js';
 import { EbpfError, NotFoundError } from '../src/errors.js';
@@ -11,10 +11,10 @@ import { loadObject } from '../src/loader/index.js';
 import { CodecError } from '../src/map/codec.js';
 import { isGlobalsMap } from '../src/object/globals-view.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
-import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects } from './helpers.js';
+import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects, bpfDescriptors } from './helpers.js';
 
 const GLOBALS = (endian: 'el' | 'eb'): string => join(TESTDATA, `globals-${endian}.o`);
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+const openFds = (): number => bpfDescriptors().length;
 /** Mappings of BPF maps in this process (a leaked mmap keeps the map alive without any fd). */
 const bpfMappings = (): number =>
   readFileSync('/proc/self/maps', 'utf8')

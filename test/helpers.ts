@@ -1,7 +1,7 @@
 // Shared test helpers: paths, oracle tools, and gating of tests that need root or a kernel feature.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -113,4 +113,24 @@ export function cli(args: string[]): { status: number; stdout: string; stderr: s
     maxBuffer: 1 << 30,
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The descriptors of BPF objects (maps, programs, links, BTF) and perf events open in this
+ * process, as "fd target", sorted. Leak checks compare these: Node's own descriptors (pipes,
+ * sockets, the module loader thread's) open and close on their own schedule, and counting them
+ * made leak checks fail when one of those closed between the two snapshots.
+ */
+export function bpfDescriptors(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing (the listing's own descriptor among them)
+    }
+    if (/^anon_inode:(bpf|btf|\[perf_event\])/.test(target)) out.push(`${fd} ${target}`);
+  }
+  return out.sort();
 }

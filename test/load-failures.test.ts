@@ -14,7 +14,7 @@ import {
 } from '../src/loader/index.js';
 import { setSyscallHook, failNthCall } from '../src/loader/syscalls.js';
 import { LIBBPF_PIN_BY_NAME, RelocationError, loadObjectSpec } from '../src/object/index.js';
-import { need, needRoot, needTool, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
+import { need, needRoot, needTool, TESTDATA, XDP_TOOLS_DIR, bpfDescriptors } from './helpers.js';
 
 const BPFFS = '/sys/fs/bpf';
 
@@ -170,7 +170,7 @@ test('xdpdump_bpf: the fentry target "func" is not in kernel BTF, for both loade
   );
 });
 
-const fdCount = (): number => readdirSync('/proc/self/fd').length;
+const fdCount = (): number => bpfDescriptors().length;
 
 function listing(dirs: string[]): string[] {
   const out: string[] = [];

@@ -2,7 +2,7 @@
 // without), bpftool reading the same maps as the oracle, and no descriptor leaks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { BtfBuilder } from '../src/btf/builder.js';
 import { Btf } from '../src/btf/btf.js';
 import { BPF_F_MMAPABLE, MapType, ProgType } from '../src/constants.js';
@@ -13,9 +13,9 @@ import { BatchCursor, BpfMap, UpdateFlags } from '../src/map/map.js';
 import { CodecError } from '../src/map/codec.js';
 import { possibleCpus } from '../src/map/cpus.js';
 import { createVariables } from '../src/map/variables.js';
-import { needRoot, needTool, run } from './helpers.js';
+import { needRoot, needTool, run, bpfDescriptors } from './helpers.js';
 
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+const openFds = (): number => bpfDescriptors().length;
 
 /** BTF for the tests: flow_key/flow_stats, a record with a char array and an enum, a DATASEC. */
 function buildBtf(): { bytes: Uint8Array; ids: Record<string, number> } {

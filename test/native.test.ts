@@ -2,16 +2,7 @@
 // perf_event_open + ioctl, rlimits, checked against /proc and the kernel.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  constants,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,10 +10,10 @@ import { BPF_F_MMAPABLE, MapType } from '../src/constants.js';
 import { BpfCmd, MAP_CREATE_ATTR, MAP_ELEM_ATTR } from '../src/sys/bpf-attr.generated.js';
 import { E } from '../src/sys/errno.js';
 import { native } from '../src/sys/native.js';
-import { needRoot } from './helpers.js';
+import { needRoot, bpfDescriptors } from './helpers.js';
 
 function openFds(): string[] {
-  return readdirSync('/proc/self/fd').sort();
+  return bpfDescriptors();
 }
 
 /** An ARRAY map straight through the addon, to test the addon without src/sys/bpf.ts. */

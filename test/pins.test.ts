@@ -1,7 +1,7 @@
 // Pins of every kind (program, map, link) opened by every handle's fromPin and fromFd: the right
 // kind opens, a wrong kind is an EbpfError naming the pin and what it holds, and leaks nothing.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { asm, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
@@ -10,9 +10,9 @@ import { Link } from '../src/link/link.js';
 import { BpfMap } from '../src/map/map.js';
 import { Program } from '../src/program/program.js';
 import { mapCreate, objGet, objPin, progLoad, rawTracepointOpen } from '../src/sys/bpf.js';
-import { needRoot, needTool, run } from './helpers.js';
+import { needRoot, needTool, run, bpfDescriptors } from './helpers.js';
 
-const openFds = (): string[] => readdirSync('/proc/self/fd').sort();
+const openFds = (): string[] => bpfDescriptors();
 
 type Kind = 'program' | 'map' | 'link';
 const ARTICLE: Record<Kind, string> = { program: 'a program', map: 'a map', link: 'a link' };
