@@ -1,27 +1,10 @@
 // The JS shape a BTF type decodes to through map/codec.ts, as plain data: which JS type each field
 // becomes. The generated TypeScript is printed from it; tests check decoded values against it.
 import { EbpfError } from '../errors.js';
-import {
-  BTF_INT_BOOL,
-  BTF_INT_CHAR,
-  BTF_INT_SIGNED,
-  type Member,
-  type Type,
-  type Void,
-} from '../btf/types.js';
+import { BTF_INT_BOOL, type Member, type Type, type Void } from '../btf/types.js';
+import { isCharElement, typedArrayFor, type TypedArrayName } from '../btf/value-rules.js';
 
-/** The typed array a numeric C array decodes to. */
-export type TypedArrayName =
-  | 'Int8Array'
-  | 'Uint8Array'
-  | 'Int16Array'
-  | 'Uint16Array'
-  | 'Int32Array'
-  | 'Uint32Array'
-  | 'BigInt64Array'
-  | 'BigUint64Array'
-  | 'Float32Array'
-  | 'Float64Array';
+export type { TypedArrayName } from '../btf/value-rules.js';
 
 export interface ShapeField {
   name: string;
@@ -99,19 +82,6 @@ export function slotShape(btf: ShapeSource | undefined, typeId: number, size: nu
   if (s.shape.kind === 'unknown') return s.shape;
   return s.size === size ? s.shape : bytesShape(size);
 }
-
-const SIGNED: Record<number, TypedArrayName> = {
-  1: 'Int8Array',
-  2: 'Int16Array',
-  4: 'Int32Array',
-  8: 'BigInt64Array',
-};
-const UNSIGNED: Record<number, TypedArrayName> = {
-  1: 'Uint8Array',
-  2: 'Uint16Array',
-  4: 'Uint32Array',
-  8: 'BigUint64Array',
-};
 
 function fail(reason: string): never {
   throw new Unrepresentable(reason);
@@ -196,39 +166,14 @@ class Shaper {
     }
   }
 
-  /** As the codec: an INT of one byte with CHAR encoding or named `char`, under qualifiers only. */
-  private isCharElement(id: number): boolean {
-    let t = this.type(id);
-    for (
-      let i = 0;
-      i < MAX_DEPTH && (t.kind === 'CONST' || t.kind === 'VOLATILE' || t.kind === 'RESTRICT');
-      i++
-    ) {
-      t = this.type(t.type);
-    }
-    return t.kind === 'INT' && t.size === 1 && ((t.encoding & BTF_INT_CHAR) !== 0 || t.name === 'char');
-  }
-
   private array(elemId: number, n: number, depth: number): SizedShape {
-    if (this.isCharElement(elemId)) return { shape: { kind: 'string', length: n }, size: n };
+    if (isCharElement((id) => this.type(id), elemId))
+      return { shape: { kind: 'string', length: n }, size: n };
     const { t: et } = this.resolve(elemId);
     const elem = this.node(elemId, depth + 1);
     const size = elem.size * n;
-    if (
-      et.kind === 'INT' &&
-      !(et.encoding & BTF_INT_BOOL) &&
-      et.bits === et.size * 8 &&
-      et.bitsOffset === 0
-    ) {
-      const array = (et.encoding & BTF_INT_SIGNED) !== 0 ? SIGNED[et.size] : UNSIGNED[et.size];
-      if (array !== undefined) return { shape: { kind: 'typed', array, length: n }, size };
-    }
-    if (et.kind === 'FLOAT' && (et.size === 4 || et.size === 8)) {
-      return {
-        shape: { kind: 'typed', array: et.size === 4 ? 'Float32Array' : 'Float64Array', length: n },
-        size,
-      };
-    }
+    const array = typedArrayFor(et);
+    if (array !== undefined) return { shape: { kind: 'typed', array, length: n }, size };
     return { shape: { kind: 'array', element: elem.shape, length: n }, size };
   }
 

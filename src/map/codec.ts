@@ -1,14 +1,8 @@
 // Codecs between the bytes of a map key/value (or a global variable) and JS values, compiled once
 // per BTF type into closures; raw byte codecs for maps without BTF.
 import { EbpfError } from '../errors.js';
-import {
-  BTF_INT_BOOL,
-  BTF_INT_CHAR,
-  BTF_INT_SIGNED,
-  type Member,
-  type Type,
-  type Void,
-} from '../btf/types.js';
+import { BTF_INT_BOOL, BTF_INT_SIGNED, type Member, type Type, type Void } from '../btf/types.js';
+import { isCharElement, typedArrayFor, type TypedArrayName } from '../btf/value-rules.js';
 
 /** What a codec needs from BTF: id → type, and the byte order the types describe. */
 export interface TypeSource {
@@ -417,37 +411,13 @@ class Compiler {
     return bitfieldNode(bitOff, bits, (t.encoding & BTF_INT_SIGNED) !== 0, t.size > 4, this.le);
   }
 
-  /** The element of a char array: an INT of one byte with CHAR encoding or named `char`. */
-  private isCharElement(id: number): boolean {
-    let t = this.type(id);
-    for (
-      let i = 0;
-      i < MAX_DEPTH && (t.kind === 'CONST' || t.kind === 'VOLATILE' || t.kind === 'RESTRICT');
-      i++
-    ) {
-      t = this.type(t.type);
-    }
-    return t.kind === 'INT' && t.size === 1 && ((t.encoding & BTF_INT_CHAR) !== 0 || t.name === 'char');
-  }
-
   private array(elemId: number, n: number, depth: number): Node {
-    if (this.isCharElement(elemId)) return stringNode(n);
+    if (isCharElement((id) => this.type(id), elemId)) return stringNode(n);
     const et = this.resolve(elemId);
     const elem = this.node(elemId, depth + 1);
     const esize = elem.size;
-    if (
-      et.kind === 'INT' &&
-      !(et.encoding & BTF_INT_BOOL) &&
-      et.bits === et.size * 8 &&
-      et.bitsOffset === 0
-    ) {
-      const signed = (et.encoding & BTF_INT_SIGNED) !== 0;
-      const ctor = signed ? SIGNED_ARRAYS[et.size] : UNSIGNED_ARRAYS[et.size];
-      if (ctor) return typedArrayNode(ctor, n, elem);
-    }
-    if (et.kind === 'FLOAT' && (et.size === 4 || et.size === 8)) {
-      return typedArrayNode(et.size === 4 ? Float32Array : Float64Array, n, elem);
-    }
+    const array = typedArrayFor(et);
+    if (array !== undefined) return typedArrayNode(TYPED_ARRAYS[array], n, elem);
     return {
       size: esize * n,
       read(v, o) {
@@ -636,17 +606,17 @@ type NumericArrayCtor =
   | Float32ArrayConstructor
   | Float64ArrayConstructor;
 
-const UNSIGNED_ARRAYS: Record<number, NumericArrayCtor> = {
-  1: Uint8Array,
-  2: Uint16Array,
-  4: Uint32Array,
-  8: BigUint64Array,
-};
-const SIGNED_ARRAYS: Record<number, NumericArrayCtor> = {
-  1: Int8Array,
-  2: Int16Array,
-  4: Int32Array,
-  8: BigInt64Array,
+const TYPED_ARRAYS: Readonly<Record<TypedArrayName, NumericArrayCtor>> = {
+  Int8Array,
+  Uint8Array,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  BigInt64Array,
+  BigUint64Array,
+  Float32Array,
+  Float64Array,
 };
 
 /** Numeric elements decode to a typed array (values in host order, read through the element node). */
