@@ -15,6 +15,7 @@ import {
   PERF_EVENT_MMAP_PAGE,
   PerfBuffer,
   RingBuffer,
+  type EventReader,
   type PerfRecord,
 } from '../src/events/index.js';
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
@@ -49,6 +50,28 @@ function command(pid: number, comm: string, flags = 0): Uint8Array {
 
 function openFds(): number {
   return bpfDescriptors().length;
+}
+
+/**
+ * Starts waiting on `reader`'s iterator with nothing written, and checks `ms` later that it is
+ * still waiting in the event loop: no record, no wakeup, and under `cpuLimitUs` of CPU (a busy
+ * poll would burn the whole time; sleeping in epoll costs next to nothing).
+ */
+async function waitsIdle<T>(
+  reader: EventReader<T>,
+  ms: number,
+  cpuLimitUs: number,
+): Promise<{ it: AsyncIterator<T>; next: Promise<IteratorResult<T>> }> {
+  const it = reader[Symbol.asyncIterator]();
+  let settled = false;
+  const next = it.next().finally(() => (settled = true));
+  const cpu0 = process.cpuUsage();
+  await sleep(ms);
+  const cpu = process.cpuUsage(cpu0);
+  assert.equal(settled, false, 'nothing was written yet');
+  assert.equal(reader.wakeups, 0);
+  assert.ok(cpu.user + cpu.system < cpuLimitUs, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
+  return { it, next };
 }
 
 function load(t: TestContext): LoadedObject | undefined {
@@ -249,16 +272,7 @@ test('ring buffer: the async iterator sleeps in the event loop and wakes when a 
   if (!obj) return;
   try {
     const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
-    const it = ring[Symbol.asyncIterator]();
-    let settled = false;
-    const first = it.next().finally(() => (settled = true));
-    const cpu0 = process.cpuUsage();
-    await sleep(300);
-    const cpu = process.cpuUsage(cpu0);
-    assert.equal(settled, false, 'nothing was written yet');
-    assert.equal(ring.wakeups, 0);
-    // A busy poll would burn the whole 300 ms; sleeping in epoll costs next to nothing.
-    assert.ok(cpu.user + cpu.system < 100_000, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
+    const { it, next: first } = await waitsIdle(ring, 300, 100_000);
 
     setTimeout(() => run(obj, 'ring_output', 1, command(7, 'late')), 10);
     const r = await first;
@@ -562,15 +576,7 @@ test('perf buffer: the async iterator wakes through the event loop', async (t) =
   if (!obj) return;
   try {
     const perf = PerfBuffer.open(obj.map('perf')).decodeWith<Event>(obj.spec.btf!, 'struct event');
-    const it = perf[Symbol.asyncIterator]();
-    let settled = false;
-    const next = it.next().finally(() => (settled = true));
-    const cpu0 = process.cpuUsage();
-    await sleep(200);
-    const cpu = process.cpuUsage(cpu0);
-    assert.equal(settled, false);
-    assert.equal(perf.wakeups, 0);
-    assert.ok(cpu.user + cpu.system < 80_000, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
+    const { it, next } = await waitsIdle(perf, 200, 80_000);
     setTimeout(() => run(obj, 'perf_output', 1, command(5, 'wake')), 5);
     const r = await next;
     assert.equal(r.done, false);
