@@ -7,7 +7,7 @@ import { BtfBuilder } from '../src/btf/builder.js';
 import { MapType } from '../src/constants.js';
 import { btfLoad } from '../src/sys/bpf.js';
 import { BpfMap } from '../src/map/map.js';
-import { writeJson } from '../src/map/format.js';
+import { writeJson } from '../src/btf/format-value.js';
 import { member, parseJsonTree } from './map-json.js';
 import { cli, needRoot, needTool, run } from './helpers.js';
 

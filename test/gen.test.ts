@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { generateTypes, objectShapes, pascalCase, shapeOf, type Shape } from '../src/gen/index.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
-import { codecFor } from '../src/map/codec.js';
+import { codecFor } from '../src/btf/codec.js';
 import { EbpfError } from '../src/errors.js';
 import { loadObject } from '../src/loader/index.js';
 import { allObjects, cli, needRoot, objectsIn, ROOT, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';

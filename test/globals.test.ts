@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { BPF_F_MMAPABLE } from '../src/constants.js';
 import { EbpfError, NotFoundError } from '../src/errors.js';
 import { loadObject } from '../src/loader/index.js';
-import { CodecError } from '../src/map/codec.js';
+import { CodecError } from '../src/btf/codec.js';
 import { isGlobalsMap } from '../src/object/globals-view.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
 import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects, bpfDescriptors } from './helpers.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btf } from '../src/btf/btf.js';
-import { codecFor, rawCodec, CodecError, type TypeSource } from '../src/map/codec.js';
+import { codecFor, rawCodec, CodecError, type TypeSource } from '../src/btf/codec.js';
 import type { Type, Void } from '../src/btf/types.js';
 import { BTF_INT_SIGNED, BTF_INT_CHAR, VOID } from '../src/btf/types.js';
 import { TESTDATA, needTool, run } from './helpers.js';

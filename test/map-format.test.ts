@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btf } from '../src/btf/btf.js';
-import { formatEntry, writeJson, type Json } from '../src/map/format.js';
+import { formatEntry, writeJson, type Json } from '../src/btf/format-value.js';
 import { hexBytes, member, parseJsonTree } from './map-json.js';
 import { needRoot, needTool, run } from './helpers.js';
 

@@ -1,6 +1,6 @@
-// Test helper: parse JSON text into the order- and duplicate-keeping tree of src/map/format.ts, so
+// Test helper: parse JSON text into the order- and duplicate-keeping tree of src/btf/format-value.ts, so
 // bpftool's output (which repeats "" for anonymous members) can be compared exactly.
-import { JsonObject, JsonToken, type Json } from '../src/map/format.js';
+import { JsonObject, JsonToken, type Json } from '../src/btf/format-value.js';
 
 export function parseJsonTree(text: string): Json {
   let i = 0;

@@ -10,7 +10,7 @@ import { btfLoad, progGetInfo, progLoad } from '../src/sys/bpf.js';
 import { EbpfError } from '../src/errors.js';
 import { SyscallError } from '../src/sys/error.js';
 import { BatchCursor, BpfMap, UpdateFlags } from '../src/map/map.js';
-import { CodecError } from '../src/map/codec.js';
+import { CodecError } from '../src/btf/codec.js';
 import { possibleCpus } from '../src/map/cpus.js';
 import { createVariables } from '../src/map/variables.js';
 import { needRoot, needTool, run, bpfDescriptors } from './helpers.js';

@@ -2,8 +2,7 @@
 // hand-made BTF in tests. Strings are deduplicated; split BTF reuses the base's strings.
 import { BtfError } from '../errors.js';
 import { BinaryWriter } from '../internal/reader.js';
-import type { Btf } from './btf.js';
-import { StringTableBuilder } from './strings.js';
+import { StringTableBuilder, type StringTable } from './strings.js';
 import { BtfKind, type Type } from './types.js';
 
 /** A type to add: the model type, with `id` optional (the builder assigns ids in order). */
@@ -13,11 +12,18 @@ export type TypeSpec = Type extends infer T
     : never
   : never;
 
+/** What split BTF continues from its base (a Btf is one): byte order, next id, strings. */
+export interface BtfBase {
+  readonly littleEndian: boolean;
+  readonly endTypeId: number;
+  readonly strings: StringTable;
+}
+
 export interface BtfBuilderOptions {
   /** Byte order of the output; default little endian. */
   littleEndian?: boolean;
   /** Build split BTF on top of this base: ids and string offsets continue it. */
-  base?: Btf;
+  base?: BtfBase;
   /** Start from an existing string section (kept byte for byte). */
   strings?: Uint8Array;
 }

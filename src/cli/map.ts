@@ -1,7 +1,7 @@
 // `ebpf map dump|get|update|delete`: a pinned or numbered map, keys and values through its BTF,
 // printed the way `bpftool map` prints them (`--json`: bpftool -j's `formatted` part).
-import { CodecError } from '../map/codec.js';
-import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../map/format.js';
+import { CodecError } from '../btf/codec.js';
+import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../btf/format-value.js';
 import { BpfMap, UpdateFlags } from '../map/map.js';
 import { EbpfError, NotFoundError } from '../errors.js';
 import { parseArgs } from './args.js';

@@ -3,7 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import type { TypeKind } from '../btf/types.js';
 import { EbpfError, NotFoundError } from '../errors.js';
-import { codecFor, type Codec } from '../map/codec.js';
+import { codecFor, type Codec } from '../btf/codec.js';
 
 const TAGGED: Record<string, TypeKind> = { struct: 'STRUCT', union: 'UNION', enum: 'ENUM' };
 

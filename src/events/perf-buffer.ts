@@ -3,7 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
 import { EbpfError } from '../errors.js';
-import type { Codec } from '../map/codec.js';
+import type { Codec } from '../btf/codec.js';
 import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
 import { readCpuList } from '../sys/cpus.js';
 import type { Fd } from '../sys/fd.js';

@@ -3,7 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
 import { EbpfError } from '../errors.js';
-import type { Codec } from '../map/codec.js';
+import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
 import { codecForType, decodeRecord } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';

@@ -7,7 +7,7 @@ import {
   MAP_TYPES_REFUSING_BTF,
   MAP_TYPES_WITHOUT_BTF,
   PERCPU_MAP_TYPES,
-} from '../object/map-traits.js';
+} from '../map-traits.js';
 
 export interface MapShape {
   name: string;

@@ -1,4 +1,4 @@
-// The JS shape a BTF type decodes to through map/codec.ts, as plain data: which JS type each field
+// The JS shape a BTF type decodes to through btf/codec.ts, as plain data: which JS type each field
 // becomes. The generated TypeScript is printed from it; tests check decoded values against it.
 import { EbpfError } from '../errors.js';
 import { BTF_INT_BOOL, type Member, type Type, type Void } from '../btf/types.js';
@@ -90,7 +90,7 @@ function fail(reason: string): never {
 const NUMBER: Shape = { kind: 'number' };
 const BIGINT: Shape = { kind: 'bigint' };
 
-/** Mirrors the codec compiler in map/codec.ts rule for rule; test/gen.test.ts holds them together. */
+/** Mirrors the codec compiler in btf/codec.ts rule for rule; test/gen.test.ts holds them together. */
 class Shaper {
   constructor(private readonly btf: ShapeSource) {}
 

@@ -3,14 +3,8 @@
 import { EbpfError, type Location } from '../errors.js';
 import type { BpfMap } from '../map/map.js';
 import { variableAccess } from '../map/variables.js';
-import {
-  globalsMap,
-  globalsView,
-  globalVariables,
-  type GlobalAccess,
-  type Globals,
-} from '../object/globals-view.js';
-import type { ObjectSpec } from '../object/spec.js';
+import { globalsMap, globalsView, globalVariables, type GlobalAccess } from '../object/globals-view.js';
+import type { Globals, ObjectSpec } from '../object/spec.js';
 
 /**
  * The variables of `section` in the loaded map `mapOf` gives for its name. Reads show what the

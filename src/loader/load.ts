@@ -54,7 +54,7 @@ import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
-import { MAP_TYPES_WITHOUT_BTF } from '../object/map-traits.js';
+import { MAP_TYPES_WITHOUT_BTF } from '../map-traits.js';
 
 /** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
 const BPF_F_SLEEPABLE = 1 << 4;

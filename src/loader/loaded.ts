@@ -4,7 +4,7 @@ import type { ProgType } from '../constants.js';
 import { NotFoundError } from '../errors.js';
 import { removePin } from '../internal/pin.js';
 import { BpfMap } from '../map/map.js';
-import type { Globals, ObjectGlobals } from '../object/globals-view.js';
+import type { Globals, ObjectGlobals } from '../object/spec.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
 import type { Fd } from '../sys/fd.js';

@@ -37,9 +37,9 @@ import { isErrno } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
 import { requireObjectKind } from '../sys/object-kind.js';
-import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from './codec.js';
+import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from '../btf/codec.js';
 import { possibleCpus } from './cpus.js';
-import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../object/map-traits.js';
+import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../map-traits.js';
 
 /** Update flags (`flags` of BPF_MAP_UPDATE_ELEM). */
 export const UpdateFlags = {

@@ -3,7 +3,7 @@
 import type { Datasec } from '../btf/types.js';
 import { BPF_F_MMAPABLE } from '../constants.js';
 import { EbpfError, NotFoundError } from '../errors.js';
-import { codecFor, type Codec, type TypeSource } from './codec.js';
+import { codecFor, type Codec, type TypeSource } from '../btf/codec.js';
 import type { BpfMap } from './map.js';
 
 /** One variable: its name, offset in the section, size and codec. */

@@ -7,39 +7,11 @@ import type { Location } from '../errors.js';
 import { SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, type ElfFile } from '../elf/index.js';
 import { ObjectError } from './errors.js';
 import { internalMapName } from './globals.js';
-import type { MapSpec } from './spec.js';
+import type { ExternSpec, KconfigType, MapSpec } from './spec.js';
 
 /** BTF_INT_SIGNED and BTF_INT_BOOL in an INT's encoding. */
 const BTF_INT_SIGNED = 1;
 const BTF_INT_BOOL = 4;
-
-/** How libbpf stores a `.kconfig` value, decided by the extern's C type. */
-export type KconfigType = 'bool' | 'tristate' | 'char' | 'int' | 'char_array';
-
-export interface KconfigExtern {
-  type: KconfigType;
-  size: number;
-  align: number;
-  /** Signed integer (range checks when the value is written). */
-  signed: boolean;
-  /** Offset in the `.kconfig` map. */
-  offset: number;
-}
-
-export interface ExternSpec {
-  name: string;
-  kind: 'kconfig' | 'ksym';
-  weak: boolean;
-  /** The VAR (or, for kfuncs, FUNC) in the object's BTF. */
-  btfId: number;
-  /** Set for `.kconfig` externs. */
-  kconfig?: KconfigExtern;
-  /**
-   * Set for `.ksyms` externs: `func` for kernel functions; `typeId` is the declared type with
-   * modifiers and typedefs skipped (the FUNC_PROTO of a function), 0 for a typeless `void` ksym.
-   */
-  ksym?: { func: boolean; typeId: number };
-}
 
 /** libbpf's find_kcfg_type: the storage kind of a `.kconfig` extern's type, or undefined. */
 function kconfigType(btf: Btf, id: number): { type: KconfigType; signed: boolean } | undefined {

@@ -2,17 +2,8 @@
 // before load (encoded into the data map's initial bytes); the loader reuses the view over maps.
 import type { Btf } from '../btf/btf.js';
 import { EbpfError, NotFoundError, type Location } from '../errors.js';
-// The codecs are pure (BTF types and bytes only); test/imports.test.ts checks they stay so.
-import { codecFor, rawCodec, type Codec } from '../map/codec.js';
-import type { MapSpec, ObjectSpec, VariableSpec } from './spec.js';
-
-/**
- * A section's variables by name: reading a property decodes the variable's current value through
- * its BTF type (64-bit integers as bigint, structs as objects, char arrays as strings), assigning
- * encodes and stores it. A name the section does not have throws NotFoundError; a value that does
- * not fit the type throws the codec's CodecError. `T` lets a caller declare the shape it expects.
- */
-export type Globals<T extends object = Record<string, unknown>> = T;
+import { codecFor, rawCodec, type Codec } from '../btf/codec.js';
+import type { Globals, MapSpec, ObjectGlobals, ObjectSpec, VariableSpec } from './spec.js';
 
 /** One variable of a view: where it lies in its section and how its bytes become a value. */
 export interface GlobalVariable {
@@ -163,18 +154,6 @@ export function specGlobals<T extends object = Record<string, unknown>>(
     bySection.set(section, view);
   }
   return view as Globals<T>;
-}
-
-/** What ObjectSpec gains from this file: section views as properties, and one for any section. */
-export interface ObjectGlobals {
-  /** `.rodata` variables (const volatile), set before load; NotFoundError if the object has none. */
-  readonly rodata: Globals;
-  /** `.data` variables (initialised globals). */
-  readonly data: Globals;
-  /** `.bss` variables (zero-initialised globals). */
-  readonly bss: Globals;
-  /** The variables of any global-data section, e.g. `.rodata.custom` or `.data.config`. */
-  globals<T extends object = Record<string, unknown>>(section: string): Globals<T>;
 }
 
 /**

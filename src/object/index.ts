@@ -6,4 +6,4 @@ export { loadObjectSpec, objectSpecFromElf, objectName, type LoadObjectOptions }
 export { internalMapName } from './globals.js';
 export { LIBBPF_PIN_NONE, LIBBPF_PIN_BY_NAME, ringbufSize } from './btf-maps.js';
 export { PIN_NONE, PIN_OBJECT_NS, PIN_GLOBAL_NS } from './legacy-maps.js';
-export { collectExterns, type ExternSpec, type KconfigExtern, type KconfigType } from './externs.js';
+export { collectExterns } from './externs.js';

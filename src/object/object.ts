@@ -35,11 +35,11 @@ import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
 import { dataMap, dataSectionKind, internalMapName } from './globals.js';
 import { withGlobals } from './globals-view.js';
 import { parseLegacyMaps } from './legacy-maps.js';
-import { collectExterns, type ExternSpec } from './externs.js';
-import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from './link.js';
+import { collectExterns } from './externs.js';
+import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from './subprograms.js';
 import { isAutoload, matchSection } from './sections.js';
 import { isStructOpsSection, structOpsMaps } from './struct-ops.js';
-import type { MapSpec, ObjectSpec, ProgramSpec, Reference, VariableSpec } from './spec.js';
+import type { ExternSpec, MapSpec, ObjectSpec, ProgramSpec, Reference, VariableSpec } from './spec.js';
 
 export interface LoadObjectOptions {
   /** Object name, as libbpf's `object_name` option; defaults to the file name up to the first '.'. */

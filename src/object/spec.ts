@@ -3,8 +3,6 @@
 import type { Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import type { BtfExt, LineInfo } from '../btf/ext.js';
-import type { ExternSpec } from './externs.js';
-import type { ObjectGlobals } from './globals-view.js';
 import type { SectionMatchResult } from './sections.js';
 
 /** What an instruction refers to, by name, until the loader resolves it. */
@@ -128,6 +126,34 @@ export interface MapSpec {
   legacy?: { id: number; innerId: number; innerIdx: number; pinning: number };
 }
 
+/** How libbpf stores a `.kconfig` value, decided by the extern's C type. */
+export type KconfigType = 'bool' | 'tristate' | 'char' | 'int' | 'char_array';
+
+export interface KconfigExtern {
+  type: KconfigType;
+  size: number;
+  align: number;
+  /** Signed integer (range checks when the value is written). */
+  signed: boolean;
+  /** Offset in the `.kconfig` map. */
+  offset: number;
+}
+
+export interface ExternSpec {
+  name: string;
+  kind: 'kconfig' | 'ksym';
+  weak: boolean;
+  /** The VAR (or, for kfuncs, FUNC) in the object's BTF. */
+  btfId: number;
+  /** Set for `.kconfig` externs. */
+  kconfig?: KconfigExtern;
+  /**
+   * Set for `.ksyms` externs: `func` for kernel functions; `typeId` is the declared type with
+   * modifiers and typedefs skipped (the FUNC_PROTO of a function), 0 for a typeless `void` ksym.
+   */
+  ksym?: { func: boolean; typeId: number };
+}
+
 /** A global variable in a data map, settable before load. */
 export interface VariableSpec {
   name: string;
@@ -146,6 +172,26 @@ export interface VariableSpec {
   get(): Uint8Array;
   /** Replace the bytes; the length must equal `size`. */
   set(value: Uint8Array): void;
+}
+
+/**
+ * A section's variables by name: reading a property decodes the variable's current value through
+ * its BTF type (64-bit integers as bigint, structs as objects, char arrays as strings), assigning
+ * encodes and stores it. A name the section does not have throws NotFoundError; a value that does
+ * not fit the type throws the codec's CodecError. `T` lets a caller declare the shape it expects.
+ */
+export type Globals<T extends object = Record<string, unknown>> = T;
+
+/** What ObjectSpec gains from globals-view.ts: section views as properties, and one for any section. */
+export interface ObjectGlobals {
+  /** `.rodata` variables (const volatile), set before load; NotFoundError if the object has none. */
+  readonly rodata: Globals;
+  /** `.data` variables (initialised globals). */
+  readonly data: Globals;
+  /** `.bss` variables (zero-initialised globals). */
+  readonly bss: Globals;
+  /** The variables of any global-data section, e.g. `.rodata.custom` or `.data.config`. */
+  globals<T extends object = Record<string, unknown>>(section: string): Globals<T>;
 }
 
 /**

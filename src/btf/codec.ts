@@ -1,8 +1,8 @@
 // Codecs between the bytes of a map key/value (or a global variable) and JS values, compiled once
 // per BTF type into closures; raw byte codecs for maps without BTF.
 import { EbpfError } from '../errors.js';
-import { BTF_INT_BOOL, BTF_INT_SIGNED, type Member, type Type, type Void } from '../btf/types.js';
-import { isCharElement, typedArrayFor, type TypedArrayName } from '../btf/value-rules.js';
+import { BTF_INT_BOOL, BTF_INT_SIGNED, type Member, type Type, type Void } from './types.js';
+import { isCharElement, typedArrayFor, type TypedArrayName } from './value-rules.js';
 
 /** What a codec needs from BTF: id → type, and the byte order the types describe. */
 export interface TypeSource {

@@ -1,6 +1,6 @@
 // Map keys and values as bpftool prints them: its BTF value dumper's rules (`formatted` in
 // `bpftool -j map dump`) and its JSON writer's layout, duplicate member names included.
-import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Type, type Void } from '../btf/types.js';
+import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Type, type Void } from './types.js';
 import type { TypeSource } from './codec.js';
 import { CodecError } from './codec.js';
 

@@ -1,7 +1,7 @@
 // What a map's type implies for the loader and for the handles: whether it carries BTF key/value
 // types, whether values are per CPU, whether values are descriptors. One table, used by the loader,
 // BpfMap and the type generator, so that they cannot disagree.
-import { MapType } from '../constants.js';
+import { MapType } from './constants.js';
 
 /** Map types created without BTF key/value types, as libbpf creates them. */
 export const MAP_TYPES_WITHOUT_BTF: ReadonlySet<number> = new Set<number>([
