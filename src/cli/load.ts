@@ -1,9 +1,10 @@
 // `ebpf load OBJ --pin-dir DIR`: loads every program of an object (like `bpftool prog loadall`)
 // and pins each at DIR/<program name>; `--trace` narrates each step of the load.
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { EbpfError } from '../errors.js';
 import { formatTraceEvent, loadObject, type LoadOptions } from '../loader/index.js';
+import { loadObjectSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
+import { makePinDirs, removeDirs } from '../sys/bpffs.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import type { Command } from './main.js';
 
@@ -21,19 +22,6 @@ const usage = `usage: ebpf load OBJ --pin-dir DIR [--pin-maps DIR] [--trace] [--
                  the loaded program whose functions the object's freplace programs replace: a
                  pin in a bpffs, or 'id N' (also id:N) for a program id
   --json         print {programs: [{name, pinnedAt}], maps: [{name, pinnedAt}]} as JSON`;
-
-/** mkdir -p; returns the directories it created, outermost first, so a failure can remove them. */
-function makeDirs(dir: string): string[] {
-  const created: string[] = [];
-  const parts = dir.split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    const p = parts.slice(0, i).join('/');
-    if (p === '' || existsSync(p)) continue;
-    mkdirSync(p);
-    created.push(p);
-  }
-  return created;
-}
 
 /**
  * The target program of `--freplace-target`: `id N` (the id as the next word), `id:N`, or a pin.
@@ -93,18 +81,20 @@ async function load(args: ParsedArgs, positionals: string[], target: Program | u
   if (args.flags.has('legacy-maps')) opts.legacyMaps = true;
   const level = args.options.get('log-level');
   if (level !== undefined) opts.logLevel = Number(level);
-  const created = [...makeDirs(pinDir), ...(pinMaps !== undefined ? makeDirs(pinMaps) : [])];
+  // A bad object is the error to report, before any pin directory is made for it.
+  loadObjectSpec(file);
+  const created = makePinDirs(pinDir);
+  try {
+    if (pinMaps !== undefined) created.push(...makePinDirs(pinMaps));
+  } catch (e) {
+    removeDirs(created);
+    throw e;
+  }
   let obj;
   try {
     obj = loadObject(file, opts);
   } catch (e) {
-    for (const d of created.reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // Not empty or already gone: leave it.
-      }
-    }
+    removeDirs(created);
     throw e;
   }
   try {

@@ -1,6 +1,6 @@
 // `ebpf run OBJ`: load every program, attach what the section names allow, show the maps and
 // global variables live until Ctrl-C (or --seconds), then detach and close. binfmt_misc runs it.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
 import { mapTypeShortName } from '../constants.js';
@@ -10,6 +10,7 @@ import { attachRawTracepoint, attachTracepoint, PerfEventLink } from '../link/tr
 import { attachXdp } from '../link/xdp.js';
 import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../loader/index.js';
 import type { ProgramSpec } from '../object/spec.js';
+import { makePinDirs } from '../sys/bpffs.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
@@ -190,8 +191,8 @@ export const command: Command = {
       pinDir = join(DEFAULT_PIN_ROOT, basename(file).split('.')[0] ?? 'object');
     }
     if (pinDir !== undefined) {
-      mkdirSync(join(pinDir, 'maps'), { recursive: true });
-      mkdirSync(join(pinDir, 'links'), { recursive: true });
+      makePinDirs(join(pinDir, 'maps'));
+      makePinDirs(join(pinDir, 'links'));
       opts.pinDir = pinDir;
       opts.pinMaps = join(pinDir, 'maps');
     }

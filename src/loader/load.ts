@@ -2,7 +2,7 @@
 // maps (created or reused from pins, filled, frozen), relocations, CO-RE, programs, initial slots.
 // All or nothing: a failure closes every descriptor this load made and removes its pins.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -39,6 +39,7 @@ import {
 import { E } from '../sys/errno.js';
 import { SyscallError, isErrno } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
+import { bpffsAncestor, makePinDirs } from '../sys/bpffs.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
@@ -959,11 +960,11 @@ class Loader {
     try {
       // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
       if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
-        mkdirSync(dirname(path), { recursive: true });
-      }
+        makePinDirs(dirname(path));
+      } else bpffsAncestor(dirname(path));
       sys.objPin(fd.fd, path);
     } catch (e) {
-      if (e instanceof SyscallError) {
+      if (e instanceof EbpfError && !(e instanceof LoadError)) {
         throw new LoadError(
           'pin',
           `cannot pin ${what}: ${e.message}`,
