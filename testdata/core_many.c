@@ -10,12 +10,13 @@
 #include <bpf/bpf_tracing.h>
 
 #define __core __attribute__((preserve_access_index))
-/* One relocated read into a shared stack slot; the empty asm keeps clang from computing every
- * field address up front and spilling them all (so 200 reads fit in 512 bytes of stack). */
+/* One relocated read into a shared stack slot; the empty asm on both the pointer and the sum keeps
+ * clang from computing every field address (or partial sum) up front and spilling them all: the
+ * kernel limits a program and the subprograms it calls to 512 bytes of stack together. */
 #define RD(p, f)                                            \
 	do {                                                \
 		tmp = 0;                                    \
-		asm volatile("" : "+r"(p));                 \
+		asm volatile("" : "+r"(p), "+r"(s));         \
 		bpf_core_read(&tmp, sizeof((p)->f), &(p)->f); \
 		s += tmp;                                   \
 	} while (0)
