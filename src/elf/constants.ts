@@ -13,6 +13,7 @@ export const ET_EXEC = 2;
 export const ET_DYN = 3;
 export const ET_CORE = 4;
 
+export const EM_X86_64 = 62;
 export const EM_BPF = 247;
 
 export const SHN_UNDEF = 0;

@@ -13,14 +13,20 @@ import type { Attachment } from './link.js';
 import { attachRawTracepoint, attachTracepoint } from './tracepoint.js';
 import { attachUprobe } from './uprobe.js';
 import { parseUprobeTarget } from './uprobe-target.js';
+import { attachUsdt, parseUsdtTarget } from './usdt.js';
 
 export interface AutoAttachOptions {
   /** The cgroup v2 directory for cgroup programs (cgroup_skb/*, cgroup/*, sockops). */
   cgroup?: string;
   /** uprobes: only this process (default every process). */
   pid?: number;
-  /** bpf_cookie for kprobes and uprobes (bpf_get_attach_cookie). */
+  /** bpf_cookie for kprobes and uprobes (bpf_get_attach_cookie); for USDT what bpf_usdt_cookie returns. */
   cookie?: bigint;
+  /**
+   * The loaded object the program belongs to: USDT programs need its spec maps
+   * (autoAttachLoaded passes it).
+   */
+  object?: LoadedObject;
 }
 
 /**
@@ -103,6 +109,20 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
         ...cookie,
       });
     }
+    case 'usdt': {
+      if (target === undefined || target === '')
+        throw missingTarget(spec, 'usdt//usr/bin/app:provider:probe');
+      if (opts.object === undefined) {
+        throw new EbpfError(`'${spec.sectionName}': USDT attach needs the loaded object (autoAttachLoaded)`, {
+          program: spec.name,
+        });
+      }
+      const t = parseUsdtTarget(target);
+      return attachUsdt(opts.object, spec.name, t.binary, t.provider, t.name, {
+        ...(opts.pid !== undefined && { pid: opts.pid }),
+        ...cookie,
+      });
+    }
     case 'tracepoint': {
       const slash = target?.indexOf('/') ?? -1;
       if (target === undefined || slash <= 0) throw missingTarget(spec, 'tp/syscalls/sys_enter_openat');
@@ -144,5 +164,5 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
 export function autoAttachLoaded(obj: LoadedObject, name: string, opts: AutoAttachOptions = {}): Attachment {
   const program = obj.program(name);
   const spec = obj.programRecords.get(name)!.spec;
-  return autoAttach(program, spec, opts);
+  return autoAttach(program, spec, { ...opts, object: obj });
 }

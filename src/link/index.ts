@@ -12,3 +12,6 @@ export * from './uprobe.js';
 export * from './kprobe.js';
 export * from './cgroup.js';
 export * from './auto.js';
+export * from './usdt-notes.js';
+export * from './usdt-args.js';
+export * from './usdt.js';
