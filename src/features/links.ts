@@ -1,7 +1,7 @@
-// Link probes: bpf_link through BPF_LINK_CREATE, for XDP and for tcx.
+// Link probes: bpf_link through BPF_LINK_CREATE, for XDP, tcx, uprobe_multi and uprobe sessions.
 import { asm, R0 } from '../asm/index.js';
 import { AttachType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
-import { linkCreate, progLoad } from '../sys/bpf.js';
+import { cString, linkCreate, progLoad } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature } from './feature.js';
@@ -71,4 +71,29 @@ export const TCX = feature('tcx (BPF_TCX_INGRESS links)', '6.6', () =>
       }),
     { alsoYes: [E.ENODEV] },
   ),
+);
+
+/**
+ * A uprobe_multi link on "/" (a directory): a kernel with such links resolves the path and
+ * refuses a non-regular file (EBADF); one without refuses the attach type (EINVAL).
+ */
+function uprobeMultiProbe(attachType: number): boolean {
+  return attempt(
+    () =>
+      withProgram(ProgType.KPROBE, attachType, (progFd) => {
+        linkCreate(
+          { prog_fd: progFd, attach_type: attachType, uprobe_multi_cnt: 1 },
+          { uprobe_multi_path: cString('/'), uprobe_multi_offsets: new BigUint64Array([0n]) },
+        ).close();
+      }),
+    { alsoYes: [E.EBADF] },
+  );
+}
+
+export const UPROBE_MULTI_LINK = feature('uprobe_multi links (BPF_TRACE_UPROBE_MULTI)', '6.6', () =>
+  uprobeMultiProbe(AttachType.TRACE_UPROBE_MULTI),
+);
+
+export const UPROBE_SESSION = feature('uprobe sessions (BPF_TRACE_UPROBE_SESSION)', '6.13', () =>
+  uprobeMultiProbe(AttachType.TRACE_UPROBE_SESSION),
 );

@@ -1,6 +1,8 @@
 // Attaching from the section name, as libbpf's bpf_program__attach does: `kprobe/func+off`,
-// `uretprobe//proc/self/exe:func`, `tp/cat/name`, `raw_tp/name`, `tp_btf/...`, `kprobe.multi/glob`,
-// and cgroup hooks (whose cgroup comes from the options, as the section cannot name one).
+// `uretprobe//proc/self/exe:func`, `usdt/PATH:PROVIDER:NAME`, `uprobe.multi/PATH:GLOB`,
+// `uprobe.session/...`, `tp/cat/name`, `raw_tp/name`, `tp_btf/...`, `kprobe.multi/glob`,
+// `kprobe.session/glob`, and cgroup hooks (whose cgroup comes from the options, as the section
+// cannot name one).
 import { readFileSync } from 'node:fs';
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
@@ -12,6 +14,7 @@ import { attachKprobe, attachKprobeMulti } from './kprobe.js';
 import type { Attachment } from './link.js';
 import { attachRawTracepoint, attachTracepoint } from './tracepoint.js';
 import { attachUprobe } from './uprobe.js';
+import { attachUprobeMulti } from './uprobe-multi.js';
 import { parseUprobeTarget } from './uprobe-target.js';
 import { attachUsdt, parseUsdtTarget } from './usdt.js';
 
@@ -142,6 +145,24 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
       if (symbols.length === 0)
         throw new EbpfError(`no kernel function matches '${target}'`, { program: spec.name });
       return attachKprobeMulti(program, symbols, { retprobe: prefix.startsWith('kretprobe') });
+    }
+    case 'kprobe_session': {
+      if (target === undefined || target === '') throw missingTarget(spec, 'kprobe.session/do_sys_*');
+      const symbols = kernelFunctionsMatching(target);
+      if (symbols.length === 0)
+        throw new EbpfError(`no kernel function matches '${target}'`, { program: spec.name });
+      return attachKprobeMulti(program, symbols, { session: true });
+    }
+    case 'uprobe_multi': {
+      const colon = target?.lastIndexOf(':') ?? -1;
+      if (target === undefined || colon <= 0 || colon === target.length - 1)
+        throw missingTarget(spec, 'uprobe.multi//usr/bin/app:func_*');
+      return attachUprobeMulti(program, target.slice(0, colon), {
+        symbols: [target.slice(colon + 1)],
+        retprobe: prefix.startsWith('uretprobe'),
+        session: prefix.startsWith('uprobe.session'),
+        ...(opts.pid !== undefined && { pid: opts.pid }),
+      });
     }
     default:
       break;

@@ -15,3 +15,4 @@ export * from './auto.js';
 export * from './usdt-notes.js';
 export * from './usdt-args.js';
 export * from './usdt.js';
+export * from './uprobe-multi.js';

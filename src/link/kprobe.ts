@@ -1,6 +1,7 @@
 // kprobes and kretprobes: a KPROBE program run at a kernel function's entry (or return), through the
 // kprobe PMU's perf event (Linux 4.17; bpf_link and bpf_cookie 5.15), and many functions at once
-// through a kprobe_multi link (BPF_TRACE_KPROBE_MULTI, Linux 5.18, needs CONFIG_FPROBE).
+// through a kprobe_multi link (BPF_TRACE_KPROBE_MULTI, Linux 5.18, needs CONFIG_FPROBE), which also
+// carries kprobe sessions (BPF_TRACE_KPROBE_SESSION, Linux 6.10).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program/program.js';
@@ -88,6 +89,11 @@ export function attachKretprobe(
 
 export interface KprobeMultiOptions {
   retprobe?: boolean;
+  /**
+   * A kprobe session (section `kprobe.session`, BPF_TRACE_KPROBE_SESSION, Linux 6.10): the program
+   * runs at entry and, when it returned 0 there, again at return (bpf_session_is_return()).
+   */
+  session?: boolean;
   /** One cookie per symbol, in the same order. */
   cookies?: readonly bigint[];
 }
@@ -95,11 +101,13 @@ export interface KprobeMultiOptions {
 export class KprobeMultiLink extends Link {
   readonly symbols: readonly string[];
   readonly retprobe: boolean;
+  readonly session: boolean;
 
-  constructor(fd: Fd, symbols: readonly string[], retprobe: boolean) {
+  constructor(fd: Fd, symbols: readonly string[], retprobe: boolean, session = false) {
     super(fd);
     this.symbols = symbols;
     this.retprobe = retprobe;
+    this.session = session;
   }
 }
 
@@ -122,12 +130,15 @@ export function attachKprobeMulti(
     });
   }
   const retprobe = opts.retprobe ?? false;
+  const session = opts.session ?? false;
+  if (session && retprobe)
+    throw new EbpfError('kprobe_multi: a session is not a retprobe', { program: program.name });
   const { pointers, keep } = cStringPointers(symbols);
   try {
     const fd = linkCreate(
       {
         prog_fd: program.fd.fd,
-        attach_type: AttachType.TRACE_KPROBE_MULTI,
+        attach_type: session ? AttachType.TRACE_KPROBE_SESSION : AttachType.TRACE_KPROBE_MULTI,
         kprobe_multi_flags: retprobe ? BPF_F_KPROBE_MULTI_RETURN : 0,
         kprobe_multi_cnt: symbols.length,
       },
@@ -136,11 +147,16 @@ export function attachKprobeMulti(
         ...(opts.cookies !== undefined && { kprobe_multi_cookies: new BigUint64Array(opts.cookies) }),
       },
     );
-    return new KprobeMultiLink(fd, [...symbols], retprobe);
+    return new KprobeMultiLink(fd, [...symbols], retprobe, session);
   } catch (err) {
     if (err instanceof SyscallError) {
+      const what = session
+        ? 'BPF_TRACE_KPROBE_SESSION links (Linux 6.10)'
+        : 'BPF_TRACE_KPROBE_MULTI links (Linux 5.18)';
       if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
-        throw unavailable(`BPF_TRACE_KPROBE_MULTI links: ${err.code} (needs CONFIG_FPROBE)`, program.name);
+        throw unavailable(`${what}: ${err.code} (needs CONFIG_FPROBE)`, program.name);
+      if (err.code === 'EINVAL' && pmuType('kprobe') === undefined)
+        throw unavailable(`${what}: EINVAL, and this kernel has no kprobe PMU either`, program.name);
       if (err.code === 'ESRCH' || err.code === 'ENOENT')
         throw new NotFoundError(`kprobe_multi: a function of ${symbols.join(', ')} is not in the kernel`, {
           program: program.name,

@@ -1,0 +1,180 @@
+// uprobe_multi links and uprobe sessions on a program compiled here with gcc: a glob over its
+// symbols (checked against nm's list), entries counted per function by cookie, returns summed, a
+// session asking for the return probe only on even arguments, the section-name target, a pid
+// filter, and kprobe sessions, which this machine's kernel cannot run (no kprobes): there the
+// clear NotSupportedError is asserted; test/kernel/ runs them on kernels that have kprobes.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { LinkType } from '../src/constants.js';
+import { EbpfError, NotFoundError, NotSupportedError } from '../src/errors.js';
+import { parseElf } from '../src/elf/elf.js';
+import { haveFeature, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../src/features/index.js';
+import { autoAttachLoaded } from '../src/link/auto.js';
+import { attachKprobeMulti } from '../src/link/kprobe.js';
+import { pmuType } from '../src/link/probe-link.js';
+import { attachUprobeMulti, binaryFunctionsMatching, globRegExp } from '../src/link/uprobe-multi.js';
+import { loadObject } from '../src/loader/index.js';
+import { loadObjectSpec } from '../src/object/index.js';
+import { need, needRoot, needTool, ROOT, TESTDATA } from './helpers.js';
+
+const MULTI_O = join(TESTDATA, 'uprobe_multi-el.o');
+const KPROBE_O = join(TESTDATA, 'kprobe-el.o');
+
+function compileTarget(t: TestContext): string | undefined {
+  if (!needTool(t, 'gcc')) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-umulti-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = join(dir, 'multi_target');
+  execFileSync('gcc', ['-O1', '-o', bin, join(ROOT, 'test/c/multi_target.c')]);
+  return bin;
+}
+
+const run = (bin: string, n: number): number =>
+  Number(execFileSync(bin, [String(n)], { encoding: 'utf8' }).trim());
+type Bss = Record<string, unknown>;
+const arr = (x: unknown): bigint[] => Array.from(x as ArrayLike<bigint>, BigInt);
+const sumTo = (n: number): bigint => BigInt((n * (n - 1)) / 2);
+
+test('globs over a binary: the functions nm lists, each at its file offset', (t) => {
+  const bin = compileTarget(t);
+  if (bin === undefined || !needTool(t, 'nm')) return;
+  const elf = parseElf(readFileSync(bin), bin);
+  const found = binaryFunctionsMatching(elf, 'fn_*');
+  const nm = execFileSync('nm', ['--defined-only', bin], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => /^[tT]$/.test(f[1] ?? '') && /^fn_/.test(f[2] ?? ''))
+    .sort((a, b) => Number(BigInt(`0x${a[0]!}`) - BigInt(`0x${b[0]!}`)))
+    .map((f) => f[2]);
+  assert.deepEqual(
+    found.map((f) => f.name),
+    nm,
+  );
+  assert.deepEqual(found.map((f) => f.name).sort(), ['fn_one', 'fn_three', 'fn_two']);
+  for (const f of found)
+    assert.equal(f.offset, BigInt(elf.fileOffsetOf(elf.symbols.find((s) => s.name === f.name)!.value)!));
+  assert.deepEqual(binaryFunctionsMatching(elf, 'fn_t?o'), [found.find((f) => f.name === 'fn_two')]);
+  assert.deepEqual(binaryFunctionsMatching(elf, 'nothing*'), []);
+  assert.ok(globRegExp('a.b*').test('a.bcd') && !globRegExp('a.b*').test('axbcd'));
+});
+
+test('uprobe.multi and uretprobe.multi: one link, counts per function by cookie', (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  if (!need(t, haveFeature(UPROBE_MULTI_LINK), 'uprobe_multi links need Linux 6.6')) return;
+  using obj = loadObject(MULTI_O);
+  const n = 7;
+  const enter = attachUprobeMulti(obj.program('multi_enter'), bin, {
+    symbols: ['fn_*'],
+    cookies: [0n, 1n, 2n],
+  });
+  const exit = attachUprobeMulti(obj.program('multi_return'), bin, {
+    symbols: ['fn_one', 'fn_three'],
+    retprobe: true,
+  });
+  try {
+    assert.equal(enter.functions.length, 3);
+    assert.equal(enter.info().type, LinkType.UPROBE_MULTI);
+    const sum = run(bin, n);
+    const bss = obj.bss as Bss;
+    assert.deepEqual(arr(bss.entries).slice(0, 4), [BigInt(n), BigInt(n), BigInt(n), 0n]);
+    assert.equal(bss.arg_sum, 3n * sumTo(n), 'fn_* got i each; other() was not probed');
+    assert.equal(bss.returns, BigInt(2 * n));
+    assert.equal(bss.ret_sum, 2n * sumTo(n) + BigInt(4 * n), 'fn_one returns i+1, fn_three i+3');
+    assert.equal(sum, Number(4n * sumTo(n)) + 106 * n);
+    // bpftool 7.1 predates uprobe_multi links: it shows the type by number (BPF_LINK_TYPE_UPROBE_MULTI).
+    const shown = JSON.parse(
+      execFileSync('bpftool', ['-j', 'link', 'show', 'id', String(enter.info().id)], { encoding: 'utf8' }),
+    ) as { type: string | number; prog_id: number };
+    assert.ok(shown.type === 'uprobe_multi' || shown.type === LinkType.UPROBE_MULTI, String(shown.type));
+    assert.equal(shown.prog_id, obj.program('multi_enter').info().id);
+  } finally {
+    enter.close();
+    exit.close();
+  }
+  run(bin, 3);
+  assert.equal(arr((obj.bss as Bss).entries)[0], BigInt(n), 'closed: no longer counted');
+});
+
+test('uprobe.multi from the section name, with a pid filter', (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  if (!need(t, haveFeature(UPROBE_MULTI_LINK), 'uprobe_multi links need Linux 6.6')) return;
+  const spec = loadObjectSpec(MULTI_O);
+  const named = spec.programs.find((p) => p.name === 'multi_named')!;
+  assert.equal(named.attachTo, 'multi_target:fn_*');
+  named.attachTo = `${bin}:fn_*`;
+  using obj = loadObject(spec);
+  const all = autoAttachLoaded(obj, 'multi_named');
+  run(bin, 5);
+  all.close();
+  assert.equal((obj.bss as Bss).named_calls, 15n);
+  // A pid that is not the target's: nothing counted.
+  const filtered = autoAttachLoaded(obj, 'multi_named', { pid: process.pid });
+  run(bin, 5);
+  filtered.close();
+  assert.equal((obj.bss as Bss).named_calls, 15n);
+});
+
+test('uprobe.session: the return probe runs only for entries that returned 0', (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  if (!need(t, haveFeature(UPROBE_SESSION), 'uprobe sessions need Linux 6.13')) return;
+  using obj = loadObject(MULTI_O);
+  using s = attachUprobeMulti(obj.program('session'), bin, { symbols: ['fn_two'], session: true });
+  assert.ok(s.session);
+  const n = 9;
+  run(bin, n);
+  const bss = obj.bss as Bss;
+  assert.equal(bss.session_entries, BigInt(n));
+  const evens = Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === 0);
+  assert.equal(bss.session_returns, BigInt(evens.length));
+  assert.equal(
+    bss.session_cookie_sum,
+    BigInt(evens.reduce((a, i) => a + i + 1000, 0)),
+    'each return saw its entry cookie',
+  );
+});
+
+test('uprobe.multi errors say what is wrong', (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  using obj = loadObject(MULTI_O);
+  const p = obj.program('multi_enter');
+  assert.throws(() => attachUprobeMulti(p, bin, { symbols: ['zz_*'] }), NotFoundError);
+  assert.throws(
+    () => attachUprobeMulti(p, bin, { symbols: ['fn_*'], cookies: [1n] }),
+    /1 cookies for 3 functions/,
+  );
+  assert.throws(() => attachUprobeMulti(p, bin, {}), /either symbols or offsets/);
+  if (haveFeature(UPROBE_MULTI_LINK)) {
+    // A uprobe.multi program attached as a session: the kernel refuses the attach type.
+    assert.throws(
+      () => attachUprobeMulti(p, bin, { symbols: ['fn_one'], session: true }),
+      (e: unknown) => e instanceof EbpfError && /loaded for BPF_TRACE_UPROBE_SESSION/.test(e.message),
+    );
+  }
+});
+
+test('kprobe.session: attached where the kernel has kprobes, else a clear NotSupportedError', (t) => {
+  if (!needRoot(t)) return;
+  using obj = loadObject(KPROBE_O);
+  const p = obj.program(obj.spec.programs.find((x) => x.sectionName.startsWith('kprobe.multi'))!.name);
+  if (pmuType('kprobe') === undefined) {
+    assert.throws(
+      () => attachKprobeMulti(p, ['__x64_sys_getppid'], { session: true }),
+      (e: unknown) =>
+        e instanceof NotSupportedError && /KPROBE_SESSION links \(Linux 6\.10\)/.test(e.message),
+    );
+    return;
+  }
+  t.diagnostic('kprobes available: the session runs in test/kernel/ where the object is built for it');
+});
