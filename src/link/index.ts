@@ -16,3 +16,7 @@ export * from './usdt-notes.js';
 export * from './usdt-args.js';
 export * from './usdt.js';
 export * from './uprobe-multi.js';
+export * from './netns.js';
+export * from './netfilter.js';
+export * from './netkit.js';
+export * from './sockmap.js';

@@ -1,0 +1,117 @@
+// net_hooks.c — networking hooks for test/link-net.test.ts, each counting what it sees and letting
+// it through: sk_lookup (connections to `redirect_port` handed to the socket in `lookup_socks`),
+// flow_dissector (IPv4 packets dissected, then left to the kernel's dissector), sk_msg and sk_skb
+// stream parser/verdict on the sockets of `socks`, sockops (connections established, and the
+// active side put into `socks`), and a netfilter hook (every IPv4 packet at it).
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_P_IP 0x0800
+#define NF_ACCEPT 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lookup_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} socks SEC(".maps");
+
+const volatile __u16 redirect_port = 0;
+
+__u64 redirected;
+__u64 dissected_ip;
+__u64 msgs;
+__u64 msg_bytes;
+__u64 parsed;
+__u64 verdicts;
+__u64 verdict_bytes;
+__u64 established;
+
+SEC("sk_lookup")
+int redirect(struct bpf_sk_lookup *ctx)
+{
+	__u32 zero = 0;
+	struct bpf_sock *sk;
+	long err;
+
+	if (ctx->local_port != redirect_port)
+		return SK_PASS;
+	sk = bpf_map_lookup_elem(&lookup_socks, &zero);
+	if (!sk)
+		return SK_PASS;
+	err = bpf_sk_assign(ctx, sk, 0);
+	bpf_sk_release(sk);
+	if (!err)
+		__sync_fetch_and_add(&redirected, 1);
+	return SK_PASS;
+}
+
+SEC("flow_dissector")
+int dissect(struct __sk_buff *skb)
+{
+	struct bpf_flow_keys *keys = skb->flow_keys;
+
+	/* The kernel fills n_proto before running the program. */
+	if (keys->n_proto == bpf_htons(ETH_P_IP))
+		__sync_fetch_and_add(&dissected_ip, 1);
+	return BPF_FLOW_DISSECTOR_CONTINUE;
+}
+
+SEC("sk_msg")
+int msg_verdict(struct sk_msg_md *msg)
+{
+	__sync_fetch_and_add(&msgs, 1);
+	__sync_fetch_and_add(&msg_bytes, msg->size);
+	return SK_PASS;
+}
+
+SEC("sk_skb/stream_parser")
+int stream_parser(struct __sk_buff *skb)
+{
+	__sync_fetch_and_add(&parsed, 1);
+	return skb->len;
+}
+
+SEC("sk_skb/stream_verdict")
+int stream_verdict(struct __sk_buff *skb)
+{
+	__sync_fetch_and_add(&verdicts, 1);
+	__sync_fetch_and_add(&verdict_bytes, skb->len);
+	return SK_PASS;
+}
+
+SEC("sockops")
+int count_sockops(struct bpf_sock_ops *ops)
+{
+	__u32 key = 0;
+
+	switch (ops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		__sync_fetch_and_add(&established, 1);
+		bpf_sock_map_update(ops, &socks, &key, BPF_ANY);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		__sync_fetch_and_add(&established, 1);
+		break;
+	}
+	return 1;
+}
+
+__u64 nf_packets;
+
+SEC("netfilter")
+int nf_count(void *ctx)
+{
+	__sync_fetch_and_add(&nf_packets, 1);
+	return NF_ACCEPT;
+}
+
+char LICENSE[] SEC("license") = "GPL";
