@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { LinkType } from '../src/constants.js';
 import { EbpfError } from '../src/errors.js';
 import { attachFlowDissector, attachSkLookup, namedNetns, NetnsLink } from '../src/link/netns.js';
+import { attachNetkit } from '../src/link/netkit.js';
 import { attachSockmap, SockmapLink } from '../src/link/sockmap.js';
 import { loadObject } from '../src/loader/index.js';
 import { needRoot, needTool, ROOT, TESTDATA } from './helpers.js';
@@ -187,4 +190,30 @@ test('sk_msg and sk_skb stream parser/verdict on a sockmap of loopback TCP socke
     server.close();
     for (const a of attached) a.close();
   }
+});
+
+test('netkit: a device that is not netkit is refused clearly; netkit pairs made over rtnetlink where the kernel has the driver', (t) => {
+  if (!needRoot(t) || !needTool(t, 'gcc') || !needTool(t, 'ip')) return;
+  using obj = loadObject(join(TESTDATA, 'rehash-el.o'));
+  const prog = obj.program('rehash');
+  // Not a netkit device: refused, naming the version and what the device must be.
+  assert.throws(
+    () => attachNetkit(prog, 'lo', 'primary'),
+    (e: unknown) =>
+      e instanceof EbpfError && /netkit/.test(e.message) && /(6\.7|not a netkit)/.test(e.message),
+  );
+  const ns = netns(t);
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-netkit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const add = join(dir, 'netkit_add');
+  execFileSync('gcc', ['-O1', '-o', add, join(ROOT, 'test/c/netkit_add.c')]);
+  const made = spawnSync('ip', ['netns', 'exec', ns, add, 'nk0', 'nk1'], { encoding: 'utf8' });
+  if (made.status !== 0) {
+    // This host's kernel has no netkit driver (CONFIG_NETKIT off, no modules): RTM_NEWLINK refuses the kind.
+    assert.match(made.stderr, /RTM_NEWLINK netkit: Operation not supported/);
+    t.diagnostic('no netkit driver in this kernel: only the refusal is checked');
+    return;
+  }
+  const shown = execFileSync('ip', ['-n', ns, '-d', 'link', 'show', 'nk0'], { encoding: 'utf8' });
+  assert.match(shown, /netkit/);
 });

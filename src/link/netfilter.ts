@@ -2,7 +2,7 @@
 // as an nftables base chain would be (BPF_NETFILTER, Linux 6.4). The program returns NF_ACCEPT (1)
 // or NF_DROP (0).
 import { AttachType, ProgType } from '../constants.js';
-import { EbpfError } from '../errors.js';
+import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -75,14 +75,16 @@ export function attachNetfilter(
     });
     return new NetfilterLink(fd, family, hooknum, priority);
   } catch (err) {
-    if (
-      err instanceof SyscallError &&
-      (err.code === 'EINVAL' || err.code === 'EOPNOTSUPP') &&
-      program.type === ProgType.NETFILTER
-    ) {
+    // A kernel that loaded a NETFILTER program (6.4+) but has no netfilter links was built without
+    // CONFIG_NETFILTER_BPF_LINK: EOPNOTSUPP.
+    if (err instanceof SyscallError && (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP'))
+      throw new NotSupportedError('netfilter links require Linux 6.4 with CONFIG_NETFILTER_BPF_LINK', {
+        program: program.name,
+      });
+    if (err instanceof SyscallError && err.code === 'EINVAL') {
       throw new SyscallError(err.command, err.errno, {
         location: { program: program.name },
-        hint: `netfilter links need Linux 6.4 (defrag 6.6) with CONFIG_NETFILTER_BPF_LINK; or the family/hook/priority is invalid`,
+        hint: `the family, hook or priority is not valid for a netfilter link (defrag needs Linux 6.6)`,
       });
     }
     throw err;
