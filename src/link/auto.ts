@@ -13,6 +13,7 @@ import { attachCgroup, isCgroupAttachType } from './cgroup.js';
 import { attachKprobe, attachKprobeMulti } from './kprobe.js';
 import type { Attachment } from './link.js';
 import { attachRawTracepoint, attachTracepoint } from './tracepoint.js';
+import { attachIter } from './iter.js';
 import { attachUprobe } from './uprobe.js';
 import { attachUprobeMulti } from './uprobe-multi.js';
 import { parseUprobeTarget } from './uprobe-target.js';
@@ -139,6 +140,9 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
       if (program.type !== ProgType.TRACING)
         throw new NotSupportedError(`no automatic attach for '${spec.sectionName}'`, { program: spec.name });
       return attachRawTracepoint(program);
+    case 'iter':
+      // iter/task, iter/bpf_map, ...: the iterator walks everything (no map or task given).
+      return attachIter(program);
     case 'kprobe_multi': {
       if (target === undefined || target === '') throw missingTarget(spec, 'kprobe.multi/do_sys_*');
       const symbols = kernelFunctionsMatching(target);

@@ -20,3 +20,4 @@ export * from './netns.js';
 export * from './netfilter.js';
 export * from './netkit.js';
 export * from './sockmap.js';
+export * from './iter.js';
