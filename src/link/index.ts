@@ -21,3 +21,4 @@ export * from './netfilter.js';
 export * from './netkit.js';
 export * from './sockmap.js';
 export * from './iter.js';
+export * from './perf-event.js';

@@ -19,6 +19,8 @@ export const PERF_COUNT_SW_BPF_OUTPUT = 10;
 export const PERF_SAMPLE_RAW = 1 << 10;
 /** _IO('$', 0) */
 export const PERF_EVENT_IOC_ENABLE = 0x2400;
+/** _IO('$', 1) */
+export const PERF_EVENT_IOC_DISABLE = 0x2401;
 /** _IOW('$', 8, __u32): attaches a BPF program to the event (before BPF_LINK_CREATE on perf events). */
 export const PERF_EVENT_IOC_SET_BPF = 0x40042408;
 
