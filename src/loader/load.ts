@@ -16,7 +16,6 @@ import {
 } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { loadKernelBtf } from '../btf/kernel.js';
 import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
@@ -40,6 +39,7 @@ import { E } from '../sys/errno.js';
 import { SyscallError, isErrno } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
 import { bpffsAncestor, makePinDirs } from '../sys/bpffs.js';
+import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
@@ -242,7 +242,7 @@ class Loader {
   }
 
   private kernelBtf(): Btf {
-    this.kernel ??= this.opts.kernelBtf ?? loadKernelBtf();
+    this.kernel ??= this.opts.kernelBtf ?? runningKernelBtf();
     return this.kernel;
   }
 
@@ -347,20 +347,11 @@ class Loader {
   private moduleBtfFd(module: string): Fd {
     const have = this.moduleFds.get(module);
     if (have !== undefined) return have;
-    for (let id = sys.btfGetNextId(0); id !== undefined; id = sys.btfGetNextId(id)) {
-      let fd: Fd;
-      try {
-        fd = sys.btfGetFdById(id);
-      } catch (e) {
-        if (isErrno(e, E.ENOENT)) continue; // gone meanwhile
-        throw e;
-      }
-      if (sys.btfGetInfo(fd.fd).name === module) {
-        this.made.fd(fd);
-        this.moduleFds.set(module, fd);
-        return fd;
-      }
-      fd.close();
+    const fd = openKernelBtfByName(module, sys);
+    if (fd !== undefined) {
+      this.made.fd(fd);
+      this.moduleFds.set(module, fd);
+      return fd;
     }
     throw new LoadError('ksym', `no BTF object for kernel module '${module}'`, this.loc);
   }

@@ -1,7 +1,5 @@
 // BpfMap: the handle on one kernel map. Owns its Fd; keys and values go through codecs (from the
 // map's BTF when it has one, raw bytes otherwise); single-element calls reuse preallocated buffers.
-import { Btf } from '../btf/btf.js';
-import { loadKernelBtf } from '../btf/kernel.js';
 import {
   BPF_ANY,
   BPF_EXIST,
@@ -13,8 +11,6 @@ import {
 } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import {
-  btfGetFdById,
-  btfGetInfo,
   mapCreate,
   mapDeleteBatch,
   mapDeleteElem,
@@ -36,10 +32,14 @@ import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
+import { btfFromKernel } from '../sys/kernel-btf.js';
 import { requireObjectKind } from '../sys/object-kind.js';
 import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from '../btf/codec.js';
 import { possibleCpus } from './cpus.js';
 import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../map-traits.js';
+
+/** Kept importable from here, where it lived before src/sys/kernel-btf.ts. */
+export { btfFromKernel };
 
 /** Update flags (`flags` of BPF_MAP_UPDATE_ELEM). */
 export const UpdateFlags = {
@@ -129,36 +129,6 @@ function fdValueCodec(size: number): Codec<number> {
     encode: (x, out, o) => inner.encode(toFd(x), out, o),
     encodeView: (x, v, o) => inner.encodeView(toFd(x), v, o),
   };
-}
-
-const kernelBtfCache = new Map<number, Btf>();
-
-/**
- * The BTF object `id` from the kernel (BPF_BTF_GET_FD_BY_ID + BPF_OBJ_GET_INFO_BY_FD), parsed;
- * split BTF (module BTF, or BTF loaded on top of vmlinux) gets vmlinux as its base. Cached by id.
- */
-export function btfFromKernel(id: number): Btf {
-  const hit = kernelBtfCache.get(id);
-  if (hit) return hit;
-  const fd = btfGetFdById(id);
-  let got: ReturnType<typeof btfGetInfo>;
-  try {
-    got = btfGetInfo(fd.fd, true);
-  } finally {
-    fd.close();
-  }
-  const data = got.data ?? new Uint8Array(0);
-  // Standalone BTF's string section starts with a NUL; split BTF's continues its base's.
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const strStart = data.length >= 24 ? view.getUint32(4, hostLE) + view.getUint32(16, hostLE) : 0;
-  const split =
-    (got.info.kernel_btf !== 0 && got.name !== 'vmlinux') || (strStart < data.length && data[strStart] !== 0);
-  const btf = Btf.parse(
-    data,
-    split ? { base: loadKernelBtf(), file: `btf id ${id}` } : { file: `btf id ${id}` },
-  );
-  kernelBtfCache.set(id, btf);
-  return btf;
 }
 
 function readInfo(fd: Fd): MapInfo {
