@@ -542,36 +542,18 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     ) => T,
   ): Generator<T, boolean, undefined> {
     const ks = this.keySize;
-    const es = this.valueStride * this.cpus;
-    const cursor = new BatchCursor();
-    let keys = new Uint8Array(size * ks);
-    let values = new Uint8Array(size * es);
-    let kview = new DataView(keys.buffer);
-    let vview = new DataView(values.buffer);
-    let first = true;
-    while (!cursor.done) {
-      let n: number;
-      try {
-        n = this.batchCall(false, cursor, keys, values, size);
-      } catch (e) {
-        if (isErrno(e, E.ENOSPC) && size < MAX_BATCH) {
-          size *= 2;
-          keys = new Uint8Array(size * ks);
-          values = new Uint8Array(size * es);
-          kview = new DataView(keys.buffer);
-          vview = new DataView(values.buffer);
-          continue;
-        }
-        if (first && (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))) {
-          this.batchIterate = false;
-          return false;
-        }
-        throw e;
-      }
-      first = false;
-      for (let i = 0; i < n; i++) yield item(keys, kview, values, vview, i * ks, i * es);
+    const es = this.elemSize;
+    let kview: DataView | undefined;
+    let vview: DataView | undefined;
+    const walk = this.walk(false, size, false, true);
+    for (let r = walk.next(); ; r = walk.next()) {
+      if (r.done === true) return r.value;
+      const { keys, values, count } = r.value;
+      // The walk reuses its buffers until it grows them: a view per buffer, not per batch.
+      if (kview?.buffer !== keys.buffer) kview = new DataView(keys.buffer);
+      if (vview?.buffer !== values.buffer) vview = new DataView(values.buffer);
+      for (let i = 0; i < count; i++) yield item(keys, kview, values, vview, i * ks, i * es);
     }
-    return true;
   }
 
   *values(opts: IterateOptions = {}): IterableIterator<V> {
@@ -692,18 +674,26 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     yield* this.walk(opts.delete === true, opts.batchSize, false);
   }
 
-  /** Batches over one cursor; `fresh` gives each batch its own buffers (for views that outlive it). */
+  /**
+   * Batches over one cursor, growing the buffers when a hash bucket holds more than `batchSize`
+   * elements; `fresh` gives each batch its own buffers (for views that outlive it). With
+   * `fallback`, a kernel without the batch command for this map (EINVAL before Linux 5.6, ENOTSUPP
+   * without the map op) on the first call ends the walk with false, having yielded nothing, and
+   * later walks of this map take the key walk; otherwise that is thrown.
+   */
   private *walk(
     del: boolean,
     batchSize: number | undefined,
     fresh: boolean,
-  ): Generator<MapBatch, void, undefined> {
+    fallback = false,
+  ): Generator<MapBatch, boolean, undefined> {
     let size = Math.max(1, Math.floor(batchSize ?? DEFAULT_BATCH));
     const ks = this.keySize;
     const es = this.elemSize;
     const cursor = new BatchCursor();
     let keys = new Uint8Array(size * ks);
     let values = new Uint8Array(size * es);
+    let first = true;
     while (!cursor.done) {
       let n: number;
       try {
@@ -716,8 +706,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
           values = new Uint8Array(size * es);
           continue;
         }
+        if (
+          fallback &&
+          first &&
+          (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))
+        ) {
+          this.batchIterate = false;
+          return false;
+        }
         throw e;
       }
+      first = false;
       if (n === 0) continue;
       yield { keys: keys.subarray(0, n * ks), values: values.subarray(0, n * es), count: n };
       if (fresh && !cursor.done) {
@@ -725,6 +724,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         values = new Uint8Array(size * es);
       }
     }
+    return true;
   }
 
   private batchWalk(del: boolean, opts: BatchLookupOptions): [K, V][] {
