@@ -9,24 +9,13 @@ import { BpfMap } from '../src/map/map.js';
 import { writeJson } from '../src/btf/format-value.js';
 import { member, parseJsonTree } from './map-json.js';
 import { cli, needRoot, needTool, run } from './helpers.js';
-import { flowBtf, member as field } from './flow-btf.js';
+import { addCommAndProto, flowBtf, member as field } from './flow-btf.js';
 
 /** The flow types (unused here) and a record with a char array, an enum and a signed 64-bit field. */
 function btf(): { bytes: Uint8Array; u32: number; rec: number } {
   const { bytes, ids } = flowBtf((b, { u32 }) => {
     const s64 = b.add({ kind: 'INT', name: 'long long', size: 8, encoding: 1, bitsOffset: 0, bits: 64 });
-    const char = b.add({ kind: 'INT', name: 'char', size: 1, encoding: 1, bitsOffset: 0, bits: 8 });
-    const comm = b.add({ kind: 'ARRAY', name: '', type: char, indexType: u32, nelems: 8 });
-    const proto = b.add({
-      kind: 'ENUM',
-      name: 'proto',
-      size: 4,
-      signed: false,
-      values: [
-        { name: 'TCP', value: 6n },
-        { name: 'UDP', value: 17n },
-      ],
-    });
+    const { comm, proto } = addCommAndProto(b, u32, 8);
     const rec = b.add({
       kind: 'STRUCT',
       name: 'rec',

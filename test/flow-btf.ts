@@ -55,3 +55,24 @@ export function flowBtf<M extends Record<string, number> = Record<never, number>
   const extra = more?.(b, flow) ?? ({} as M);
   return { bytes: b.build(), ids: { ...flow, ...extra } };
 }
+
+/** char, `char comm[commLen]` and `enum proto { TCP = 6, UDP = 17 }`, for the record types the tests add. */
+export function addCommAndProto(
+  b: BtfBuilder,
+  u32: number,
+  commLen: number,
+): { char: number; comm: number; proto: number } {
+  const char = b.add({ kind: 'INT', name: 'char', size: 1, encoding: 1, bitsOffset: 0, bits: 8 });
+  const comm = b.add({ kind: 'ARRAY', name: '', type: char, indexType: u32, nelems: commLen });
+  const proto = b.add({
+    kind: 'ENUM',
+    name: 'proto',
+    size: 4,
+    signed: false,
+    values: [
+      { name: 'TCP', value: 6n },
+      { name: 'UDP', value: 17n },
+    ],
+  });
+  return { char, comm, proto };
+}

@@ -13,25 +13,14 @@ import { CodecError } from '../src/btf/codec.js';
 import { possibleCpus } from '../src/map/cpus.js';
 import { createVariables } from '../src/map/variables.js';
 import { needRoot, needTool, run, bpfDescriptors } from './helpers.js';
-import { flowBtf, member } from './flow-btf.js';
+import { addCommAndProto, flowBtf, member } from './flow-btf.js';
 
 const openFds = (): number => bpfDescriptors().length;
 
 /** BTF for the tests: flow_key/flow_stats, a record with a char array and an enum, a DATASEC. */
 function buildBtf(): ReturnType<typeof flowBtf<{ rec: number; data: number }>> {
   return flowBtf((b, { u32, u64 }) => {
-    const char = b.add({ kind: 'INT', name: 'char', size: 1, encoding: 1, bitsOffset: 0, bits: 8 });
-    const comm = b.add({ kind: 'ARRAY', name: '', type: char, indexType: u32, nelems: 16 });
-    const proto = b.add({
-      kind: 'ENUM',
-      name: 'proto',
-      size: 4,
-      signed: false,
-      values: [
-        { name: 'TCP', value: 6n },
-        { name: 'UDP', value: 17n },
-      ],
-    });
+    const { comm, proto } = addCommAndProto(b, u32, 16);
     const rec = b.add({
       kind: 'STRUCT',
       name: 'rec',
