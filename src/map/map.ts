@@ -947,4 +947,3 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 }
 
-export { BpfMap as Map };
