@@ -32,10 +32,13 @@ for (let i = 0; i < 3; i++) {
   await new Promise((done) => child.on('exit', done));
 }
 
-setTimeout(() => {
-  stop();
-  events.close();
-  link.close();
-  console.log(`dropped ${obj.bss.dropped}`);
-  obj.close();
-}, Number(values.seconds) * 1000);
+setTimeout(
+  () => {
+    stop();
+    events.close();
+    link.close();
+    console.log(`dropped ${obj.bss.dropped}`);
+    obj.close();
+  },
+  Number(values.seconds) * 1000,
+);

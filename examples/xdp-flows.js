@@ -39,7 +39,9 @@ try {
     const sock = createSocket('udp4');
     await new Promise((done) => sock.bind(0, from, done));
     for (let i = 0; i < count; i++) {
-      await new Promise((done, fail) => sock.send(Buffer.alloc(PAYLOAD), 9, to, (e) => (e ? fail(e) : done())));
+      await new Promise((done, fail) =>
+        sock.send(Buffer.alloc(PAYLOAD), 9, to, (e) => (e ? fail(e) : done())),
+      );
     }
     sock.close();
     console.log(`sent ${count} datagrams of ${PAYLOAD} bytes from ${from} to ${to} on ${values.dev}`);

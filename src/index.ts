@@ -26,7 +26,7 @@ export { ObjectError, MapDefinitionError, RelocationError } from './object/error
 export { CoreError } from './core/errors.js';
 export { CodecError } from './btf/codec.js';
 export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from './loader/errors.js';
-export { SyscallError } from './sys/error.js';
+export { SyscallError, type SyscallErrorOptions } from './sys/error.js';
 export { errnoName, E } from './sys/errno.js';
 export { Fd } from './sys/fd.js';
 

@@ -7,3 +7,4 @@
 export * from '../btf/index.js';
 export * from '../btf/codec.js';
 export type { TypedArrayName } from '../btf/value-rules.js';
+export type { TypeLookup } from '../btf/format-c-layout.js';

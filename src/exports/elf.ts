@@ -4,3 +4,4 @@
  * @module ebpf/elf
  */
 export * from '../elf/index.js';
+export type { BinaryReader } from '../internal/reader.js';

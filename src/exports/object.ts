@@ -4,3 +4,4 @@
  * @module ebpf/object
  */
 export * from '../object/index.js';
+export type { Externs } from '../object/externs.js';

@@ -84,7 +84,8 @@ function load(): NativeAddon {
   try {
     path = nodeGypBuild.path(PACKAGE_ROOT);
   } catch (error) {
-    const inCheckout = existsSync(join(PACKAGE_ROOT, 'native', 'ebpf.c')) && existsSync(join(PACKAGE_ROOT, '.git'));
+    const inCheckout =
+      existsSync(join(PACKAGE_ROOT, 'native', 'ebpf.c')) && existsSync(join(PACKAGE_ROOT, '.git'));
     const fix = inCheckout
       ? '`npm run build:native` in the checkout'
       : '`npm rebuild ebpf` in your app (it compiles the addon: needs a C compiler, make and python3)';

@@ -35,10 +35,15 @@ async function main() {
       const sock = createSocket('udp4');
       await new Promise((done) => sock.bind(0, '127.9.7.1', done));
       for (let i = 0; i < N; i++) {
-        await new Promise((done, fail) => sock.send(Buffer.alloc(10), 9, '127.9.7.2', (e) => (e ? fail(e) : done())));
+        await new Promise((done, fail) =>
+          sock.send(Buffer.alloc(10), 9, '127.9.7.2', (e) => (e ? fail(e) : done())),
+        );
       }
       sock.close();
-      const key = { saddr: Buffer.from([127, 9, 7, 1]).readUInt32LE(), daddr: Buffer.from([127, 9, 7, 2]).readUInt32LE() };
+      const key = {
+        saddr: Buffer.from([127, 9, 7, 1]).readUInt32LE(),
+        daddr: Buffer.from([127, 9, 7, 2]).readUInt32LE(),
+      };
       assert.deepEqual(flows.map('flow_map').lookup(key), { packets: BigInt(N), bytes: BigInt(N * 52) });
       assert.match(link.info().typeName, /XDP/i);
     } finally {

@@ -82,7 +82,9 @@ try {
     const sock = createSocket('udp4');
     await new Promise<void>((done) => sock.bind(0, '127.9.6.1', done));
     for (let i = 0; i < 3; i++) {
-      await new Promise<void>((done, fail) => sock.send(Buffer.alloc(58), 9, '127.9.6.2', (e) => (e ? fail(e) : done())));
+      await new Promise<void>((done, fail) =>
+        sock.send(Buffer.alloc(58), 9, '127.9.6.2', (e) => (e ? fail(e) : done())),
+      );
     }
     sock.close();
     const flows: BpfMap<FlowKey, FlowStats> = obj.map<FlowKey, FlowStats>('flow_map');

@@ -34,10 +34,15 @@ try {
     const sock = createSocket('udp4');
     await new Promise((done) => sock.bind(0, '127.9.8.1', done));
     for (let i = 0; i < N; i++) {
-      await new Promise((done, fail) => sock.send(Buffer.alloc(P), 9, '127.9.8.2', (e) => (e ? fail(e) : done())));
+      await new Promise((done, fail) =>
+        sock.send(Buffer.alloc(P), 9, '127.9.8.2', (e) => (e ? fail(e) : done())),
+      );
     }
     sock.close();
-    const key = { saddr: Buffer.from([127, 9, 8, 1]).readUInt32LE(), daddr: Buffer.from([127, 9, 8, 2]).readUInt32LE() };
+    const key = {
+      saddr: Buffer.from([127, 9, 8, 1]).readUInt32LE(),
+      daddr: Buffer.from([127, 9, 8, 2]).readUInt32LE(),
+    };
     const stats = flows.map('flow_map').lookup(key);
     // Each frame XDP sees on lo: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + payload.
     assert.deepEqual(stats, { packets: BigInt(N), bytes: BigInt(N * (14 + 20 + 8 + P)) });
