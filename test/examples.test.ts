@@ -6,7 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, haveTool, need, needRoot } from './helpers.js';
 
@@ -117,5 +117,42 @@ test('examples/uprobe.js: counts each call of a function in a user program (Node
     const { stdout } = run('uprobe.js', ['--calls', String(calls)]);
     assert.match(stdout, /^probing \S+node\S*:uv_os_getppid in pid \d+$/m);
     assert.match(stdout, new RegExp(`^calls ${calls}$`, 'm'));
+  }
+});
+
+test("the README's plain-JavaScript example parses in plain Node and runs as written", (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Use it in your project'));
+  const js = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(js !== undefined, 'no ```js block in "Use it in your project"');
+  // Beside the tests, so tsx's tsconfig paths map 'ebpf' to src/; the package's files from ROOT.
+  const file = join(ROOT, 'test', `.readme-example-${process.pid}.mjs`);
+  writeFileSync(
+    file,
+    js.replaceAll('node_modules/ebpf/', `${ROOT}/`).replace(
+      '// ... traffic ...',
+      // Two datagrams of 58 bytes to a socket listening on 127.0.0.1: no ICMP answers.
+      "const dgram = await import('node:dgram'); const rx = dgram.createSocket('udp4');" +
+        "await new Promise((ok) => rx.bind(0, '127.0.0.1', ok)); const tx = dgram.createSocket('udp4');" +
+        "for (let i = 0; i < 2; i++) await new Promise((ok) => tx.send(Buffer.alloc(58), rx.address().port, '127.0.0.1', ok));" +
+        'tx.close(); rx.close();',
+    ),
+  );
+  try {
+    // Plain Node, no TypeScript loader: `using` or type syntax here would be a SyntaxError.
+    const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+    if (!needNetns(t)) return;
+    const r = spawnSync(
+      'unshare',
+      ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, '--import', 'tsx', file],
+      { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^2 64n$/m);
+    // The two datagrams, 127.0.0.1 both ways: 14 + 20 + 8 + 58 bytes each on lo.
+    assert.match(r.stdout, /\{ saddr: 16777343, daddr: 16777343 \} \{ packets: 2n, bytes: 200n \}/);
+  } finally {
+    rmSync(file, { force: true });
   }
 });
