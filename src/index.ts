@@ -25,7 +25,14 @@ export {
 export { ObjectError, MapDefinitionError, RelocationError } from './object/errors.js';
 export { CoreError } from './core/errors.js';
 export { CodecError } from './btf/codec.js';
-export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from './loader/errors.js';
+export {
+  LoadError,
+  VerifierError,
+  MapIncompatibleError,
+  type SourceLine,
+  type LoadStep,
+  type VerifierErrorDetails,
+} from './loader/errors.js';
 export { SyscallError, type SyscallErrorOptions } from './sys/error.js';
 export { errnoName, E } from './sys/errno.js';
 export { Fd } from './sys/fd.js';
