@@ -127,6 +127,10 @@ npx --no-install ebpf inspect node_modules/ebpf/testdata/flow-el.o | grep -q "fl
 timeout 60 npx --no-install ebpf demo --seconds 2 >"$work/demo" 2>&1 || { cat "$work/demo"; exit 1; }
 grep -q '^10\.201\.0\.1 ' "$work/demo" || { cat "$work/demo"; exit 1; }
 
+# The checkout's own bin/ebpf.js runs the dist/ that npm pack built, with the checkout's objects.
+timeout 60 node "$REPO/bin/ebpf.js" demo --seconds 2 >"$work/demo-bin" 2>&1 || { cat "$work/demo-bin"; exit 1; }
+grep -q '^10\.201\.0\.1 ' "$work/demo-bin" || { cat "$work/demo-bin"; exit 1; }
+
 step "the hint when no addon fits"
 mkdir "$work/empty"
 if EBPF_PREBUILD="$work/empty" node -e 'import("ebpf").then((m) => m.loadObject("node_modules/ebpf/testdata/flow-el.o"))' \
