@@ -13,7 +13,8 @@
 //     refer to is canonical, so plain equality suffices;
 //  6. canonical types kept in id order, every reference rewritten.
 // VAR and DATASEC are never merged.
-import { BtfError } from '../errors.js';
+import { BtfError, NotSupportedError } from '../errors.js';
+import type { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
 import { StringTableBuilder } from '../btf/strings.js';
 import { BtfKind, type Type } from '../btf/types.js';
@@ -23,6 +24,12 @@ const IN_PROGRESS = 0xfffffffe;
 const MAX_ID = 0x7fffffff;
 
 export interface DedupOptions {
+  /**
+   * The string table, in order, when it is already free of duplicates (BTF built from scratch,
+   * as the linker's): libbpf keeps such a table as it is, unused strings included, instead of
+   * rebuilding it from the references.
+   */
+  strings?: Iterable<string>;
   /** Strings .BTF.ext refers to, in libbpf's visiting order; kept after the types' strings. */
   extStrings?: Iterable<string>;
   /** Byte order of the output (default little endian). */
@@ -39,6 +46,8 @@ export interface DedupResult {
   /** Types in, types out (not counting void). */
   typesIn: number;
   typesOut: number;
+  /** Offset in the output's string section of a string the types or extStrings referred to. */
+  stringOffset(s: string): number;
 }
 
 /** Every string a type refers to, in the order libbpf visits them (name first, then members). */
@@ -283,6 +292,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
 
   // 1. Strings: first-reference order over every type (duplicates included), then .BTF.ext.
   const strs = new StringTableBuilder();
+  for (const s of opts.strings ?? []) strs.add(s);
   for (let id = 1; id < n; id++) for (const s of typeStrings(type(id))) strs.add(s);
   for (const s of opts.extStrings ?? []) strs.add(s);
 
@@ -571,5 +581,24 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     t.id = remap[t.id]!;
     b.add(t);
   }
-  return { bytes: b.build(), remap, typesIn: n - 1, typesOut: kept.length };
+  const stringOffset = (s: string): number => {
+    const size = strs.size;
+    const off = strs.add(s);
+    if (strs.size !== size) throw new BtfError(`string '${s}' was not given to deduplication`);
+    return off;
+  };
+  return { bytes: b.build(), remap, typesIn: n - 1, typesOut: kept.length, stringOffset };
+}
+
+/** Deduplicate a parsed BTF (raw, or an object's .BTF) to new raw BTF bytes, as btf__dedup would. */
+export function dedupBtf(btf: Btf): DedupResult {
+  if (btf.base) {
+    throw new NotSupportedError('deduplicating split BTF against its base is not supported', {
+      ...(btf.file !== undefined ? { file: btf.file } : {}),
+    });
+  }
+  return dedupTypes([...btf.types()], {
+    littleEndian: btf.littleEndian,
+    ...(btf.file !== undefined ? { file: btf.file } : {}),
+  });
 }
