@@ -476,9 +476,10 @@ class Linker {
       const glob = this.globs.get(sym.name);
       if (glob) {
         obj.symMap[sym.index] = glob.symIdx;
+        // As in libbpf, a __weak definition that replaced an extern counts as strong from then on.
         if (!isExtern && !glob.isExtern && !glob.isWeak && sym.bind !== STB_WEAK) {
           throw new LinkError(
-            `symbol '${sym.name}' is defined (non-weak) in both ${glob.file} and ${obj.file}`,
+            `conflicting definitions of '${sym.name}' in ${glob.file} and ${obj.file}: at most one may be strong (not __weak)`,
             where,
           );
         }
