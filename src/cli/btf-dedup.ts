@@ -22,7 +22,9 @@ export function dedup(args: string[]): number {
   const r = dedupBtf(parseBtfFile(readInputFile(file), { file }));
   writeOutput(out, r.bytes);
   if (a.flags.has('json')) {
-    process.stdout.write(JSON.stringify({ typesIn: r.typesIn, typesOut: r.typesOut, bytes: r.bytes.length }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ typesIn: r.typesIn, typesOut: r.typesOut, bytes: r.bytes.length }) + '\n',
+    );
   }
   return 0;
 }

@@ -106,7 +106,9 @@ export function btfMismatch(
       case 'ENUM':
       case 'ENUM64': {
         const s2 = (t2 as typeof t1).size;
-        return t1.size === s2 ? undefined : `incompatible ${kindName(t1)} '${t1.name}' size ${t1.size} and ${s2}`;
+        return t1.size === s2
+          ? undefined
+          : `incompatible ${kindName(t1)} '${t1.name}' size ${t1.size} and ${s2}`;
       }
       case 'PTR':
         exact = false;
@@ -120,7 +122,8 @@ export function btfMismatch(
       case 'FUNC':
       case 'VAR': {
         const o = t2 as typeof t1;
-        if ((t1.linkage === 0) !== (o.linkage === 0)) return `incompatible ${kindName(t1)} '${t1.name}' linkage`;
+        if ((t1.linkage === 0) !== (o.linkage === 0))
+          return `incompatible ${kindName(t1)} '${t1.name}' linkage`;
         id1 = t1.type;
         id2 = o.type;
         continue;

@@ -230,7 +230,8 @@ function compatEnum(a: Type, b: Type): boolean {
 
 function shallowEqualStruct(a: Type, b: Type): boolean {
   if (!equalCommon(a, b)) return false;
-  if ((a.kind !== 'STRUCT' && a.kind !== 'UNION') || (b.kind !== 'STRUCT' && b.kind !== 'UNION')) return false;
+  if ((a.kind !== 'STRUCT' && a.kind !== 'UNION') || (b.kind !== 'STRUCT' && b.kind !== 'UNION'))
+    return false;
   return a.members.every(
     (m, i) =>
       m.name === b.members[i]!.name &&

@@ -34,7 +34,7 @@ import {
 } from '../elf/constants.js';
 import { ElfFile, type ElfSection, type ElfSymbol } from '../elf/elf.js';
 import { BinaryWriter } from '../internal/reader.js';
-import { btfMismatch, mapDefMismatch, parseMapDef, skipModsAndTypedefs, typeSize } from './btf-match.js';
+import { btfMismatch, mapDefMismatch, parseMapDef, typeSize } from './btf-match.js';
 import { cloneType, dedupTypes, mapTypeIds, typeStrings } from './dedup.js';
 import { writeElf, type OutputSection } from './elf-writer.js';
 import { LinkError } from './errors.js';
@@ -132,7 +132,8 @@ interface GlobSym {
 }
 
 const isNonStatic = (t: Type | undefined): boolean =>
-  (t?.kind === 'VAR' && t.linkage !== VarLinkage.STATIC) || (t?.kind === 'FUNC' && t.linkage !== FuncLinkage.STATIC);
+  (t?.kind === 'VAR' && t.linkage !== VarLinkage.STATIC) ||
+  (t?.kind === 'FUNC' && t.linkage !== FuncLinkage.STATIC);
 
 class Linker {
   private readonly secs: (DstSec | undefined)[] = [undefined];
@@ -142,7 +143,7 @@ class Linker {
   private readonly globs = new Map<string, GlobSym>();
   private readonly types: (Type | undefined)[] = [undefined];
   /** The merged BTF's strings in the order they were first added (libbpf keeps that order). */
-  private readonly btfStrings = new Set<string>([""]);
+  private readonly btfStrings = new Set<string>(['']);
   private littleEndian: boolean | undefined;
 
   constructor() {
@@ -335,7 +336,10 @@ class Linker {
       if (sym.index === 0) continue;
       const where = { file: obj.file, section: obj.symtab.name };
       if (sym.shndx !== SHN_UNDEF && sym.shndx < SHN_LORESERVE && sym.shndx >= n) {
-        throw new LinkError(`symbol #${sym.index} '${sym.name}' is in section ${sym.shndx}, which does not exist`, where);
+        throw new LinkError(
+          `symbol #${sym.index} '${sym.name}' is in section ${sym.shndx}, which does not exist`,
+          where,
+        );
       }
       if (sym.type === STT_SECTION && sym.value !== 0n) {
         throw new LinkError(`section symbol #${sym.index} has a non-zero value`, where);
@@ -344,7 +348,10 @@ class Linker {
         throw new LinkError(`symbol #${sym.index} '${sym.name}' has unsupported binding ${sym.bind}`, where);
       }
       if (sym.visibility !== STV_DEFAULT && sym.visibility !== STV_HIDDEN) {
-        throw new LinkError(`symbol #${sym.index} '${sym.name}' has unsupported visibility ${sym.visibility}`, where);
+        throw new LinkError(
+          `symbol #${sym.index} '${sym.name}' has unsupported visibility ${sym.visibility}`,
+          where,
+        );
       }
     }
   }
@@ -430,7 +437,13 @@ class Linker {
     if (dst.ephemeral || src.ephemeral || !src.elf) return;
     const e = src.elf;
     const what =
-      dst.type !== e.type ? 'type' : dst.flags !== e.flags ? 'flags' : dst.entsize !== e.entsize ? 'entsize' : '';
+      dst.type !== e.type
+        ? 'type'
+        : dst.flags !== e.flags
+          ? 'flags'
+          : dst.entsize !== e.entsize
+            ? 'entsize'
+            : '';
     if (what) {
       throw new LinkError(`section '${src.name}' ${what} differ from an earlier object's`, {
         file: obj.file,
@@ -552,7 +565,10 @@ class Linker {
         const vt = obj.types[vi.type];
         if (vt?.name !== sym.name || !isNonStatic(vt)) continue;
         if (btfId && btfId !== vi.type) {
-          throw new LinkError(`BTF of global '${sym.name}' is ambiguous: types [${btfId}] and [${vi.type}]`, where);
+          throw new LinkError(
+            `BTF of global '${sym.name}' is ambiguous: types [${btfId}] and [${vi.type}]`,
+            where,
+          );
         }
         return { secTypeId: id, btfId: vi.type };
       }
@@ -567,13 +583,19 @@ class Linker {
     if (!glob.btfId || !btfId) throw new LinkError(`BTF missing for global symbol ${both}`, where);
     const src = obj.types[btfId];
     if (src?.kind !== 'VAR' && src?.kind !== 'FUNC') {
-      throw new LinkError(`only extern variables and functions can be linked, '${name}' is ${src?.kind}`, where);
+      throw new LinkError(
+        `only extern variables and functions can be linked, '${name}' is ${src?.kind}`,
+        where,
+      );
     }
     if (glob.secId && this.dst(glob.secId).name === MAPS_SEC) {
       const a = parseMapDef(this.types, glob.btfId);
       const b = parseMapDef(obj.types, btfId);
       if (typeof a === 'string' || typeof b === 'string') {
-        throw new LinkError(`invalid map definition of ${both}: ${typeof a === 'string' ? a : String(b)}`, where);
+        throw new LinkError(
+          `invalid map definition of ${both}: ${typeof a === 'string' ? a : String(b)}`,
+          where,
+        );
       }
       const why = mapDefMismatch(name, this.types, a, obj.types, b);
       if (why !== undefined) throw new LinkError(`${why} between ${both}`, where);
@@ -684,7 +706,10 @@ class Linker {
       mapTypeIds(this.types[id]!, (ref) => {
         const to = map[ref];
         if (ref !== 0 && !to) {
-          throw new LinkError(`type [${ref}] has no place in the linked BTF`, { file: obj.file, typeId: ref });
+          throw new LinkError(`type [${ref}] has no place in the linked BTF`, {
+            file: obj.file,
+            typeId: ref,
+          });
         }
         return to ?? 0;
       });
@@ -788,14 +813,22 @@ class Linker {
       extra.push(this.rawSection('.BTF', d.bytes));
       const hasExt = withExt.some((s) => s.funcInfo.length || s.lineInfo.length || s.coreRelos.length);
       if (hasExt) {
-        extra.push(this.rawSection('.BTF.ext', buildBtfExt(withExt, le, d.stringOffset, (id) => d.remap[id] ?? 0)));
+        extra.push(
+          this.rawSection(
+            '.BTF.ext',
+            buildBtfExt(withExt, le, d.stringOffset, (id) => d.remap[id] ?? 0),
+          ),
+        );
       }
     }
     const strtab = this.secs[1]!;
     const symtab = this.secs[2]!;
     const sw = new BinaryWriter(le, this.syms.length * ELF64_SYM_SIZE);
     for (const s of this.syms) {
-      sw.u32(s.nameOff).u8(((s.bind << 4) | s.type) & 0xff).u8(s.visibility).u16(s.shndx);
+      sw.u32(s.nameOff)
+        .u8(((s.bind << 4) | s.type) & 0xff)
+        .u8(s.visibility)
+        .u16(s.shndx);
       sw.u64(s.value).u64(s.size);
     }
     symtab.data = sw.finish();
@@ -882,7 +915,11 @@ function buildBtfExt(
     LINE_INFO_SIZE,
     (s) => s.lineInfo,
     (w, s) => {
-      for (const r of s.lineInfo) w.u32(r.insnOff).u32(str(r.fileName)).u32(str(r.lineText)).u32((r.line << 10) | r.col);
+      for (const r of s.lineInfo)
+        w.u32(r.insnOff)
+          .u32(str(r.fileName))
+          .u32(str(r.lineText))
+          .u32((r.line << 10) | r.col);
     },
   );
   const core = part(
