@@ -14,7 +14,7 @@ import { BtfBuilder, type TypeSpec } from '../src/btf/builder.js';
 import { parseBtfFile } from '../src/btf/from-elf.js';
 import { formatRaw } from '../src/btf/format-raw.js';
 import { loadKernelBtf } from '../src/btf/kernel.js';
-import { ElfError, FormatError } from '../src/errors.js';
+import { EbpfError, ElfError, FormatError } from '../src/errors.js';
 import { cloneType, dedupBtf, dedupTypes, mapTypeIds } from '../src/linker/dedup.js';
 import { LinkError, linkObjects } from '../src/linker/index.js';
 import { loadObject } from '../src/loader/index.js';
@@ -407,3 +407,53 @@ test('the linked program runs: the weak default is replaced, the extern call and
     assert.equal(bss.link_skb_size, skb.size);
   }
 });
+
+test('mutated objects link or fail with a located EbpfError, never a crash', () => {
+  const base = PARTS.map((n) => new Uint8Array(readFileSync(part(n))));
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 400; i++) {
+    const inputs = base.map((b, j) => ({ file: `mutant${i}-${j}.o`, bytes: b.slice() }));
+    const victim = inputs[rnd(3)]!;
+    const b = victim.bytes;
+    const view = new DataView(b.buffer);
+    // Half the mutants hit the BTF type section with small numbers (type ids, lengths, kinds).
+    const btf = new ElfFileLite(b).btf;
+    for (let k = 1 + rnd(3); k > 0; k--) {
+      if (i % 2 === 0 && btf) view.setUint32(btf.start + 24 + 4 * rnd((btf.size - 24) >> 2), rnd(70), true);
+      else b[rnd(b.length)] = rnd(256);
+    }
+    try {
+      linkObjects(inputs);
+      outcomes.set('linked', (outcomes.get('linked') ?? 0) + 1);
+    } catch (e) {
+      assert.ok(e instanceof EbpfError, `mutant ${i}: ${(e as Error).stack}`);
+      assert.match(e.message, /mutant\d+-\d\.o|section|type \[/, `mutant ${i}: no location in '${e.message}'`);
+      outcomes.set(e.name, (outcomes.get(e.name) ?? 0) + 1);
+    }
+  }
+  assert.ok((outcomes.get('linked') ?? 0) > 20 && outcomes.size >= 3, JSON.stringify([...outcomes]));
+});
+
+/** Where .BTF is in an object, found without the project's reader (which the mutants break). */
+class ElfFileLite {
+  readonly btf: { start: number; size: number } | undefined;
+  constructor(b: Uint8Array) {
+    const v = new DataView(b.buffer, b.byteOffset);
+    const shoff = Number(v.getBigUint64(40, true));
+    const n = v.getUint16(60, true);
+    const strOff = Number(v.getBigUint64(shoff + 64 * v.getUint16(62, true) + 24, true));
+    for (let i = 0; i < n; i++) {
+      const h = shoff + 64 * i;
+      let name = '';
+      for (let p = strOff + v.getUint32(h, true); b[p] !== 0; p++) name += String.fromCharCode(b[p]!);
+      if (name === '.BTF') {
+        this.btf = { start: Number(v.getBigUint64(h + 24, true)), size: Number(v.getBigUint64(h + 32, true)) };
+      }
+    }
+  }
+}

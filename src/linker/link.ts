@@ -218,12 +218,17 @@ class Linker {
     return s;
   }
 
-  private extendSec(dst: DstSec, src: SrcSec): void {
+  private extendSec(dst: DstSec, src: SrcSec, file: string): void {
     if (src.ephemeral || !src.elf) return;
     if (dst.ephemeral) this.initSec(dst, src.elf);
-    const align = Math.max(dst.addralign || 1, src.elf.addralign);
+    const a = src.elf.addralign;
+    if (a > 4096 || (a & (a - 1)) !== 0) {
+      throw new LinkError(`section alignment ${a} is not a power of two up to 4096`, { file, section: src.name });
+    }
+    const align = Math.max(dst.addralign || 1, a);
     const start = Math.ceil(dst.size / align) * align;
     const end = start + src.elf.size;
+    if (end > 0xffffffff) throw new LinkError(`merged section would be ${end} bytes`, { file, section: src.name });
     if (src.elf.type !== SHT_NOBITS) {
       if (end > dst.data.length) {
         const grown = new Uint8Array(Math.max(end, dst.data.length * 2));
@@ -429,7 +434,7 @@ class Linker {
         }
       }
       src.dstId = dst.id;
-      this.extendSec(dst, src);
+      this.extendSec(dst, src, obj.file);
     }
   }
 
@@ -644,7 +649,7 @@ class Linker {
       const dstLinked = this.dst(linked.dstId);
       dst.info = dstLinked.elfIndex;
       src.dstId = dst.id;
-      this.extendSec(dst, src);
+      this.extendSec(dst, src, obj.file);
       const w = new BinaryWriter(this.littleEndian!, rs.relocations.length * ELF64_REL_SIZE);
       for (const r of rs.relocations) {
         const where = { file: obj.file, section: src.name, offset: r.offset };
