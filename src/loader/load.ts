@@ -33,6 +33,7 @@ import {
   objectSpecFromElf,
   type MapSpec,
   type ObjectSpec,
+  type ObjectTypes,
   type ProgramSpec,
   type SpecInstruction,
 } from '../object/index.js';
@@ -203,8 +204,11 @@ const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
- * after a throw nothing this call created remains.
+ * after a throw nothing this call created remains. A spec typed by `ebpf gen types` (ObjectSpec<T>)
+ * gives a LoadedObject<T>.
  */
+export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
+export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   const { spec, elf } = readInput(input, opts);
   return new Loader(spec, elf, opts).load();
