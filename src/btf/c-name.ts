@@ -1,5 +1,6 @@
 // Finding a BTF type by the name C gives it (`struct event`, `enum color`, `u64`), and saying why
 // when there is none: clang only emits BTF for types something global reaches.
+import { readFileSync, statSync } from 'node:fs';
 import { NotFoundError } from '../errors.js';
 import type { Btf } from './btf.js';
 import type { LineInfo } from './ext.js';
@@ -90,8 +91,11 @@ function explainMiss(btf: Btf, want: CTypeName, named: Type[], ctx: CNameContext
   );
   const seen = sourceUse(want, ctx.lines);
   if (seen !== undefined) {
+    const text = `${seen.fileName}:${seen.line}: \`${seen.lineText.trim()}\``;
     lines.push(
-      `The source uses it (${seen.fileName}:${seen.line}: \`${seen.lineText.trim()}\`), but only that way.`,
+      seen.definition
+        ? `The source defines it (${text}), but nothing global refers to it.`
+        : `The source uses it (${text}), but only where clang emits no BTF.`,
     );
   }
   const ref = want.tag !== undefined ? spelled : want.name;
@@ -105,15 +109,38 @@ function explainMiss(btf: Btf, want: CTypeName, named: Type[], ctx: CNameContext
   return lines.join('\n  ');
 }
 
-/** The first line_info line that mentions the name (as `struct NAME` when tagged). */
-function sourceUse(want: CTypeName, lines: Iterable<LineText> | undefined): LineText | undefined {
+/** The longest source file searched for a missing type's definition. */
+const MAX_SOURCE_BYTES = 4 << 20;
+
+/**
+ * Where the source has the name: its definition in a source file line_info names (when that file
+ * is readable here, as it is right after a build), else the first line_info line that mentions it.
+ */
+function sourceUse(
+  want: CTypeName,
+  lines: Iterable<LineText> | undefined,
+): (LineText & { definition: boolean }) | undefined {
   if (lines === undefined) return undefined;
-  const re =
+  const name = want.tag !== undefined ? `${want.tag}\\s+${want.name}` : `(?<![.>])${want.name}`;
+  const use = new RegExp(`\\b${name}\\b`);
+  const definition =
     want.tag !== undefined
-      ? new RegExp(`\\b${want.tag}\\s+${want.name}\\b`)
-      : new RegExp(`(?<![.>])\\b${want.name}\\b`);
-  for (const l of lines) if (re.test(l.lineText)) return l;
-  return undefined;
+      ? new RegExp(`^\\s*(?:typedef\\s+)?${name}\\s*(?:\\{|$)`)
+      : new RegExp(`^\\s*(?:typedef\\b.*|\\}\\s*)\\b${want.name}\\s*;`);
+  const all = [...lines];
+  for (const fileName of new Set(all.map((l) => l.fileName))) {
+    let text: string;
+    try {
+      if (statSync(fileName).size > MAX_SOURCE_BYTES) continue;
+      text = readFileSync(fileName, 'utf8');
+    } catch {
+      continue; // built elsewhere: only line_info's lines are known
+    }
+    const found = text.split('\n').findIndex((l) => definition.test(l));
+    if (found >= 0) return { fileName, line: found + 1, lineText: text.split('\n')[found]!, definition: true };
+  }
+  const l = all.find((x) => use.test(x.lineText));
+  return l !== undefined ? { ...l, definition: false } : undefined;
 }
 
 const MAX_CLOSE = 6;
@@ -124,12 +151,14 @@ const MAX_CLOSE = 6;
  */
 export function closeNames(btf: Btf, want: CTypeName): string[] {
   const target = want.name.toLowerCase();
-  const limit = Math.max(2, Math.floor(target.length / 3));
+  const limit = Math.max(1, Math.floor(target.length / 3));
+  const kinds: readonly string[] =
+    want.tag !== undefined ? ['STRUCT', 'UNION', 'ENUM', 'ENUM64', 'TYPEDEF', 'FWD'] : [...BARE_KINDS, 'FWD'];
   const scored = new Map<string, number>();
   for (let id = btf.firstTypeId; id < btf.endTypeId; id++) {
     const t = btf.type(id);
     if (t.kind === 'VOID' || !('name' in t) || t.name === '') continue;
-    if (!BARE_KINDS.includes(t.kind) && t.kind !== 'FWD') continue;
+    if (!kinds.includes(t.kind)) continue;
     const name = t.name.toLowerCase();
     let score: number;
     if (name === target) score = 0;
