@@ -98,11 +98,14 @@ function explainMiss(btf: Btf, want: CTypeName, named: Type[], ctx: CNameContext
         : `The source uses it (${text}), but only where clang emits no BTF.`,
     );
   }
-  const ref = want.tag !== undefined ? spelled : want.name;
+  // A bare name the source defines as a struct is referred to as `struct NAME`.
+  const tag = want.tag ?? seen?.tag;
+  const ref = tag !== undefined ? `${tag} ${want.name}` : want.name;
   lines.push(
     'To keep it in BTF, refer to it from something global, for example',
     `  ${ref} *unused_${want.name} __attribute__((unused));`,
-    `or use it as a map's key or value type (\`__type(value, ${ref})\`) or a global function's parameter.`,
+    `or make it a hash or array map's key or value type (\`__type(value, ${ref})\`; ring buffers take none),`,
+    "or a global function's parameter type.",
   );
   const close = closeNames(btf, want);
   if (close.length > 0) lines.push(`Close names in BTF: ${close.join(', ')}.`);
@@ -119,14 +122,14 @@ const MAX_SOURCE_BYTES = 4 << 20;
 function sourceUse(
   want: CTypeName,
   lines: Iterable<LineText> | undefined,
-): (LineText & { definition: boolean }) | undefined {
+): (LineText & { definition: boolean; tag?: string | undefined }) | undefined {
   if (lines === undefined) return undefined;
   const name = want.tag !== undefined ? `${want.tag}\\s+${want.name}` : `(?<![.>])${want.name}`;
   const use = new RegExp(`\\b${name}\\b`);
-  const definition =
-    want.tag !== undefined
-      ? new RegExp(`^\\s*(?:typedef\\s+)?${name}\\s*(?:\\{|$)`)
-      : new RegExp(`^\\s*(?:typedef\\b.*|\\}\\s*)\\b${want.name}\\s*;`);
+  const tagged = `^\\s*(?:typedef\\s+)?(${want.tag ?? 'struct|union|enum'})\\s+${want.name}\\s*(?:\\{|$)`;
+  const definition = new RegExp(
+    want.tag !== undefined ? tagged : `${tagged}|^\\s*(?:typedef\\b.*|\\}\\s*)\\b${want.name}\\s*;`,
+  );
   const all = [...lines];
   for (const fileName of new Set(all.map((l) => l.fileName))) {
     let text: string;
@@ -136,8 +139,11 @@ function sourceUse(
     } catch {
       continue; // built elsewhere: only line_info's lines are known
     }
-    const found = text.split('\n').findIndex((l) => definition.test(l));
-    if (found >= 0) return { fileName, line: found + 1, lineText: text.split('\n')[found]!, definition: true };
+    const src = text.split('\n');
+    for (let i = 0; i < src.length; i++) {
+      const m = definition.exec(src[i]!);
+      if (m) return { fileName, line: i + 1, lineText: src[i]!, definition: true, tag: m[1] };
+    }
   }
   const l = all.find((x) => use.test(x.lineText));
   return l !== undefined ? { ...l, definition: false } : undefined;

@@ -152,7 +152,8 @@ export function shapesFingerprint(shapes: ObjectShapes): string {
   const strip = (_k: string, v: unknown): unknown =>
     _k === 'typeId' ? undefined : typeof v === 'bigint' ? v.toString() : v;
   return FINGERPRINT_PARTS.map((part) => {
-    const data = part === 'programs' ? shapes.programs.map((p) => [p.name, p.type, p.autoload]) : shapes[part];
+    const data =
+      part === 'programs' ? shapes.programs.map((p) => [p.name, p.type, p.autoload]) : shapes[part];
     const h = createHash('sha256').update(JSON.stringify(data, strip)).digest('hex').slice(0, 12);
     return `${part}:${h}`;
   }).join(' ');

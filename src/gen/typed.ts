@@ -23,7 +23,10 @@ export class ObjectTypesMismatchError extends EbpfError {}
  * ObjectTypesMismatchError naming the parts that differ, or the NotFoundError of a record type the
  * object's BTF lacks.
  */
-export function withObjectTypes<T extends ObjectTypes>(spec: ObjectSpec, check: GeneratedTypesCheck): ObjectSpec<T> {
+export function withObjectTypes<T extends ObjectTypes>(
+  spec: ObjectSpec,
+  check: GeneratedTypesCheck,
+): ObjectSpec<T> {
   const have = shapesFingerprint(objectShapes(spec, { records: check.records }));
   if (have !== check.fingerprint) {
     const parts = (s: string): Map<string, string> =>

@@ -300,7 +300,9 @@ class Printer {
       );
       input = 'input: string | Uint8Array = Uint8Array.from(atob(OBJECT_BASE64), (c) => c.charCodeAt(0))';
     }
-    const what = embedded ? 'The object (the embedded one, or a file or its bytes)' : 'The object (a file or its bytes)';
+    const what = embedded
+      ? 'The object (the embedded one, or a file or its bytes)'
+      : 'The object (a file or its bytes)';
     out.push(
       `/**`,
       ` * ${what}, read and checked to be the one these types`,
