@@ -31,6 +31,7 @@ import {
   PIN_OBJECT_NS,
   SEC_ATTACH_BTF,
   objectSpecFromElf,
+  specElf,
   type MapSpec,
   type ObjectSpec,
   type ObjectTypes,
@@ -187,7 +188,8 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
     const elf = parseElf(bytes, file);
     return { spec: objectSpecFromElf(elf, file !== undefined ? { file } : {}), elf };
   }
-  let elf = opts.elf;
+  // The ELF the spec was read from (bytes have no file to read again), else its file.
+  let elf = opts.elf ?? specElf(input);
   if (elf === undefined && input.file !== undefined) {
     try {
       const b = readFileSync(input.file);
