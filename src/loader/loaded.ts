@@ -4,8 +4,8 @@ import type { ProgType } from '../constants.js';
 import { NotFoundError } from '../errors.js';
 import { removePin } from '../internal/pin.js';
 import { BpfMap } from '../map/map.js';
-import { codecForType } from '../events/decode.js';
-import type { Codec } from '../btf/codec.js';
+import { typeByCName } from '../btf/c-name.js';
+import { codecFor, type Codec } from '../btf/codec.js';
 import type {
   Globals,
   MapName,
@@ -112,7 +112,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     if (btf === undefined)
       throw new NotFoundError(`no ${type} in BTF: the object has no BTF (build with -g)`, where);
     const lines = [...(this.spec.btfExt?.lineInfo.values() ?? [])].flat();
-    return codecForType(btf, type, { lines, ...where }) as Codec<T['records'][N]>;
+    return codecFor(btf, typeByCName(btf, type, { lines, ...where }).id, 'record') as Codec<T['records'][N]>;
   }
 
   /** `.rodata` variables as loaded (read-only: the map is frozen); NotFoundError if there is none. */
