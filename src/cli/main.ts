@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   binfmt: async () => (await import('./binfmt.js')).command,
   build: async () => (await import('./build.js')).command,
   run: async () => (await import('./run.js')).command,
+  link: async () => (await import('./link.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {
