@@ -134,3 +134,10 @@ export function bpfDescriptors(): string[] {
   }
   return out.sort();
 }
+
+/** The descriptor of a Node TCP server or socket (its libuv handle's fd), to put in a sockmap. */
+export function socketFd(h: object): number {
+  const fd = (h as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no descriptor (not open?)');
+  return fd;
+}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { attachFlowDissector, attachSkLookup, namedNetns, NetnsLink } from '../s
 import { attachNetkit } from '../src/link/netkit.js';
 import { attachSockmap, SockmapLink } from '../src/link/sockmap.js';
 import { loadObject } from '../src/loader/index.js';
-import { needRoot, needTool, ROOT, TESTDATA } from './helpers.js';
+import { needRoot, needTool, ROOT, socketFd, TESTDATA } from './helpers.js';
 
 const NET_HOOKS_O = join(TESTDATA, 'net_hooks-el.o');
 let seq = 0;
@@ -133,8 +133,6 @@ test('flow_dissector on a namespace: the IPv4 packets its devices dissect', asyn
   assert.throws(() => attachSkLookup(obj.program('dissect'), namedNetns(b)), EbpfError);
 });
 
-const fdOf = (h: Server | Socket): number => (h as unknown as { _handle: { fd: number } })._handle.fd;
-
 test('sk_msg and sk_skb stream parser/verdict on a sockmap of loopback TCP sockets', async (t) => {
   if (!needRoot(t)) return;
   using obj = loadObject(NET_HOOKS_O, { programs: ['msg_verdict', 'stream_parser', 'stream_verdict'] });
@@ -157,8 +155,8 @@ test('sk_msg and sk_skb stream parser/verdict on a sockmap of loopback TCP socke
   try {
     t.diagnostic(`attached as ${attached.map((a) => a.constructor.name).join(', ')}`);
     // The sender in slot 0 (sk_msg runs on its sends), the receiver in slot 1 (sk_skb on its input).
-    socks.update(0, fdOf(client));
-    socks.update(1, fdOf(peer));
+    socks.update(0, socketFd(client));
+    socks.update(1, socketFd(peer));
     const chunks = ['one', 'two-two', 'three-three-three', 'four'];
     let total = 0;
     for (const c of chunks) {

@@ -2,20 +2,18 @@
 // one hook of testdata/net_hooks.c to this namespace, makes the traffic it should see on the
 // namespace's loopback, and prints what it counted as one JSON line.
 import { once } from 'node:events';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { attachNetfilter } from '../src/link/netfilter.js';
 import { attachSkLookup } from '../src/link/netns.js';
 import { loadObject } from '../src/loader/index.js';
 import { loadObjectSpec } from '../src/object/index.js';
-import { ROOT } from './helpers.js';
+import { ROOT, socketFd } from './helpers.js';
 
 const NET_HOOKS_O = join(ROOT, 'testdata/net_hooks-el.o');
 const scenario = process.argv[2];
 const n = Number(process.argv[3] ?? 5);
-
-const fdOf = (h: Server | Socket): number => (h as unknown as { _handle: { fd: number } })._handle.fd;
 
 async function skLookup(): Promise<object> {
   const spec = loadObjectSpec(NET_HOOKS_O);
@@ -29,7 +27,7 @@ async function skLookup(): Promise<object> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  obj.map('lookup_socks').update(0, fdOf(server));
+  obj.map('lookup_socks').update(0, socketFd(server));
   const refusedBefore = await tryConnect(redirectPort);
   const link = attachSkLookup(obj.program('redirect'));
   for (let i = 0; i < n; i++) if (!(await tryConnect(redirectPort))) throw new Error('not redirected');

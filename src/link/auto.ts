@@ -15,7 +15,7 @@ import type { Attachment } from './link.js';
 import { attachRawTracepoint, attachTracepoint } from './tracepoint.js';
 import { attachIter } from './iter.js';
 import { attachUprobe } from './uprobe.js';
-import { attachUprobeMulti } from './uprobe-multi.js';
+import { attachUprobeMulti, globRegExp } from './uprobe-multi.js';
 import { parseUprobeTarget } from './uprobe-target.js';
 import { attachUsdt, parseUsdtTarget } from './usdt.js';
 
@@ -40,12 +40,7 @@ export interface AutoAttachOptions {
  */
 export function kernelFunctionsMatching(pattern: string): string[] {
   if (!/[*?]/.test(pattern)) return [pattern];
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
+  const re = globRegExp(pattern);
   const out = new Set<string>();
   const add = (name: string | undefined): void => {
     if (name !== undefined && name !== '' && re.test(name)) out.add(name);

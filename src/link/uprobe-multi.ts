@@ -13,7 +13,7 @@ import { cString, linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
-import { readBinary, resolveBinary, symbolFileOffset } from './uprobe-target.js';
+import { readBinary, resolveBinary, symbolFileOffset, unversioned } from './uprobe-target.js';
 
 /** BPF_F_UPROBE_MULTI_RETURN: the program runs when the functions return. */
 export const BPF_F_UPROBE_MULTI_RETURN = 1;
@@ -70,11 +70,6 @@ export function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-const baseName = (name: string): string => {
-  const at = name.indexOf('@');
-  return at < 0 ? name : name.slice(0, at);
-};
-
 /**
  * The defined functions of `elf` whose names match `pattern` (a glob, or a plain name), from
  * .symtab and .dynsym, each once (by file offset; the first name seen wins), in address order.
@@ -85,7 +80,7 @@ export function binaryFunctionsMatching(elf: ElfFile, pattern: string): ProbedFu
   for (const table of [elf.symbols, elf.dynamicSymbols]) {
     for (const s of table) {
       if (s.type !== STT_FUNC || s.shndx === SHN_UNDEF || s.value === 0n) continue;
-      const name = baseName(s.name);
+      const name = unversioned(s.name);
       if (!re.test(name)) continue;
       const off = elf.fileOffsetOf(s.value);
       if (off !== undefined && !byOffset.has(BigInt(off))) byOffset.set(BigInt(off), name);

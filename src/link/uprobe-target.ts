@@ -77,11 +77,12 @@ export function resolveBinary(binary: string): string {
   throw new NotFoundError(`uprobe binary '${binary}' not found in ${dirs.join(':')}`);
 }
 
-/** The symbol's name without a version (`memcpy@@GLIBC_2.14` in some .symtab entries). */
-const baseName = (s: ElfSymbol): string => {
-  const at = s.name.indexOf('@');
-  return at < 0 ? s.name : s.name.slice(0, at);
+/** A symbol name without its version (`memcpy@@GLIBC_2.14` in some .symtab entries). */
+export const unversioned = (name: string): string => {
+  const at = name.indexOf('@');
+  return at < 0 ? name : name.slice(0, at);
 };
+const baseName = (s: ElfSymbol): string => unversioned(s.name);
 
 /**
  * The defined function symbol `name` in .symtab, else .dynsym. Several entries are fine when they
