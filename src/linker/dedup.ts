@@ -8,7 +8,8 @@
 //  2. primitive types (INT, ENUM, FWD, FLOAT) by value; an enum forward declaration meets its enum;
 //  3. STRUCT/UNION by walking both type graphs side by side under a hypothetical mapping that
 //     a contradiction refutes; a successful walk also records FWD -> STRUCT resolutions;
-//  4. a FWD whose name names exactly one canonical struct (or union) resolves to it;
+//  4. a FWD whose name names exactly one canonical struct (or union) resolves to it (libbpf
+//     1.1.0 on; optional, as older libbpf, and so bpftool 7.1's, lacks it);
 //  5. reference types (PTR, TYPEDEF, modifiers, ARRAY, FUNC, FUNC_PROTO, tags) once what they
 //     refer to is canonical, so plain equality suffices;
 //  6. canonical types kept in id order, every reference rewritten.
@@ -32,6 +33,12 @@ export interface DedupOptions {
   strings?: Iterable<string>;
   /** Strings .BTF.ext refers to, in libbpf's visiting order; kept after the types' strings. */
   extStrings?: Iterable<string>;
+  /**
+   * Resolve a FWD that no struct comparison resolved to the one canonical struct (or union) of
+   * its name, when there is exactly one (default true, as libbpf since 1.1.0; bpftool 7.1, built
+   * with the libbpf of Linux 6.1, does not).
+   */
+  fwdByName?: boolean;
   /** Byte order of the output (default little endian). */
   littleEndian?: boolean;
   /** For error messages. */
@@ -488,6 +495,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
 
   // 4. A FWD still on its own resolves to the one canonical struct or union of its name.
   const byName = new Map<string, number>();
+  const fwdByName = opts.fwdByName ?? true;
   for (let id = 1; id < n; id++) {
     const t = type(id);
     if ((t.kind !== 'STRUCT' && t.kind !== 'UNION') || map[id] !== id) continue;
@@ -495,7 +503,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
   }
   for (let id = 1; id < n; id++) {
     const t = type(id);
-    if (t.kind !== 'FWD' || map[id] !== id) continue;
+    if (!fwdByName || t.kind !== 'FWD' || map[id] !== id) continue;
     const c = byName.get(t.name);
     if (c === undefined || c === 0) continue;
     if (type(c).kind === (t.union ? 'UNION' : 'STRUCT')) map[id] = c;
@@ -592,13 +600,14 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
 }
 
 /** Deduplicate a parsed BTF (raw, or an object's .BTF) to new raw BTF bytes, as btf__dedup would. */
-export function dedupBtf(btf: Btf): DedupResult {
+export function dedupBtf(btf: Btf, opts: Pick<DedupOptions, 'fwdByName'> = {}): DedupResult {
   if (btf.base) {
     throw new NotSupportedError('deduplicating split BTF against its base is not supported', {
       ...(btf.file !== undefined ? { file: btf.file } : {}),
     });
   }
   return dedupTypes([...btf.types()], {
+    ...opts,
     littleEndian: btf.littleEndian,
     ...(btf.file !== undefined ? { file: btf.file } : {}),
   });
