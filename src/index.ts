@@ -16,3 +16,4 @@ export * from './program/index.js';
 export * from './link/index.js';
 export * from './events/index.js';
 export * from './gen/index.js';
+export * from './linker/index.js';
