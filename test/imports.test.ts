@@ -34,6 +34,7 @@ const STEP: Record<string, number> = {
   loader: 10,
   link: 11,
   cli: 12,
+  exports: 13,
   'index.ts': 13,
 };
 
