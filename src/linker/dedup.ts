@@ -312,12 +312,11 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     const k = type(id).kind;
     if (k === 'VAR' || k === 'DATASEC') map[id] = id;
   }
-  // Candidates by signature; looked at newest first, as libbpf's hash buckets are.
+  // Candidates by signature.
   const table = new Map<string, number[]>();
-  const candidates = (key: string): number[] => {
-    const l = table.get(key);
-    return l ? [...l].reverse() : [];
-  };
+  const none: readonly number[] = [];
+  // Looked at from the end: newest first, as libbpf's hash buckets are.
+  const candidates = (key: string): readonly number[] => table.get(key) ?? none;
   const addCandidate = (key: string, id: number): void => {
     const l = table.get(key);
     if (l) l.push(id);
@@ -342,7 +341,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     switch (t.kind) {
       case 'INT':
         key = 'I' + commonKey(t) + '\0' + extraWord(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalIntTag(t, type(c))) {
             canon = c;
             break;
@@ -352,7 +352,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'ENUM':
       case 'ENUM64':
         key = 'E' + t.name;
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           const ct = type(c);
           if (equalEnum(t, ct)) {
             canon = c;
@@ -371,7 +372,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'FWD':
       case 'FLOAT':
         key = 'F' + commonKey(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalCommon(t, type(c))) {
             canon = c;
             break;
@@ -479,7 +481,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     if (t.kind !== 'STRUCT' && t.kind !== 'UNION') continue;
     const key = structKey(t);
     let canon = id;
-    for (const c of candidates(key)) {
+    for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+      const c = l[i]!;
       // Guards against a FWD in the same bucket, which the walk would call equivalent.
       if (!shallowEqualStruct(t, type(c))) continue;
       clearHypot();
@@ -527,7 +530,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'TYPE_TAG':
         t.type = refType(t.type);
         key = 'R' + commonKey(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalCommon(t, type(c))) {
             canon = c;
             break;
@@ -537,7 +541,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'DECL_TAG':
         t.type = refType(t.type);
         key = 'D' + commonKey(t) + '\0' + extraWord(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalIntTag(t, type(c))) {
             canon = c;
             break;
@@ -548,7 +553,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
         t.type = refType(t.type);
         t.indexType = refType(t.indexType);
         key = `A${commonKey(t)}\0${t.type}\0${t.indexType}\0${t.nelems}`;
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalArray(t, type(c))) {
             canon = c;
             break;
@@ -559,7 +565,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
         t.returnType = refType(t.returnType);
         for (const p of t.params) p.type = refType(p.type);
         key = 'P' + commonKey(t) + t.params.map((p) => `\0${p.name}\0${p.type}`).join('');
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalFnProto(t, type(c))) {
             canon = c;
             break;
