@@ -26,6 +26,8 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
 
   /** One record, consumed; undefined when none is complete. */
   protected abstract readNext(): T | undefined;
+  /** Whether a record (or a discarded one, or a loss report) is waiting, without consuming it. */
+  protected abstract hasData(): boolean;
   /** The descriptors whose readability means records may be there. */
   protected abstract pollFds(): number[];
   /** Unmaps and closes what the subclass owns; called once, after the pollers are closed. */
@@ -71,6 +73,23 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
       if (got.length > 0) return got;
       const left = deadline - Date.now();
       if (left <= 0) return [];
+      await this.waitReadable(left === Infinity ? undefined : left);
+    }
+  }
+
+  /**
+   * Waits until records are there (true) or `timeoutMs` passed or the reader closed (false),
+   * without reading any: for consume(), which hands out the records' bytes without copying
+   * (`while (await ring.ready()) ring.consume(fn)`). Does not block the event loop.
+   */
+  async ready(timeoutMs = -1): Promise<boolean> {
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#closed) return false;
+      this.throwPending();
+      if (this.hasData()) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
       await this.waitReadable(left === Infinity ? undefined : left);
     }
   }
