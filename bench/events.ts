@@ -46,7 +46,14 @@ function cpuMs(): number {
 }
 
 /** Runs the program once with struct load_args as its context: `count` records from `firstSeq`. */
-function fill(obj: LoadedObject, kind: EventKind, count: number, size: number, cpu: number, firstSeq: number) {
+function fill(
+  obj: LoadedObject,
+  kind: EventKind,
+  count: number,
+  size: number,
+  cpu: number,
+  firstSeq: number,
+) {
   const args = new BigUint64Array([BigInt(count), BigInt(size), BigInt(PRODUCER), BigInt(firstSeq)]);
   obj.program(kind === 'ring' ? 'ring_load' : 'perf_load').testRun({
     ctxIn: new Uint8Array(args.buffer),

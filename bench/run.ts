@@ -52,7 +52,13 @@ function eventBenchmarks(): Benchmark[] {
               : `perf buffer of 1024 pages per CPU, each filled with ${size}-byte samples, read by ${how} (libbpf: perf_buffer__poll)`,
           ours: { module: 'events.ts', export: 'benchEvents', args: [kind, mode, size] },
           reference: (o) =>
-            runReferenceRate('events', [kind, size, Math.min(o.iterations, 15), Math.min(o.warmup, 2), EVENT_OBJECT]),
+            runReferenceRate('events', [
+              kind,
+              size,
+              Math.min(o.iterations, 15),
+              Math.min(o.warmup, 2),
+              EVENT_OBJECT,
+            ]),
           rounds: 3,
         });
       }
@@ -259,7 +265,8 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
     if (m.maxRssKb !== undefined) row.oursMaxRssKb = m.maxRssKb;
     if (m.iterations !== undefined) row.oursIterations = m.iterations;
     if (m.extra) row.oursExtra = m.extra;
-    if (rounds > 1) row.oursExtra = { ...row.oursExtra, rounds: oursRuns.map((r) => r.value.toPrecision(4)).join(' ') };
+    if (rounds > 1)
+      row.oursExtra = { ...row.oursExtra, rounds: oursRuns.map((r) => r.value.toPrecision(4)).join(' ') };
   }
   const r = medianRun(refRuns);
   if (r !== undefined) {
@@ -268,7 +275,10 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
     if (r.iterations !== undefined) row.referenceIterations = r.iterations;
     if (r.extra) row.referenceExtra = r.extra;
     if (rounds > 1)
-      row.referenceExtra = { ...row.referenceExtra, rounds: refRuns.map((x) => x.value.toPrecision(4)).join(' ') };
+      row.referenceExtra = {
+        ...row.referenceExtra,
+        rounds: refRuns.map((x) => x.value.toPrecision(4)).join(' '),
+      };
   }
   if (row.ours !== null && row.reference !== null && row.reference > 0) row.ratio = row.ours / row.reference;
   if (errors.length > 0) row.error = errors.join('; ');
