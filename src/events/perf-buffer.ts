@@ -16,7 +16,7 @@ import {
   PERF_TYPE_SOFTWARE,
   perfEventOpen,
 } from '../sys/perf.js';
-import { codecForType, decodeRecord } from './decode.js';
+import { codecForType, decodeRecord, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { low, publishPosition } from './position.js';
 import { EventReader } from './reader.js';
@@ -111,6 +111,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   #next = 0;
   #lost = 0n;
   #codec: Codec<T> | undefined;
+  readonly #copier = new RecordCopier();
   /** Where a record that wraps around the end of its ring is joined. */
   #joined = new Uint8Array(256);
   #joinedView = new DataView(this.#joined.buffer);
@@ -381,7 +382,8 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         const { view, offset, type, size } = this.record(ring, at, (head - tail) >>> 0);
         if (type === PERF_RECORD_SAMPLE) {
           const raw = view.getUint32(offset + HEADER, hostLE);
-          out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, offset + HEADER + 4, raw) };
+          const bytes = view === ring.view ? ring.data : this.#joined;
+          out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, bytes, offset + HEADER + 4, raw) };
         } else if (type === PERF_RECORD_LOST) {
           const lost = view.getBigUint64(offset + HEADER + 8, hostLE);
           this.#lost += lost;
@@ -395,11 +397,11 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     return out;
   }
 
-  private decode(view: DataView, at: number, length: number): T {
+  /** The sample at `at` of `view` (whose bytes are `bytes`), decoded or copied. */
+  private decode(view: DataView, bytes: Uint8Array, at: number, length: number): T {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, view, at, length, { map: this.name });
-    const b = view.byteOffset + at;
-    return new Uint8Array(view.buffer, b, length).slice() as T;
+    return this.#copier.copy(bytes, at, length) as T;
   }
 
   protected pollFds(): number[] {

@@ -5,7 +5,7 @@ import { MapType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
-import { codecForType, decodeRecord } from './decode.js';
+import { codecForType, decodeRecord, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { low, publishPosition } from './position.js';
 import { EventReader } from './reader.js';
@@ -67,6 +67,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   readonly #bytes: Uint8Array;
   readonly #mask: number;
   #codec: Codec<T> | undefined;
+  readonly #copier = new RecordCopier();
 
   private constructor(map: EventMap) {
     super();
@@ -191,31 +192,54 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   }
 
   protected readNext(): T | undefined {
-    if (this.closed) return undefined;
-    // The consumer position is read back from the shared page rather than kept here, so that a
-    // ring another reader (or an earlier process) consumed from stays consistent.
+    let out: T | undefined;
+    this.readInto((r) => (out = r), 1);
+    return out;
+  }
+
+  protected override drain(take: (record: T) => void, active: () => boolean): void {
+    this.readInto(take, Infinity, active);
+  }
+
+  /**
+   * Reads up to `max` records (copied or decoded) into `take` while `active()`, then publishes
+   * the consumer position once. The consumer position is read back from the shared page rather
+   * than kept here, so that a ring another reader (or an earlier process) consumed from stays
+   * consistent.
+   */
+  private readInto(take: (record: T) => void, max: number, active?: () => boolean): number {
+    if (this.closed) return 0;
     const start = Atomics.load(this.#consumer, LO) | 0;
     let pos = start;
-    let record: T | undefined;
+    let left = 0;
+    let n = 0;
     try {
-      for (;;) {
-        const left = (Atomics.load(this.#producer, LO) - pos) | 0;
-        if (left <= 0 || left > this.size) break;
+      while (n < max && (active === undefined || active())) {
+        if (left <= 0) {
+          left = (Atomics.load(this.#producer, LO) - pos) | 0;
+          if (left <= 0 || left > this.size) break;
+        }
         const at = pos & this.#mask;
         const header = PLAIN_LOAD_ACQUIRES ? this.#words[at >>> 2]! : Atomics.load(this.#words, at >>> 2);
         if (header & BPF_RINGBUF_BUSY_BIT) break;
         const length = header & LENGTH_MASK;
         const step = (length + BPF_RINGBUF_HDR_SZ + 7) & ~7;
         if (step > left) throw this.badLength(length, at);
-        if ((header & BPF_RINGBUF_DISCARD_BIT) === 0) record = this.decode(at + BPF_RINGBUF_HDR_SZ, length);
+        // Decoded before the position moves: a record that fails to decode stays in the ring.
+        const discarded = (header & BPF_RINGBUF_DISCARD_BIT) !== 0;
+        const record = discarded ? undefined : this.decode(at + BPF_RINGBUF_HDR_SZ, length);
         pos = (pos + step) | 0;
-        if (record !== undefined) break;
+        left = (left - step) | 0;
+        if (!discarded) {
+          n++;
+          take(record as T);
+        }
       }
     } finally {
-      // Release the space only after the record was read out.
+      // Release the space only after the records were read out.
       if (pos !== start) this.publish(start >>> 0, pos >>> 0);
     }
-    return record;
+    return n;
   }
 
   protected hasData(): boolean {
@@ -237,7 +261,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   private decode(at: number, length: number): T {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, this.#view, at, length, { map: this.name });
-    return this.#bytes.slice(at, at + length) as T;
+    return this.#copier.copy(this.#bytes, at, length) as T;
   }
 
   protected pollFds(): number[] {
