@@ -89,6 +89,13 @@ const BENCHMARKS: Benchmark[] = [
         ...['flow-el.o', 'maps-el.o'].map((f) => join(BENCH_DIR, '..', 'testdata', f)),
       ]),
   },
+  {
+    name: 'load-event-loop-delay',
+    unit: 'ms',
+    description:
+      'longest event-loop stall while the largest xdp-tools object loads with loadObjectAsync (loadObject in extra; no C counterpart)',
+    ours: { module: 'load-async.ts', export: 'benchLoadDelay' },
+  },
   ...eventBenchmarks(),
   {
     name: 'map-lookup',

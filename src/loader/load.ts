@@ -207,8 +207,56 @@ const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   const { spec, elf } = readInput(input, opts);
-  return new Loader(spec, elf, opts).load();
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = sys.progLoad(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
 }
+
+/**
+ * loadObject, with each BPF_PROG_LOAD (the verifier, which can take seconds on a big program) on
+ * libuv's thread pool, so the event loop keeps running meanwhile; the other steps are quick and
+ * run on the calling thread. Rejects as loadObject throws, with nothing left behind. Programs
+ * load one after another, in the same order as loadObject.
+ */
+export async function loadObjectAsync(
+  input: ObjectSpec | string | Uint8Array,
+  opts: LoadOptions = {},
+): Promise<LoadedObject> {
+  const { spec, elf } = readInput(input, opts);
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = await sys.progLoadAsync(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
+}
+
+/** A BPF_PROG_LOAD the loader's steps ask its driver (sync or async) to make. */
+interface ProgLoadCall {
+  attr: Parameters<typeof sys.progLoad>[0];
+  bufs: Parameters<typeof sys.progLoad>[1];
+  log: Parameters<typeof sys.progLoad>[2];
+}
+
+/** The loader's steps: they yield each program load and take its result (or its error) back. */
+type LoadSteps<R> = Generator<ProgLoadCall, R, { fd: Fd; log: string }>;
 
 class Loader {
   private readonly made = new Made();
@@ -246,7 +294,7 @@ class Loader {
     return this.kernel;
   }
 
-  load(): LoadedObject {
+  *load(): LoadSteps<LoadedObject> {
     const spec = this.spec;
     if (spec.littleEndian !== hostLittleEndian) {
       throw new NotSupportedError(
@@ -278,7 +326,7 @@ class Loader {
       for (const m of spec.maps) this.createMap(m);
       for (const m of spec.maps) this.initMapInMapSlots(m);
       const structOps = this.structOps(toLoad);
-      for (const p of toLoad) this.loadProgram(p, structOps.get(p.name));
+      for (const p of toLoad) yield* this.loadProgram(p, structOps.get(p.name));
       for (const m of spec.maps) this.initProgArraySlots(m);
       this.pinAll(toLoad);
     } catch (e) {
@@ -838,7 +886,7 @@ class Loader {
     return t;
   }
 
-  private loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): void {
+  private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
       throw new LoadError('program', `missing BPF prog type, check ELF section name '${p.sectionName}'`, at);
@@ -905,7 +953,7 @@ class Loader {
       : undefined;
     let fd: Fd;
     try {
-      const r = sys.progLoad(attr, bufs, log);
+      const r = yield { attr, bufs, log };
       fd = this.made.fd(r.fd);
       if (r.log !== '') this.logs.set(p.name, r.log);
     } catch (e) {
