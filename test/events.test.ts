@@ -654,3 +654,119 @@ test('perf_event_mmap_page offsets are those of the running kernel', (t) => {
   const offsets = Object.fromEntries(page.members.map((m) => [m.name, m.bitsOffset / 8]));
   for (const [name, off] of Object.entries(PERF_EVENT_MMAP_PAGE)) assert.equal(offsets[name], off, name);
 });
+
+test('ring buffer: consume() hands out the ring’s own bytes, skips discards, and stores the position per batch', (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring'));
+    run(obj, 'ring_reserve', 10, command(3, 'consume', DISCARD_ODD)); // seqs 0..9, odd ones discarded
+    const seen: { seq: bigint; zeroCopy: boolean; length: number }[] = [];
+    const fn = (view: DataView, offset: number, length: number): void => {
+      seen.push({
+        seq: view.getBigUint64(offset + 8, true),
+        zeroCopy: view.buffer === ring.mappings[1],
+        length,
+      });
+    };
+    assert.equal(ring.consume(fn, 2), 2);
+    // Two kept records and the discarded one between them: 3 records' space released.
+    assert.equal(ring.pending(), 7 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+    assert.equal(ring.consume(fn), 3);
+    assert.equal(ring.pending(), 0);
+    assert.deepEqual(
+      seen.map((s) => s.seq),
+      [0n, 2n, 4n, 6n, 8n],
+    );
+    assert.ok(seen.every((s) => s.zeroCopy && s.length === EVENT_SIZE));
+    assert.equal(ring.consume(fn), 0);
+
+    // A callback that throws: its record and those before it are consumed, the rest stay.
+    run(obj, 'ring_output', 4);
+    let calls = 0;
+    assert.throws(
+      () =>
+        ring.consume(() => {
+          if (++calls === 2) throw new Error('handler failed');
+        }),
+      /handler failed/,
+    );
+    assert.equal(ring.pending(), 2 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+    assert.deepEqual(
+      ring
+        .readAvailable()
+        .map(parseEvent)
+        .map((e) => e.seq),
+      [12n, 13n],
+    );
+    ring.close();
+    assert.throws(() => ring.consume(fn), EbpfError);
+  } finally {
+    obj.close();
+  }
+});
+
+test('ring buffer: ready() resolves once records are there, without reading them', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const ring = RingBuffer.open(obj.map('ring'));
+    assert.equal(await ring.ready(50), false, 'times out on an empty ring');
+    setTimeout(() => run(obj, 'ring_output', 2), 20);
+    assert.equal(await ring.ready(5000), true);
+    assert.equal(ring.pending(), 2 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE), 'nothing read');
+    assert.equal(await ring.ready(0), true);
+    assert.equal(
+      ring.consume(() => {}),
+      2,
+    );
+    const pending = ring.ready();
+    ring.close();
+    assert.equal(await pending, false, 'close ends a wait');
+  } finally {
+    obj.close();
+  }
+});
+
+test('perf buffer: consume() reads samples per CPU, joins those that wrap, reports losses', (t) => {
+  if (!needTool(t, 'taskset')) return;
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 });
+    const cpu = perf.cpus[perf.cpus.length - 1]!;
+    const seqs: bigint[] = [];
+    const lostReports: [number, bigint][] = [];
+    const fn = (view: DataView, offset: number, length: number, c: number): void => {
+      assert.equal(c, cpu);
+      assert.equal(length, 36, 'raw size with perf padding');
+      seqs.push(view.getBigUint64(offset + 8, true));
+    };
+    onCpu(cpu, () => {
+      // 48-byte records: a 4 KiB ring holds 85, and 4096 is no multiple of 48, so they wrap.
+      for (let round = 0; round < 5; round++) {
+        run(obj, 'perf_output', 60);
+        assert.equal(perf.consume(fn), 60);
+      }
+      run(obj, 'perf_output', 100); // 15 lost
+      assert.equal(
+        perf.consume(fn, Infinity, (c, n) => lostReports.push([c, n])),
+        85,
+      );
+      run(obj, 'perf_output', 1); // the loss is written ahead of this one
+      assert.equal(
+        perf.consume(fn, Infinity, (c, n) => lostReports.push([c, n])),
+        1,
+      );
+    });
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 386 }, (_, i) => BigInt(i < 385 ? i : 400)),
+    );
+    assert.deepEqual(lostReports, [[cpu, 15n]]);
+    assert.equal(perf.lost, 15n);
+    perf.close();
+  } finally {
+    obj.close();
+  }
+});
