@@ -123,7 +123,15 @@ function drainFor(reader: EventReader<unknown>, kind: EventKind, mode: ReadMode,
   return (want) =>
     new Promise<void>((resolve, reject) => {
       target = c.seen + want;
-      const timer = setTimeout(() => reject(new Error('no records within 5 s')), 5000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no records within 5 s: ${c.seen} of ${target}, ${c.bad} bad, lost ${String((reader as { lost?: bigint }).lost)}, wakeups ${reader.wakeups}`,
+            ),
+          ),
+        5000,
+      );
       done = () => {
         clearTimeout(timer);
         resolve();
@@ -146,6 +154,7 @@ export async function benchEvents(
   const spec = loadObjectSpec(OBJECT);
   spec.maps.find((m) => m.name === 'ring')!.maxEntries = RING_BYTES;
   const obj = loadObject(spec, { programs: [kind === 'ring' ? 'ring_load' : 'perf_load'] });
+  let reader: EventReader<unknown> | undefined;
   try {
     const cpus = possibleCpus();
     const perFill =
@@ -154,12 +163,13 @@ export async function benchEvents(
         : Math.floor((PERF_PAGES * pageSize() - 8) / ((PERF_HDR + size + 4 + 7) & ~7));
     const perSample = kind === 'ring' ? perFill : perFill * cpus;
     const warmup = Math.min(Math.max(opts.warmup ?? 1, Math.ceil(WARMUP_RECORDS / perSample)), MAX_WARMUP);
-    const reader =
+    reader = (
       kind === 'ring'
         ? RingBuffer.open(obj.map('ring'))
-        : PerfBuffer.open(obj.map('perf'), { pagesPerCpu: PERF_PAGES });
+        : PerfBuffer.open(obj.map('perf'), { pagesPerCpu: PERF_PAGES })
+    ) as EventReader<unknown>;
     const c: Counter = { seen: 0, bad: 0, sum: 0 };
-    const drain = drainFor(reader as EventReader<unknown>, kind, mode, c);
+    const drain = drainFor(reader, kind, mode, c);
     const cpuSamples: number[] = [];
     const wallSamples: number[] = [];
     const fillSamples: number[] = [];
@@ -209,6 +219,8 @@ export async function benchEvents(
       },
     };
   } finally {
+    // Closed here too, so that a failed sample does not leave a poller keeping the process up.
+    reader?.close();
     obj.close();
   }
 }
