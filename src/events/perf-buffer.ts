@@ -3,6 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import type { Codec } from '../btf/codec.js';
 import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
 import { readCpuList } from '../sys/cpus.js';
@@ -54,7 +55,6 @@ export interface PerfBufferOptions {
   cpus?: readonly number[];
 }
 
-const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** u64 numbers of data_head and data_tail in the control page, and their low u32 halves. */
 const TAIL = PERF_EVENT_MMAP_PAGE.data_tail / 8;
 const HEAD_LO = low(PERF_EVENT_MMAP_PAGE.data_head / 8);
@@ -88,7 +88,7 @@ export type SampleView = (view: DataView, offset: number, length: number, cpu: n
 
 function u32Bytes(n: number): Uint8Array {
   const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, hostLE);
+  new DataView(b.buffer).setUint32(0, n, HOST_LITTLE_ENDIAN);
   return b;
 }
 
@@ -258,7 +258,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     const mask = ring.mask;
     const ringSize = ring.size;
     const cpu = ring.cpu;
-    const le = hostLE;
+    const le = HOST_LITTLE_ENDIAN;
     const start = ring.tail | 0;
     let tail = start;
     // Read with a full barrier: the records up to head are complete once it is seen.
@@ -332,14 +332,14 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     at: number,
     available: number,
   ): { view: DataView; offset: number; type: number; size: number } {
-    const type = ring.view.getUint32(at, hostLE);
-    const size = ring.view.getUint16(at + 6, hostLE);
+    const type = ring.view.getUint32(at, HOST_LITTLE_ENDIAN);
+    const size = ring.view.getUint16(at + 6, HOST_LITTLE_ENDIAN);
     if (size < HEADER || size > available) throw this.badRecord(size, at, available);
     const wraps = at + size > ring.size;
     const view = wraps ? this.join(ring, at, size) : ring.view;
     const offset = wraps ? 0 : at;
     if (type === PERF_RECORD_SAMPLE) {
-      const raw = size >= HEADER + 4 ? view.getUint32(offset + HEADER, hostLE) : size;
+      const raw = size >= HEADER + 4 ? view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN) : size;
       if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
     } else if (type === PERF_RECORD_LOST && size < HEADER + 16) {
       throw this.badRecord(size, at, available);
@@ -381,11 +381,11 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         const at = tail & ring.mask;
         const { view, offset, type, size } = this.record(ring, at, (head - tail) >>> 0);
         if (type === PERF_RECORD_SAMPLE) {
-          const raw = view.getUint32(offset + HEADER, hostLE);
+          const raw = view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN);
           const bytes = view === ring.view ? ring.data : this.#joined;
           out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, bytes, offset + HEADER + 4, raw) };
         } else if (type === PERF_RECORD_LOST) {
-          const lost = view.getBigUint64(offset + HEADER + 8, hostLE);
+          const lost = view.getBigUint64(offset + HEADER + 8, HOST_LITTLE_ENDIAN);
           this.#lost += lost;
           out = { kind: 'lost', cpu: ring.cpu, lost };
         }

@@ -3,14 +3,14 @@
 // 2^32 bytes, so offsets in the ring and the distance between two positions fit in 32 bits,
 // without a BigInt per record.
 
-const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 
 /** Index of the low and high half of u64 number `i` in a Uint32Array over the same bytes. */
 export function low(i: number): number {
-  return 2 * i + (hostLE ? 0 : 1);
+  return 2 * i + (HOST_LITTLE_ENDIAN ? 0 : 1);
 }
 export function high(i: number): number {
-  return 2 * i + (hostLE ? 1 : 0);
+  return 2 * i + (HOST_LITTLE_ENDIAN ? 1 : 0);
 }
 
 /**
