@@ -1,7 +1,6 @@
 /**
- * `ebpf/linker`: static linking of BPF objects (`linkObjects`, as libbpf's `bpf_linker` and
- * `bpftool gen object`) and BTF deduplication (`dedupBtf`, as libbpf's `btf__dedup`). Offline:
- * no kernel is needed.
+ * `ebpf/linker`: static linking of BPF objects into one (as `bpftool gen object`) and BTF
+ * deduplication, offline.
  * @module ebpf/linker
  */
 export * from '../linker/index.js';
