@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EbpfError, NotFoundError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { vmlinuxHeader, type VmlinuxHeaderOptions } from './vmlinux.js';
 
 /** Compilation failed, or no compiler: the message carries clang's diagnostics or what to install. */
@@ -109,14 +110,20 @@ const systemIncludes = new Map<string, string[]>();
 export function clangSystemIncludes(clang: string): string[] {
   let dirs = systemIncludes.get(clang);
   if (dirs === undefined) {
-    const r = spawnSync(clang, ['-v', '-E', '-x', 'c', '-'], { input: '', encoding: 'utf8', timeout: 60_000 });
-    if (r.error !== undefined) throw new BuildError(`cannot run ${clang}: ${r.error.message}: ${INSTALL_HINT}`);
+    const r = spawnSync(clang, ['-v', '-E', '-x', 'c', '-'], {
+      input: '',
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (r.error !== undefined)
+      throw new BuildError(`cannot run ${clang}: ${r.error.message}: ${INSTALL_HINT}`);
     dirs = [];
     let inList = false;
     for (const line of r.stderr.split('\n')) {
       if (line.startsWith('#include <...> search starts here:')) inList = true;
       else if (line.startsWith('End of search list.')) break;
-      else if (inList && line.startsWith(' ')) dirs.push(line.trim().replace(/ \(framework directory\)$/, ''));
+      else if (inList && line.startsWith(' '))
+        dirs.push(line.trim().replace(/ \(framework directory\)$/, ''));
     }
     systemIncludes.set(clang, dirs);
   }
@@ -125,7 +132,7 @@ export function clangSystemIncludes(clang: string): string[] {
 
 /** The host's BPF target by byte order. */
 export function hostTarget(): BpfTarget {
-  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'bpfel' : 'bpfeb';
+  return HOST_LITTLE_ENDIAN ? 'bpfel' : 'bpfeb';
 }
 
 /** `x.bpf.c` → `x.bpf.o`; any other name gets `.o` in place of its extension. */
