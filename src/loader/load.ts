@@ -7,16 +7,19 @@ import { dirname, join } from 'node:path';
 import { encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { ProgType, progTypeName } from '../constants.js';
+import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import {
   SEC_ATTACH_BTF,
   objectSpecFromElf,
+  specElf,
   type ObjectSpec,
+  type ObjectTypes,
   type ProgramSpec,
   type SpecInstruction,
 } from '../object/index.js';
@@ -41,10 +44,6 @@ import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
-
-/** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
-const BPF_F_SLEEPABLE = 1 << 4;
-const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -139,7 +138,8 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
     const elf = parseElf(bytes, file);
     return { spec: objectSpecFromElf(elf, file !== undefined ? { file } : {}), elf };
   }
-  let elf = opts.elf;
+  // The ELF the spec was read from (bytes have no file to read again), else its file.
+  let elf = opts.elf ?? specElf(input);
   if (elf === undefined && input.file !== undefined) {
     try {
       const b = readFileSync(input.file);
@@ -151,13 +151,14 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
   return { spec: input, elf };
 }
 
-const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
- * after a throw nothing this call created remains.
+ * after a throw nothing this call created remains. A spec typed by `ebpf gen types` (ObjectSpec<T>)
+ * gives a LoadedObject<T>.
  */
+export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
+export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   const { spec, elf } = readInput(input, opts);
   return new Loader(spec, elf, opts).load();
@@ -211,7 +212,7 @@ class Loader {
 
   load(): LoadedObject {
     const spec = this.spec;
-    if (spec.littleEndian !== hostLittleEndian) {
+    if (spec.littleEndian !== HOST_LITTLE_ENDIAN) {
       throw new NotSupportedError(
         `object is ${spec.littleEndian ? 'little' : 'big'} endian, this machine is not`,
         this.loc,

@@ -6,7 +6,7 @@ import { BPF_CALL, BPF_JMP, BPF_LD_IMM64, BPF_PSEUDO_CALL, decode } from '../asm
 import type { Btf } from '../btf/btf.js';
 import type { BtfExt } from '../btf/ext.js';
 import { btfExtFromElf, btfFromElf } from '../btf/from-elf.js';
-import { AttachType, MapType, ProgType } from '../constants.js';
+import { MapType, ProgType } from '../constants.js';
 import {
   R_BPF_64_32,
   R_BPF_64_64,
@@ -64,14 +64,27 @@ export function loadObjectSpec(input: Uint8Array | string, opts: LoadObjectOptio
   const file = typeof input === 'string' ? input : opts.file;
   const bytes = typeof input === 'string' ? readInputFile(input) : input;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);
-  return new ObjectReader(parseElf(bytes, file), name, opts).read();
+  const elf = parseElf(bytes, file);
+  const spec = new ObjectReader(elf, name, opts).read();
+  elfOfSpec.set(spec, elf);
+  return spec;
+}
+
+/** The ELF each spec was read from: the loader needs its section sizes for BTF fix-ups. */
+const elfOfSpec = new WeakMap<ObjectSpec, ElfFile>();
+
+/** The parsed ELF a spec was read from (undefined for a spec built by hand). */
+export function specElf(spec: ObjectSpec): ElfFile | undefined {
+  return elfOfSpec.get(spec);
 }
 
 /** Build an ObjectSpec from an already parsed ELF file. */
 export function objectSpecFromElf(elf: ElfFile, opts: LoadObjectOptions = {}): ObjectSpec {
   const file = opts.file ?? elf.file;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);
-  return new ObjectReader(elf, name, opts).read();
+  const spec = new ObjectReader(elf, name, opts).read();
+  elfOfSpec.set(spec, elf);
+  return spec;
 }
 
 interface MapSlot {
@@ -402,15 +415,13 @@ class ObjectReader {
       const sectionName = fn.sectionName.startsWith('?') ? fn.sectionName.slice(1) : fn.sectionName;
       const m = matchSection(sectionName);
       const linked = linkProgram(fn, text, ext, this.loc);
-      const attachName = m?.expectedAttachType?.slice(4);
-      const progName = m?.progType.slice('BPF_PROG_TYPE_'.length);
       programs.push({
         name: fn.name,
         sectionName,
         section: m,
-        type: progName !== undefined ? ((ProgType as Record<string, number>)[progName] ?? 0) : 0,
-        expectedAttachType:
-          attachName !== undefined ? ((AttachType as Record<string, number>)[attachName] ?? 0) : 0,
+        // An unknown section leaves the type unset, as libbpf does; the loader then refuses it.
+        type: m?.progType ?? ProgType.UNSPEC,
+        expectedAttachType: m?.expectedAttachType ?? 0,
         attachTo: m?.target,
         sleepable: m?.sleepable ?? false,
         xdpFrags: m?.xdpFrags ?? false,
