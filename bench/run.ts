@@ -3,6 +3,7 @@
 // its C reference against libbpf, then prints a table, or one JSON object per line with --json.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Measurement, TimeOptions } from './measure.js';
@@ -93,6 +94,30 @@ const BENCHMARKS: Benchmark[] = [
         o.warmup,
         join(BENCH_DIR, '..', 'testdata', 'core_many-el.o'),
       ]),
+  },
+  {
+    name: 'link-objects',
+    unit: 'ms',
+    description:
+      'link testdata/link_a, link_b, link_c into one object file (libbpf: bpf_linker new + add_file + finalize, as bpftool gen object)',
+    ours: { module: 'linker.ts', export: 'benchLinkObjects' },
+    reference: (o) =>
+      runReference('linker', [
+        'link',
+        o.iterations,
+        o.warmup,
+        join(tmpdir(), `ebpf-bench-link-c-${process.pid}.o`),
+        ...['link_a', 'link_b', 'link_c'].map((n) => join(BENCH_DIR, '..', 'testdata', `${n}-el.o`)),
+      ]),
+  },
+  {
+    name: 'btf-dedup',
+    unit: 'ms',
+    description:
+      'parse + deduplicate the BTF of every testdata object concatenated, ~1,600 types (libbpf: btf__parse + btf__dedup)',
+    ours: { module: 'linker.ts', export: 'benchBtfDedup' },
+    reference: (o) =>
+      runReference('linker', ['dedup', o.iterations, o.warmup, join(tmpdir(), 'ebpf-bench-dedup-input.btf')]),
   },
 ];
 
