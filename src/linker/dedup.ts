@@ -19,6 +19,7 @@ import type { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
 import { StringTableBuilder } from '../btf/strings.js';
 import { BtfKind, type Type } from '../btf/types.js';
+import { mapTypeRefs } from '../btf/walk.js';
 
 const UNPROCESSED = 0xffffffff;
 const IN_PROGRESS = 0xfffffffe;
@@ -79,42 +80,7 @@ export function typeStrings(t: Type): string[] {
 }
 
 /** Calls `visit` on every type id a type refers to, in libbpf's order, storing what it returns. */
-export function mapTypeIds(t: Type, visit: (id: number) => number): void {
-  switch (t.kind) {
-    case 'INT':
-    case 'FLOAT':
-    case 'ENUM':
-    case 'ENUM64':
-    case 'FWD':
-      return;
-    case 'PTR':
-    case 'TYPEDEF':
-    case 'VOLATILE':
-    case 'CONST':
-    case 'RESTRICT':
-    case 'FUNC':
-    case 'VAR':
-    case 'DECL_TAG':
-    case 'TYPE_TAG':
-      t.type = visit(t.type);
-      return;
-    case 'ARRAY':
-      t.type = visit(t.type);
-      t.indexType = visit(t.indexType);
-      return;
-    case 'STRUCT':
-    case 'UNION':
-      for (const m of t.members) m.type = visit(m.type);
-      return;
-    case 'FUNC_PROTO':
-      t.returnType = visit(t.returnType);
-      for (const p of t.params) p.type = visit(p.type);
-      return;
-    case 'DATASEC':
-      for (const v of t.vars) v.type = visit(v.type);
-      return;
-  }
-}
+export const mapTypeIds: (t: Type, visit: (id: number) => number) => void = mapTypeRefs;
 
 /** A deep copy, so dedup can rewrite references without touching the caller's types. */
 export function cloneType<T extends Type>(t: T): T {
