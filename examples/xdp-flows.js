@@ -32,27 +32,30 @@ const [from, to] = [`${net}.1`, `${net}.2`];
 
 // flow_map is pinned by name (LIBBPF_PIN_BY_NAME): pin it in a directory of this run's own.
 const pinRoot = mkdtempSync('/sys/fs/bpf/ebpf-example-');
-const obj = loadObject(new URL('../testdata/flow-el.o', import.meta.url).pathname, { pinRoot });
 try {
-  const link = attachXdp(obj.program('count_flows'), values.dev, { mode: 'generic' });
+  const obj = loadObject(new URL('../testdata/flow-el.o', import.meta.url).pathname, { pinRoot });
   try {
-    const sock = createSocket('udp4');
-    await new Promise((done) => sock.bind(0, from, done));
-    for (let i = 0; i < count; i++) {
-      await new Promise((done, fail) =>
-        sock.send(Buffer.alloc(PAYLOAD), 9, to, (e) => (e ? fail(e) : done())),
-      );
-    }
-    sock.close();
-    console.log(`sent ${count} datagrams of ${PAYLOAD} bytes from ${from} to ${to} on ${values.dev}`);
-    for (const [key, value] of obj.map('flow_map').entries()) {
-      const flow = `${dotted(key.saddr)} -> ${dotted(key.daddr)}`;
-      console.log(`flow ${flow}: ${value.packets} packets, ${value.bytes} bytes`);
+    const link = attachXdp(obj.program('count_flows'), values.dev, { mode: 'generic' });
+    try {
+      const sock = createSocket('udp4');
+      await new Promise((done) => sock.bind(0, from, done));
+      for (let i = 0; i < count; i++) {
+        await new Promise((done, fail) =>
+          sock.send(Buffer.alloc(PAYLOAD), 9, to, (e) => (e ? fail(e) : done())),
+        );
+      }
+      sock.close();
+      console.log(`sent ${count} datagrams of ${PAYLOAD} bytes from ${from} to ${to} on ${values.dev}`);
+      for (const [key, value] of obj.map('flow_map').entries()) {
+        const flow = `${dotted(key.saddr)} -> ${dotted(key.daddr)}`;
+        console.log(`flow ${flow}: ${value.packets} packets, ${value.bytes} bytes`);
+      }
+    } finally {
+      link.close();
     }
   } finally {
-    link.close();
+    obj.close();
   }
 } finally {
-  obj.close();
   rmSync(pinRoot, { recursive: true, force: true });
 }

@@ -9,7 +9,8 @@
 #   - the command: `npx ebpf --version` (or `help`), `inspect`, `demo --seconds 2`;
 #   - the addon-missing hint when no addon fits (EBPF_PREBUILD pointing at an empty directory).
 # Network namespaces (unshare -n) keep `lo` private, so XDP on it collides with nobody and the
-# counts are exact. Prints the time each step took.
+# counts are exact. Prints the time each step took. npm pack rebuilds the checkout's build/, dist/
+# and prebuilds/: do not run other tests in the same checkout meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

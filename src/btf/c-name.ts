@@ -7,7 +7,8 @@ import type { LineInfo } from './ext.js';
 import type { Type, TypeKind } from './types.js';
 
 /** A source line, as BTF.ext line_info keeps it. */
-type LineText = Pick<LineInfo, 'fileName' | 'line' | 'lineText'>;
+/** A source line as line_info gives it. */
+export type LineText = Pick<LineInfo, 'fileName' | 'line' | 'lineText'>;
 
 export interface CNameContext {
   /** The object's line_info lines: a miss then says where the source uses the name. */

@@ -28,7 +28,15 @@ async function main() {
   }
   const N = 4;
   const pinRoot = mkdtempSync('/sys/fs/bpf/ebpf-consumer-cjs-');
-  const flows = loadObject(testdata('flow-el.o'), { pinRoot });
+  // A load that fails leaves no pin directory behind either.
+  const flows = (() => {
+    try {
+      return loadObject(testdata('flow-el.o'), { pinRoot });
+    } catch (e) {
+      rmSync(pinRoot, { recursive: true, force: true });
+      throw e;
+    }
+  })();
   try {
     const link = attachXdp(flows.program('count_flows'), 'lo', { mode: 'generic' });
     try {

@@ -78,7 +78,15 @@ assert.ok(features.length > 0);
 const trace: TraceEvent[] = [];
 const pinRoot = mkdtempSync('/sys/fs/bpf/ebpf-consumer-ts-');
 const opts: LoadOptions = { pinRoot, trace: (e: TraceEvent) => trace.push(e) };
-const obj: LoadedObject = loadObject(spec, opts);
+// A load that fails leaves no pin directory behind either.
+const obj: LoadedObject = (() => {
+  try {
+    return loadObject(spec, opts);
+  } catch (e) {
+    rmSync(pinRoot, { recursive: true, force: true });
+    throw e;
+  }
+})();
 try {
   assert.ok(trace.some((e) => /map 'flow_map'/.test(formatTraceEvent(e))));
   const link: XdpLink = attachXdp(obj.program('count_flows'), 'lo', { mode: 'generic' });

@@ -27,7 +27,15 @@ const testdata = (name) => join(pkg, 'testdata', name);
 const N = 7;
 const P = 100;
 const pinRoot = mkdtempSync('/sys/fs/bpf/ebpf-consumer-esm-');
-const flows = loadObject(testdata('flow-el.o'), { pinRoot });
+// A load that fails leaves no pin directory behind either.
+const flows = (() => {
+  try {
+    return loadObject(testdata('flow-el.o'), { pinRoot });
+  } catch (e) {
+    rmSync(pinRoot, { recursive: true, force: true });
+    throw e;
+  }
+})();
 try {
   const link = attachXdp(flows.program('count_flows'), 'lo', { mode: 'generic' });
   try {
