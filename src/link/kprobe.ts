@@ -3,6 +3,7 @@
 // through a kprobe_multi link (BPF_TRACE_KPROBE_MULTI, Linux 5.18, needs CONFIG_FPROBE).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
+import { checkBoolean, checkOffset, checkU64 } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -45,9 +46,11 @@ const unavailable = (why: string, program: string): NotSupportedError =>
  * an unknown function NotFoundError.
  */
 export function attachKprobe(program: Program, symbol: string, opts: KprobeOptions = {}): KprobeLink {
+  const at = { program: program.name };
+  const retprobe = checkBoolean('retprobe', opts.retprobe, at) ?? false;
+  const offset = checkOffset('offset', opts.offset, at) ?? 0n;
+  checkU64('cookie', opts.cookie, at);
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);
-  const retprobe = opts.retprobe ?? false;
-  const offset = BigInt(opts.offset ?? 0);
   const type = pmuType('kprobe');
   if (type === undefined) {
     throw unavailable(
@@ -113,6 +116,8 @@ export function attachKprobeMulti(
   symbols: readonly string[],
   opts: KprobeMultiOptions = {},
 ): KprobeMultiLink {
+  checkBoolean('retprobe', opts.retprobe, { program: program.name });
+  for (const c of opts.cookies ?? []) checkU64('cookies', c, { program: program.name });
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);
   if (symbols.length === 0)
     throw new EbpfError('kprobe_multi: no functions given', { program: program.name });

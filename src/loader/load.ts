@@ -19,7 +19,7 @@ import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZ
 import { loadKernelBtf } from '../btf/kernel.js';
 import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { EbpfError, NotSupportedError, OptionError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
@@ -39,7 +39,8 @@ import {
 import { E } from '../sys/errno.js';
 import { SyscallError, isErrno } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
-import { bpffsAncestor, makePinDirs } from '../sys/bpffs.js';
+import { makePinDirs, removeDirs } from '../sys/bpffs.js';
+import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
@@ -83,9 +84,16 @@ export type CoreRelocator = (ctx: CoreContext) => number;
 export interface LoadOptions {
   /** Where maps marked LIBBPF_PIN_BY_NAME are pinned (and looked for); default /sys/fs/bpf. */
   pinRoot?: string;
-  /** Pin every map at `<dir>/<map name>` (bpftool's `pinmaps`); pinned-by-name maps stay where they are. */
+  /**
+   * Pin every map at `<dir>/<map name>` (bpftool's `pinmaps`); pinned-by-name maps stay where they
+   * are. Like pinDir, checked to be on a bpffs before anything is loaded and made when missing.
+   */
   pinMaps?: string;
-  /** Pin every loaded program at `<dir>/<program name>`. */
+  /**
+   * Pin every loaded program at `<dir>/<program name>`. The directory must lie on a bpffs (one is
+   * mounted at /sys/fs/bpf when none is and the caller may, as bpftool does); missing directories
+   * are made, and removed again when the load fails.
+   */
   pinDir?: string;
   /** Called with each step as it happens. */
   trace?: (event: TraceEvent) => void;
@@ -149,6 +157,8 @@ function pinFileName(name: string): string {
 class Made {
   readonly fds: Fd[] = [];
   readonly pins: string[] = [];
+  /** Pin directories made for the pins, outermost first. */
+  readonly dirs: string[] = [];
   fd<T extends Fd>(fd: T): T {
     this.fds.push(fd);
     return fd;
@@ -163,6 +173,7 @@ class Made {
         // Already gone: nothing left to undo.
       }
     }
+    removeDirs(this.dirs);
     let closed = 0;
     for (const fd of this.fds.reverse()) {
       if (!fd.closed) {
@@ -206,7 +217,9 @@ const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * after a throw nothing this call created remains.
  */
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
+  checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
+  checkPinDirs(opts);
   return new Loader(spec, elf, opts).load();
 }
 
@@ -260,6 +273,15 @@ class Loader {
         'open',
         'legacy map definitions in SEC("maps") are not supported (libbpf 1.0 refuses them too); use BTF-defined maps in SEC(".maps"), or pass legacyMaps: true (--legacy-maps)',
         { ...this.loc, map: legacy.name, section: 'maps' },
+      );
+    }
+    const unknown = this.opts.programs?.find((n) => !spec.programs.some((p) => p.name === n));
+    if (unknown !== undefined) {
+      throw new OptionError(
+        'programs',
+        unknown,
+        spec.programs.map((p) => p.name),
+        this.loc,
       );
     }
     const toLoad = spec.programs.filter((p) =>
@@ -958,10 +980,9 @@ class Loader {
 
   private pin(what: 'map' | 'program', name: string, fd: Fd, path: string): void {
     try {
-      // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
-      if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
-        makePinDirs(dirname(path));
-      } else bpffsAncestor(dirname(path));
+      // The directory is checked to be on a bpffs (mounted when root may) and made when missing,
+      // as bpftool and iproute2 (tc/globals) make theirs; a failed load removes what it made.
+      this.made.dirs.push(...makePinDirs(dirname(path)));
       sys.objPin(fd.fd, path);
     } catch (e) {
       if (e instanceof EbpfError && !(e instanceof LoadError)) {

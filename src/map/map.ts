@@ -30,7 +30,7 @@ import {
   mapUpdateElem,
   objGet,
   objName,
-  objPin,
+  pinObject,
 } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
@@ -900,7 +900,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Pins the map at `path` in a bpffs. */
   pin(path: string): void {
-    objPin(this.fd.fd, path);
+    pinObject(this.fd.fd, path);
   }
 
   /**

@@ -6,7 +6,7 @@ import { removePin } from '../internal/pin.js';
 import {
   enableStats as sysEnableStats,
   objGet,
-  objPin,
+  pinObject,
   progGetFdById,
   progGetInfo,
   progGetNextId,
@@ -183,7 +183,7 @@ export class Program {
 
   /** Pins the program at `path` in a bpffs (BPF_OBJ_PIN); the program outlives this process. */
   pin(path: string): void {
-    objPin(this.fd.fd, path);
+    pinObject(this.fd.fd, path);
     this.#pinnedAt = path;
   }
 

@@ -1,7 +1,7 @@
 // One typed function per bpf(2) command. Attr buffers are preallocated per layout and reused;
 // buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
 // which stores their addresses into the attr's pointer fields for the duration of the call.
-import { statfsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { EbpfError, type Location } from '../errors.js';
 import { readCString } from '../internal/cstring.js';
@@ -52,6 +52,7 @@ import {
 import { E } from './errno.js';
 import { SyscallError } from './error.js';
 import { Fd } from './fd.js';
+import { makePinDirs, MOUNT_HINT, onBpffs, removeDirs } from './bpffs.js';
 import { native, type Bytes } from './native.js';
 // Loading the kernel interface lets kernel BTF discovery map vmlinux instead of copying it.
 import './kernel-btf.js';
@@ -387,6 +388,22 @@ export function btfLoad(btf: Uint8Array, log?: LogOptions, flags = 0): { fd: Fd;
 
 // ---- objects in bpffs ---------------------------------------------------------------------------
 
+/**
+ * Pins `fd` at `path` as bpftool and libbpf do: the directory is checked to be on a bpffs before
+ * anything is made (a bpffs mounted at /sys/fs/bpf when none is and the caller may), made when
+ * missing, and removed again when the pin fails. Returns the directories it made, outermost first.
+ */
+export function pinObject(fd: number, path: string): string[] {
+  const made = makePinDirs(dirname(path));
+  try {
+    objPin(fd, path);
+  } catch (e) {
+    removeDirs(made);
+    throw e;
+  }
+  return made;
+}
+
 /** BPF_OBJ_PIN: pins `fd` at `path` in a bpffs; a failure names the path. */
 export function objPin(fd: number, path: string, fileFlags = 0): void {
   const a = attrFor(OBJ_ATTR);
@@ -394,8 +411,6 @@ export function objPin(fd: number, path: string, fileFlags = 0): void {
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
   pinCall(BpfCmd.OBJ_PIN, a, path);
 }
-
-const BPF_FS_MAGIC = 0xcafe4a11;
 
 /**
  * Why a pin path was refused, when the errno alone misleads: the kernel answers EPERM/EACCES both
@@ -405,13 +420,8 @@ function pinPathHint(path: string, errno: number, pinning: boolean): string | un
   if (errno !== E.EPERM && errno !== E.EACCES && errno !== E.EINVAL) return undefined;
   // A new pin lives in the directory; an existing one is the file itself.
   const dir = pinning ? dirname(path) : path;
-  try {
-    if (statfsSync(dir).type !== BPF_FS_MAGIC) {
-      return `${pinning ? dir : path} is not on a bpf filesystem (mount one: mount -t bpf bpf /sys/fs/bpf)`;
-    }
-  } catch {
-    return undefined;
-  }
+  if (!existsSync(dir)) return undefined;
+  if (!onBpffs(dir)) return `${pinning ? dir : path} is not on a bpf filesystem (${MOUNT_HINT})`;
   if (pinning && basename(path).includes('.')) return "bpffs refuses '.' in names";
   return undefined;
 }
