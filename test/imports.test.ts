@@ -261,17 +261,37 @@ test('the cycle finder finds cycles and only cycles', () => {
   );
 });
 
-/**
- * Until the `cli` branch lands (commands no longer import main.ts for `Command`), the one cycle
- * through src/cli/main.ts is known; any other cycle fails. Remove this when it lands.
- */
-const KNOWN_CYCLE = (files: string[]): boolean =>
-  files.includes('src/cli/main.ts') && files.every((f) => f.startsWith('src/cli/'));
-
 test('no module imports itself back through others', () => {
-  const cycles = importCycles(importGraph())
-    .map((c) => c.map((f) => relative(ROOT, f)))
-    .filter((c) => !KNOWN_CYCLE(c))
-    .map((c) => c.join(' <-> '));
+  const cycles = importCycles(importGraph()).map((c) => c.map((f) => relative(ROOT, f)).join(' <-> '));
   assert.deepEqual(cycles, []);
+});
+
+/**
+ * The public modules: src/index.ts, each folder's index.ts (the package's entry points), and the
+ * top-level files src/index.ts re-exports whole (errors, constants).
+ */
+function publicModules(): Set<string> {
+  const src = join(ROOT, 'src');
+  const out = new Set<string>([join(src, 'index.ts')]);
+  for (const e of readdirSync(src)) {
+    const index = join(src, e, 'index.ts');
+    if (existsSync(index)) out.add(index);
+  }
+  const root = readFileSync(join(src, 'index.ts'), 'utf8');
+  for (const m of root.matchAll(/^export \* from '\.\/([\w-]+)\.js';$/gm)) out.add(join(src, `${m[1]!}.ts`));
+  return out;
+}
+
+test('the command line is built only on the public API: src/cli imports public modules and its own files', () => {
+  const pub = publicModules();
+  assert.ok(pub.has(join(ROOT, 'src/errors.ts')), 'errors.ts is re-exported by src/index.ts');
+  const violations: string[] = [];
+  for (const file of tsFiles(join(ROOT, 'src/cli'))) {
+    for (const spec of importSpecifiers(readFileSync(file, 'utf8'))) {
+      const target = resolveSpecifier(file, spec);
+      if (target === undefined || folderOf(target) === 'cli' || pub.has(target)) continue;
+      violations.push(`${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
+    }
+  }
+  assert.deepEqual(violations, []);
 });

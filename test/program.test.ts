@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
-import { openListed } from '../src/cli/listed.js';
+import { openListed } from '../src/cli/handles.js';
 import { EbpfError } from '../src/errors.js';
 import { Link } from '../src/link/link.js';
 import { enableStats, Program, programIds } from '../src/program/program.js';

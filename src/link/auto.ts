@@ -76,7 +76,10 @@ export function kernelFunctionsMatching(pattern: string): string[] {
  * (XDP, tc/tcx with a direction), a `cgroup` directory (cgroup hooks), or nothing (undefined).
  */
 export function autoAttachNeeds(spec: ProgramSpec): 'device' | 'cgroup' | undefined {
-  if (spec.section === undefined) return undefined;
+  // A section libbpf attaches by name alone, or one with no attach type (0 would read as
+  // BPF_CGROUP_INET_INGRESS), needs neither.
+  if (spec.section === undefined || spec.section.def.autoAttach !== undefined) return undefined;
+  if (spec.section.expectedAttachType === undefined) return undefined;
   const a = spec.expectedAttachType;
   if (spec.type === ProgType.XDP && a === AttachType.XDP) return 'device';
   if (spec.type === ProgType.SCHED_CLS && (a === AttachType.TCX_INGRESS || a === AttachType.TCX_EGRESS))

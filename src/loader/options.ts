@@ -3,14 +3,25 @@
 import { OptionError } from '../errors.js';
 import { checkBoolean, checkInteger } from '../internal/options.js';
 import { bpffsAncestor } from '../sys/bpffs.js';
-import type { LoadOptions } from './load.js';
+
+/** The LoadOptions fields checked here, as values of any type (they come from JavaScript too). */
+interface LoadOptionValues {
+  logLevel?: unknown;
+  logSize?: unknown;
+  legacyMaps?: unknown;
+  pinRoot?: unknown;
+  pinMaps?: unknown;
+  pinDir?: unknown;
+  trace?: unknown;
+  programs?: unknown;
+}
 
 /** BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS: the bits the kernel takes in log_level. */
 export const MAX_LOG_LEVEL = 7;
 /** The kernel refuses a log buffer under 128 bytes or of UINT_MAX >> 2 or more. */
 const LOG_SIZE_RANGE = [128, 0x3fffffff] as const;
 
-export function checkLoadOptions(opts: LoadOptions): void {
+export function checkLoadOptions(opts: LoadOptionValues): void {
   checkInteger('logLevel', opts.logLevel, 0, MAX_LOG_LEVEL);
   checkInteger('logSize', opts.logSize, ...LOG_SIZE_RANGE);
   checkBoolean('legacyMaps', opts.legacyMaps);
@@ -32,6 +43,6 @@ export function checkLoadOptions(opts: LoadOptions): void {
  * Before anything is created: a pin directory not on a bpffs (none mounted, and no right to mount
  * one) fails here, not after every map and program is loaded.
  */
-export function checkPinDirs(opts: LoadOptions): void {
+export function checkPinDirs(opts: { pinDir?: string; pinMaps?: string }): void {
   for (const dir of [opts.pinDir, opts.pinMaps]) if (dir !== undefined) bpffsAncestor(dir);
 }
