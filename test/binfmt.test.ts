@@ -269,7 +269,7 @@ test('ebpf run attaches XDP with --dev and leaves no pin behind without --pin', 
 test('ebpf run refuses bad arguments', () => {
   assert.equal(cli(['run']).status, 2);
   const bad = cli(['run', join(TESTDATA, 'globals-el.o'), '--seconds', 'x']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, 'a malformed value is a usage error');
   assert.match(bad.stderr, /--seconds wants a positive number/);
   assert.equal(cli(['binfmt', 'bogus']).status, 2);
 });

@@ -153,7 +153,7 @@ function usageMessage(e: Error & { code?: string }): string {
     return `option ${x[1]} needs a value`;
   if ((x = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(m)))
     return `option ${x[1]} takes no value`;
-  if ((x = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument is ambiguous/.exec(m)))
+  if ((x = /^Option '(?:-\w, )?(--[\w-]+)(?: <value>)?' argument is ambiguous/.exec(m)))
     return `option ${x[1]}: a value that starts with '-' is written ${x[1]}=VALUE`;
   return m.split('\n')[0]!;
 }

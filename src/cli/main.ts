@@ -79,7 +79,7 @@ const asks = (argv: string[], long: string, short: string): boolean => {
 export async function main(argv: string[]): Promise<number> {
   const json = asks(argv, '--json', '-j');
   try {
-    return await dispatch(argv);
+    return await runCommand(argv);
   } catch (e) {
     if (!(e instanceof EbpfError)) throw e;
     const code = exitCodeOf(e);
@@ -97,7 +97,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function dispatch(argv: string[]): Promise<number> {
+/** Runs a command line without printing errors: what a command throws propagates (main prints it). */
+export async function runCommand(argv: string[]): Promise<number> {
   // Global options before the command: -j/--json (passed on to it), -h/--help, -V/--version.
   let i = 0;
   let json = false;
