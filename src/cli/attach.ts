@@ -151,6 +151,14 @@ async function attach(kind: string, a: Args): Promise<number> {
   for (const o of ['mode', 'priority', 'handle', 'pid', 'cookie', 'retprobe'])
     if (a.has(o) && !KIND_OPTIONS[kind]!.includes(o)) throw new UsageError(`attach ${kind} takes no --${o}`);
   const pin = a.path('pin');
+  // Every value is checked before the program is opened or anything attached.
+  const modes: Record<string, readonly string[]> = { xdp: XDP_MODES, tc: TC_MODES, cgroup: CGROUP_MODES };
+  const mode = modes[kind] !== undefined ? a.choice('mode', modes[kind]) : undefined;
+  const priority = a.int('priority', 1, 0xffff);
+  const handle = a.int('handle', 1, 0xffffffff);
+  const pid = a.int('pid', 1, 0x7fffffff);
+  const cookie = a.u64('cookie');
+  const retprobe = a.flag('retprobe');
   const { program: prog, rest: words } = openProgram(a.positionals);
   let att: Attachment;
   let what: string;
@@ -158,20 +166,17 @@ async function attach(kind: string, a: Args): Promise<number> {
     switch (kind) {
       case 'xdp': {
         const [dev] = positionals(words, 1, 1, 'DEV, the device');
-        const mode = a.choice('mode', XDP_MODES) ?? 'auto';
-        att = attachXdp(prog, device(dev!), { mode });
-        what = `${prog.name} attached to ${dev} by XDP (${mode})`;
+        const xdpMode = (mode ?? 'auto') as (typeof XDP_MODES)[number];
+        att = attachXdp(prog, device(dev!), { mode: xdpMode });
+        what = `${prog.name} attached to ${dev} by XDP (${xdpMode})`;
         break;
       }
       case 'tc': {
         const [dev, dir] = positionals(words, 2, 2, 'DEV and ingress or egress');
         if (dir !== 'ingress' && dir !== 'egress')
           throw new UsageError(`attach tc: ingress or egress, not '${dir}'`);
-        const mode = a.choice('mode', TC_MODES) ?? 'auto';
-        const priority = a.int('priority', 1, 0xffff);
-        const handle = a.int('handle', 1, 0xffffffff);
         att = attachTc(prog, device(dev!), dir, {
-          mode,
+          mode: (mode ?? 'auto') as (typeof TC_MODES)[number],
           ...(priority !== undefined && { priority }),
           ...(handle !== undefined && { handle }),
         });
@@ -209,9 +214,6 @@ async function attach(kind: string, a: Args): Promise<number> {
       case 'uprobe': {
         const [target] = positionals(words, 1, 1, 'BINARY:FUNCTION[+OFFSET]');
         const t = parseUprobeTarget(target!);
-        const pid = a.int('pid', 1, 0x7fffffff);
-        const cookie = a.u64('cookie');
-        const retprobe = a.flag('retprobe');
         att = attachUprobe(prog, t.binary, {
           ...(t.symbol !== undefined && { symbol: t.symbol }),
           offset: t.offset,
@@ -226,8 +228,6 @@ async function attach(kind: string, a: Args): Promise<number> {
         const [target] = positionals(words, 1, 1, 'FUNCTION[+OFFSET]');
         const m = /^([^+]+)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(target!);
         if (m === null) throw new UsageError(`attach kprobe: give FUNCTION[+OFFSET], not '${target}'`);
-        const cookie = a.u64('cookie');
-        const retprobe = a.flag('retprobe');
         att = attachKprobe(prog, m[1]!, {
           offset: BigInt(m[2] ?? 0),
           retprobe,
@@ -238,8 +238,7 @@ async function attach(kind: string, a: Args): Promise<number> {
       }
       default: {
         const [cgroup, type] = positionals(words, 2, 2, 'CGROUP and TYPE (egress, connect4, ...)');
-        const mode = a.choice('mode', CGROUP_MODES) ?? 'auto';
-        att = attachCgroup(prog, cgroup!, type!, { mode });
+        att = attachCgroup(prog, cgroup!, type!, { mode: (mode ?? 'auto') as (typeof CGROUP_MODES)[number] });
         what = `${prog.name} attached to cgroup ${cgroup} ${type}${att instanceof CgroupProgAttachment ? ' (BPF_PROG_ATTACH, multi)' : ''}`;
         break;
       }

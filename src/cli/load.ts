@@ -52,6 +52,9 @@ export const command: Command = {
       trace: { type: 'boolean' },
       'legacy-maps': { type: 'boolean' },
     });
+    // The values are checked before the freplace target is opened (load() reads them again).
+    args.int('log-level', 0, MAX_LOG_LEVEL);
+    args.path('pin-maps');
     const targetArg = args.string('freplace-target');
     const target = targetArg !== undefined ? freplaceTarget(targetArg, args.positionals) : undefined;
     try {

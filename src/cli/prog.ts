@@ -135,17 +135,20 @@ function pin(a: Args): number {
 }
 
 function runProg(a: Args): number {
-  const { program, rest } = openProgram(a.positionals);
-  using p = program;
-  positionals(rest, 0, 0, '');
+  // Every value is checked before the program is opened.
   const dataIn = a.string('data-in');
   const ctxIn = a.string('ctx-in');
+  const data = dataIn !== undefined ? bytesArg(dataIn, 'data-in') : undefined;
+  const ctx = ctxIn !== undefined ? bytesArg(ctxIn, 'ctx-in') : undefined;
   const dataSizeOut = a.int('data-size-out', 0, 0xffffffff);
   const ctxSizeOut = a.int('ctx-size-out', 0, 0xffffffff);
   const repeat = a.int('repeat', 0, 0xffffffff);
+  const { program, rest } = openProgram(a.positionals);
+  using p = program;
+  positionals(rest, 0, 0, '');
   const r = p.testRun({
-    ...(dataIn !== undefined && { dataIn: bytesArg(dataIn, 'data-in') }),
-    ...(ctxIn !== undefined && { ctxIn: bytesArg(ctxIn, 'ctx-in') }),
+    ...(data !== undefined && { dataIn: data }),
+    ...(ctx !== undefined && { ctxIn: ctx }),
     ...(dataSizeOut !== undefined && { dataSizeOut }),
     ...(ctxSizeOut !== undefined && { ctxSizeOut }),
     ...(repeat !== undefined && { repeat }),
