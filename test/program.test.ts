@@ -210,6 +210,6 @@ test('ebpf prog run: hex data in, return value and packet out', (t) => {
   assert.equal(o.retval, XDP_DROP);
   assert.equal(o.data_out, 'aa' + '01'.repeat(19));
   const bad = cli(['prog', 'run', 'id', id, '--data-in', 'zz']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, 'a malformed value is a usage error');
   assert.match(bad.stderr, /neither a file nor hex/);
 });
