@@ -20,6 +20,16 @@ export interface BtfHeader {
   strLen: number;
 }
 
+/** A checked header and where its sections lie in the bytes. */
+export interface BtfLayout {
+  header: BtfHeader;
+  littleEndian: boolean;
+  typeStart: number;
+  typeEnd: number;
+  strStart: number;
+  strEnd: number;
+}
+
 export interface BtfParseOptions {
   /** The BTF this one is split from (vmlinux for a module): ids and string offsets continue it. */
   base?: Btf;
@@ -44,6 +54,11 @@ export const KIND_NAMES: readonly BtfKindName[] = (() => {
 })();
 
 const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+function parseLocation(opts: BtfParseOptions, offset?: number): Location {
+  const loc: Location = opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
+  return offset === undefined ? loc : { ...loc, offset };
+}
 
 /** Byte size of every record, given kind and vlen; -1 for a kind BTF does not have. */
 function recordSize(kind: number, vlen: number): number {
@@ -118,12 +133,12 @@ export class Btf {
     this.typeCount = offsets.length;
   }
 
-  /** Parse raw BTF (the contents of a .BTF section or /sys/kernel/btf/*). */
-  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
-    const loc: Location =
-      opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
-    const fail = (msg: string, offset?: number): BtfError =>
-      new BtfError(msg, offset === undefined ? loc : { ...loc, offset });
+  /**
+   * The header of raw BTF, checked (magic, version, section bounds) but no type read. Its byte
+   * order is `littleEndian`; `strStart` is where the string section begins in `bytes`.
+   */
+  static parseHeader(bytes: Uint8Array, opts: BtfParseOptions = {}): BtfLayout {
+    const fail = (msg: string, offset?: number): BtfError => new BtfError(msg, parseLocation(opts, offset));
     if (bytes.length < HEADER_SIZE) throw fail(`${bytes.length} bytes is too short for a BTF header`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let le: boolean;
@@ -158,7 +173,14 @@ export class Btf {
     if (strEnd > bytes.length)
       throw fail(`string section [${strStart}, ${strEnd}) past end (${bytes.length})`, 16);
     if (typeStart < strEnd && strStart < typeEnd) throw fail('type and string sections overlap', 8);
+    return { header, littleEndian: le, typeStart, typeEnd, strStart, strEnd };
+  }
 
+  /** Parse raw BTF (the contents of a .BTF section or /sys/kernel/btf/*). */
+  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
+    const loc = parseLocation(opts);
+    const { header, littleEndian: le, typeStart, typeEnd, strStart, strEnd } = Btf.parseHeader(bytes, opts);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const strings = new StringTable(bytes.subarray(strStart, strEnd), opts.base?.strings, loc);
     const offsets = indexTypes(bytes, view, le, typeStart, typeEnd, opts.base ? opts.base.endTypeId : 1, loc);
     return new Btf(bytes, header, le, offsets, strings, opts);

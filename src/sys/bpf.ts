@@ -54,8 +54,6 @@ import { SyscallError } from './error.js';
 import { Fd } from './fd.js';
 import { makePinDirs, MOUNT_HINT, onBpffs, removeDirs } from './bpffs.js';
 import { native, type Bytes } from './native.js';
-// Loading the kernel interface lets kernel BTF discovery map vmlinux instead of copying it.
-import './kernel-btf.js';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
