@@ -20,7 +20,8 @@ import {
   Link,
 } from '../src/link/index.js';
 import { loadObject, type LoadOptions } from '../src/loader/index.js';
-import { BpfMap } from '../src/map/index.js';
+import { BpfMap, UpdateFlags } from '../src/map/index.js';
+import { PerfBuffer } from '../src/events/index.js';
 import { asm, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
 import { mapCreate, progLoad } from '../src/sys/bpf.js';
@@ -142,6 +143,41 @@ test('autoAttach attaches XDP to the device option, and says a device is needed 
   } finally {
     obj.close();
   }
+});
+
+test('map update flags, test-run options and perf buffer options are checked', (t) => {
+  if (!needRoot(t)) return;
+  const before = bpfDescriptors();
+  {
+    using map = BpfMap.fromFd(
+      mapCreate({ map_type: MapType.HASH, key_size: 4, value_size: 4, max_entries: 4 }),
+    );
+    throwsOption(
+      () => map.update(new Uint8Array(4), new Uint8Array(4), 3),
+      'flags',
+      /UpdateFlags\.ANY, NOEXIST or EXIST/,
+    );
+    throwsOption(() => map.update(new Uint8Array(4), new Uint8Array(4), -1), 'flags', /-1/);
+    map.update(new Uint8Array(4), new Uint8Array(4), UpdateFlags.NOEXIST);
+    assert.equal(map.lookupBytes(new Uint8Array(4))?.length, 4, 'a valid flag still updates');
+    const insns = encode([asm.mov64Imm(0, 2), asm.exit()], true);
+    using prog = Program.fromFd(progLoad({ prog_type: ProgType.XDP }, { insns, license: 'GPL' }).fd);
+    const dataIn = new Uint8Array(64);
+    throwsOption(
+      () => prog.testRun({ dataIn, repeat: -1 }),
+      'repeat',
+      /-1 is not an integer from 0 to 4294967295/,
+    );
+    throwsOption(() => prog.testRun({ dataIn, flags: 8 }), 'flags', /0x8 is not one/);
+    assert.equal(prog.testRun({ dataIn, repeat: 2 }).retval, 2);
+    using events = BpfMap.fromFd(
+      mapCreate({ map_type: MapType.PERF_EVENT_ARRAY, key_size: 4, value_size: 4, max_entries: 2 }),
+    );
+    throwsOption(() => PerfBuffer.open(events, { pagesPerCpu: 3 }), 'pagesPerCpu', /a power of two/);
+    throwsOption(() => PerfBuffer.open(events, { wakeupEvents: 0 }), 'wakeupEvents', /from 1/);
+    throwsOption(() => PerfBuffer.open(events, { cpus: [5] }), 'cpus', /0 to 1/);
+  }
+  assert.deepEqual(bpfDescriptors(), before);
 });
 
 test('pins: directories are made on a bpffs, refused with a hint elsewhere, and a failed pin leaves nothing', (t) => {
