@@ -20,7 +20,7 @@ import {
   Link,
 } from '../src/link/index.js';
 import { loadObject, type LoadOptions } from '../src/loader/index.js';
-import { BpfMap, UpdateFlags } from '../src/map/index.js';
+import { BpfMap, UpdateFlags } from '../src/exports/map.js';
 import { PerfBuffer } from '../src/events/index.js';
 import { asm, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';

@@ -1,6 +1,6 @@
 // `ebpf attach`: attach a loaded program (XDP, tc, tracepoint, raw tracepoint, uprobe, kprobe,
 // cgroup), list links, detach.
-import { attachTypeName, linkTypeShortName } from '../constants.js';
+import { attachTypeName, linkTypeShortName } from '../exports/constants.js';
 import {
   attachCgroup,
   attachKprobe,
@@ -20,8 +20,8 @@ import {
   XDP_MODES,
   type Attachment,
   type LinkInfo,
-} from '../link/index.js';
-import { SyscallError } from '../sys/index.js';
+} from '../exports/link.js';
+import { SyscallError } from '../index.js';
 import { parse, positionals, UsageError, type Args, type Command } from './common.js';
 import { openLink, openListed, openProgram } from './handles.js';
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { EbpfError, NotSupportedError } from '../index.js';
 import { parse, positionals, UsageError, type Command } from './common.js';
 
 export const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';

@@ -10,20 +10,25 @@ import {
   readBtfFile,
   type Btf,
   type Type,
-} from '../btf/index.js';
-import { NotFoundError } from '../errors.js';
-import { parse, positionals, UsageError, type Command } from './common.js';
+} from '../exports/btf.js';
+import { NotFoundError } from '../index.js';
+import { dedupBtf } from '../exports/linker.js';
+import { parse, positionals, printJson, UsageError, writeFileArg, type Command } from './common.js';
 
 const FORMATS = ['raw', 'c', 'tree'] as const;
 
 const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [-j] [--base FILE] [--depth N]
+       ebpf btf dedup IN -o OUT [-j]  (raw BTF as libbpf's btf__dedup writes it)
 
   FILE        raw BTF (/sys/kernel/btf/vmlinux, /sys/kernel/btf/<module>) or a BPF ELF object
   --format    raw: bpftool's text (default); c: a C header; tree: each entry point and what it uses
   --type      only types with this name (tree: the roots to draw)
   -j, --json  the types as JSON, like bpftool -j
   --base      base BTF for split BTF (default /sys/kernel/btf/vmlinux for other /sys/kernel/btf files)
-  --depth     tree: how deep to expand (default 32)`;
+  --depth     tree: how deep to expand (default 32)
+  IN          dedup: raw BTF or a BPF ELF object (its .BTF)
+  -o, --output  dedup: where to write the deduplicated raw BTF
+  -j, --json  dedup: the counts of types in and out`;
 
 function load(file: string, basePath: string | undefined): Btf {
   const implicitBase =
@@ -84,14 +89,26 @@ async function dump(args: string[]): Promise<number> {
   }
 }
 
+function dedup(args: string[]): Promise<number> {
+  const a = parse(args, { output: { type: 'string', short: 'o' } });
+  const [file] = positionals(a.positionals, 1, 1, 'IN, the BTF to deduplicate') as [string];
+  const out = a.path('output');
+  if (out === undefined) throw new UsageError('-o OUT is needed: where to write the BTF');
+  const r = dedupBtf(readBtfFile(file));
+  writeFileArg(out, r.bytes);
+  if (a.json) printJson({ typesIn: r.typesIn, typesOut: r.typesOut, bytes: r.bytes.length });
+  return Promise.resolve(0);
+}
+
 export const command: Command = {
   summary: 'dump BTF from a raw BTF file or an ELF object (raw, c, tree, json)',
   usage,
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'dump') return dump(rest);
+    if (sub === 'dedup') return dedup(rest);
     throw new UsageError(
-      sub === undefined ? 'which btf command? dump' : `unknown btf command '${sub}' (dump)`,
+      sub === undefined ? 'which btf command? dump or dedup' : `unknown btf command '${sub}' (dump, dedup)`,
     );
   },
 };

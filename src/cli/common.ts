@@ -5,8 +5,8 @@
 // objects are in handles.ts.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EbpfError, NotFoundError, NotSupportedError, OptionError } from '../errors.js';
-import { SyscallError } from '../sys/index.js';
+import { EbpfError, NotFoundError, NotSupportedError, OptionError } from '../index.js';
+import { SyscallError } from '../index.js';
 
 /** Exit codes, the same for every command (README, `ebpf help`). */
 export const EXIT = {
@@ -222,7 +222,7 @@ export function readFileArg(path: string): Uint8Array {
 }
 
 /** Writes an output file the user named; EbpfError naming it when that fails. */
-export function writeFileArg(path: string, text: string): void {
+export function writeFileArg(path: string, text: string | Uint8Array): void {
   try {
     writeFileSync(path, text);
   } catch (e) {

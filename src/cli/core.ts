@@ -7,9 +7,9 @@ import {
   formatCoreRelocation,
   kernelTarget,
   type AppliedCoreRelocation,
-} from '../core/index.js';
-import { NotFoundError } from '../errors.js';
-import { loadObjectSpec, type SpecInstruction } from '../object/index.js';
+} from '../exports/core.js';
+import { NotFoundError } from '../index.js';
+import { loadObjectSpec, type SpecInstruction } from '../exports/object.js';
 import { parse, positionals, UsageError, type Command } from './common.js';
 
 const usage = `usage: ebpf core explain OBJ [--target BTF] [--program NAME] [-j]

@@ -5,9 +5,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EbpfError } from '../errors.js';
-import { attachXdp, type XdpMode } from '../link/index.js';
-import { loadObject } from '../loader/index.js';
+import { EbpfError } from '../index.js';
+import { attachXdp, type XdpMode } from '../exports/link.js';
+import { loadObject } from '../exports/loader.js';
 import { parse, positionals, UsageError, type Command } from './common.js';
 import { deleteNamespace, makeVethNamespace, type VethNamespace } from './netns-veth.js';
 

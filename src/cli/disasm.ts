@@ -1,8 +1,8 @@
 // `ebpf disasm OBJ`: the executable sections of a BPF object, in llvm-objdump's syntax or as JSON.
-import { disassembleObject, disassembleSection, executableSections } from '../asm/index.js';
-import { btfExtFromElf, btfFromElf } from '../btf/index.js';
-import { expectBpfObject, readElfFile, type ElfFile } from '../elf/index.js';
-import { NotFoundError } from '../errors.js';
+import { disassembleObject, disassembleSection, executableSections } from '../exports/asm.js';
+import { btfExtFromElf, btfFromElf } from '../exports/btf.js';
+import { expectBpfObject, readElfFile, type ElfFile } from '../exports/elf.js';
+import { NotFoundError } from '../index.js';
 import { parse, positionals, type Command } from './common.js';
 
 const usage = `usage: ebpf disasm OBJ [--section S] [-j] [--reloc] [--source] [--alu32]

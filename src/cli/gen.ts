@@ -1,8 +1,8 @@
 // `ebpf gen types OBJ`: a TypeScript module with the types of an object's maps, global variables
 // and programs, from its BTF, as the package's codecs decode them; `--json` gives the shapes.
 import { basename } from 'node:path';
-import { generateTypes, objectShapes } from '../gen/index.js';
-import { loadObjectSpec } from '../object/index.js';
+import { generateTypes, objectShapes } from '../exports/gen.js';
+import { loadObjectSpec } from '../exports/object.js';
 import { parse, positionals, UsageError, writeFileArg, type Command } from './common.js';
 
 const usage = `usage: ebpf gen types OBJ [-o FILE] [--name NAME] [--import MODULE] [-j]

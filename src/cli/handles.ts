@@ -1,11 +1,11 @@
 // The words a command line names kernel objects with, as bpftool's: PROG (`id N`, `pinned PATH`,
 // `name NAME`), MAP (`pinned PATH`, `id N`), LINK (`id N`, `pinned PATH`), and listings that
 // skip objects gone since they were listed.
-import { NotFoundError } from '../errors.js';
-import { Link } from '../link/index.js';
-import { BpfMap } from '../map/index.js';
-import { Program, programIds } from '../program/index.js';
-import { SyscallError } from '../sys/index.js';
+import { NotFoundError } from '../index.js';
+import { Link } from '../exports/link.js';
+import { BpfMap } from '../exports/map.js';
+import { Program, programIds } from '../exports/program.js';
+import { SyscallError } from '../index.js';
 import { parseId, UsageError } from './common.js';
 
 /**

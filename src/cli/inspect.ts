@@ -1,9 +1,9 @@
 // `ebpf inspect OBJ`: what a BPF object holds, as the loader will see it: sections, programs
 // (type from the section name, attach target, linked subprograms, relocations), maps, globals, BTF.
-import type { Btf } from '../btf/index.js';
-import { attachTypeName, mapTypeName, progTypeName } from '../constants.js';
-import { parseElf, readElfFile, type ElfFile } from '../elf/index.js';
-import { objectSpecFromElf, type MapSpec, type ObjectSpec, type Reference } from '../object/index.js';
+import type { Btf } from '../exports/btf.js';
+import { attachTypeName, mapTypeName, progTypeName } from '../exports/constants.js';
+import { parseElf, readElfFile, type ElfFile } from '../exports/elf.js';
+import { objectSpecFromElf, type MapSpec, type ObjectSpec, type Reference } from '../exports/object.js';
 import { parse, positionals, type Command } from './common.js';
 
 const usage = `usage: ebpf inspect OBJ [-j]

@@ -1,7 +1,7 @@
 // `ebpf load OBJ --pin-dir DIR`: loads every program of an object (like `bpftool prog loadall`)
 // and pins each at DIR/<program name>; `--trace` narrates each step of the load.
-import { formatTraceEvent, loadObject, MAX_LOG_LEVEL, type LoadOptions } from '../loader/index.js';
-import { Program } from '../program/index.js';
+import { formatTraceEvent, loadObject, MAX_LOG_LEVEL, type LoadOptions } from '../exports/loader.js';
+import { Program } from '../exports/program.js';
 import { parse, parseId, positionals, UsageError, type Args, type Command } from './common.js';
 
 const usage = `usage: ebpf load OBJ --pin-dir DIR [--pin-maps DIR] [--trace] [--legacy-maps] [--log-level N]

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EbpfError } from '../errors.js';
+import { EbpfError } from '../index.js';
 import { errorJson, EXIT, exitCodeOf, UsageError, type Command } from './common.js';
 
 const commands: Record<string, () => Promise<Command>> = {
@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   disasm: async () => (await import('./disasm.js')).command,
   btf: async () => (await import('./btf.js')).command,
   core: async () => (await import('./core.js')).command,
+  link: async () => (await import('./link.js')).command,
   gen: async () => (await import('./gen.js')).command,
   load: async () => (await import('./load.js')).command,
   run: async () => (await import('./run.js')).command,

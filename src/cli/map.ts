@@ -1,8 +1,8 @@
 // `ebpf map dump|get|update|delete`: a pinned or numbered map, keys and values through its BTF,
 // printed the way `bpftool map` prints them (`--json`: bpftool -j's `formatted` part).
-import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../btf/index.js';
-import { NotFoundError } from '../errors.js';
-import { UpdateFlags, type BpfMap } from '../map/index.js';
+import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../exports/btf.js';
+import { NotFoundError } from '../index.js';
+import { UpdateFlags, type BpfMap } from '../exports/map.js';
 import { hex, parse, positionals, UsageError, type Command } from './common.js';
 import { openMap } from './handles.js';
 

@@ -1,7 +1,7 @@
 // `ebpf prog list|show|run`: loaded programs as bpftool prints them (text or --json), and test runs.
 import { existsSync } from 'node:fs';
-import { progTypeShortName } from '../constants.js';
-import { memlockOf, Program, programIds, type ProgramInfo } from '../program/index.js';
+import { progTypeShortName } from '../exports/constants.js';
+import { memlockOf, Program, programIds, type ProgramInfo } from '../exports/program.js';
 import { hex, parse, positionals, readFileArg, UsageError, type Args, type Command } from './common.js';
 import { openListed, openProgram } from './handles.js';
 

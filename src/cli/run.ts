@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
-import { mapTypeShortName } from '../constants.js';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { mapTypeShortName } from '../exports/constants.js';
+import { EbpfError, NotSupportedError } from '../index.js';
 import {
   autoAttachLoaded,
   autoAttachNeeds,
@@ -13,9 +13,9 @@ import {
   XDP_MODES,
   type Attachment,
   type AutoAttachOptions,
-} from '../link/index.js';
-import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../loader/index.js';
-import type { ProgramSpec } from '../object/index.js';
+} from '../exports/link.js';
+import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../exports/loader.js';
+import type { ProgramSpec } from '../exports/object.js';
 import { parse, positionals, toJson, type Command } from './common.js';
 
 const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR] [--pid N] [--pin | --pin-dir DIR]

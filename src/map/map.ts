@@ -927,5 +927,3 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return `map '${this.name}' (${mapTypeShortName(this.type)}, id ${this.id})`;
   }
 }
-
-export { BpfMap as Map };
