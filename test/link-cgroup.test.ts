@@ -185,7 +185,7 @@ test('ebpf attach cgroup --pin, attach list, attach detach; ebpf attach uprobe -
       '--pin',
       linkPin,
     ]);
-    assert.equal(legacy.status, 1);
+    assert.equal(legacy.status, 2, 'refused before attaching: a usage error');
     assert.match(legacy.stderr, /not a bpf_link/);
     assert.deepEqual(bpftoolCgroup(s.cgroup), [], 'refused to pin: detached again');
     const bad = cli(['attach', 'cgroup', 'pinned', progPin, s.cgroup, 'sideways']);

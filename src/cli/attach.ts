@@ -21,7 +21,7 @@ import {
   type Attachment,
   type LinkInfo,
 } from '../exports/link.js';
-import { SyscallError } from '../index.js';
+import { EbpfError, SyscallError } from '../index.js';
 import { parse, positionals, UsageError, type Args, type Command } from './common.js';
 import { openLink, openListed, openProgram } from './handles.js';
 
@@ -159,6 +159,8 @@ async function attach(kind: string, a: Args): Promise<number> {
   const pid = a.int('pid', 1, 0x7fffffff);
   const cookie = a.u64('cookie');
   const retprobe = a.flag('retprobe');
+  if (pin !== undefined && mode === 'legacy')
+    throw new UsageError(`a legacy ${kind} attachment is not a bpf_link and cannot be pinned`);
   const { program: prog, rest: words } = openProgram(a.positionals);
   let att: Attachment;
   let what: string;
@@ -182,8 +184,11 @@ async function attach(kind: string, a: Args): Promise<number> {
         });
         what = `${prog.name} attached to ${dev} ${dir} (${att instanceof TcFilter ? 'clsact + cls_bpf' : 'tcx'})`;
         if (att instanceof TcFilter) {
-          if (pin !== undefined)
-            throw new UsageError('a legacy tc filter is not a bpf_link and cannot be pinned');
+          if (pin !== undefined) {
+            // auto fell back to a filter (a kernel without tcx): take it off again.
+            att.close();
+            throw new EbpfError('this kernel has no tcx links, and a tc filter cannot be pinned');
+          }
           process.stdout.write(
             a.json
               ? JSON.stringify({ attached: what, filter: { priority: att.priority, handle: att.handle } }) +
@@ -250,7 +255,7 @@ async function attach(kind: string, a: Args): Promise<number> {
   if (pin === undefined) return hold(att, what, a.json);
   try {
     const link = linkOf(att);
-    if (link === undefined) throw new UsageError('this attachment is not a bpf_link and cannot be pinned');
+    if (link === undefined) throw new EbpfError('this attachment is not a bpf_link and cannot be pinned');
     link.pin(pin);
     const id = link.info().id;
     process.stdout.write(

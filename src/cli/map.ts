@@ -133,6 +133,7 @@ async function run(args: string[]): Promise<number> {
   const json = a.json;
   if (verb === undefined) throw new UsageError(`which map command? ${VERBS.join(', ')}`);
   if (!VERBS.includes(verb)) throw new UsageError(`unknown map command '${verb}' (${VERBS.join(', ')})`);
+  if (verb === 'pin') positionals(words, 3, 3, 'PATH, where to pin the map');
   const { map, rest } = openMap(words);
   using _m = map;
   if (verb === 'pin') {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { progTypeShortName } from '../exports/constants.js';
 import { memlockOf, Program, programIds, type ProgramInfo } from '../exports/program.js';
 import { hex, parse, positionals, readFileArg, UsageError, type Args, type Command } from './common.js';
-import { openListed, openProgram } from './handles.js';
+import { objectWords, openListed, openProgram } from './handles.js';
 
 const usage = `usage: ebpf prog list [-j]
        ebpf prog show PROG [-j]
@@ -125,6 +125,8 @@ function show(a: Args): number {
 }
 
 function pin(a: Args): number {
+  const n = objectWords(a.positionals, ['id', 'pinned', 'name']);
+  positionals(a.positionals, n + 1, n + 1, 'PATH, where to pin the program');
   const { program, rest } = openProgram(a.positionals);
   using p = program;
   const [path] = positionals(rest, 1, 1, 'PATH, where to pin the program');
