@@ -6,8 +6,8 @@
  *
  * Tools reach further through the subpaths, one per step of the pipeline: `ebpf/elf`,
  * `ebpf/asm`, `ebpf/btf`, `ebpf/core`, `ebpf/object`, `ebpf/loader`, `ebpf/map`,
- * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen` and
- * `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
+ * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen`, `ebpf/linker`
+ * and `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
  * @module ebpf
  */
 

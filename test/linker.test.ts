@@ -432,7 +432,11 @@ test('mutated objects link or fail with a located EbpfError, never a crash', () 
       outcomes.set('linked', (outcomes.get('linked') ?? 0) + 1);
     } catch (e) {
       assert.ok(e instanceof EbpfError, `mutant ${i}: ${(e as Error).stack}`);
-      assert.match(e.message, /mutant\d+-\d\.o|section|type \[/, `mutant ${i}: no location in '${e.message}'`);
+      assert.match(
+        e.message,
+        /mutant\d+-\d\.o|section|type \[/,
+        `mutant ${i}: no location in '${e.message}'`,
+      );
       outcomes.set(e.name, (outcomes.get(e.name) ?? 0) + 1);
     }
   }
@@ -452,7 +456,10 @@ class ElfFileLite {
       let name = '';
       for (let p = strOff + v.getUint32(h, true); b[p] !== 0; p++) name += String.fromCharCode(b[p]!);
       if (name === '.BTF') {
-        this.btf = { start: Number(v.getBigUint64(h + 24, true)), size: Number(v.getBigUint64(h + 32, true)) };
+        this.btf = {
+          start: Number(v.getBigUint64(h + 24, true)),
+          size: Number(v.getBigUint64(h + 32, true)),
+        };
       }
     }
   }

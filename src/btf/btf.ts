@@ -1,8 +1,10 @@
 // The BTF container: parses the header, indexes type records in one pass, and decodes a type to
 // the model in types.ts only when it is asked for. Split BTF continues ids and string offsets of a base.
 import { BtfError, type Location } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { BtfBuilder } from './builder.js';
 import { StringTable } from './strings.js';
+import { skipQualifiers, skips } from './walk.js';
 import { BtfKind, VOID, type BtfKindName, type Type, type TypeKind, type Void } from './types.js';
 
 export const BTF_MAGIC = 0xeb9f;
@@ -52,8 +54,6 @@ export const KIND_NAMES: readonly BtfKindName[] = (() => {
   for (const [name, n] of Object.entries(BtfKind)) names[n] = name as BtfKindName;
   return names;
 })();
-
-const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function parseLocation(opts: BtfParseOptions, offset?: number): Location {
   const loc: Location = opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
@@ -306,21 +306,9 @@ export class Btf {
 
   /** Follow typedefs, const/volatile/restrict and type tags to the underlying type. */
   resolve(id: number): Type | Void {
-    let t = this.type(id);
-    for (let hops = 0; ; hops++) {
-      switch (t.kind) {
-        case 'TYPEDEF':
-        case 'VOLATILE':
-        case 'CONST':
-        case 'RESTRICT':
-        case 'TYPE_TAG':
-          if (hops > 64) throw new BtfError('type chain too long (loop?)', this.loc(id));
-          t = this.type(t.type);
-          continue;
-        default:
-          return t;
-      }
-    }
+    const t = skipQualifiers((i) => this.type(i), id, { typedefs: true });
+    if (skips(t, { typedefs: true })) throw new BtfError('type chain too long (loop?)', this.loc(id));
+    return t;
   }
 
   /** Size in bytes of a type, as the C compiler for BPF sees it. */
@@ -561,7 +549,7 @@ function indexTypes(
   let n = 0;
   let off = start;
   const abs = bytes.byteOffset + start;
-  if (le === hostLittleEndian && abs % 4 === 0) {
+  if (le === HOST_LITTLE_ENDIAN && abs % 4 === 0) {
     // Fast path: read info words straight from a Uint32Array over the section.
     const words = new Uint32Array(bytes.buffer, abs, (end - start) >>> 2);
     const limit = words.length;

@@ -1,6 +1,6 @@
 /**
- * `ebpf/linker`: static linking of BPF objects (`linkObjects`, libbpf's `bpf_linker` semantics,
- * as `bpftool gen object`) and BTF deduplication (`dedupBtf`, as libbpf's `btf__dedup`).
+ * `ebpf/linker`: static linking of BPF objects into one (as `bpftool gen object`) and BTF
+ * deduplication, offline.
  * @module ebpf/linker
  */
 export * from '../linker/index.js';

@@ -223,12 +223,16 @@ class Linker {
     if (dst.ephemeral) this.initSec(dst, src.elf);
     const a = src.elf.addralign;
     if (a > 4096 || (a & (a - 1)) !== 0) {
-      throw new LinkError(`section alignment ${a} is not a power of two up to 4096`, { file, section: src.name });
+      throw new LinkError(`section alignment ${a} is not a power of two up to 4096`, {
+        file,
+        section: src.name,
+      });
     }
     const align = Math.max(dst.addralign || 1, a);
     const start = Math.ceil(dst.size / align) * align;
     const end = start + src.elf.size;
-    if (end > 0xffffffff) throw new LinkError(`merged section would be ${end} bytes`, { file, section: src.name });
+    if (end > 0xffffffff)
+      throw new LinkError(`merged section would be ${end} bytes`, { file, section: src.name });
     if (src.elf.type !== SHT_NOBITS) {
       if (end > dst.data.length) {
         const grown = new Uint8Array(Math.max(end, dst.data.length * 2));

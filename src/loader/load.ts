@@ -7,9 +7,10 @@ import { dirname, join } from 'node:path';
 import { encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { ProgType, progTypeName } from '../constants.js';
+import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
@@ -42,10 +43,6 @@ import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
-
-/** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
-const BPF_F_SLEEPABLE = 1 << 4;
-const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -159,8 +156,6 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
   return { spec: input, elf };
 }
 
-const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
@@ -221,7 +216,7 @@ class Loader {
 
   load(): LoadedObject {
     const spec = this.spec;
-    if (spec.littleEndian !== hostLittleEndian) {
+    if (spec.littleEndian !== HOST_LITTLE_ENDIAN) {
       throw new NotSupportedError(
         `object is ${spec.littleEndian ? 'little' : 'big'} endian, this machine is not`,
         this.loc,

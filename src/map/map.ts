@@ -10,6 +10,7 @@ import {
   mapTypeShortName,
 } from '../constants.js';
 import { EbpfError, NotSupportedError, OptionError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import {
   mapCreate,
   mapDeleteBatch,
@@ -107,8 +108,6 @@ function fdNumber(x: FdLike): number {
   return typeof inner === 'number' ? inner : inner.fd;
 }
 
-const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Flags as the u64 the attr holds, without allocating a BigInt for the usual 0. */
 function u64(flags: number): bigint {
   return flags === 0 ? 0n : BigInt(flags);
@@ -124,8 +123,8 @@ function fdValueCodec(size: number): Codec<number> {
   return {
     size,
     typeId: 0,
-    decode: (b, o = 0) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(o, hostLE),
-    decodeView: (v, o) => v.getUint32(o, hostLE),
+    decode: (b, o = 0) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(o, HOST_LITTLE_ENDIAN),
+    decodeView: (v, o) => v.getUint32(o, HOST_LITTLE_ENDIAN),
     encode: (x, out, o) => inner.encode(toFd(x), out, o),
     encodeView: (x, v, o) => inner.encodeView(toFd(x), v, o),
   };

@@ -53,9 +53,10 @@ import { E } from './errno.js';
 import { SyscallError } from './error.js';
 import { Fd } from './fd.js';
 import { makePinDirs, MOUNT_HINT, onBpffs, removeDirs } from './bpffs.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { native, type Bytes } from './native.js';
 
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = HOST_LITTLE_ENDIAN;
 
 interface Layout {
   readonly size: number;

@@ -30,6 +30,7 @@ import { RingBuffer, BPF_RINGBUF_HDR_SZ } from 'ebpf/events';
 import { allFeatures, type Feature } from 'ebpf/features';
 import { generateTypes } from 'ebpf/gen';
 import { BPF_F_RDONLY_PROG, mapTypeName, MapType } from 'ebpf/constants';
+import { linkObjects, type LinkInput } from 'ebpf/linker';
 
 interface FlowKey {
   saddr: number;
@@ -67,6 +68,9 @@ assert.equal(BPF_F_RDONLY_PROG, 128);
 assert.equal(BPF_RINGBUF_HDR_SZ, 8);
 assert.equal(typeof UpdateFlags, 'object');
 assert.equal(typeof RingBuffer.open, 'function');
+const input: LinkInput = { file: 'flow-el.o', bytes: readFileSync(testdata('flow-el.o')) };
+assert.ok(parseElf(linkObjects([input])).section('xdp') !== undefined); // linked on its own
+
 const features: Feature[] = allFeatures();
 assert.ok(features.length > 0);
 
