@@ -6,8 +6,8 @@
  *
  * Tools reach further through the subpaths, one per step of the pipeline: `ebpf/elf`,
  * `ebpf/asm`, `ebpf/btf`, `ebpf/core`, `ebpf/object`, `ebpf/loader`, `ebpf/map`,
- * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen`, `ebpf/linker`
- * and `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
+ * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen`, `ebpf/build`,
+ * `ebpf/linker` and `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
  * @module ebpf
  */
 
@@ -44,6 +44,11 @@ export { MapType, ProgType, AttachType, LinkType } from './constants.js';
 // Reading an object, before load.
 export { loadObjectSpec, type LoadObjectOptions } from './object/object.js';
 export type { ObjectSpec, ProgramSpec, MapSpec, VariableSpec, ExternSpec, Globals } from './object/spec.js';
+
+// Typed objects: the modules `ebpf gen types` and `ebpf build --types` write type ObjectSpec and
+// LoadedObject by an ObjectTypes, and check the object they are given with withObjectTypes.
+export type { ObjectTypes, MapName, SectionName, RecordName } from './object/spec.js';
+export { withObjectTypes, ObjectTypesMismatchError, type GeneratedTypesCheck } from './gen/typed.js';
 
 // Loading.
 export {

@@ -22,3 +22,4 @@ export {
   type Json,
   type FormatOptions as ValueFormatOptions,
 } from './format-value.js';
+export * from './c-name.js';

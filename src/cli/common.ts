@@ -69,6 +69,13 @@ export class Args {
     return typeof v === 'string' ? v : undefined;
   }
 
+  /** Every value of a repeatable option, in order. */
+  list(name: string): string[] {
+    const v = this.#values[name];
+    if (v === undefined) return [];
+    return (Array.isArray(v) ? v : [v]).map(String);
+  }
+
   /** A whole number in [min, max], written in decimal or 0x hex. */
   int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
     const s = this.string(name);

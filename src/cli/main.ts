@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   btf: async () => (await import('./btf.js')).command,
   core: async () => (await import('./core.js')).command,
   link: async () => (await import('./link.js')).command,
+  build: async () => (await import('./build.js')).command,
   gen: async () => (await import('./gen.js')).command,
   load: async () => (await import('./load.js')).command,
   run: async () => (await import('./run.js')).command,

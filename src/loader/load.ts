@@ -17,7 +17,9 @@ import type { AppliedCoreRelocation } from '../core/apply.js';
 import {
   SEC_ATTACH_BTF,
   objectSpecFromElf,
+  specElf,
   type ObjectSpec,
+  type ObjectTypes,
   type ProgramSpec,
   type SpecInstruction,
 } from '../object/index.js';
@@ -144,7 +146,8 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
     const elf = parseElf(bytes, file);
     return { spec: objectSpecFromElf(elf, file !== undefined ? { file } : {}), elf };
   }
-  let elf = opts.elf;
+  // The ELF the spec was read from (bytes have no file to read again), else its file.
+  let elf = opts.elf ?? specElf(input);
   if (elf === undefined && input.file !== undefined) {
     try {
       const b = readFileSync(input.file);
@@ -159,8 +162,11 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
- * after a throw nothing this call created remains.
+ * after a throw nothing this call created remains. A spec typed by `ebpf gen types` (ObjectSpec<T>)
+ * gives a LoadedObject<T>.
  */
+export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
+export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
