@@ -15,6 +15,8 @@ const COMMANDS = [
   'disasm',
   'btf',
   'core',
+  'link',
+  'build',
   'gen',
   'load',
   'run',
