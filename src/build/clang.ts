@@ -109,14 +109,20 @@ const systemIncludes = new Map<string, string[]>();
 export function clangSystemIncludes(clang: string): string[] {
   let dirs = systemIncludes.get(clang);
   if (dirs === undefined) {
-    const r = spawnSync(clang, ['-v', '-E', '-x', 'c', '-'], { input: '', encoding: 'utf8', timeout: 60_000 });
-    if (r.error !== undefined) throw new BuildError(`cannot run ${clang}: ${r.error.message}: ${INSTALL_HINT}`);
+    const r = spawnSync(clang, ['-v', '-E', '-x', 'c', '-'], {
+      input: '',
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (r.error !== undefined)
+      throw new BuildError(`cannot run ${clang}: ${r.error.message}: ${INSTALL_HINT}`);
     dirs = [];
     let inList = false;
     for (const line of r.stderr.split('\n')) {
       if (line.startsWith('#include <...> search starts here:')) inList = true;
       else if (line.startsWith('End of search list.')) break;
-      else if (inList && line.startsWith(' ')) dirs.push(line.trim().replace(/ \(framework directory\)$/, ''));
+      else if (inList && line.startsWith(' '))
+        dirs.push(line.trim().replace(/ \(framework directory\)$/, ''));
     }
     systemIncludes.set(clang, dirs);
   }
