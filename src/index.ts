@@ -2,7 +2,7 @@
  * `ebpf`: the common path from a compiled BPF object to running programs: read an object
  * (`loadObjectSpec`), change what may change before load, load it (`loadObject`), use its maps,
  * global variables and programs, attach programs (`attach*`), read events (`RingBuffer`,
- * `PerfBuffer`), probe the kernel's features, and catch the errors, each of which says where.
+ * `PerfBuffer`), write them (`UserRingBuffer`), probe the kernel's features, and catch the errors, each of which says where.
  *
  * Tools reach further through the subpaths, one per step of the pipeline: `ebpf/elf`,
  * `ebpf/asm`, `ebpf/btf`, `ebpf/core`, `ebpf/object`, `ebpf/loader`, `ebpf/map`,
@@ -121,6 +121,8 @@ export { autoAttach, autoAttachLoaded, type AutoAttachOptions } from './link/aut
 // Events from programs, read on the event loop.
 export {
   RingBuffer,
+  UserRingBuffer,
+  type UserRecord,
   PerfBuffer,
   EventReader,
   type EventHandler,

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EbpfError, NotFoundError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { vmlinuxHeader, type VmlinuxHeaderOptions } from './vmlinux.js';
 
 /** Compilation failed, or no compiler: the message carries clang's diagnostics or what to install. */
@@ -131,7 +132,7 @@ export function clangSystemIncludes(clang: string): string[] {
 
 /** The host's BPF target by byte order. */
 export function hostTarget(): BpfTarget {
-  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'bpfel' : 'bpfeb';
+  return HOST_LITTLE_ENDIAN ? 'bpfel' : 'bpfeb';
 }
 
 /** `x.bpf.c` → `x.bpf.o`; any other name gets `.o` in place of its extension. */

@@ -18,7 +18,7 @@ import { parse, positionals, printJson, UsageError, writeFileArg, type Command }
 const FORMATS = ['raw', 'c', 'tree'] as const;
 
 const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [-j] [--base FILE] [--depth N]
-       ebpf btf dedup IN -o OUT [-j]  (raw BTF as libbpf's btf__dedup writes it)
+       ebpf btf dedup IN -o OUT [--no-fwd-by-name] [-j]  (raw BTF as libbpf's btf__dedup writes it)
 
   FILE        raw BTF (/sys/kernel/btf/vmlinux, /sys/kernel/btf/<module>) or a BPF ELF object
   --format    raw: bpftool's text (default); c: a C header; tree: each entry point and what it uses
@@ -28,6 +28,8 @@ const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [-j
   --depth     tree: how deep to expand (default 32)
   IN          dedup: raw BTF or a BPF ELF object (its .BTF)
   -o, --output  dedup: where to write the deduplicated raw BTF
+  --no-fwd-by-name
+              dedup: leave a FWD no comparison resolved (libbpf before 1.1.0, bpftool 7.1)
   -j, --json  dedup: the counts of types in and out`;
 
 function load(file: string, basePath: string | undefined): Btf {
@@ -90,11 +92,11 @@ async function dump(args: string[]): Promise<number> {
 }
 
 function dedup(args: string[]): Promise<number> {
-  const a = parse(args, { output: { type: 'string', short: 'o' } });
+  const a = parse(args, { output: { type: 'string', short: 'o' }, 'no-fwd-by-name': { type: 'boolean' } });
   const [file] = positionals(a.positionals, 1, 1, 'IN, the BTF to deduplicate') as [string];
   const out = a.path('output');
   if (out === undefined) throw new UsageError('-o OUT is needed: where to write the BTF');
-  const r = dedupBtf(readBtfFile(file));
+  const r = dedupBtf(readBtfFile(file), { fwdByName: !a.flag('no-fwd-by-name') });
   writeFileArg(out, r.bytes);
   if (a.json) printJson({ typesIn: r.typesIn, typesOut: r.typesOut, bytes: r.bytes.length });
   return Promise.resolve(0);

@@ -171,8 +171,58 @@ export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOp
   checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
   checkPinDirs(opts);
-  return new Loader(spec, elf, opts).load();
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = sys.progLoad(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
 }
+
+/**
+ * loadObject, with each BPF_PROG_LOAD (the verifier, which can take seconds on a big program) on
+ * libuv's thread pool, so the event loop keeps running meanwhile; the other steps are quick and
+ * run on the calling thread. Rejects as loadObject throws, with nothing left behind. Programs
+ * load one after another, in the same order as loadObject.
+ */
+export async function loadObjectAsync(
+  input: ObjectSpec | string | Uint8Array,
+  opts: LoadOptions = {},
+): Promise<LoadedObject> {
+  checkLoadOptions(opts);
+  const { spec, elf } = readInput(input, opts);
+  checkPinDirs(opts);
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = await sys.progLoadAsync(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
+}
+
+/** A BPF_PROG_LOAD the loader's steps ask its driver (sync or async) to make. */
+interface ProgLoadCall {
+  attr: Parameters<typeof sys.progLoad>[0];
+  bufs: Parameters<typeof sys.progLoad>[1];
+  log: Parameters<typeof sys.progLoad>[2];
+}
+
+/** The loader's steps: they yield each program load and take its result (or its error) back. */
+type LoadSteps<R> = Generator<ProgLoadCall, R, { fd: Fd; log: string }>;
 
 class Loader {
   private readonly made = new Made();
@@ -220,7 +270,7 @@ class Loader {
     return this.kernel;
   }
 
-  load(): LoadedObject {
+  *load(): LoadSteps<LoadedObject> {
     const spec = this.spec;
     if (spec.littleEndian !== HOST_LITTLE_ENDIAN) {
       throw new NotSupportedError(
@@ -260,7 +310,7 @@ class Loader {
       this.loadBtf(toLoad);
       this.mapLoader.createAll(this.btfFd, this.kconfigContents);
       const structOps = this.structOps(toLoad);
-      for (const p of toLoad) this.loadProgram(p, structOps.get(p.name));
+      for (const p of toLoad) yield* this.loadProgram(p, structOps.get(p.name));
       this.mapLoader.setProgramSlots((name) => this.programs.get(name)?.fd.fd);
       this.pinAll(toLoad);
     } catch (e) {
@@ -471,7 +521,7 @@ class Loader {
     return t;
   }
 
-  private loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): void {
+  private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
       throw new LoadError('program', `missing BPF prog type, check ELF section name '${p.sectionName}'`, at);
@@ -541,7 +591,7 @@ class Loader {
       : undefined;
     let fd: Fd;
     try {
-      const r = sys.progLoad(attr, bufs, log);
+      const r = yield { attr, bufs, log };
       fd = this.made.fd(r.fd);
       if (r.log !== '') this.logs.set(p.name, r.log);
     } catch (e) {
