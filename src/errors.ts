@@ -45,3 +45,25 @@ export class InstructionError extends FormatError {}
 export class NotFoundError extends EbpfError {}
 /** The running kernel lacks a feature. */
 export class NotSupportedError extends EbpfError {}
+
+/**
+ * An option given to a library call has a value it cannot take (`attachXdp(prog, 'lo', { mode:
+ * 'genric' })`): names the option, the value, and what it allows.
+ */
+export class OptionError extends EbpfError {
+  /** The option's name as the call spells it: `mode`, `logLevel`, `cpu`. */
+  readonly option: string;
+  readonly value: unknown;
+  /** The values it takes, where they are a list. */
+  readonly allowed: readonly string[] | undefined;
+  constructor(option: string, value: unknown, expected: string | readonly string[], location: Location = {}) {
+    const shown =
+      typeof value === 'string' ? `'${value}'` : typeof value === 'bigint' ? `${value}n` : String(value);
+    const want =
+      typeof expected === 'string' ? expected : `one of ${expected.map((v) => `'${v}'`).join(', ')}`;
+    super(`option ${option}: ${shown} is not ${want}`, location);
+    this.option = option;
+    this.value = value;
+    this.allowed = typeof expected === 'string' ? undefined : expected;
+  }
+}

@@ -20,6 +20,7 @@ export {
   InstructionError,
   NotFoundError,
   NotSupportedError,
+  OptionError,
   type Location,
 } from './errors.js';
 export { ObjectError, MapDefinitionError, RelocationError } from './object/errors.js';

@@ -373,6 +373,9 @@ test('cli: btf dump raw, json, tree and c', (t) => {
   assert.equal(shallow.status, 0, shallow.stderr);
   assert.ok(shallow.stdout.length < tree.stdout.length, '--depth 0 draws less than the default');
   const badDepth = cli(['btf', 'dump', f, '--format', 'tree', '--depth', 'abc']);
-  assert.equal(badDepth.status, 1);
-  assert.equal(badDepth.stderr, "ebpf: --depth wants a whole number, not 'abc'\n");
+  assert.equal(badDepth.status, 2, 'a malformed value is a usage error');
+  assert.equal(
+    badDepth.stderr,
+    "ebpf: --depth wants a whole number >= 0, not 'abc'\n(see 'ebpf btf --help')\n",
+  );
 });

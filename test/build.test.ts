@@ -332,7 +332,9 @@ test('clear errors: no clang (which package to install), clang diagnostics, bad 
     (e: unknown) => e instanceof BuildError,
   );
 
-  assert.match(build([SOURCE, '--target', 'bpf64']).stderr, /--target 'bpf64': expected bpfel or bpfeb/);
+  const badTarget = build([SOURCE, '--target', 'bpf64']);
+  assert.equal(badTarget.status, 2, 'a malformed value is a usage error');
+  assert.match(badTarget.stderr, /--target wants one of bpfel, bpfeb, not 'bpf64'/);
   assert.match(build([SOURCE, '--type', 'event']).stderr, /--type needs --types FILE/);
   assert.equal(build([]).status, 2);
   assert.match(build(['/nonexistent.bpf.c']).stderr, /\/nonexistent\.bpf\.c: no such source file/);

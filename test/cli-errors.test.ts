@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseElf } from '../src/elf/index.js';
 import { EbpfError } from '../src/errors.js';
-import { main } from '../src/cli/main.js';
+import { runCommand } from '../src/cli/main.js';
 import { ROOT, TESTDATA, VMLINUX, cli, needRoot } from './helpers.js';
 import { existsSync } from 'node:fs';
 
@@ -56,7 +56,7 @@ const objectCommands: [string, (f: string) => string[]][] = [
 async function expectFailure(args: string[], file: string, why: RegExp): Promise<void> {
   let err: unknown;
   try {
-    await main(args);
+    await runCommand(args);
   } catch (e) {
     err = e;
   }
@@ -132,13 +132,13 @@ test('an option the command does not know is an error, not silently ignored', as
     ['prog', 'list', '--all'],
     ['attach', 'list', '--verbose'],
   ]) {
-    await assert.rejects(main(args), (e: unknown) => {
+    await assert.rejects(runCommand(args), (e: unknown) => {
       assert.ok(e instanceof EbpfError, `ebpf ${args.join(' ')}: ${String(e)}`);
       assert.match(e.message, /^unknown option --/, `ebpf ${args.join(' ')}`);
       return true;
     });
   }
-  await assert.rejects(main(['inspect', obj, '--json=yes']), /option --json takes no value/);
+  await assert.rejects(runCommand(['inspect', obj, '--json=yes']), /option --json takes no value/);
 });
 
 test('ebpf run --dev with an interface that does not exist fails, and leaves no pin behind', (t) => {

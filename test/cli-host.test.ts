@@ -4,9 +4,10 @@
 // empty /sys/fs/bpf), bpffs is mounted when the caller may, and otherwise one line says how.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, TESTDATA, haveTool, need, needRoot } from './helpers.js';
+import { ROOT, TESTDATA, cli, haveTool, need, needRoot } from './helpers.js';
 
 const FLOW = join(TESTDATA, 'flow-el.o');
 const PIN = `/sys/fs/bpf/ebpf-cli-host-${process.pid}`;
@@ -89,4 +90,37 @@ test('scripts/prepare-test-host.sh mounts bpffs and tracefs as root, and as nobo
     user.stderr,
     /mount -t bpf bpf \/sys\/fs\/bpf; mount -t tracefs tracefs \/sys\/kernel\/tracing/,
   );
+});
+
+test('ebpf prog pin and map pin make the directories on a bpffs and refuse a path outside one, making nothing', (t) => {
+  if (!needRoot(t)) return;
+  const base = `/sys/fs/bpf/ebpf-cli-host-pin-${process.pid}`;
+  const tmp = `/tmp/ebpf-cli-host-pin-${process.pid}`;
+  try {
+    const load = cli(['load', FLOW, '--pin-dir', `${base}/progs`, '--pin-maps', `${base}/maps`]);
+    assert.equal(load.status, 0, load.stderr);
+    const prog = cli(['prog', 'pin', 'pinned', `${base}/progs/count_flows`, `${base}/a/b/prog`, '-j']);
+    assert.equal(prog.status, 0, prog.stderr);
+    assert.equal((JSON.parse(prog.stdout) as { pinnedAt: string }).pinnedAt, `${base}/a/b/prog`);
+    assert.ok(existsSync(`${base}/a/b/prog`));
+    const map = cli(['map', 'pin', 'pinned', `${base}/maps/flow_map`, `${base}/c/map`]);
+    assert.equal(map.status, 0, map.stderr);
+    assert.match(map.stdout, /^map \d+ pinned at /);
+    assert.ok(existsSync(`${base}/c/map`));
+    for (const args of [
+      ['prog', 'pin', 'pinned', `${base}/progs/count_flows`, `${tmp}/x/prog`],
+      ['map', 'pin', 'pinned', `${base}/maps/flow_map`, `${tmp}/x/map`],
+    ]) {
+      const r = cli(args);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^ebpf: .*: pin directory: \/tmp is not on a bpffs \(mount one as root: mount -t bpf bpf \/sys\/fs\/bpf\)\n$/,
+      );
+      assert.equal(existsSync(tmp), false, 'nothing made');
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

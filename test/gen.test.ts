@@ -440,7 +440,7 @@ test('ebpf gen types writes the module with -o and the shapes with --json', () =
     assert.deepEqual(JSON.parse(j.stdout), JSON.parse(JSON.stringify(objectShapes(spec))));
     assert.equal(cli(['gen', 'types']).status, 2);
     const bad = cli(['gen', 'types', join(TESTDATA, 'flow-el.o'), '--name', '1x']);
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 2, 'a malformed value is a usage error');
     assert.match(bad.stderr, /not a TypeScript identifier/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,8 @@ const KERNEL_FACING = ['sys', 'map', 'program', 'link', 'loader', 'features', 'e
  * folders of a lower step, never from a higher one or from another folder of the same step. The
  * loader builds the handles (Map, Program) it returns, so it sits above them; auto-attach takes
  * a loaded object, so link sits above the loader. Files at src/'s top level are the shared base
- * (errors, constants), except index.ts, the public API over everything.
+ * (errors, constants), except index.ts, the public API over everything, which with the subpath
+ * entry points (exports/) is what the command line is built on.
  */
 const STEP: Record<string, number> = {
   '': 0,
@@ -34,9 +35,9 @@ const STEP: Record<string, number> = {
   events: 10,
   loader: 10,
   link: 11,
-  cli: 12,
-  exports: 13,
-  'index.ts': 13,
+  exports: 12,
+  'index.ts': 12,
+  cli: 13,
 };
 
 /** Module specifiers of static imports, re-exports, and dynamic import() calls. */
@@ -264,17 +265,42 @@ test('the cycle finder finds cycles and only cycles', () => {
   );
 });
 
-/**
- * Until the `cli` branch lands (commands no longer import main.ts for `Command`), the one cycle
- * through src/cli/main.ts is known; any other cycle fails. Remove this when it lands.
- */
-const KNOWN_CYCLE = (files: string[]): boolean =>
-  files.includes('src/cli/main.ts') && files.every((f) => f.startsWith('src/cli/'));
-
 test('no module imports itself back through others', () => {
-  const cycles = importCycles(importGraph())
-    .map((c) => c.map((f) => relative(ROOT, f)))
-    .filter((c) => !KNOWN_CYCLE(c))
-    .map((c) => c.join(' <-> '));
+  const cycles = importCycles(importGraph()).map((c) => c.map((f) => relative(ROOT, f)).join(' <-> '));
   assert.deepEqual(cycles, []);
+});
+
+/**
+ * The public modules: the sources of the package's entry points, as package.json's `exports` map
+ * names them (`./dist/index.js` is src/index.ts, `./dist/exports/btf.js` src/exports/btf.ts).
+ */
+function publicModules(): Set<string> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { default: string }>;
+  };
+  const out = new Set<string>();
+  for (const target of Object.values(pkg.exports)) {
+    const js = typeof target === 'string' ? target : target.default;
+    if (!js.startsWith('./dist/')) continue;
+    out.add(join(ROOT, 'src', js.slice('./dist/'.length).replace(/\.js$/, '.ts')));
+  }
+  return out;
+}
+
+test('the command line is built only on the public API: src/cli imports the package entry points and its own files', () => {
+  const pub = publicModules();
+  assert.ok(
+    pub.has(join(ROOT, 'src/index.ts')) && pub.has(join(ROOT, 'src/exports/btf.ts')),
+    [...pub].join(' '),
+  );
+  for (const p of pub) assert.ok(existsSync(p), `${relative(ROOT, p)}: an entry point with no source`);
+  const violations: string[] = [];
+  for (const file of tsFiles(join(ROOT, 'src/cli'))) {
+    for (const spec of importSpecifiers(readFileSync(file, 'utf8'))) {
+      const target = resolveSpecifier(file, spec);
+      if (target === undefined || folderOf(target) === 'cli' || pub.has(target)) continue;
+      violations.push(`${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
+    }
+  }
+  assert.deepEqual(violations, []);
 });

@@ -149,6 +149,6 @@ test('input the CLI cannot use is a one-line error naming it, not a stack trace'
     assert.equal(r.stderr, 'ebpf: /nonexistent/x.o: no such file\n');
   }
   const noValue = cli(['disasm', join(TESTDATA, 'calls-el.o'), '--section']);
-  assert.equal(noValue.status, 1);
-  assert.equal(noValue.stderr, 'ebpf: option --section needs a value\n');
+  assert.equal(noValue.status, 2, 'a usage error');
+  assert.equal(noValue.stderr, "ebpf: option --section needs a value\n(see 'ebpf disasm --help')\n");
 });

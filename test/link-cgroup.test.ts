@@ -185,7 +185,7 @@ test('ebpf attach cgroup --pin, attach list, attach detach; ebpf attach uprobe -
       '--pin',
       linkPin,
     ]);
-    assert.equal(legacy.status, 1);
+    assert.equal(legacy.status, 2, 'refused before attaching: a usage error');
     assert.match(legacy.stderr, /not a bpf_link/);
     assert.deepEqual(bpftoolCgroup(s.cgroup), [], 'refused to pin: detached again');
     const bad = cli(['attach', 'cgroup', 'pinned', progPin, s.cgroup, 'sideways']);
@@ -227,7 +227,8 @@ test('ebpf attach cgroup --pin, attach list, attach detach; ebpf attach uprobe -
     assert.equal((up.bss as Record<string, bigint>).calls, 2n, 'gone with its pin');
     const k = cli(['attach', 'kprobe', 'pinned', progPin, '__x64_sys_getppid']);
     if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
-      assert.equal(k.status, 1);
+      // Not supported by this kernel: exit 3, which scripts can tell from a failure.
+      assert.equal(k.status, 3);
       assert.match(k.stderr, /kprobes unavailable/);
     }
   } finally {

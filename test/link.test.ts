@@ -281,7 +281,7 @@ async function childCli(): Promise<void> {
   await quiet();
   assert.equal(count(c.map), 3n);
   const bad = cli(['attach', 'tc', 'pinned', progPin, RECEIVER, 'sideways']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, 'a malformed direction is a usage error');
   assert.match(bad.stderr, /ingress or egress/);
   c.prog.unpin();
 }

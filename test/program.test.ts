@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
-import { openListed } from '../src/cli/listed.js';
+import { openListed } from '../src/cli/handles.js';
 import { EbpfError } from '../src/errors.js';
 import { Link } from '../src/link/link.js';
 import { enableStats, Program, programIds } from '../src/program/program.js';
@@ -210,6 +210,6 @@ test('ebpf prog run: hex data in, return value and packet out', (t) => {
   assert.equal(o.retval, XDP_DROP);
   assert.equal(o.data_out, 'aa' + '01'.repeat(19));
   const bad = cli(['prog', 'run', 'id', id, '--data-in', 'zz']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, 'a malformed value is a usage error');
   assert.match(bad.stderr, /neither a file nor hex/);
 });

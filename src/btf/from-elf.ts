@@ -1,5 +1,6 @@
 // Finding BTF in what a caller hands over: an ELF object's .BTF/.BTF.ext sections, or raw BTF bytes.
 import { NotFoundError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { Btf, type BtfParseOptions } from './btf.js';
 import { parseBtfExt, type BtfExt } from './ext.js';
@@ -22,6 +23,11 @@ export function btfFromElf(elf: ElfFile, opts: BtfParseOptions = {}): Btf {
 export function parseBtfFile(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
   if (isElf(bytes)) return btfFromElf(parseElf(bytes, opts.file), opts);
   return Btf.parse(bytes, opts);
+}
+
+/** BTF from the file at `path`: an ELF object's .BTF, or raw BTF (`/sys/kernel/btf/*`, with `base` for split BTF). */
+export function readBtfFile(path: string, opts: Omit<BtfParseOptions, 'file'> = {}): Btf {
+  return parseBtfFile(readInputFile(path), { ...opts, file: path });
 }
 
 /** The .BTF.ext section of an ELF object, parsed against its .BTF; undefined when absent. */

@@ -9,4 +9,17 @@ export * from './format-tree.js';
 export * from './format-c.js';
 export * from './from-elf.js';
 export * from './kernel.js';
+export * from './codec.js';
+// Values formatted as bpftool prints them (map dump's "formatted" JSON and text).
+export {
+  formatBtf,
+  formatEntry,
+  fromJs,
+  hexList,
+  JsonObject,
+  JsonToken,
+  writeJson,
+  type Json,
+  type FormatOptions as ValueFormatOptions,
+} from './format-value.js';
 export * from './c-name.js';

@@ -4,9 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EbpfError, NotSupportedError } from '../errors.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import { EbpfError, NotSupportedError } from '../index.js';
+import { parse, positionals, UsageError, type Command } from './common.js';
 
 export const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
 export const DEFAULT_LAUNCHER = '/usr/local/lib/ebpf/binfmt-launcher';
@@ -21,9 +20,9 @@ const EV_CURRENT = 1;
 /** The launcher's second line: uninstall removes only a file that has it. */
 const MARKER = '# Written by `ebpf binfmt install`';
 
-const usage = `usage: ebpf binfmt install [--launcher PATH] [--name NAME]
-       ebpf binfmt uninstall [--launcher PATH] [--name NAME]
-       ebpf binfmt status [--name NAME] [--json]
+const usage = `usage: ebpf binfmt install [--launcher PATH] [--name NAME] [-j]
+       ebpf binfmt uninstall [--launcher PATH] [--name NAME] [-j]
+       ebpf binfmt status [--name NAME] [-j]
 
   install    registers NAME-el and NAME-eb with binfmt_misc (mounting it if needed): ELF64
              files with e_machine EM_BPF (247), little and big endian, run through a launcher
@@ -31,7 +30,8 @@ const usage = `usage: ebpf binfmt install [--launcher PATH] [--name NAME]
              'ebpf run FILE ARGS...'. Then: chmod +x prog.o && ./prog.o --seconds 10
   uninstall  removes both entries and the launcher
   status     whether binfmt_misc is mounted and each entry is registered, and what it runs
-  --name     entry name prefix (default '${DEFAULT_NAME}')`;
+  --name     entry name prefix (default '${DEFAULT_NAME}'): letters, digits, '_', '.', '-'
+  -j, --json install: {entries, launcher}; uninstall: {removed}; status: {mounted, enabled, entries}`;
 
 /** The two entries: one per byte order, since e_machine's bytes sit at offsets 18-19 in either order. */
 export function entryNames(name: string): { el: string; eb: string } {
@@ -214,30 +214,39 @@ export const command: Command = {
   summary: 'run BPF objects directly: register a binfmt_misc handler (install, uninstall, status)',
   usage,
   run(argv) {
-    const args = parseArgs(argv, ['launcher', 'name'], ['json']);
-    const [sub, ...extra] = args.positionals;
-    const name = args.options.get('name');
-    const launcher = args.options.get('launcher');
+    const args = parse(argv, { launcher: { type: 'string' }, name: { type: 'string' } });
+    const [sub] = positionals(args.positionals, 1, 1, 'install, uninstall or status');
+    const name = args.string('name');
+    if (name !== undefined && !/^[A-Za-z0-9_.-]+$/.test(name))
+      throw new UsageError(`--name wants letters, digits, '_', '.' or '-', not '${name}'`);
+    const launcher = args.path('launcher');
+    if (launcher !== undefined && !launcher.startsWith('/'))
+      throw new UsageError(`--launcher wants an absolute path, not '${launcher}'`);
     const opts = { ...(name !== undefined && { name }), ...(launcher !== undefined && { launcher }) };
-    switch (extra.length === 0 ? sub : undefined) {
+    const json = args.json;
+    switch (sub) {
       case 'install': {
         const r = install(opts);
-        process.stdout.write(
-          `registered ${r.entries.join(' and ')} in ${BINFMT_DIR}, running ${r.launcher}\n` +
-            `now: chmod +x prog.o && ./prog.o [--seconds N] [--dev IFACE]\n`,
-        );
+        if (json) process.stdout.write(JSON.stringify(r) + '\n');
+        else
+          process.stdout.write(
+            `registered ${r.entries.join(' and ')} in ${BINFMT_DIR}, running ${r.launcher}\n` +
+              `now: chmod +x prog.o && ./prog.o [--seconds N] [--dev IFACE]\n`,
+          );
         return Promise.resolve(0);
       }
       case 'uninstall': {
         const r = uninstall(opts);
-        process.stdout.write(
-          r.removed.length > 0 ? `removed ${r.removed.join(', ')}\n` : 'nothing was installed\n',
-        );
+        if (json) process.stdout.write(JSON.stringify(r) + '\n');
+        else
+          process.stdout.write(
+            r.removed.length > 0 ? `removed ${r.removed.join(', ')}\n` : 'nothing was installed\n',
+          );
         return Promise.resolve(0);
       }
       case 'status': {
         const s = status(name);
-        if (args.flags.has('json')) {
+        if (json) {
           process.stdout.write(JSON.stringify(s) + '\n');
           return Promise.resolve(0);
         }
@@ -255,8 +264,7 @@ export const command: Command = {
         return Promise.resolve(0);
       }
       default:
-        process.stderr.write(usage + '\n');
-        return Promise.resolve(2);
+        throw new UsageError(`unknown binfmt command '${sub}' (install, uninstall or status)`);
     }
   },
 };

@@ -1,51 +1,59 @@
 // `ebpf btf dump FILE`: a BTF file or an ELF object's .BTF, as bpftool raw text, C, a tree, or JSON.
 import { basename, dirname } from 'node:path';
-import { Btf } from '../btf/btf.js';
-import { rawTypeJson, formatRawType, formatRaw } from '../btf/format-raw.js';
-import { formatTree } from '../btf/format-tree.js';
-import { parseBtfFile } from '../btf/from-elf.js';
-import { KERNEL_BTF_DIR } from '../btf/kernel.js';
-import type { Type } from '../btf/types.js';
-import { EbpfError, NotFoundError } from '../errors.js';
-import { readInputFile } from '../internal/file.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import {
+  formatC,
+  formatRaw,
+  formatRawType,
+  formatTree,
+  KERNEL_BTF_DIR,
+  rawTypeJson,
+  readBtfFile,
+  type Btf,
+  type Type,
+} from '../exports/btf.js';
+import { NotFoundError } from '../index.js';
+import { dedupBtf } from '../exports/linker.js';
+import { parse, positionals, printJson, UsageError, writeFileArg, type Command } from './common.js';
 
-const usage = `usage: ebpf btf dedup IN -o OUT [--json]  (raw BTF as libbpf's btf__dedup writes it)
-       ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [--json] [--base FILE] [--depth N]
+const FORMATS = ['raw', 'c', 'tree'] as const;
+
+const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [-j] [--base FILE] [--depth N]
+       ebpf btf dedup IN -o OUT [--no-fwd-by-name] [-j]  (raw BTF as libbpf's btf__dedup writes it)
 
   FILE        raw BTF (/sys/kernel/btf/vmlinux, /sys/kernel/btf/<module>) or a BPF ELF object
   --format    raw: bpftool's text (default); c: a C header; tree: each entry point and what it uses
   --type      only types with this name (tree: the roots to draw)
-  --json      the types as JSON, like bpftool -j
+  -j, --json  the types as JSON, like bpftool -j
   --base      base BTF for split BTF (default /sys/kernel/btf/vmlinux for other /sys/kernel/btf files)
-  --depth     tree: how deep to expand (default 32)`;
+  --depth     tree: how deep to expand (default 32)
+  IN          dedup: raw BTF or a BPF ELF object (its .BTF)
+  -o, --output  dedup: where to write the deduplicated raw BTF
+  --no-fwd-by-name
+              dedup: leave a FWD no comparison resolved (libbpf before 1.1.0, bpftool 7.1)
+  -j, --json  dedup: the counts of types in and out`;
 
 function load(file: string, basePath: string | undefined): Btf {
-  let base: Btf | undefined;
   const implicitBase =
     basePath === undefined && dirname(file) === KERNEL_BTF_DIR && basename(file) !== 'vmlinux'
       ? `${KERNEL_BTF_DIR}/vmlinux`
       : undefined;
   const bp = basePath ?? implicitBase;
-  if (bp !== undefined) base = parseBtfFile(readInputFile(bp), { file: bp });
-  return parseBtfFile(readInputFile(file), base ? { file, base } : { file });
+  return readBtfFile(file, bp !== undefined ? { base: readBtfFile(bp) } : {});
 }
 
 async function dump(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['format', 'type', 'base', 'depth'], ['json']);
-  const file = a.positionals[0];
-  if (file === undefined || a.positionals.length > 1) {
-    process.stderr.write(usage + '\n');
-    return 2;
-  }
-  const format = a.options.get('format') ?? 'raw';
-  if (!['raw', 'c', 'tree'].includes(format)) {
-    process.stderr.write(`ebpf btf dump: unknown format '${format}' (raw, c or tree)\n`);
-    return 2;
-  }
-  const name = a.options.get('type');
-  const btf = load(file, a.options.get('base'));
+  const a = parse(args, {
+    format: { type: 'string' },
+    type: { type: 'string' },
+    base: { type: 'string' },
+    depth: { type: 'string' },
+  });
+  const [file] = positionals(a.positionals, 1, 1, 'FILE, the BTF or object to dump') as [string];
+  const format = a.choice('format', FORMATS) ?? 'raw';
+  const depth = a.int('depth', 0);
+  if (depth !== undefined && format !== 'tree') throw new UsageError('--depth is for --format tree');
+  const name = a.string('type');
+  const btf = load(file, a.path('base'));
   const selected = (): Type[] => {
     if (name === undefined) return [...btf.types()];
     const found = btf.findByName(name).filter((t) => t.id >= btf.firstTypeId);
@@ -53,7 +61,7 @@ async function dump(args: string[]): Promise<number> {
     return found;
   };
 
-  if (a.flags.has('json')) {
+  if (a.json) {
     process.stdout.write(JSON.stringify({ types: selected().map((t) => rawTypeJson(btf, t)) }) + '\n');
     return 0;
   }
@@ -68,18 +76,13 @@ async function dump(args: string[]): Promise<number> {
       );
       return 0;
     case 'c': {
-      const { formatC } = await import('../btf/format-c.js');
       process.stdout.write(formatC(btf));
       return 0;
     }
     default: {
-      const depth = a.options.get('depth');
-      // Number('abc') is NaN, which would silently mean "no limit".
-      if (depth !== undefined && !/^\d+$/.test(depth))
-        throw new EbpfError(`--depth wants a whole number, not '${depth}'`);
       const out = formatTree(btf, {
         ...(name !== undefined ? { type: name } : {}),
-        ...(depth !== undefined ? { maxDepth: Number(depth) } : {}),
+        ...(depth !== undefined ? { maxDepth: depth } : {}),
       });
       if (out === '' && name !== undefined) throw new NotFoundError(`no type named '${name}'`, { file });
       process.stdout.write(out);
@@ -88,14 +91,26 @@ async function dump(args: string[]): Promise<number> {
   }
 }
 
+function dedup(args: string[]): Promise<number> {
+  const a = parse(args, { output: { type: 'string', short: 'o' }, 'no-fwd-by-name': { type: 'boolean' } });
+  const [file] = positionals(a.positionals, 1, 1, 'IN, the BTF to deduplicate') as [string];
+  const out = a.path('output');
+  if (out === undefined) throw new UsageError('-o OUT is needed: where to write the BTF');
+  const r = dedupBtf(readBtfFile(file), { fwdByName: !a.flag('no-fwd-by-name') });
+  writeFileArg(out, r.bytes);
+  if (a.json) printJson({ typesIn: r.typesIn, typesOut: r.typesOut, bytes: r.bytes.length });
+  return Promise.resolve(0);
+}
+
 export const command: Command = {
-  summary: 'dump BTF from a raw BTF file or an ELF object (raw, c, tree, json); dedup it',
+  summary: 'dump BTF from a raw BTF file or an ELF object (raw, c, tree, json)',
   usage,
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'dump') return dump(rest);
-    if (sub === 'dedup') return (await import('./btf-dedup.js')).dedup(rest);
-    process.stderr.write(usage + '\n');
-    return 2;
+    if (sub === 'dedup') return dedup(rest);
+    throw new UsageError(
+      sub === undefined ? 'which btf command? dump or dedup' : `unknown btf command '${sub}' (dump, dedup)`,
+    );
   },
 };

@@ -1,18 +1,14 @@
 // `ebpf build SRC.bpf.c`: compile a BPF program with clang (libbpf-bootstrap's flags, a vmlinux.h
 // from the running kernel's BTF) and, with --types, write its typed TypeScript module.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildObject, type BpfTarget } from '../build/index.js';
-import { EbpfError } from '../errors.js';
-import { generateTypes } from '../gen/index.js';
-import { writeOutputFile } from '../internal/file.js';
-import { loadObjectSpec } from '../object/index.js';
-import type { Command } from './main.js';
+import { buildObject, type BpfTarget } from '../exports/build.js';
+import { generateTypes } from '../exports/gen.js';
+import { loadObjectSpec } from '../exports/object.js';
+import { parse, positionals, readFileArg, UsageError, writeFileArg, type Command } from './common.js';
 
 const usage = `usage: ebpf build SRC.bpf.c [-o OUT.o] [--target bpfel|bpfeb] [--types OUT.ts [--type NAME]...]
                   [-I DIR]... [-D NAME[=VALUE]]... [--clang PATH] [--vmlinux BTF | --no-vmlinux]
-                  [--cache-dir DIR] [-v] [--json] [-- CLANG_ARG...]
+                  [--cache-dir DIR] [-v] [-j] [-- CLANG_ARG...]
 
   Compiles SRC with clang as libbpf-bootstrap does: -g -O2 -target bpfel|bpfeb
   -D__TARGET_ARCH_<host arch>, the -I directories, then the directory of a vmlinux.h written
@@ -33,7 +29,7 @@ const usage = `usage: ebpf build SRC.bpf.c [-o OUT.o] [--target bpfel|bpfeb] [--
   --no-vmlinux   no vmlinux.h (the source brings its own headers)
   --cache-dir D  where vmlinux.h is cached (default $EBPF_CACHE_DIR, $XDG_CACHE_HOME/ebpf, ~/.cache/ebpf)
   -v             print the clang command
-  --json         print what was written as JSON
+  -j, --json     print what was written as JSON
   -- ARGS        more clang arguments (-Wall, -mcpu=v3...)`;
 
 const TARGETS: readonly BpfTarget[] = ['bpfel', 'bpfeb'];
@@ -45,67 +41,66 @@ export const command: Command = {
     const dash = argv.indexOf('--');
     const own = dash >= 0 ? argv.slice(0, dash) : argv;
     const cflags = dash >= 0 ? argv.slice(dash + 1) : [];
-    let a;
-    try {
-      a = parseArgs({
-        args: own,
-        allowPositionals: true,
-        options: {
-          output: { type: 'string', short: 'o' },
-          target: { type: 'string' },
-          types: { type: 'string' },
-          type: { type: 'string', multiple: true },
-          name: { type: 'string' },
-          import: { type: 'string' },
-          'no-embed': { type: 'boolean' },
-          include: { type: 'string', short: 'I', multiple: true },
-          define: { type: 'string', short: 'D', multiple: true },
-          clang: { type: 'string' },
-          vmlinux: { type: 'string' },
-          'no-vmlinux': { type: 'boolean' },
-          'cache-dir': { type: 'string' },
-          verbose: { type: 'boolean', short: 'v' },
-          json: { type: 'boolean' },
-        },
-      });
-    } catch (e) {
-      throw new EbpfError(`build: ${(e as Error).message}`);
-    }
-    const v = a.values;
-    const [source, ...extra] = a.positionals;
-    if (source === undefined || extra.length > 0) {
-      process.stderr.write(usage + '\n');
-      return Promise.resolve(2);
-    }
-    if (v.target !== undefined && !TARGETS.includes(v.target as BpfTarget)) {
-      throw new EbpfError(`build: --target '${v.target}': expected bpfel or bpfeb`);
-    }
-    if (v.vmlinux !== undefined && v['no-vmlinux'] === true) {
-      throw new EbpfError('build: --vmlinux and --no-vmlinux exclude each other');
+    const a = parse(own, {
+      output: { type: 'string', short: 'o' },
+      target: { type: 'string' },
+      types: { type: 'string' },
+      type: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      import: { type: 'string' },
+      'no-embed': { type: 'boolean' },
+      include: { type: 'string', short: 'I', multiple: true },
+      define: { type: 'string', short: 'D', multiple: true },
+      clang: { type: 'string' },
+      vmlinux: { type: 'string' },
+      'no-vmlinux': { type: 'boolean' },
+      'cache-dir': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+    });
+    const [source] = positionals(a.positionals, 1, 1, 'SRC, the C source to compile') as [string];
+    const types = a.path('types');
+    const v = {
+      output: a.path('output'),
+      target: a.choice('target', TARGETS),
+      types,
+      type: a.has('type') ? a.list('type') : undefined,
+      name: a.string('name'),
+      import: a.string('import'),
+      'no-embed': a.flag('no-embed') || undefined,
+      include: a.has('include') ? a.list('include') : undefined,
+      define: a.has('define') ? a.list('define') : undefined,
+      clang: a.path('clang'),
+      vmlinux: a.path('vmlinux'),
+      'no-vmlinux': a.flag('no-vmlinux'),
+      'cache-dir': a.path('cache-dir'),
+      verbose: a.flag('verbose'),
+      json: a.json,
+    };
+    if (v.vmlinux !== undefined && v['no-vmlinux']) {
+      throw new UsageError('--vmlinux and --no-vmlinux exclude each other');
     }
     const typeOnly = ['type', 'name', 'import', 'no-embed'] as const;
     for (const o of typeOnly) {
-      if (v[o] !== undefined && v.types === undefined)
-        throw new EbpfError(`build: --${o} needs --types FILE`);
+      if (v[o] !== undefined && v.types === undefined) throw new UsageError(`--${o} needs --types FILE`);
     }
     if (v.name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v.name)) {
-      throw new EbpfError(`build: --name '${v.name}' is not a TypeScript identifier`);
+      throw new UsageError(`--name '${v.name}' is not a TypeScript identifier`);
     }
     const result = buildObject({
       source,
       cflags,
       ...(v.output !== undefined && { output: v.output }),
-      ...(v.target !== undefined && { target: v.target as BpfTarget }),
+      ...(v.target !== undefined && { target: v.target }),
       ...(v.include !== undefined && { includeDirs: v.include }),
       ...(v.define !== undefined && { defines: v.define }),
       ...(v.clang !== undefined && { clang: v.clang }),
       ...(v.vmlinux !== undefined && { btf: v.vmlinux }),
-      ...(v['no-vmlinux'] === true && { vmlinux: false }),
+      ...(v['no-vmlinux'] && { vmlinux: false }),
       ...(v['cache-dir'] !== undefined && { cacheDir: v['cache-dir'] }),
     });
-    if (v.verbose === true) process.stderr.write(result.command.join(' ') + '\n');
+    if (v.verbose) process.stderr.write(result.command.join(' ') + '\n');
     if (result.diagnostics !== '') process.stderr.write(result.diagnostics);
-    const bytes = new Uint8Array(readFileSync(result.output));
+    const bytes = readFileArg(result.output);
     let typesFile: string | undefined;
     if (v.types !== undefined) {
       const spec = loadObjectSpec(bytes, { file: result.output });
@@ -117,11 +112,11 @@ export const command: Command = {
         ...(v.name !== undefined && { name: v.name }),
         ...(v.import !== undefined && { importFrom: v.import }),
       });
-      writeOutputFile(v.types, text);
+      writeFileArg(v.types, text);
       typesFile = v.types;
     }
     const target = v.target ?? result.command[result.command.indexOf('-target') + 1]!;
-    if (v.json === true) {
+    if (v.json) {
       const out = {
         object: result.output,
         target,

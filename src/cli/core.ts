@@ -7,20 +7,18 @@ import {
   formatCoreRelocation,
   kernelTarget,
   type AppliedCoreRelocation,
-} from '../core/index.js';
-import { NotFoundError } from '../errors.js';
-import { loadObjectSpec } from '../object/index.js';
-import type { SpecInstruction } from '../object/index.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+} from '../exports/core.js';
+import { NotFoundError } from '../index.js';
+import { loadObjectSpec, type SpecInstruction } from '../exports/object.js';
+import { parse, positionals, UsageError, type Command } from './common.js';
 
-const usage = `usage: ebpf core explain OBJ [--target BTF] [--program NAME] [--json]
+const usage = `usage: ebpf core explain OBJ [--target BTF] [--program NAME] [-j]
 
   OBJ         a BPF ELF object with CO-RE relocations (.BTF.ext)
   --target    relocate against this BTF file (raw BTF or an ELF's .BTF, like libbpf's btf_custom_path)
               instead of the running kernel (/sys/kernel/btf/vmlinux, then module BTF)
   --program   only this program
-  --json      one object per relocation: program, insn, kind, localType, access, accessStr,
+  -j, --json  one object per relocation: program, insn, kind, localType, access, accessStr,
               target {source, typeId, type, accessStr, access, offset, size}, orig, new, poisoned,
               reason, error, before, after
 
@@ -41,18 +39,14 @@ function summary(all: AppliedCoreRelocation[]): string {
 }
 
 async function explain(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['target', 'program'], ['json']);
-  const file = a.positionals[0];
-  if (file === undefined || a.positionals.length > 1) {
-    process.stderr.write(usage + '\n');
-    return 2;
-  }
+  const a = parse(args, { target: { type: 'string' }, program: { type: 'string' } });
+  const [file] = positionals(a.positionals, 1, 1, 'OBJ, the object to explain') as [string];
   const spec = loadObjectSpec(file);
   if (spec.btf === undefined)
     throw new NotFoundError('object has no .BTF section, so no CO-RE relocations', { file });
-  const targetPath = a.options.get('target');
+  const targetPath = a.path('target');
   const target = targetPath === undefined ? kernelTarget() : fileTarget(targetPath);
-  const only = a.options.get('program');
+  const only = a.string('program');
   const programs = spec.programs.filter((p) => only === undefined || p.name === only);
   if (only !== undefined && programs.length === 0)
     throw new NotFoundError(`no program named '${only}'`, { file });
@@ -71,7 +65,7 @@ async function explain(args: string[]): Promise<number> {
       }),
     );
   }
-  if (a.flags.has('json')) {
+  if (a.json) {
     process.stdout.write(JSON.stringify(all.map(coreRelocationJson), null, 2) + '\n');
     return 0;
   }
@@ -89,7 +83,8 @@ export const command: Command = {
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'explain') return explain(rest);
-    process.stderr.write(usage + '\n');
-    return 2;
+    throw new UsageError(
+      sub === undefined ? 'which core command? explain' : `unknown core command '${sub}' (explain)`,
+    );
   },
 };

@@ -2,17 +2,16 @@
 // pair in a network namespace made for the run, sends UDP across, and shows flow_map through BTF.
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EbpfError } from '../errors.js';
-import { attachXdp, type XdpMode } from '../link/xdp.js';
-import { loadObject } from '../loader/index.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import { EbpfError } from '../index.js';
+import { attachXdp, type XdpMode } from '../exports/link.js';
+import { loadObject } from '../exports/loader.js';
+import { parse, positionals, UsageError, type Command } from './common.js';
 import { deleteNamespace, makeVethNamespace, type VethNamespace } from './netns-veth.js';
 
-const usage = `usage: ebpf demo [--seconds N] [--mode auto|generic|driver] [--object FILE] [--json]
+const usage = `usage: ebpf demo [--seconds N] [--mode auto|generic|driver] [--object FILE] [-j]
 
 Loads the talk's flow program (testdata/flow-el.o), attaches it by XDP to a veth pair in a private
 network namespace made for the run (ebpf-demo-<pid>, addresses 10.201.0.x inside it only), sends
@@ -23,7 +22,7 @@ and the pins, also on Ctrl-C. Needs root.
   --seconds   how long to run (default 5)
   --mode      XDP mode (default auto: driver where veth has it)
   --object    another object with an XDP program 'count_flows' and a map 'flow_map'
-  --json      at the end, the flows as one JSON array instead of the table`;
+  -j, --json  at the end, one JSON object {progId, linkId, pinRoot, namespace, flows} instead of the table`;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_OBJECT = join(ROOT, 'testdata', 'flow-el.o');
@@ -102,8 +101,8 @@ async function inside(
   // only in this process's mount namespace, so even a SIGKILL leaves no pin behind.
   const m = spawnSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf'], { encoding: 'utf8' });
   if (m.status !== 0) throw new EbpfError(`cannot mount a private bpffs: ${m.stderr.trim()}`);
+  // The loader makes the directory when it pins flow_map (by name) there.
   const pinRoot = `/sys/fs/bpf/ebpf-demo-${process.ppid}`;
-  mkdirSync(pinRoot, { recursive: true });
 
   let stopping = false;
   const stop = (): void => {
@@ -235,22 +234,20 @@ export const command: Command = {
   summary: "the talk's flow counter, live on a veth pair in a private network namespace",
   usage,
   async run(args: string[]): Promise<number> {
-    const a = parseArgs(args, ['seconds', 'mode', 'object', 'inside'], ['json']);
-    const seconds = Number(a.options.get('seconds') ?? '5');
-    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-      process.stderr.write(`ebpf demo: --seconds wants a number of seconds (0 < N <= 3600)\n`);
-      return 2;
-    }
-    const mode = (a.options.get('mode') ?? 'auto') as XdpMode;
-    if (!['auto', 'generic', 'driver'].includes(mode)) {
-      process.stderr.write(`ebpf demo: --mode is auto, generic or driver\n`);
-      return 2;
-    }
-    const object = a.options.get('object') ?? DEFAULT_OBJECT;
+    const a = parse(args, {
+      seconds: { type: 'string' },
+      mode: { type: 'string' },
+      object: { type: 'string' },
+      inside: { type: 'string' },
+    });
+    positionals(a.positionals, 0, 0, '');
+    const seconds = a.positive('seconds') ?? 5;
+    if (seconds > 3600) throw new UsageError(`--seconds wants at most 3600, not ${seconds}`);
+    const mode: XdpMode = a.choice('mode', ['auto', 'generic', 'driver'] as const) ?? 'auto';
+    const object = a.path('object') ?? DEFAULT_OBJECT;
     if (!existsSync(object)) throw new EbpfError(`no such object`, { file: object });
-    const inner = a.options.get('inside');
-    if (inner !== undefined)
-      return inside(parseNs(inner), { seconds, mode, object, json: a.flags.has('json') });
+    const inner = a.string('inside');
+    if (inner !== undefined) return inside(parseNs(inner), { seconds, mode, object, json: a.json });
     return outside(args);
   },
 };

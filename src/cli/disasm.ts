@@ -1,18 +1,15 @@
 // `ebpf disasm OBJ`: the executable sections of a BPF object, in llvm-objdump's syntax or as JSON.
-import { disassembleObject, disassembleSection, executableSections } from '../asm/disasm.js';
-import { btfExtFromElf, btfFromElf } from '../btf/from-elf.js';
-import type { ElfFile } from '../elf/elf.js';
-import { expectBpfObject, parseElf } from '../elf/elf.js';
-import { NotFoundError } from '../errors.js';
-import { readInputFile } from '../internal/file.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import { disassembleObject, disassembleSection, executableSections } from '../exports/asm.js';
+import { btfExtFromElf, btfFromElf } from '../exports/btf.js';
+import { expectBpfObject, readElfFile, type ElfFile } from '../exports/elf.js';
+import { NotFoundError } from '../index.js';
+import { parse, positionals, type Command } from './common.js';
 
-const usage = `usage: ebpf disasm OBJ [--section S] [--json] [--reloc] [--source] [--alu32]
+const usage = `usage: ebpf disasm OBJ [--section S] [-j] [--reloc] [--source] [--alu32]
 
   OBJ         a BPF ELF object (either byte order)
   --section   only the section with this name
-  --json      [{section, instructions: [{index, text, opcode, dst, src, off, imm, reloc?}]}]
+  -j, --json  [{section, instructions: [{index, text, opcode, dst, src, off, imm, reloc?}]}]
   --reloc     show relocations, as llvm-objdump -dr
   --source    annotate with source lines from .BTF.ext line_info (\`; file:line: text\`)
   --alu32     print as llvm-objdump --mattr=+alu32 (w registers for 32-bit loads, stores, atomics)`;
@@ -42,26 +39,27 @@ function lineInfoSource(elf: ElfFile): (section: string, index: number) => strin
 }
 
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['section'], ['reloc', 'alu32', 'source', 'json']);
-  const file = a.positionals[0];
-  if (file === undefined || a.positionals.length > 1) {
-    process.stderr.write(usage + '\n');
-    return 2;
-  }
-  const elf = parseElf(readInputFile(file), file);
+  const a = parse(args, {
+    section: { type: 'string' },
+    reloc: { type: 'boolean' },
+    alu32: { type: 'boolean' },
+    source: { type: 'boolean' },
+  });
+  const [file] = positionals(a.positionals, 1, 1, 'OBJ, the object to disassemble') as [string];
+  const elf = readElfFile(file);
   expectBpfObject(elf);
-  const only = a.options.get('section');
+  const only = a.string('section');
   const sections = only === undefined ? undefined : [only];
   if (only !== undefined && executableSections(elf, sections).length === 0) {
     throw new NotFoundError(`no executable section named '${only}'`, { file });
   }
   const opts = {
-    relocations: a.flags.has('reloc'),
-    alu32: a.flags.has('alu32'),
+    relocations: a.flag('reloc'),
+    alu32: a.flag('alu32'),
     ...(sections ? { sections } : {}),
-    ...(a.flags.has('source') ? { sourceLine: lineInfoSource(elf) } : {}),
+    ...(a.flag('source') ? { sourceLine: lineInfoSource(elf) } : {}),
   };
-  if (!a.flags.has('json')) {
+  if (!a.json) {
     process.stdout.write(disassembleObject(elf, opts));
     return 0;
   }

@@ -2,14 +2,11 @@
 // programs and the record types asked for, from its BTF, as the package's codecs decode them, and
 // a typed load(); `--json` gives the shapes.
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EbpfError } from '../errors.js';
-import { generateTypes, objectShapes } from '../gen/index.js';
-import { readInputFile, writeOutputFile } from '../internal/file.js';
-import { loadObjectSpec } from '../object/index.js';
-import type { Command } from './main.js';
+import { generateTypes, objectShapes } from '../exports/gen.js';
+import { loadObjectSpec } from '../exports/object.js';
+import { parse, positionals, readFileArg, UsageError, writeFileArg, type Command } from './common.js';
 
-const usage = `usage: ebpf gen types OBJ [-o FILE] [--type NAME]... [--embed] [--name NAME] [--import MODULE] [--json]
+const usage = `usage: ebpf gen types OBJ [-o FILE] [--type NAME]... [--embed] [--name NAME] [--import MODULE] [-j]
 
   OBJ          a BPF ELF object with BTF
   -o FILE      write the module to FILE (default: standard output)
@@ -20,55 +17,47 @@ const usage = `usage: ebpf gen types OBJ [-o FILE] [--type NAME]... [--embed] [-
   --name       prefix of the object-level types (NAME + Types, Object, Spec, Maps, Sections...);
                default the object's name in PascalCase
   --import     the module the ebpf API is imported from (default 'ebpf')
-  --json       print the shapes (what each map key/value, variable and record decodes to) as JSON`;
+  -j, --json   print the shapes (what each map key/value, variable and record decodes to) as JSON`;
 
 export const command: Command = {
   summary: 'generate TypeScript types and a typed load() for an object from its BTF (gen types)',
   usage,
   run(argv) {
-    let a;
-    try {
-      a = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          output: { type: 'string', short: 'o' },
-          type: { type: 'string', multiple: true },
-          embed: { type: 'boolean' },
-          name: { type: 'string' },
-          import: { type: 'string' },
-          json: { type: 'boolean' },
-        },
-      });
-    } catch (e) {
-      throw new EbpfError(`gen: ${(e as Error).message}`);
-    }
-    const v = a.values;
-    const [sub, file, ...extra] = a.positionals;
-    if (sub !== 'types' || file === undefined || extra.length > 0) {
-      process.stderr.write(usage + '\n');
-      return Promise.resolve(2);
-    }
-    const bytes = readInputFile(file);
+    const a = parse(argv, {
+      output: { type: 'string', short: 'o' },
+      type: { type: 'string', multiple: true },
+      embed: { type: 'boolean' },
+      name: { type: 'string' },
+      import: { type: 'string' },
+    });
+    const v = {
+      output: a.path('output'),
+      embed: a.flag('embed'),
+      name: a.string('name'),
+      import: a.string('import'),
+    };
+    const [sub, file] = positionals(a.positionals, 2, 2, 'gen types OBJ') as [string, string];
+    if (sub !== 'types') throw new UsageError(`unknown gen command '${sub}' (types)`);
+    if (v.name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v.name))
+      throw new UsageError(`--name '${v.name}' is not a TypeScript identifier`);
+    const bytes = readFileArg(file);
     const spec = loadObjectSpec(bytes, { file });
-    const records = v.type ?? [];
+    const records = a.list('type');
     let text: string;
-    if (v.json === true) {
+    if (a.json) {
       text = JSON.stringify(objectShapes(spec, { records }), null, 2) + '\n';
     } else {
-      if (v.name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v.name))
-        throw new EbpfError(`--name '${v.name}' is not a TypeScript identifier`);
       text = generateTypes(spec, {
         source: basename(file),
         records,
         regenerate: ['ebpf', 'gen', ...argv].join(' '),
-        ...(v.embed === true && { embed: bytes }),
+        ...(v.embed && { embed: bytes }),
         ...(v.name !== undefined && { name: v.name }),
         ...(v.import !== undefined && { importFrom: v.import }),
       });
     }
     if (v.output === undefined) process.stdout.write(text);
-    else writeOutputFile(v.output, text);
+    else writeFileArg(v.output, text);
     return Promise.resolve(0);
   },
 };

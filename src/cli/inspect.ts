@@ -1,17 +1,15 @@
 // `ebpf inspect OBJ`: what a BPF object holds, as the loader will see it: sections, programs
 // (type from the section name, attach target, linked subprograms, relocations), maps, globals, BTF.
-import type { Btf } from '../btf/btf.js';
-import { attachTypeName, mapTypeName, progTypeName } from '../constants.js';
-import { parseElf } from '../elf/index.js';
-import { objectSpecFromElf, type MapSpec, type ObjectSpec, type Reference } from '../object/index.js';
-import { readInputFile } from '../internal/file.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import type { Btf } from '../exports/btf.js';
+import { attachTypeName, mapTypeName, progTypeName } from '../exports/constants.js';
+import { parseElf, readElfFile, type ElfFile } from '../exports/elf.js';
+import { objectSpecFromElf, type MapSpec, type ObjectSpec, type Reference } from '../exports/object.js';
+import { parse, positionals, type Command } from './common.js';
 
-const usage = `usage: ebpf inspect OBJ [--json]
+const usage = `usage: ebpf inspect OBJ [-j]
 
-  OBJ      a BPF ELF object (either byte order)
-  --json   {sections, programs, maps, variables, btf} as JSON`;
+  OBJ         a BPF ELF object (either byte order)
+  -j, --json  {sections, programs, maps, variables, btf} as JSON`;
 
 const SHT: Record<number, string> = {
   0: 'NULL',
@@ -102,8 +100,8 @@ function btfSummary(spec: ObjectSpec): Record<string, unknown> | null {
 }
 
 /** The whole report as plain JSON-able data. */
-export function inspectObject(bytes: Uint8Array, file: string): Record<string, unknown> {
-  const elf = parseElf(bytes, file);
+export function inspectObject(input: Uint8Array | ElfFile, file: string): Record<string, unknown> {
+  const elf = input instanceof Uint8Array ? parseElf(input, file) : input;
   const spec = objectSpecFromElf(elf, { file });
   return {
     file,
@@ -220,14 +218,10 @@ function text(r: Row): string {
 }
 
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args, [], ['json']);
-  const file = a.positionals[0];
-  if (file === undefined || a.positionals.length > 1) {
-    process.stderr.write(usage + '\n');
-    return 2;
-  }
-  const report = inspectObject(readInputFile(file), file);
-  process.stdout.write(a.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : text(report));
+  const a = parse(args);
+  const [file] = positionals(a.positionals, 1, 1, 'OBJ, the object to inspect') as [string];
+  const report = inspectObject(readElfFile(file), file);
+  process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : text(report));
   return 0;
 }
 

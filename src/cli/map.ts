@@ -1,36 +1,27 @@
 // `ebpf map dump|get|update|delete`: a pinned or numbered map, keys and values through its BTF,
 // printed the way `bpftool map` prints them (`--json`: bpftool -j's `formatted` part).
-import { CodecError } from '../btf/codec.js';
-import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../btf/format-value.js';
-import { BpfMap, UpdateFlags } from '../map/map.js';
-import { EbpfError, NotFoundError } from '../errors.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import { formatEntry, hexList, JsonObject, JsonToken, writeJson, type Json } from '../exports/btf.js';
+import { NotFoundError } from '../index.js';
+import { UpdateFlags, type BpfMap } from '../exports/map.js';
+import { hex, parse, positionals, UsageError, type Command } from './common.js';
+import { openMap } from './handles.js';
 
-const usage = `usage: ebpf map dump MAP [--json]
-       ebpf map get MAP (key BYTES | --key-json JSON) [--json]
-       ebpf map update MAP (key BYTES | --key-json JSON) (value BYTES | --value-json JSON) [any|noexist|exist]
-       ebpf map delete MAP (key BYTES | --key-json JSON)
+const usage = `usage: ebpf map dump MAP [-j]
+       ebpf map get MAP (key BYTES | --key-json JSON) [-j]
+       ebpf map update MAP (key BYTES | --key-json JSON) (value BYTES | --value-json JSON) [any|noexist|exist] [-j]
+       ebpf map delete MAP (key BYTES | --key-json JSON) [-j]
+       ebpf map pin MAP PATH [-j]
 
   MAP     pinned PATH | id N
   BYTES   bytes as bpftool takes them: 1 2 0x0a 0 ..., or 'hex 01 02 0a 00'
   --key-json, --value-json
           the key or value as JSON shaped like the BTF type ({"saddr": 1, "daddr": 2})
-  --json  JSON: for each entry {key, value} as bpftool -j map dump's "formatted" (hex byte
-          lists for a map without BTF; per-CPU maps give "values": [{cpu, value}])`;
-
-class UsageError extends EbpfError {}
-
-function openMap(words: string[]): { map: BpfMap; rest: string[] } {
-  const [how, what, ...rest] = words;
-  if (how === 'pinned' && what !== undefined) return { map: BpfMap.fromPin(what), rest };
-  if (how === 'id' && what !== undefined) {
-    const id = Number(what);
-    if (!Number.isInteger(id) || id <= 0) throw new UsageError(`bad map id '${what}'`);
-    return { map: BpfMap.fromId(id), rest };
-  }
-  throw new UsageError(`expected 'pinned PATH' or 'id N', got '${words.slice(0, 2).join(' ')}'`);
-}
+  PATH    where to pin, in a bpffs (directories made; bpffs mounted at /sys/fs/bpf when none
+          is and you are root)
+  -j, --json
+          JSON: for each entry {key, value} as bpftool -j map dump's "formatted" (hex byte
+          lists for a map without BTF; per-CPU maps give "values": [{cpu, value}]); update and
+          delete print null, pin {id, pinnedAt}`;
 
 /** bpftool's byte list: numbers in C notation (0x.. hex, 0.. octal, decimal), or `hex` then bare hex. */
 function parseBytes(words: string[], what: string): Uint8Array {
@@ -98,7 +89,7 @@ function entryJson(map: BpfMap, key: Uint8Array, value: Uint8Array, plain: boole
   return o;
 }
 
-const hexText = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+const hexText = (b: Uint8Array): string => hex(b, ' ');
 
 /** bpftool's text for one entry of a map without BTF. */
 function plainEntry(map: BpfMap, key: Uint8Array, value: Uint8Array): string {
@@ -134,77 +125,72 @@ function keyBytes(map: BpfMap, kv: { key?: string[] }, keyJson: string | undefin
   return sized(parseBytes(kv.key, 'key'), map.keySize, 'key');
 }
 
+const VERBS = ['dump', 'get', 'lookup', 'update', 'delete', 'pin'];
+
 async function run(args: string[]): Promise<number> {
-  const a = parseArgs(args, ['key-json', 'value-json'], ['json', 'j']);
+  const a = parse(args, { 'key-json': { type: 'string' }, 'value-json': { type: 'string' } });
   const [verb, ...words] = a.positionals;
-  const json = a.flags.has('json') || a.flags.has('j');
-  if (verb === undefined || !['dump', 'get', 'lookup', 'update', 'delete'].includes(verb)) {
-    process.stderr.write(usage + '\n');
-    return 2;
+  const json = a.json;
+  if (verb === undefined) throw new UsageError(`which map command? ${VERBS.join(', ')}`);
+  if (!VERBS.includes(verb)) throw new UsageError(`unknown map command '${verb}' (${VERBS.join(', ')})`);
+  if (verb === 'pin') positionals(words, 3, 3, 'PATH, where to pin the map');
+  const { map, rest } = openMap(words);
+  using _m = map;
+  if (verb === 'pin') {
+    const [path] = positionals(rest, 1, 1, 'PATH, where to pin the map');
+    map.pin(path!);
+    if (json) process.stdout.write(JSON.stringify({ id: map.info().id, pinnedAt: path }) + '\n');
+    else process.stdout.write(`map ${map.info().id} pinned at ${path}\n`);
+    return 0;
   }
-  try {
-    const { map, rest } = openMap(words);
-    using _m = map;
-    const kv = keyValueWords(rest);
-    switch (verb) {
-      case 'dump': {
-        if (rest.length > 0) throw new UsageError(`unexpected '${rest[0]}'`);
-        print(map, [...map.rawEntries()], json, false);
-        return 0;
-      }
-      case 'get':
-      case 'lookup': {
-        const key = keyBytes(map, kv, a.options.get('key-json'));
-        const value = map.lookupBytes(key);
-        if (value === undefined) throw new NotFoundError('key not found', { map: map.name });
-        print(map, [[key, value]], json, true);
-        return 0;
-      }
-      case 'update': {
-        const key = keyBytes(map, kv, a.options.get('key-json'));
-        const vj = a.options.get('value-json');
-        let value: unknown;
-        if (vj !== undefined) value = jsonArg(vj, 'value');
-        else if (kv.value)
-          value = sized(
-            parseBytes(kv.value, 'value'),
-            map.perCpu ? map.valueStride * map.cpus : map.valueSize,
-            'value',
-          );
-        else throw new UsageError('a value is needed: value BYTES or --value-json JSON');
-        const flag =
-          kv.flag === 'noexist'
-            ? UpdateFlags.NOEXIST
-            : kv.flag === 'exist'
-              ? UpdateFlags.EXIST
-              : UpdateFlags.ANY;
-        map.update(key, value, flag);
-        if (json) process.stdout.write('null\n');
-        return 0;
-      }
-      case 'delete': {
-        const key = keyBytes(map, kv, a.options.get('key-json'));
-        if (!map.delete(key)) throw new NotFoundError('key not found', { map: map.name });
-        if (json) process.stdout.write('null\n');
-        return 0;
-      }
+  const kv = keyValueWords(rest);
+  switch (verb) {
+    case 'dump': {
+      if (rest.length > 0) throw new UsageError(`unexpected '${rest[0]}'`);
+      print(map, [...map.rawEntries()], json, false);
+      return 0;
     }
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`ebpf map ${verb}: ${e.message}\n${usage}\n`);
-      return 2;
+    case 'get':
+    case 'lookup': {
+      const key = keyBytes(map, kv, a.string('key-json'));
+      const value = map.lookupBytes(key);
+      if (value === undefined) throw new NotFoundError('key not found', { map: map.name });
+      print(map, [[key, value]], json, true);
+      return 0;
     }
-    if (e instanceof CodecError) {
-      process.stderr.write(`ebpf map ${verb}: ${e.message}\n`);
-      return 1;
+    case 'update': {
+      const key = keyBytes(map, kv, a.string('key-json'));
+      const vj = a.string('value-json');
+      let value: unknown;
+      if (vj !== undefined) value = jsonArg(vj, 'value');
+      else if (kv.value)
+        value = sized(
+          parseBytes(kv.value, 'value'),
+          map.perCpu ? map.valueStride * map.cpus : map.valueSize,
+          'value',
+        );
+      else throw new UsageError('a value is needed: value BYTES or --value-json JSON');
+      const flag =
+        kv.flag === 'noexist'
+          ? UpdateFlags.NOEXIST
+          : kv.flag === 'exist'
+            ? UpdateFlags.EXIST
+            : UpdateFlags.ANY;
+      map.update(key, value, flag);
+      if (json) process.stdout.write('null\n');
+      return 0;
     }
-    throw e;
+    default: {
+      const key = keyBytes(map, kv, a.string('key-json'));
+      if (!map.delete(key)) throw new NotFoundError('key not found', { map: map.name });
+      if (json) process.stdout.write('null\n');
+      return 0;
+    }
   }
-  return 2;
 }
 
 export const command: Command = {
-  summary: 'dump, get, update or delete entries of a pinned map or a map by id (BTF-typed)',
+  summary: 'dump, get, update, delete or pin entries of a pinned map or a map by id (BTF-typed)',
   usage,
   run,
 };

@@ -1,7 +1,7 @@
 // A throwaway network namespace holding one veth pair, for the demo and the attach tests: made and
 // removed with iproute2's `ip`, since entering a namespace needs setns(2), which Node does not have.
 import { spawnSync } from 'node:child_process';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { EbpfError, NotSupportedError } from '../index.js';
 
 export interface VethNamespace {
   /** The namespace's name (`ip netns list`). */

@@ -1,24 +1,24 @@
 // `ebpf prog list|show|run`: loaded programs as bpftool prints them (text or --json), and test runs.
 import { existsSync } from 'node:fs';
-import { progTypeShortName } from '../constants.js';
-import { EbpfError, NotFoundError } from '../errors.js';
-import { memlockOf, type ProgramInfo } from '../program/info.js';
-import { Program, programIds } from '../program/program.js';
-import { parseArgs } from './args.js';
-import { readInputFile } from '../internal/file.js';
-import { openListed } from './listed.js';
-import type { Command } from './main.js';
+import { progTypeShortName } from '../exports/constants.js';
+import { memlockOf, Program, programIds, type ProgramInfo } from '../exports/program.js';
+import { hex, parse, positionals, readFileArg, UsageError, type Args, type Command } from './common.js';
+import { objectWords, openListed, openProgram } from './handles.js';
 
-const usage = `usage: ebpf prog list [--json]
-       ebpf prog show PROG [--json]
-       ebpf prog run PROG [--data-in FILE|HEX] [--ctx-in FILE|HEX] [--data-size-out N] [--repeat N] [--json]
+const usage = `usage: ebpf prog list [-j]
+       ebpf prog show PROG [-j]
+       ebpf prog run PROG [--data-in FILE|HEX] [--ctx-in FILE|HEX] [--data-size-out N]
+                          [--ctx-size-out N] [--repeat N] [-j]
+       ebpf prog pin PROG PATH [-j]
 
   PROG           id N | pinned PATH | name NAME | N | PATH
   --data-in      the packet: a file, or hex bytes (00112233..., spaces allowed)
   --ctx-in       the context (struct xdp_md, __sk_buff, ...): a file or hex bytes
   --data-size-out  room for the packet after the run (default: input + 256)
   --repeat       run N times; the duration printed is the average
-  --json         JSON like bpftool -j`;
+  PATH           where to pin, in a bpffs (directories made; bpffs mounted at /sys/fs/bpf when
+                 none is and you are root)
+  -j, --json     JSON like bpftool -j`;
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
@@ -82,100 +82,80 @@ function rowOf(p: Program): Row {
   return { info: p.info(), memlock: memlockOf(p.fd.fd) };
 }
 
-/** Opens the program a command line names: `id N`, `pinned PATH`, `name NAME`, a bare id or path. */
-export function openProgram(words: string[]): Program {
-  const [kind, value] = words;
-  if (kind === undefined) throw new EbpfError('which program? give id N, pinned PATH or name NAME');
-  if (kind === 'id' && value !== undefined) return Program.fromId(parseId(value));
-  if (kind === 'pinned' && value !== undefined) return Program.fromPin(value);
-  if (kind === 'name' && value !== undefined) {
-    for (const id of programIds()) {
-      const p = openListed(() => Program.fromId(id));
-      if (p === undefined) continue;
-      if (p.name === value) return p;
-      p.close();
-    }
-    throw new NotFoundError(`no loaded program named '${value}'`);
-  }
-  if (/^\d+$/.test(kind)) return Program.fromId(parseId(kind));
-  if (kind.startsWith('/')) return Program.fromPin(kind);
-  throw new EbpfError(
-    `cannot tell which program '${words.join(' ')}' means (id N, pinned PATH or name NAME)`,
-  );
-}
-
-function parseId(s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw new EbpfError(`'${s}' is not a program id`);
-  return n;
-}
-
-function parseCount(s: string | undefined, what: string): number | undefined {
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
-    throw new EbpfError(`--${what} wants a count, not '${s}'`);
-  return n;
-}
-
 /** Bytes from a file, or from hex digits when no such file exists. */
 export function bytesArg(s: string, what: string): Uint8Array {
-  if (existsSync(s)) return readInputFile(s);
+  if (existsSync(s)) return readFileArg(s);
   const digits = s.replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
-    throw new EbpfError(`--${what}: '${s}' is neither a file nor hex bytes`);
+    throw new UsageError(`--${what}: '${s}' is neither a file nor hex bytes`);
   }
   const out = new Uint8Array(digits.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
 
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-
 /** Hex dump, 16 bytes a line, like bpftool's data_out. */
 function hexLines(b: Uint8Array): string[] {
   const lines: string[] = [];
-  for (let i = 0; i < b.length; i += 16) {
-    const chunk = Array.from(b.subarray(i, i + 16), (x) => x.toString(16).padStart(2, '0'));
-    lines.push(`  ${i.toString(16).padStart(4, '0')}: ${chunk.join(' ')}`);
-  }
+  for (let i = 0; i < b.length; i += 16)
+    lines.push(`  ${i.toString(16).padStart(4, '0')}: ${hex(b.subarray(i, i + 16), ' ')}`);
   return lines;
 }
 
-function list(asJson: boolean): number {
+function list(a: Args): number {
+  positionals(a.positionals, 0, 0, '');
   const rows: Row[] = [];
   for (const id of programIds()) {
     using p = openListed(() => Program.fromId(id));
     if (p !== undefined) rows.push(rowOf(p));
   }
-  if (asJson) process.stdout.write(JSON.stringify(rows.map(json)) + '\n');
+  if (a.json) process.stdout.write(JSON.stringify(rows.map(json)) + '\n');
   else for (const r of rows) process.stdout.write(text(r) + '\n');
   return 0;
 }
 
-function show(words: string[], asJson: boolean): number {
-  using p = openProgram(words);
+function show(a: Args): number {
+  if (a.positionals.length === 0) return list(a);
+  const { program, rest } = openProgram(a.positionals);
+  using p = program;
+  positionals(rest, 0, 0, '');
   const r = rowOf(p);
-  process.stdout.write((asJson ? JSON.stringify(json(r)) : text(r)) + '\n');
+  process.stdout.write((a.json ? JSON.stringify(json(r)) : text(r)) + '\n');
   return 0;
 }
 
-function runProg(args: string[]): number {
-  const a = parseArgs(args, ['data-in', 'ctx-in', 'data-size-out', 'ctx-size-out', 'repeat'], ['json']);
-  using p = openProgram(a.positionals);
-  const dataIn = a.options.get('data-in');
-  const ctxIn = a.options.get('ctx-in');
-  const dataSizeOut = parseCount(a.options.get('data-size-out'), 'data-size-out');
-  const ctxSizeOut = parseCount(a.options.get('ctx-size-out'), 'ctx-size-out');
-  const repeat = parseCount(a.options.get('repeat'), 'repeat');
+function pin(a: Args): number {
+  const n = objectWords(a.positionals, ['id', 'pinned', 'name']);
+  positionals(a.positionals, n + 1, n + 1, 'PATH, where to pin the program');
+  const { program, rest } = openProgram(a.positionals);
+  using p = program;
+  const [path] = positionals(rest, 1, 1, 'PATH, where to pin the program');
+  p.pin(path!);
+  if (a.json) process.stdout.write(JSON.stringify({ id: p.info().id, pinnedAt: path }) + '\n');
+  else process.stdout.write(`prog ${p.info().id} pinned at ${path}\n`);
+  return 0;
+}
+
+function runProg(a: Args): number {
+  // Every value is checked before the program is opened.
+  const dataIn = a.string('data-in');
+  const ctxIn = a.string('ctx-in');
+  const data = dataIn !== undefined ? bytesArg(dataIn, 'data-in') : undefined;
+  const ctx = ctxIn !== undefined ? bytesArg(ctxIn, 'ctx-in') : undefined;
+  const dataSizeOut = a.int('data-size-out', 0, 0xffffffff);
+  const ctxSizeOut = a.int('ctx-size-out', 0, 0xffffffff);
+  const repeat = a.int('repeat', 0, 0xffffffff);
+  const { program, rest } = openProgram(a.positionals);
+  using p = program;
+  positionals(rest, 0, 0, '');
   const r = p.testRun({
-    ...(dataIn !== undefined && { dataIn: bytesArg(dataIn, 'data-in') }),
-    ...(ctxIn !== undefined && { ctxIn: bytesArg(ctxIn, 'ctx-in') }),
+    ...(data !== undefined && { dataIn: data }),
+    ...(ctx !== undefined && { ctxIn: ctx }),
     ...(dataSizeOut !== undefined && { dataSizeOut }),
     ...(ctxSizeOut !== undefined && { ctxSizeOut }),
     ...(repeat !== undefined && { repeat }),
   });
-  if (a.flags.has('json')) {
+  if (a.json) {
     const o: Record<string, unknown> = { retval: r.retval, duration: r.duration };
     if (r.dataOut !== undefined) o.data_out = hex(r.dataOut);
     if (r.ctxOut !== undefined) o.ctx_out = hex(r.ctxOut);
@@ -189,27 +169,33 @@ function runProg(args: string[]): number {
   return 0;
 }
 
+const RUN_OPTIONS = {
+  'data-in': { type: 'string' },
+  'ctx-in': { type: 'string' },
+  'data-size-out': { type: 'string' },
+  'ctx-size-out': { type: 'string' },
+  repeat: { type: 'string' },
+} as const;
+
 export const command: Command = {
-  summary: 'list, show and test-run loaded programs',
+  summary: 'list, show, test-run and pin loaded programs',
   usage,
   run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
-    const listing = (): ReturnType<typeof parseArgs> => parseArgs(rest, [], ['json']);
     switch (sub) {
       case 'list':
       case undefined:
-        return Promise.resolve(list(listing().flags.has('json')));
-      case 'show': {
-        const a = listing();
-        return Promise.resolve(
-          a.positionals.length === 0 ? list(a.flags.has('json')) : show(a.positionals, a.flags.has('json')),
-        );
-      }
+        return Promise.resolve(list(parse(rest)));
+      case 'show':
+        return Promise.resolve(show(parse(rest)));
       case 'run':
-        return Promise.resolve(runProg(rest));
+        return Promise.resolve(runProg(parse(rest, RUN_OPTIONS)));
+      case 'pin':
+        return Promise.resolve(pin(parse(rest)));
       default:
-        process.stderr.write(usage + '\n');
-        return Promise.resolve(2);
+        // `ebpf prog --json` lists, as bpftool's `prog` alone does.
+        if (sub.startsWith('-')) return Promise.resolve(list(parse(args)));
+        throw new UsageError(`unknown prog command '${sub}' (list, show, run or pin)`);
     }
   },
 };

@@ -3,32 +3,42 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
-import { ProgType, mapTypeShortName } from '../constants.js';
-import { EbpfError } from '../errors.js';
-import { Link, type Attachment } from '../link/link.js';
-import { attachRawTracepoint, attachTracepoint, PerfEventLink } from '../link/tracepoint.js';
-import { attachXdp } from '../link/xdp.js';
-import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../loader/index.js';
-import type { ProgramSpec } from '../object/spec.js';
-import { makePinDirs } from '../sys/bpffs.js';
-import { parseArgs } from './args.js';
-import type { Command } from './main.js';
+import { mapTypeShortName } from '../exports/constants.js';
+import { EbpfError, NotSupportedError } from '../index.js';
+import {
+  autoAttachLoaded,
+  autoAttachNeeds,
+  Link,
+  PerfEventLink,
+  XDP_MODES,
+  type Attachment,
+  type AutoAttachOptions,
+} from '../exports/link.js';
+import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../exports/loader.js';
+import type { ProgramSpec } from '../exports/object.js';
+import { parse, positionals, toJson, type Command } from './common.js';
 
-const usage = `usage: ebpf run OBJ [--dev IFACE] [--pin | --pin-dir DIR] [--seconds N] [--interval S] [--entries N] [--json]
+const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR] [--pid N] [--pin | --pin-dir DIR]
+               [--seconds N] [--interval S] [--entries N] [-j]
 
-  Loads every program of OBJ and attaches those whose section says where: tracepoint/C/N,
-  raw_tp/N, tp_btf/N (and fentry/fexit where the kernel allows), XDP on --dev. Others are loaded
-  only. Then prints the maps and global variables every --interval seconds until Ctrl-C or
-  --seconds, and detaches everything.
+  Loads every program of OBJ and attaches those whose section says where, as the library's
+  autoAttach does (libbpf's bpf_program__attach): kprobe/F, uprobe/BIN:F, tracepoint/C/N,
+  raw_tp/N, kprobe.multi/GLOB, tp_btf/N (and fentry/fexit where the kernel allows); XDP and
+  tc/tcx ingress/egress on --dev; cgroup hooks on --cgroup. Others are loaded only. Then prints
+  the maps and global variables every --interval seconds until Ctrl-C or --seconds, and
+  detaches everything.
 
-  --dev       the interface for XDP programs
+  --dev       the interface for XDP and tc programs
+  --xdp-mode  ${XDP_MODES.join(', ')} (default auto)
+  --cgroup    the cgroup v2 directory for cgroup programs
+  --pid       uprobes: only this process
   --pin       pin programs, maps and links under ${DEFAULT_PIN_ROOT}/<object name>/ and leave them:
               the programs stay attached after exit (remove the directory to detach)
   --pin-dir   the same under DIR
   --seconds   stop after N seconds (default: run until Ctrl-C or SIGTERM)
   --interval  seconds between summaries (default 1)
   --entries   entries shown per map (default 10)
-  --json      no live summaries; at the end one JSON object {programs, maps, globals}
+  -j, --json  no live summaries; at the end one JSON object {programs, maps, globals, pinDir}
 
   A BPF ELF made executable runs this directly once 'ebpf binfmt install' registered it.`;
 
@@ -39,47 +49,35 @@ interface Attached {
   attachment?: Attachment;
 }
 
-/** Attaches `p` the way its section name says, or says why it is only loaded. */
-function attach(obj: LoadedObject, p: ProgramSpec, dev: string | undefined): Attached {
-  const prog = obj.program(p.name);
-  const kind = p.section?.def.autoAttach;
-  const target = p.attachTo;
+/**
+ * Attaches `p` the way its section name says (the library's autoAttach), or says why it is only
+ * loaded. A device or cgroup the user named that cannot take the program is an error.
+ */
+function attach(obj: LoadedObject, p: ProgramSpec, opts: AutoAttachOptions): Attached {
+  const needs = autoAttachNeeds(p);
+  if (needs === 'device' && opts.device === undefined)
+    return { program: p.name, how: 'loaded (give --dev IFACE to attach it)' };
+  if (needs === 'cgroup' && opts.cgroup === undefined)
+    return { program: p.name, how: 'loaded (give --cgroup DIR to attach it)' };
   try {
-    if (p.section?.progType === ProgType.XDP) {
-      if (dev === undefined) return { program: p.name, how: 'loaded (XDP: give --dev IFACE to attach)' };
-      return { program: p.name, how: `xdp on ${dev}`, attachment: attachXdp(prog, dev) };
-    }
-    switch (kind) {
-      case 'tracepoint': {
-        const [category, name] = (target ?? '').split('/');
-        if (category === undefined || name === undefined || name === '')
-          return { program: p.name, how: 'loaded (tracepoint without CATEGORY/NAME)' };
-        return {
-          program: p.name,
-          how: `tracepoint ${category}/${name}`,
-          attachment: attachTracepoint(prog, category, name),
-        };
-      }
-      case 'raw_tracepoint':
-        if (target === undefined || target === '')
-          return { program: p.name, how: 'loaded (raw_tp without a name)' };
-        return { program: p.name, how: `raw_tp ${target}`, attachment: attachRawTracepoint(prog, target) };
-      case 'trace':
-        return {
-          program: p.name,
-          how: `${p.sectionName.split('/')[0] ?? 'trace'} ${target ?? ''}`.trim(),
-          attachment: attachRawTracepoint(prog),
-        };
-      default:
-        return { program: p.name, how: 'loaded (not attached: its section gives no target)' };
-    }
+    const attachment = autoAttachLoaded(obj, p.name, opts);
+    return { program: p.name, how: describeAttachment(p, opts), attachment };
   } catch (e) {
-    // An interface the user named that cannot take the program is an error, not a note.
-    const asked = dev !== undefined && p.section?.progType === ProgType.XDP;
-    if (e instanceof EbpfError && !asked)
-      return { program: p.name, how: `loaded (attach failed: ${e.message})` };
+    if (needs !== undefined) throw e;
+    if (e instanceof NotSupportedError)
+      return { program: p.name, how: `loaded (not attached: ${e.message})` };
+    if (e instanceof EbpfError) return { program: p.name, how: `loaded (attach failed: ${e.message})` };
     throw e;
   }
+}
+
+/** Where a program went, for the summary: its section's kind and target. */
+function describeAttachment(p: ProgramSpec, opts: AutoAttachOptions): string {
+  const kind = p.sectionName.split('/')[0] ?? p.sectionName;
+  const needs = autoAttachNeeds(p);
+  if (needs === 'device') return `${kind} on ${String(opts.device)}`;
+  if (needs === 'cgroup') return `${p.sectionName} on ${opts.cgroup ?? ''}`;
+  return `${kind} ${p.attachTo ?? ''}`.trim();
 }
 
 function linkOf(a: Attachment | undefined): Link | undefined {
@@ -88,16 +86,6 @@ function linkOf(a: Attachment | undefined): Link | undefined {
 
 const show = (x: unknown): string =>
   inspect(x, { breakLength: Infinity, compact: true, depth: 6, maxArrayLength: 16, maxStringLength: 80 });
-
-/** JSON with bigints as decimal strings and typed arrays as arrays. */
-function toJson(x: unknown): unknown {
-  if (typeof x === 'bigint') return x.toString();
-  if (ArrayBuffer.isView(x)) return Array.from(x as unknown as ArrayLike<number | bigint>, toJson);
-  if (Array.isArray(x)) return x.map(toJson);
-  if (typeof x === 'object' && x !== null)
-    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, toJson(v)]));
-  return x;
-}
 
 /** Data-section maps are shown as their variables, not as a map. */
 const isDataMap = (source: string): boolean =>
@@ -161,38 +149,42 @@ function printSnapshot(s: Snapshot, elapsed: number): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-function positiveNumber(s: string | undefined, what: string, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) throw new EbpfError(`--${what} wants a positive number, not '${s}'`);
-  return n;
-}
-
 export const command: Command = {
   summary: 'load an object, attach its programs by section name, show its maps live until Ctrl-C',
   usage,
   async run(argv) {
-    const args = parseArgs(argv, ['dev', 'pin-dir', 'seconds', 'interval', 'entries'], ['json', 'pin']);
-    const [file, ...extra] = args.positionals;
-    if (file === undefined || extra.length > 0) {
-      process.stderr.write(usage + '\n');
-      return 2;
-    }
-    const seconds = args.options.has('seconds')
-      ? positiveNumber(args.options.get('seconds'), 'seconds', 0)
-      : undefined;
-    const interval = positiveNumber(args.options.get('interval'), 'interval', 1);
-    const limit = positiveNumber(args.options.get('entries'), 'entries', 10);
-    const json = args.flags.has('json');
-    const dev = args.options.get('dev');
-    let pinDir = args.options.get('pin-dir');
+    const args = parse(argv, {
+      dev: { type: 'string' },
+      'xdp-mode': { type: 'string' },
+      cgroup: { type: 'string' },
+      pid: { type: 'string' },
+      'pin-dir': { type: 'string' },
+      pin: { type: 'boolean' },
+      seconds: { type: 'string' },
+      interval: { type: 'string' },
+      entries: { type: 'string' },
+    });
+    const [file] = positionals(args.positionals, 1, 1, 'OBJ, the object to run') as [string];
+    const seconds = args.positive('seconds');
+    const interval = args.positive('interval') ?? 1;
+    const limit = args.int('entries', 1) ?? 10;
+    const json = args.json;
+    const attachOpts: AutoAttachOptions = {};
+    const dev = args.string('dev');
+    if (dev !== undefined) attachOpts.device = /^\d+$/.test(dev) ? Number(dev) : dev;
+    const xdpMode = args.choice('xdp-mode', XDP_MODES);
+    if (xdpMode !== undefined) attachOpts.xdpMode = xdpMode;
+    const cgroup = args.path('cgroup');
+    if (cgroup !== undefined) attachOpts.cgroup = cgroup;
+    const pid = args.int('pid', 1, 0x7fffffff);
+    if (pid !== undefined) attachOpts.pid = pid;
+    let pinDir = args.path('pin-dir');
     const opts: LoadOptions = {};
-    if (pinDir === undefined && args.flags.has('pin')) {
+    if (pinDir === undefined && args.flag('pin')) {
       pinDir = join(DEFAULT_PIN_ROOT, basename(file).split('.')[0] ?? 'object');
     }
     if (pinDir !== undefined) {
-      makePinDirs(join(pinDir, 'maps'));
-      makePinDirs(join(pinDir, 'links'));
+      // The loader checks the directory is on a bpffs before loading, and makes it and maps/.
       opts.pinDir = pinDir;
       opts.pinMaps = join(pinDir, 'maps');
     }
@@ -200,7 +192,8 @@ export const command: Command = {
     const attached: Attached[] = [];
     const started = Date.now();
     try {
-      for (const p of obj.spec.programs) if (obj.programs.has(p.name)) attached.push(attach(obj, p, dev));
+      for (const p of obj.spec.programs)
+        if (obj.programs.has(p.name)) attached.push(attach(obj, p, attachOpts));
       for (const a of attached) {
         if (pinDir === undefined || a.attachment === undefined) continue;
         const link = linkOf(a.attachment);

@@ -2,6 +2,7 @@
 // Every read goes through a bounds-checked BinaryReader; malformed input throws ElfError.
 import { ElfError, type Location } from '../errors.js';
 import { BinaryReader } from '../internal/reader.js';
+import { readInputFile } from '../internal/file.js';
 import {
   ELF64_EHDR_SIZE,
   ELF64_PHDR_SIZE,
@@ -472,6 +473,11 @@ function readString(r: BinaryReader, offset: number): string {
 /** Parse an ELF64 file of either byte order; `file` names it in error messages. */
 export function parseElf(bytes: Uint8Array, file?: string): ElfFile {
   return new ElfFile(bytes, file);
+}
+
+/** Reads and parses the ELF file at `path`; a missing or unreadable file is an error naming it. */
+export function readElfFile(path: string): ElfFile {
+  return parseElf(readInputFile(path), path);
 }
 
 /**

@@ -2,7 +2,8 @@
 // CPU, stored in the map at the CPU's index, each with its own mmap'd ring of perf records.
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
-import { EbpfError } from '../errors.js';
+import { EbpfError, OptionError } from '../errors.js';
+import { checkInteger } from '../internal/options.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import type { Codec } from '../btf/codec.js';
 import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
@@ -122,19 +123,17 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     this.name = map.name;
     const pages = opts.pagesPerCpu ?? 64;
     if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) {
-      throw new EbpfError(`pagesPerCpu must be a power of two, not ${pages}`, { map: map.name });
+      throw new OptionError('pagesPerCpu', pages, 'a power of two', { map: map.name });
     }
-    const wakeupEvents = opts.wakeupEvents ?? 1;
-    if (!Number.isInteger(wakeupEvents) || wakeupEvents < 1 || wakeupEvents > 0xffffffff) {
-      throw new EbpfError(`wakeupEvents must be a positive integer, not ${wakeupEvents}`, { map: map.name });
-    }
+    const wakeupEvents =
+      checkInteger('wakeupEvents', opts.wakeupEvents, 1, 0xffffffff, { map: map.name }) ?? 1;
     const page = pageSize();
     this.size = pages * page;
     // A CPU that goes offline later keeps its event; its buffer just stays quiet.
     const cpus = opts.cpus ?? readCpuList('online').filter((c) => c < map.maxEntries);
     for (const c of cpus) {
       if (!Number.isInteger(c) || c < 0 || c >= map.maxEntries) {
-        throw new EbpfError(`cpu ${c} has no slot in the map (max_entries ${map.maxEntries})`, {
+        throw new OptionError('cpus', c, `a CPU with a slot in the map (0 to ${map.maxEntries - 1})`, {
           map: map.name,
         });
       }

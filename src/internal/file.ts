@@ -1,6 +1,6 @@
-// Reading an input file (an object, raw BTF) whole and writing an output file, with the project's
-// errors instead of Node's: the user named the file, so a missing one, a folder or an unreadable one says which.
-import { readFileSync, writeFileSync } from 'node:fs';
+// Reading an input file (an object, raw BTF) whole, with the project's errors instead of Node's:
+// the user named the file, so a missing one, a folder or an unreadable one says which.
+import { readFileSync } from 'node:fs';
 import { EbpfError, NotFoundError } from '../errors.js';
 
 /** The bytes of `path`; NotFoundError when it does not exist, EbpfError when it cannot be read. */
@@ -13,17 +13,5 @@ export function readInputFile(path: string): Uint8Array {
     if (code === 'ENOENT') throw new NotFoundError('no such file', { file: path }, { cause: e });
     // EISDIR, EACCES, ...: Node's message names the call and the errno, which is what to fix.
     throw new EbpfError(`cannot read: ${(e as Error).message}`, { file: path }, { cause: e });
-  }
-}
-
-/** Writes `text` to `path` (an output the user named); EbpfError naming it when that fails. */
-export function writeOutputFile(path: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new EbpfError('cannot write: no such directory', { file: path }, { cause: e });
-    throw new EbpfError(`cannot write: ${(e as Error).message}`, { file: path }, { cause: e });
   }
 }

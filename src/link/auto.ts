@@ -12,16 +12,23 @@ import type { Program } from '../program/program.js';
 import { attachCgroup, isCgroupAttachType } from './cgroup.js';
 import { attachKprobe, attachKprobeMulti } from './kprobe.js';
 import type { Attachment } from './link.js';
+import type { Device } from './netdev.js';
+import { attachTc } from './tc.js';
 import { attachRawTracepoint, attachTracepoint } from './tracepoint.js';
 import { attachIter } from './iter.js';
 import { attachUprobe } from './uprobe.js';
 import { attachUprobeMulti, globRegExp } from './uprobe-multi.js';
 import { parseUprobeTarget } from './uprobe-target.js';
 import { attachUsdt, parseUsdtTarget } from './usdt.js';
+import { attachXdp, type XdpMode } from './xdp.js';
 
 export interface AutoAttachOptions {
   /** The cgroup v2 directory for cgroup programs (cgroup_skb/*, cgroup/*, sockops). */
   cgroup?: string;
+  /** The network device (name or index) for XDP (`xdp`) and tc (`tc/ingress`, `tcx/egress`) programs. */
+  device?: Device;
+  /** XDP programs: the mode (default auto). */
+  xdpMode?: XdpMode;
   /** uprobes: only this process (default every process). */
   pid?: number;
   /** bpf_cookie for kprobes and uprobes (bpf_get_attach_cookie); for USDT what bpf_usdt_cookie returns. */
@@ -69,6 +76,23 @@ export function kernelFunctionsMatching(pattern: string): string[] {
   return [...out];
 }
 
+/**
+ * What autoAttach needs beyond the section name to attach this program: a network `device`
+ * (XDP, tc/tcx with a direction), a `cgroup` directory (cgroup hooks), or nothing (undefined).
+ */
+export function autoAttachNeeds(spec: ProgramSpec): 'device' | 'cgroup' | undefined {
+  // A section libbpf attaches by name alone, or one with no attach type (0 would read as
+  // BPF_CGROUP_INET_INGRESS), needs neither.
+  if (spec.section === undefined || spec.section.def.autoAttach !== undefined) return undefined;
+  if (spec.section.expectedAttachType === undefined) return undefined;
+  const a = spec.expectedAttachType;
+  if (spec.type === ProgType.XDP && a === AttachType.XDP) return 'device';
+  if (spec.type === ProgType.SCHED_CLS && (a === AttachType.TCX_INGRESS || a === AttachType.TCX_EGRESS))
+    return 'device';
+  if (isCgroupAttachType(a) && a !== AttachType.LSM_CGROUP) return 'cgroup';
+  return undefined;
+}
+
 const missingTarget = (spec: ProgramSpec, example: string): EbpfError =>
   new EbpfError(`section '${spec.sectionName}' names no attach target (like '${example}')`, {
     program: spec.name,
@@ -77,8 +101,10 @@ const missingTarget = (spec: ProgramSpec, example: string): EbpfError =>
 
 /**
  * Attaches `program` where its section (`spec`, as read from the object; `attachTo` may have been
- * edited) says. Kinds that need more than a name (XDP and tc need a device, perf_event a perf
- * event) are NotSupportedError: attach those with their own functions.
+ * edited) says. XDP and tc programs attach to `opts.device`, cgroup programs to `opts.cgroup`
+ * (autoAttachNeeds tells which a program needs); kinds that need more than that (perf_event needs a
+ * perf event, devmap/cpumap XDP programs a map entry) are NotSupportedError: attach those with
+ * their own functions.
  */
 export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttachOptions = {}): Attachment {
   const section = spec.section;
@@ -166,13 +192,29 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
     default:
       break;
   }
-  if (isCgroupAttachType(spec.expectedAttachType) && spec.expectedAttachType !== AttachType.LSM_CGROUP) {
-    if (opts.cgroup === undefined) {
-      throw new EbpfError(`'${spec.sectionName}' attaches to a cgroup: give the cgroup option`, {
-        program: spec.name,
-      });
+  switch (autoAttachNeeds(spec)) {
+    case 'device': {
+      if (opts.device === undefined) {
+        throw new EbpfError(`'${spec.sectionName}' attaches to a network device: give the device option`, {
+          program: spec.name,
+          section: spec.sectionName,
+        });
+      }
+      if (spec.type === ProgType.XDP)
+        return attachXdp(program, opts.device, opts.xdpMode !== undefined ? { mode: opts.xdpMode } : {});
+      const direction = spec.expectedAttachType === AttachType.TCX_INGRESS ? 'ingress' : 'egress';
+      return attachTc(program, opts.device, direction);
     }
-    return attachCgroup(program, opts.cgroup, spec.expectedAttachType);
+    case 'cgroup':
+      if (opts.cgroup === undefined) {
+        throw new EbpfError(`'${spec.sectionName}' attaches to a cgroup: give the cgroup option`, {
+          program: spec.name,
+          section: spec.sectionName,
+        });
+      }
+      return attachCgroup(program, opts.cgroup, spec.expectedAttachType);
+    default:
+      break;
   }
   throw new NotSupportedError(`no automatic attach for section '${spec.sectionName}'`, {
     program: spec.name,

@@ -3,7 +3,14 @@
 // A bpf_link (BPF_LINK_CREATE, Linux 5.7) where the kernel has one; BPF_PROG_ATTACH with
 // BPF_F_ALLOW_MULTI before, or when asked.
 import { constants, openSync, readFileSync } from 'node:fs';
-import { attachTypeName, AttachType, BPF_F_ALLOW_MULTI } from '../constants.js';
+import {
+  attachTypeName,
+  AttachType,
+  BPF_F_ALLOW_MULTI,
+  BPF_F_ALLOW_OVERRIDE,
+  BPF_F_REPLACE,
+} from '../constants.js';
+import { checkChoice, checkFlags } from '../internal/options.js';
 import { EbpfError, NotFoundError } from '../errors.js';
 import type { Program } from '../program/program.js';
 import { linkCreate, progAttach, progDetach, progGetFdById, progGetInfo } from '../sys/bpf.js';
@@ -163,9 +170,14 @@ export class CgroupProgAttachment implements Attachment {
   }
 }
 
+export type CgroupMode = 'auto' | 'link' | 'legacy';
+
+/** The cgroup attach modes, as CgroupOptions.mode takes them. */
+export const CGROUP_MODES: readonly CgroupMode[] = ['auto', 'link', 'legacy'];
+
 export interface CgroupOptions {
   /** link: bpf_link only; legacy: BPF_PROG_ATTACH only; auto (default): a link, else legacy. */
-  mode?: 'auto' | 'link' | 'legacy';
+  mode?: CgroupMode;
   /** BPF_PROG_ATTACH flags in legacy mode; default BPF_F_ALLOW_MULTI. */
   flags?: number;
 }
@@ -181,8 +193,15 @@ export function attachCgroup(
   attachType: string | number,
   opts: CgroupOptions = {},
 ): CgroupLink | CgroupProgAttachment {
+  const at = { program: program.name };
+  const mode = checkChoice('mode', opts.mode, CGROUP_MODES, at) ?? 'auto';
+  const legacyFlags = checkFlags(
+    'flags',
+    opts.flags,
+    BPF_F_ALLOW_OVERRIDE | BPF_F_ALLOW_MULTI | BPF_F_REPLACE,
+    at,
+  );
   const type = cgroupAttachType(attachType);
-  const mode = opts.mode ?? 'auto';
   const cg = openCgroup(cgroup);
   const located = (err: unknown): unknown => {
     if (!(err instanceof SyscallError)) return err;
@@ -207,7 +226,7 @@ export function attachCgroup(
         if (mode === 'link' || !old) throw located(err);
       }
     }
-    const flags = opts.flags ?? BPF_F_ALLOW_MULTI;
+    const flags = legacyFlags ?? BPF_F_ALLOW_MULTI;
     const own = progGetFdById(progGetInfo(program.fd.fd).info.id);
     try {
       progAttach({ target_fd: cg.fd, attach_bpf_fd: own.fd, attach_type: type, attach_flags: flags });

@@ -4,6 +4,7 @@
 // carries kprobe sessions (BPF_TRACE_KPROBE_SESSION, Linux 6.10).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
+import { checkBoolean, checkOffset, checkU64 } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -46,9 +47,11 @@ const unavailable = (why: string, program: string): NotSupportedError =>
  * an unknown function NotFoundError.
  */
 export function attachKprobe(program: Program, symbol: string, opts: KprobeOptions = {}): KprobeLink {
+  const at = { program: program.name };
+  const retprobe = checkBoolean('retprobe', opts.retprobe, at) ?? false;
+  const offset = checkOffset('offset', opts.offset, at) ?? 0n;
+  checkU64('cookie', opts.cookie, at);
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);
-  const retprobe = opts.retprobe ?? false;
-  const offset = BigInt(opts.offset ?? 0);
   const type = pmuType('kprobe');
   if (type === undefined) {
     throw unavailable(
@@ -121,6 +124,8 @@ export function attachKprobeMulti(
   symbols: readonly string[],
   opts: KprobeMultiOptions = {},
 ): KprobeMultiLink {
+  checkBoolean('retprobe', opts.retprobe, { program: program.name });
+  for (const c of opts.cookies ?? []) checkU64('cookies', c, { program: program.name });
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);
   if (symbols.length === 0)
     throw new EbpfError('kprobe_multi: no functions given', { program: program.name });

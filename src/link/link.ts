@@ -18,7 +18,7 @@ import {
   linkGetNextId,
   linkUpdate,
   objGet,
-  objPin,
+  pinObject,
 } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
 import { requireObjectKind } from '../sys/object-kind.js';
@@ -157,7 +157,7 @@ export class Link implements Attachment {
 
   /** Pins the link in a bpffs: the program stays attached after this process exits. */
   pin(path: string): void {
-    objPin(this.fd.fd, path);
+    pinObject(this.fd.fd, path);
     this.#pinnedAt = path;
   }
 

@@ -3,13 +3,14 @@
 // sockets and the native addon deliberately has no socket calls), so this runs iproute2's `tc`.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { EbpfError, NotSupportedError, OptionError } from '../errors.js';
 import { ProgType } from '../constants.js';
 import type { Program } from '../program/program.js';
-import { objPin } from '../sys/bpf.js';
+import { checkInteger } from '../internal/options.js';
+import { pinObject } from '../sys/bpf.js';
 import { requireProgramType, type Attachment } from './link.js';
 import { ifindexOf, nameOf, type Device } from './netdev.js';
-import type { TcDirection } from './tcx.js';
+import { checkTcDirection, type TcDirection } from './tcx.js';
 
 export interface TcFilterOptions {
   /** Filter priority (1..65535): lower runs first. Default 1. */
@@ -110,21 +111,21 @@ export function attachTcFilter(
   direction: TcDirection,
   opts: TcFilterOptions = {},
 ): TcFilter {
+  const at = { program: program.name };
+  checkTcDirection(direction, program.name);
+  const priority = checkInteger('priority', opts.priority, 1, 0xffff, at) ?? 1;
+  const handle = checkInteger('handle', opts.handle, 1, 0xffffffff, at) ?? 1;
+  if (opts.tc !== undefined && (typeof opts.tc !== 'string' || opts.tc === ''))
+    throw new OptionError('tc', opts.tc, 'the path or name of the tc binary', at);
   requireProgramType(program, 'a tc (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
   const dev = typeof device === 'string' ? device : nameOf(ifindex);
   const bin = opts.tc ?? 'tc';
-  const priority = opts.priority ?? 1;
-  const handle = opts.handle ?? 1;
-  if (!Number.isInteger(priority) || priority < 1 || priority > 0xffff)
-    throw new EbpfError(`invalid tc priority ${priority}`);
-  if (!Number.isInteger(handle) || handle < 1 || handle > 0xffffffff)
-    throw new EbpfError(`invalid tc handle ${handle}`);
   const ownsQdisc = !hasClsact(bin, dev);
   if (ownsQdisc) tc(bin, ['qdisc', 'add', 'dev', dev, 'clsact']);
   const pin = `/sys/fs/bpf/ebpf-tc-${process.pid}-${pins++}`;
   try {
-    objPin(program.fd.fd, pin);
+    pinObject(program.fd.fd, pin);
     tc(bin, [
       'filter',
       'add',

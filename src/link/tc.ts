@@ -1,14 +1,20 @@
 // tc attachment that picks the mechanism: a tcx link where the kernel has one (6.6+), a clsact
 // qdisc with a cls_bpf filter where it does not.
 import type { Program } from '../program/program.js';
+import { checkChoice } from '../internal/options.js';
 import { SyscallError } from '../sys/error.js';
 import { attachTcFilter, type TcFilter, type TcFilterOptions } from './tc-filter.js';
-import { attachTcx, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
+import { attachTcx, checkTcDirection, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
 import type { Device } from './netdev.js';
+
+export type TcMode = 'auto' | 'tcx' | 'legacy';
+
+/** The tc attach modes, as TcOptions.mode takes them. */
+export const TC_MODES: readonly TcMode[] = ['auto', 'tcx', 'legacy'];
 
 export interface TcOptions extends TcxOptions, TcFilterOptions {
   /** tcx: links only; legacy: qdisc and filter only; auto (default): tcx, else legacy. */
-  mode?: 'auto' | 'tcx' | 'legacy';
+  mode?: TcMode;
 }
 
 /** Attaches a SCHED_CLS program at a device's ingress or egress. */
@@ -18,7 +24,8 @@ export function attachTc(
   direction: TcDirection,
   opts: TcOptions = {},
 ): TcxLink | TcFilter {
-  const mode = opts.mode ?? 'auto';
+  const mode = checkChoice('mode', opts.mode, TC_MODES, { program: program.name }) ?? 'auto';
+  checkTcDirection(direction, program.name);
   if (mode === 'legacy') return attachTcFilter(program, device, direction, opts);
   try {
     return attachTcx(program, device, direction, opts);

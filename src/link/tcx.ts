@@ -1,6 +1,7 @@
 // tc attachment through a tcx bpf_link (BPF_LINK_CREATE with BPF_TCX_INGRESS / BPF_TCX_EGRESS): the
 // program runs on the device's ingress or egress path, without a qdisc. Requires Linux 6.6.
-import { AttachType, ProgType } from '../constants.js';
+import { AttachType, BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, ProgType } from '../constants.js';
+import { checkChoice, checkFlags, checkInteger, checkU64 } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
@@ -8,6 +9,14 @@ import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
 
 export type TcDirection = 'ingress' | 'egress';
+
+/** `direction` when it is 'ingress' or 'egress'; otherwise an OptionError. */
+export function checkTcDirection(direction: unknown, program: string): TcDirection {
+  return checkChoice('direction', direction ?? '', ['ingress', 'egress'] as const, { program })!;
+}
+
+/** The flags a tcx link takes: where in the device's list, relative to what (uapi bpf.h). */
+const TCX_FLAGS = BPF_F_BEFORE | BPF_F_AFTER | BPF_F_ID | BPF_F_LINK;
 
 export interface TcxOptions {
   /** Where in the device's program list: BPF_F_BEFORE / BPF_F_AFTER with relative, or 0 (append). */
@@ -36,13 +45,18 @@ export function attachTcx(
   direction: TcDirection,
   opts: TcxOptions = {},
 ): TcxLink {
+  const at = { program: program.name };
+  checkTcDirection(direction, program.name);
+  const flags = checkFlags('flags', opts.flags, TCX_FLAGS, at) ?? 0;
+  checkInteger('relativeFd', opts.relativeFd, 0, 0x7fffffff, at);
+  checkU64('expectedRevision', opts.expectedRevision, at);
   requireProgramType(program, 'a tc (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
   const fd = linkCreate({
     prog_fd: program.fd.fd,
     target_ifindex: ifindex,
     attach_type: direction === 'ingress' ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS,
-    flags: opts.flags ?? 0,
+    flags,
     ...(opts.relativeFd !== undefined && { tcx_relative_fd: opts.relativeFd }),
     ...(opts.expectedRevision !== undefined && { tcx_expected_revision: opts.expectedRevision }),
   });

@@ -3,6 +3,7 @@
 // (PMU), 5.15 for a bpf_link and bpf_cookie.
 import { ProgType } from '../constants.js';
 import { NotSupportedError } from '../errors.js';
+import { checkBoolean, checkInteger, checkOffset, checkU64 } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
@@ -56,6 +57,12 @@ export class UprobeLink extends ProbeLink {
  * or .dynsym and its address turned into a file offset through the program headers.
  */
 export function attachUprobe(program: Program, binary: string, opts: UprobeOptions = {}): UprobeLink {
+  const at = { program: program.name };
+  checkOffset('offset', opts.offset, at);
+  checkBoolean('retprobe', opts.retprobe, at);
+  checkInteger('pid', opts.pid, -1, 0x7fffffff, at);
+  checkU64('cookie', opts.cookie, at);
+  checkInteger('refCtrOffset', opts.refCtrOffset, 0, Number.MAX_SAFE_INTEGER, at);
   requireProgramType(program, 'a uprobe (BPF_PROG_TYPE_KPROBE)', ProgType.KPROBE);
   const path = resolveBinary(binary);
   const offset = BigInt(opts.offset ?? 0);

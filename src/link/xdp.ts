@@ -8,6 +8,7 @@ import {
   XDP_FLAGS_SKB_MODE,
 } from '../constants.js';
 import type { Program } from '../program/program.js';
+import { checkChoice } from '../internal/options.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import { Link, requireProgramType } from './link.js';
@@ -20,6 +21,9 @@ import { ifindexOf, type Device } from './netdev.js';
  * auto: driver mode where the driver has it, else generic (the kernel's choice with no flag).
  */
 export type XdpMode = 'auto' | 'generic' | 'driver' | 'offload';
+
+/** The XDP modes, as XdpOptions.mode takes them. */
+export const XDP_MODES: readonly XdpMode[] = ['auto', 'generic', 'driver', 'offload'];
 
 const MODE_FLAGS: Record<XdpMode, number> = {
   auto: 0,
@@ -48,9 +52,9 @@ export class XdpLink extends Link {
  * already (EBUSY); the link detaches when closed, unless pinned.
  */
 export function attachXdp(program: Program, device: Device, opts: XdpOptions = {}): XdpLink {
+  const mode = checkChoice('mode', opts.mode, XDP_MODES, { program: program.name }) ?? 'auto';
   requireProgramType(program, 'an XDP', ProgType.XDP);
   const ifindex = ifindexOf(device);
-  const mode = opts.mode ?? 'auto';
   try {
     const fd = linkCreate({
       prog_fd: program.fd.fd,

@@ -14,3 +14,4 @@ export { type AttachTarget } from './freplace.js';
 export { type BtfChange } from './btf-fixup.js';
 export { type BtfFeatures } from './btf-sanitize.js';
 export { loaderFeatures, type LoaderFeatures } from './features.js';
+export { MAX_LOG_LEVEL } from './options.js';

@@ -9,7 +9,7 @@ import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
-import { NotSupportedError } from '../errors.js';
+import { NotSupportedError, OptionError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
@@ -25,8 +25,9 @@ import {
 } from '../object/index.js';
 import { SyscallError } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
-import { bpffsAncestor, makePinDirs } from '../sys/bpffs.js';
+import { makePinDirs } from '../sys/bpffs.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
+import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
@@ -67,9 +68,16 @@ export type CoreRelocator = (ctx: CoreContext) => number;
 export interface LoadOptions {
   /** Where maps marked LIBBPF_PIN_BY_NAME are pinned (and looked for); default /sys/fs/bpf. */
   pinRoot?: string;
-  /** Pin every map at `<dir>/<map name>` (bpftool's `pinmaps`); pinned-by-name maps stay where they are. */
+  /**
+   * Pin every map at `<dir>/<map name>` (bpftool's `pinmaps`); pinned-by-name maps stay where they
+   * are. Like pinDir, checked to be on a bpffs before anything is loaded and made when missing.
+   */
   pinMaps?: string;
-  /** Pin every loaded program at `<dir>/<program name>`. */
+  /**
+   * Pin every loaded program at `<dir>/<program name>`. The directory must lie on a bpffs (one is
+   * mounted at /sys/fs/bpf when none is and the caller may, as bpftool does); missing directories
+   * are made, and removed again when the load fails.
+   */
   pinDir?: string;
   /** Called with each step as it happens. */
   trace?: (event: TraceEvent) => void;
@@ -160,7 +168,9 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
 export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
+  checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
+  checkPinDirs(opts);
   const steps = new Loader(spec, elf, opts).load();
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
@@ -186,7 +196,9 @@ export async function loadObjectAsync(
   input: ObjectSpec | string | Uint8Array,
   opts: LoadOptions = {},
 ): Promise<LoadedObject> {
+  checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
+  checkPinDirs(opts);
   const steps = new Loader(spec, elf, opts).load();
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
@@ -272,6 +284,15 @@ class Loader {
         'open',
         'legacy map definitions in SEC("maps") are not supported (libbpf 1.0 refuses them too); use BTF-defined maps in SEC(".maps"), or pass legacyMaps: true (--legacy-maps)',
         { ...this.loc, map: legacy.name, section: 'maps' },
+      );
+    }
+    const unknown = this.opts.programs?.find((n) => !spec.programs.some((p) => p.name === n));
+    if (unknown !== undefined) {
+      throw new OptionError(
+        'programs',
+        unknown,
+        spec.programs.map((p) => p.name),
+        this.loc,
       );
     }
     const toLoad = spec.programs.filter((p) =>
@@ -628,10 +649,9 @@ class Loader {
       'pin',
       { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
       () => {
-        // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
-        if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
-          makePinDirs(dirname(path));
-        } else bpffsAncestor(dirname(path));
+        // The directory is checked to be on a bpffs (mounted when root may) and made when missing,
+        // as bpftool and iproute2 (tc/globals) make theirs; a failed load removes what it made.
+        this.made.dirs.push(...makePinDirs(dirname(path)));
         sys.objPin(fd.fd, path);
       },
       { message: (e) => `cannot pin ${what}: ${e.message}`, catches: 'ebpf' },

@@ -1,11 +1,14 @@
-// What one load has made so far (descriptors and pins), so a failure can undo it in reverse.
+// What one load has made so far (descriptors, pins and their directories), so a failure can undo it in reverse.
 import { unlinkSync } from 'node:fs';
+import { removeDirs } from '../sys/bpffs.js';
 import type { Fd } from '../sys/fd.js';
 
-/** Descriptors and pins made so far; undone in reverse when a step fails. */
+/** Descriptors, pins and pin directories made so far; undone in reverse when a step fails. */
 export class Made {
   readonly fds: Fd[] = [];
   readonly pins: string[] = [];
+  /** Pin directories made for the pins, outermost first. */
+  readonly dirs: string[] = [];
   fd<T extends Fd>(fd: T): T {
     this.fds.push(fd);
     return fd;
@@ -20,6 +23,7 @@ export class Made {
         // Already gone: nothing left to undo.
       }
     }
+    removeDirs(this.dirs);
     let closed = 0;
     for (const fd of this.fds.reverse()) {
       if (!fd.closed) {

@@ -9,7 +9,7 @@ import {
   MapType,
   mapTypeShortName,
 } from '../constants.js';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { EbpfError, NotSupportedError, OptionError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import {
   mapCreate,
@@ -27,7 +27,7 @@ import {
   mapUpdateElem,
   objGet,
   objName,
-  objPin,
+  pinObject,
 } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
@@ -439,6 +439,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * For map-in-map and prog arrays `value` is the inner map / program (handle, Fd or number).
    */
   update(key: K | Uint8Array, value: V | Uint8Array | FdLike, flags: number = BPF_ANY): void {
+    // ANY, NOEXIST or EXIST, with F_LOCK or not: anything else is a typo the kernel would refuse
+    // as EINVAL without saying which argument.
+    if (
+      !Number.isInteger(flags) ||
+      flags < 0 ||
+      (flags & ~BPF_F_LOCK) > BPF_EXIST ||
+      flags > (BPF_F_LOCK | BPF_EXIST)
+    )
+      throw new OptionError('flags', flags, 'UpdateFlags.ANY, NOEXIST or EXIST, optionally | F_LOCK', {
+        map: this.name,
+      });
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
     // Value bytes of the full size (all CPUs' for per-CPU maps) go to the kernel as they are.
     let v = this.valueBuf;
@@ -869,7 +880,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Pins the map at `path` in a bpffs. */
   pin(path: string): void {
-    objPin(this.fd.fd, path);
+    pinObject(this.fd.fd, path);
   }
 
   /**

@@ -1,12 +1,20 @@
 // Program: the handle on one loaded BPF program. Owns its descriptor; the kernel frees the program
 // once every descriptor, pin and link that refers to it is gone.
-import { progTypeName, StatsType, type ProgType } from '../constants.js';
+import {
+  BPF_F_TEST_RUN_ON_CPU,
+  BPF_F_TEST_SKB_CHECKSUM_COMPLETE,
+  BPF_F_TEST_XDP_LIVE_FRAMES,
+  progTypeName,
+  StatsType,
+  type ProgType,
+} from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { checkFlags, checkInteger } from '../internal/options.js';
 import { removePin } from '../internal/pin.js';
 import {
   enableStats as sysEnableStats,
   objGet,
-  objPin,
+  pinObject,
   progGetFdById,
   progGetInfo,
   progGetNextId,
@@ -147,6 +155,11 @@ export class Program {
    * ENOTSUPP come back as SyscallError).
    */
   testRun(opts: TestRunOptions = {}): TestRunResult {
+    const at = { program: this.name };
+    for (const k of ['dataSizeOut', 'ctxSizeOut', 'repeat', 'cpu', 'batchSize'] as const)
+      checkInteger(k, opts[k], 0, 0xffffffff, at);
+    const known = BPF_F_TEST_RUN_ON_CPU | BPF_F_TEST_XDP_LIVE_FRAMES | BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
+    checkFlags('flags', opts.flags, known, at);
     const fd = this.fd.fd;
     let dataSize = opts.dataIn !== undefined ? (opts.dataSizeOut ?? opts.dataIn.byteLength + 256) : 0;
     const ctxSize = opts.ctxSizeOut ?? opts.ctxIn?.byteLength ?? 0;
@@ -183,7 +196,7 @@ export class Program {
 
   /** Pins the program at `path` in a bpffs (BPF_OBJ_PIN); the program outlives this process. */
   pin(path: string): void {
-    objPin(this.fd.fd, path);
+    pinObject(this.fd.fd, path);
     this.#pinnedAt = path;
   }
 

@@ -1,7 +1,7 @@
 // One typed function per bpf(2) command. Attr buffers are preallocated per layout and reused;
 // buffers the kernel reads or writes (keys, values, logs) are passed to the addon beside the attr,
 // which stores their addresses into the attr's pointer fields for the duration of the call.
-import { statfsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { EbpfError, type Location } from '../errors.js';
 import { readCString } from '../internal/cstring.js';
@@ -52,7 +52,7 @@ import {
 import { E } from './errno.js';
 import { SyscallError } from './error.js';
 import { Fd } from './fd.js';
-import { BPF_FS_MAGIC } from './bpffs.js';
+import { makePinDirs, MOUNT_HINT, onBpffs, removeDirs } from './bpffs.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { native, type Bytes } from './native.js';
 
@@ -443,6 +443,22 @@ export function btfLoad(btf: Uint8Array, log?: LogOptions, flags = 0): { fd: Fd;
 
 // ---- objects in bpffs ---------------------------------------------------------------------------
 
+/**
+ * Pins `fd` at `path` as bpftool and libbpf do: the directory is checked to be on a bpffs before
+ * anything is made (a bpffs mounted at /sys/fs/bpf when none is and the caller may), made when
+ * missing, and removed again when the pin fails. Returns the directories it made, outermost first.
+ */
+export function pinObject(fd: number, path: string): string[] {
+  const made = makePinDirs(dirname(path));
+  try {
+    objPin(fd, path);
+  } catch (e) {
+    removeDirs(made);
+    throw e;
+  }
+  return made;
+}
+
 /** BPF_OBJ_PIN: pins `fd` at `path` in a bpffs; a failure names the path. */
 export function objPin(fd: number, path: string, fileFlags = 0): void {
   const a = attrFor(OBJ_ATTR);
@@ -459,13 +475,8 @@ function pinPathHint(path: string, errno: number, pinning: boolean): string | un
   if (errno !== E.EPERM && errno !== E.EACCES && errno !== E.EINVAL) return undefined;
   // A new pin lives in the directory; an existing one is the file itself.
   const dir = pinning ? dirname(path) : path;
-  try {
-    if (statfsSync(dir).type !== BPF_FS_MAGIC) {
-      return `${pinning ? dir : path} is not on a bpf filesystem (mount one: mount -t bpf bpf /sys/fs/bpf)`;
-    }
-  } catch {
-    return undefined;
-  }
+  if (!existsSync(dir)) return undefined;
+  if (!onBpffs(dir)) return `${pinning ? dir : path} is not on a bpf filesystem (${MOUNT_HINT})`;
   if (pinning && basename(path).includes('.')) return "bpffs refuses '.' in names";
   return undefined;
 }

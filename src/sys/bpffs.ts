@@ -8,7 +8,7 @@ import { EbpfError } from '../errors.js';
 export const BPF_FS_MAGIC = 0xcafe4a11;
 /** Where bpffs is mounted by convention; bpftool mounts it there when it is missing. */
 export const BPFFS_ROOT = '/sys/fs/bpf';
-const MOUNT_HINT = `mount one as root: mount -t bpf bpf ${BPFFS_ROOT}`;
+export const MOUNT_HINT = `mount one as root: mount -t bpf bpf ${BPFFS_ROOT}`;
 
 /** True when `path` (which exists) lies on a bpf filesystem. */
 export function onBpffs(path: string): boolean {
