@@ -4,7 +4,9 @@
 # no apt), it prints one line saying what to do and exits 0: the tests that need it skip with
 # their reasons (and fail under CI=true).
 set -uo pipefail
-need=(clang-19 llvm-19 bpftool libbpf-dev xdp-tools iproute2 gcc-bpf make gcc pkg-config libelf-dev zlib1g-dev)
+# qemu-system-x86 and busybox-static: the kernel matrix (scripts/test-kernels.ts, `npm run test:kernels`).
+need=(clang-19 llvm-19 bpftool libbpf-dev xdp-tools iproute2 gcc-bpf make gcc pkg-config libelf-dev zlib1g-dev
+  qemu-system-x86 busybox-static)
 root=0
 [ "$(id -u)" = 0 ] && root=1
 todo=()

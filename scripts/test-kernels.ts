@@ -21,6 +21,7 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +31,18 @@ const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 1200);
 const EXIT_MARK = 'EBPF-VM-EXIT=';
 const PROBE_MARK = 'EBPF-VM-PROBE-OK';
+/** guest.sh prints it with the guest's uptime once the mounts are up and the job starts. */
+const READY_MARK = 'EBPF-VM-READY';
+/** Console lines shown when a VM ends without an exit mark. */
+const TAIL_LINES = 40;
+
+/** qemu processes running now, killed if the runner itself is interrupted. */
+const running = new Set<import('node:child_process').ChildProcess>();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.on(sig, () => {
+    for (const p of running) p.kill('SIGKILL');
+    process.exit(130);
+  });
 
 /** Default in-VM test set: the kernel-only tests and the oracles that compare with libbpf. */
 const DEFAULT_TESTS = [
@@ -212,8 +225,11 @@ function walk(dir: string): string[] {
 
 // ---- initramfs --------------------------------------------------------------------------------
 
-/** Modules the initramfs needs to reach the shared root (those built in are skipped). */
-const BOOT_MODULES = ['virtio_pci', 'virtiofs', 'overlay'];
+/**
+ * Modules the initramfs loads (those built in are skipped): the shared root, and virtio-rng so
+ * that getrandom(2), which Node calls at start, does not wait for entropy on kernels before 5.18.
+ */
+const BOOT_MODULES = ['virtio_pci', 'virtiofs', 'overlay', 'virtio_rng'];
 
 function moduleDeps(kernel: Kernel): Map<string, string[]> {
   const base = join(kernel.root, 'lib', 'modules', kernel.release);
@@ -290,7 +306,10 @@ function buildInitramfs(kernel: Kernel): string {
 interface VmResult {
   status: number | null;
   output: string;
+  /** Wall time from starting qemu to its exit. */
   seconds: number;
+  /** Wall time until the job started (qemu start, firmware, kernel, initramfs, mounts); null if never. */
+  bootSeconds: number | null;
   timedOut: boolean;
 }
 
@@ -351,6 +370,8 @@ async function boot(
       `socket,id=vfs,path=${sock}`,
       '-device',
       'vhost-user-fs-pci,queue-size=1024,chardev=vfs,tag=root',
+      '-device',
+      'virtio-rng-pci',
       '-serial',
       'stdio',
       '-kernel',
@@ -361,23 +382,42 @@ async function boot(
       append,
     ];
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(qemu);
     let output = '';
     let timedOut = false;
-    const onData = (b: Buffer): void => {
-      const s = b.toString().replace(/\r/g, '');
+    let bootSeconds: number | null = null;
+    // Decoders keep a UTF-8 character split across two reads whole (the test reporter's marks).
+    const onData = (d: StringDecoder) => (b: Buffer) => {
+      const s = d
+        .write(b)
+        .replace(/\r/g, '')
+        .replace(/\x1b(\[[0-9;?]*[a-zA-Z]|c)/g, '');
+      if (bootSeconds === null && s.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
       output += s;
       if (echo) process.stdout.write(s);
     };
-    qemu.stdout.on('data', onData);
-    qemu.stderr.on('data', onData);
+    qemu.stdout.on('data', onData(new StringDecoder('utf8')));
+    qemu.stderr.on('data', onData(new StringDecoder('utf8')));
     const timer = setTimeout(() => {
       timedOut = true;
       qemu.kill('SIGKILL');
     }, timeoutS * 1000);
-    await new Promise<void>((r) => qemu.on('close', () => r()));
+    const spawnError = await new Promise<Error | undefined>((r) => {
+      qemu.on('error', (e) => r(e));
+      qemu.on('close', () => r(undefined));
+    });
     clearTimeout(timer);
+    running.delete(qemu);
+    if (spawnError)
+      throw new Error(`qemu-system-x86_64: ${spawnError.message} (apt-get install qemu-system-x86)`);
     const m = output.match(new RegExp(`${EXIT_MARK}(\\d+)`));
-    return { status: m ? Number(m[1]) : null, output, seconds: (Date.now() - t0) / 1000, timedOut };
+    return {
+      status: m ? Number(m[1]) : null,
+      output,
+      seconds: (Date.now() - t0) / 1000,
+      bootSeconds,
+      timedOut,
+    };
   } finally {
     virtiofsd.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
@@ -415,6 +455,23 @@ function expandTests(patterns: string[]): string[] {
   return out;
 }
 
+/**
+ * Transforms the test files, what they import and the CLI with tsx here, so that its cache
+ * (os.tmpdir()/tsx-UID, which the guests see through the shared root) spares each guest redoing
+ * it under emulation: importing the files with a test name pattern that matches nothing runs no test.
+ */
+function warmTsxCache(files: string[]): void {
+  const t0 = Date.now();
+  const opts = { cwd: ROOT, stdio: 'ignore' as const, timeout: 600_000 };
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-name-pattern=^ebpf-vm: none$', '--test-concurrency=1', ...files],
+    opts,
+  );
+  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), '--help'], opts);
+  console.error(`tsx cache warmed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   let tests = DEFAULT_TESTS;
@@ -431,7 +488,9 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build', 'Release')))
     throw new Error('build/Release is missing: run npm ci first (the VM uses the built addon)');
   const files = expandTests(tests);
+  if (files.length === 0) throw new Error(`no test files match ${tests.join(' ')}`);
   mkdirSync(CACHE, { recursive: true });
+  warmTsxCache(files);
   const kernels = series.map((s) => fetchKernel(SERIES.find((k) => k.series === s)!));
   const accel = await chooseAccel(kernels[0]!);
   // One job per kernel: a script on the shared root the guest's PID 1 runs (bash), in the
@@ -462,15 +521,35 @@ async function main(): Promise<void> {
       console.log(
         `==== ${k.series}: ${r.timedOut ? `timed out after ${TIMEOUT_S} s` : `exit ${r.status ?? 'unknown (no exit mark)'}`} in ${r.seconds.toFixed(0)} s`,
       );
+      if (r.status === null) {
+        // Died without saying how (a panic, a hang until the timeout, init failing before the
+        // job): the end of the console is where the reason is.
+        const tail = r.output.trimEnd().split('\n').slice(-TAIL_LINES);
+        console.log(`---- ${k.series}: no ${EXIT_MARK} mark; last ${tail.length} console lines:`);
+        for (const l of tail) console.log(`  | ${l}`);
+      }
     }
   } finally {
     rmSync(jobDir, { recursive: true, force: true });
   }
-  console.log('\nkernel matrix:');
-  for (const { series, release, r } of results)
+  console.log(`\nkernel matrix (${accel}):`);
+  for (const { series, release, r } of results) {
+    const verdict =
+      r.status === 0
+        ? 'pass'
+        : r.timedOut
+          ? 'TIMEOUT'
+          : r.status === null
+            ? 'FAIL (no exit mark)'
+            : `FAIL (exit ${r.status})`;
+    const boot =
+      r.bootSeconds === null
+        ? 'never booted'
+        : `boot ${r.bootSeconds.toFixed(0)} s + tests ${(r.seconds - r.bootSeconds).toFixed(0)} s`;
     console.log(
-      `  ${series.padEnd(5)} ${release.padEnd(28)} ${r.status === 0 ? 'pass' : 'FAIL'} ${r.seconds.toFixed(0)} s`,
+      `  ${series.padEnd(5)} ${release.padEnd(28)} ${verdict.padEnd(20)} ${r.seconds.toFixed(0)} s (${boot})`,
     );
+  }
   process.exitCode = results.every(({ r }) => r.status === 0) ? 0 : 1;
 }
 

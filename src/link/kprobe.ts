@@ -3,6 +3,8 @@
 // through a kprobe_multi link (BPF_TRACE_KPROBE_MULTI, Linux 5.18, needs CONFIG_FPROBE).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
+import { haveFeature, notSupportedMessage } from '../features/feature.js';
+import { KPROBE_MULTI_LINK } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -106,7 +108,7 @@ export class KprobeMultiLink extends Link {
 /**
  * Attaches a KPROBE program loaded with expected attach type BPF_TRACE_KPROBE_MULTI (section
  * `kprobe.multi/...`) to every function in `symbols` through one link. Requires Linux 5.18 with
- * CONFIG_FPROBE; without it NotSupportedError "kprobes unavailable".
+ * CONFIG_FPROBE; without either a NotSupportedError naming what is missing.
  */
 export function attachKprobeMulti(
   program: Program,
@@ -139,8 +141,10 @@ export function attachKprobeMulti(
     return new KprobeMultiLink(fd, [...symbols], retprobe);
   } catch (err) {
     if (err instanceof SyscallError) {
-      if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
-        throw unavailable(`BPF_TRACE_KPROBE_MULTI links: ${err.code} (needs CONFIG_FPROBE)`, program.name);
+      // EOPNOTSUPP: built without CONFIG_FPROBE; EINVAL: also a kernel before 5.18, which does
+      // not know the attach type. The probe tells them apart from a bad argument.
+      if (['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL'].includes(err.code) && !haveFeature(KPROBE_MULTI_LINK))
+        throw new NotSupportedError(notSupportedMessage(KPROBE_MULTI_LINK), { program: program.name });
       if (err.code === 'ESRCH' || err.code === 'ENOENT')
         throw new NotFoundError(`kprobe_multi: a function of ${symbols.join(', ')} is not in the kernel`, {
           program: program.name,

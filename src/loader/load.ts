@@ -49,6 +49,7 @@ import { LoadError, MapIncompatibleError, VerifierError } from './errors.js';
 import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
 import { mapDifferences, shapeOf } from './pin.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
+import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { structOpsKernelTypes, structOpsTargets, type StructOpsTarget } from './struct-ops.js';
 import { sys } from './syscalls.js';
 import type { TraceEvent } from './trace.js';
@@ -207,6 +208,8 @@ const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   const { spec, elf } = readInput(input, opts);
+  // Before the first probe or object: kernels before 5.11 charge all of them to RLIMIT_MEMLOCK.
+  raiseMemlockIfCharged();
   return new Loader(spec, elf, opts).load();
 }
 
