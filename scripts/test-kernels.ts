@@ -5,7 +5,8 @@
 //
 // Usage: node --import tsx scripts/test-kernels.ts [--tests a.test.ts,b.test.ts] [5.10 6.1 6.12]
 // Environment: EBPF_KERNEL_CACHE (default /var/cache/ebpf-kernels), EBPF_VM_ACCEL (kvm|tcg,
-// default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 1200).
+// default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 2400),
+// EBPF_VM_FILE_TIMEOUT (seconds per test file inside, default 900).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -28,7 +29,11 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = process.env.EBPF_KERNEL_CACHE ?? '/var/cache/ebpf-kernels';
 const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
-const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 1200);
+const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 2400);
+/** Each test file's limit inside the VM (killed past it, counted as failed). */
+const FILE_TIMEOUT_S = Number(process.env.EBPF_VM_FILE_TIMEOUT ?? 900);
+/** The guest prints one per test file: `EBPF-VM-FILE test/x.test.ts exit=0 seconds=12`. */
+const FILE_MARK = 'EBPF-VM-FILE';
 const EXIT_MARK = 'EBPF-VM-EXIT=';
 const PROBE_MARK = 'EBPF-VM-PROBE-OK';
 /** guest.sh prints it with the guest's uptime once the mounts are up and the job starts. */
@@ -391,6 +396,8 @@ async function boot(
       const s = d
         .write(b)
         .replace(/\r/g, '')
+        // The firmware's terminal escapes (clear screen, reset) only clutter a log.
+        // eslint-disable-next-line no-control-regex
         .replace(/\x1b(\[[0-9;?]*[a-zA-Z]|c)/g, '');
       if (bootSeconds === null && s.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
       output += s;
@@ -505,8 +512,16 @@ async function main(): Promise<void> {
         `export EBPF_KERNEL_CACHE=${q(CACHE)} EBPF_KERNEL_SERIES=${q(k.series)}`,
         `. ${q(join(ROOT, 'scripts', 'vm', 'guest.sh'))}`,
         `cd ${q(ROOT)}`,
-        `CI=true node --import tsx --test --test-concurrency=1 --test-reporter=spec ${files.map(q).join(' ')}`,
-        'vm_exit $?',
+        // One file at a time in its own Node (the test runner's results stream as they come),
+        // each under a time limit, each with its time (guest uptime) for the summary.
+        'rc=0',
+        `for f in ${files.map(q).join(' ')}; do`,
+        '  t0=$(cut -d" " -f1 /proc/uptime)',
+        `  CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --import tsx --test-reporter=spec "$f"; r=$?`,
+        '  [ "$r" = 0 ] || rc=1',
+        `  echo "${FILE_MARK} $f exit=$r seconds=$(awk -v a="$t0" -v b="$(cut -d" " -f1 /proc/uptime)" 'BEGIN { printf "%d", b - a }')"`,
+        'done',
+        'vm_exit $rc',
         '',
       ].join('\n'),
     );
@@ -549,6 +564,10 @@ async function main(): Promise<void> {
     console.log(
       `  ${series.padEnd(5)} ${release.padEnd(28)} ${verdict.padEnd(20)} ${r.seconds.toFixed(0)} s (${boot})`,
     );
+    for (const m of r.output.matchAll(new RegExp(`^${FILE_MARK} (\\S+) exit=(\\d+) seconds=(\\d+)`, 'gm')))
+      console.log(
+        `        ${m[1]!.padEnd(34)} ${(m[2] === '0' ? 'pass' : `FAIL (exit ${m[2]})`).padEnd(20)} ${m[3]} s`,
+      );
   }
   process.exitCode = results.every(({ r }) => r.status === 0) ? 0 : 1;
 }
