@@ -1,7 +1,7 @@
 // tc attachment that picks the mechanism: a tcx link where the kernel has one (6.6+), a clsact
 // qdisc with a cls_bpf filter where it does not.
 import type { Program } from '../program/program.js';
-import { SyscallError } from '../sys/error.js';
+import { NotSupportedError } from '../errors.js';
 import { attachTcFilter, type TcFilter, type TcFilterOptions } from './tc-filter.js';
 import { attachTcx, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
 import type { Device } from './netdev.js';
@@ -23,8 +23,8 @@ export function attachTc(
   try {
     return attachTcx(program, device, direction, opts);
   } catch (err) {
-    // Kernels before 6.6 do not know the tcx attach types and answer EINVAL.
-    if (mode === 'auto' && err instanceof SyscallError && err.code === 'EINVAL') {
+    // Kernels before 6.6 have no tcx (the probe says so before any attempt).
+    if (mode === 'auto' && err instanceof NotSupportedError) {
       return attachTcFilter(program, device, direction, opts);
     }
     throw err;
