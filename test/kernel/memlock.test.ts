@@ -31,7 +31,7 @@ out.limitBefore = String(getMemlockRlimit().soft);
 const m = BpfMap.create({ type: 2, keySize: 4, valueSize: 1024, maxEntries: 1024 });
 m.close();
 out.limitAfter = String(getMemlockRlimit().soft);
-loadObject('testdata/events-el.o').close();
+loadObject('testdata/calls-el.o').close();
 out.memcg = haveFeature(MEMCG_ACCOUNTING);
 console.log(JSON.stringify(out));
 `;
