@@ -135,6 +135,7 @@ test('fentry, fexit, fmod_ret and lsm on opening a file: exact counts, fexit see
   // On a tmpfs: on an overlay (the VMs' root, containers) each open also opens the file beneath,
   // with the same inode number, and every hook would count twice.
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ebpf-hooks-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'target');
   writeFileSync(file, 'x');
   const bss = obj.bss as Counters & { deny: number };
@@ -176,7 +177,6 @@ test('fentry, fexit, fmod_ret and lsm on opening a file: exact counts, fexit see
     assert.deepEqual(counts(), [9n, 9n, 8n, 9n]);
   } finally {
     for (const l of links) l.close();
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
   }
   bss.deny = 2;
   assert.equal(openIt(), 'ok', 'detached: nothing refuses');
