@@ -28,7 +28,7 @@ export async function benchBtfParse(opts: TimeOptions = {}): Promise<BtfParseRes
   const mapped = mapKernelBtfFile(VMLINUX) !== undefined;
   const full = await timeIt(
     () => {
-      types = parseKernelBtf(VMLINUX).typeCount;
+      types = parseKernelBtf(VMLINUX, mapKernelBtfFile).typeCount;
     },
     { iterations, warmup },
   );

@@ -2,7 +2,7 @@
 // 16-byte value), in operations per second; same keys, order and samples as bench/c/map_ops.c.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { BtfBuilder } from '../src/btf/builder.js';
+import { flowBtf } from '../test/flow-btf.js';
 import { MapType } from '../src/constants.js';
 import { BatchCursor, BpfMap, type PackedEntries } from '../src/map/map.js';
 import { btfLoad } from '../src/sys/bpf.js';
@@ -42,32 +42,8 @@ export interface MapOpsResult extends Measurement {
 
 /** BTF for the map: struct flow_key { u32 saddr, daddr; }, struct flow_stats { u64 packets, bytes; }. */
 function buildBtf(): { bytes: Uint8Array; key: number; value: number } {
-  const b = new BtfBuilder();
-  const u32 = b.add({ kind: 'INT', name: 'unsigned int', size: 4, encoding: 0, bitsOffset: 0, bits: 32 });
-  const u64 = b.add({
-    kind: 'INT',
-    name: 'unsigned long long',
-    size: 8,
-    encoding: 0,
-    bitsOffset: 0,
-    bits: 64,
-  });
-  const m = (name: string, type: number, bitsOffset: number) => ({ name, type, bitsOffset, bitfieldSize: 0 });
-  const key = b.add({
-    kind: 'STRUCT',
-    name: 'flow_key',
-    size: KEY_SIZE,
-    kindFlag: false,
-    members: [m('saddr', u32, 0), m('daddr', u32, 32)],
-  });
-  const value = b.add({
-    kind: 'STRUCT',
-    name: 'flow_stats',
-    size: VALUE_SIZE,
-    kindFlag: false,
-    members: [m('packets', u64, 0), m('bytes', u64, 64)],
-  });
-  return { bytes: b.build(), key, value };
+  const { bytes, ids } = flowBtf();
+  return { bytes, key: ids.key, value: ids.stats };
 }
 
 /** Keys and values in insertion order (host byte order, as C lays out the structs) and a shuffle. */

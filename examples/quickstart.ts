@@ -1,11 +1,14 @@
-// The README's quick start, runnable: `node --import tsx examples/quickstart.ts` as root.
+// The README's quick start in TypeScript (`using` closes handles), runnable as root with
+// `node --import tsx examples/quickstart.ts` in the checkout (or from an app, after tsc).
 // Sets a .rodata constant before load, runs a program, reads .bss live; then counts loopback
 // traffic with the talk's flow program attached by XDP (generic mode) to `lo`.
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { attachXdp, loadObject, loadObjectSpec } from '../src/index.js';
+import { attachXdp, loadObject, loadObjectSpec } from 'ebpf';
 
-const spec = loadObjectSpec('testdata/globals-el.o');
+const testdata = (name: string): string => new URL(`../testdata/${name}`, import.meta.url).pathname;
+
+const spec = loadObjectSpec(testdata('globals-el.o'));
 spec.rodata.config_limit = 100n; // .rodata is set before load, then frozen
 spec.rodata.config_flag = 1;
 {
@@ -20,7 +23,7 @@ spec.rodata.config_flag = 1;
 // flow_map is pinned by name: keep this run's pins out of the way of anything else.
 const pinRoot = mkdtempSync('/sys/fs/bpf/ebpf-quickstart-');
 try {
-  using flows = loadObject('testdata/flow-el.o', { pinRoot });
+  using flows = loadObject(testdata('flow-el.o'), { pinRoot });
   using link = attachXdp(flows.programs.get('count_flows')!, 'lo', { mode: 'generic' });
   const sock = createSocket('udp4');
   for (let i = 0; i < 5; i++) {

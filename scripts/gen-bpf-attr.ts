@@ -423,8 +423,7 @@ function emitSys(): string {
   const out: string[] = [HEADER];
   out.push('// The bpf(2) interface of the kernel the generator ran on: commands, and the byte layout of');
   out.push("// each command's member of union bpf_attr and of the bpf_*_info structs, in host byte order.\n");
-  out.push("import { endianness } from 'node:os';\n");
-  out.push("const LE = endianness() === 'LE';\n");
+  out.push("import { HOST_LITTLE_ENDIAN as LE } from '../host.js';\n");
   out.push(`function writeBytes(v: DataView, off: number, size: number, b: Uint8Array): void {
   new Uint8Array(v.buffer, v.byteOffset + off, size).set(b.subarray(0, size));
 }

@@ -4,9 +4,12 @@
 # no apt), it prints one line saying what to do and exits 0: the tests that need it skip with
 # their reasons (and fail under CI=true).
 set -uo pipefail
-# qemu-system-x86 and busybox-static: the kernel matrix (scripts/test-kernels.ts, `npm run test:kernels`).
 need=(clang-19 llvm-19 bpftool libbpf-dev xdp-tools iproute2 gcc-bpf make gcc pkg-config libelf-dev zlib1g-dev
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-user-static util-linux
   qemu-system-x86 busybox-static)
+# (the cross compiler and qemu-user: scripts/prebuild.sh builds and loads the linux-arm64 addon;
+# util-linux: unshare, for the consumer test's private network namespace; qemu-system-x86 and
+# busybox-static: the kernel matrix, scripts/test-kernels.ts, `npm run test:kernels`)
 root=0
 [ "$(id -u)" = 0 ] && root=1
 todo=()

@@ -3,39 +3,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { BtfBuilder } from '../src/btf/builder.js';
 import { MapType } from '../src/constants.js';
 import { btfLoad } from '../src/sys/bpf.js';
 import { BpfMap } from '../src/map/map.js';
 import { writeJson } from '../src/btf/format-value.js';
 import { member, parseJsonTree } from './map-json.js';
 import { cli, needRoot, needTool, run } from './helpers.js';
+import { addCommAndProto, flowBtf, member as field } from './flow-btf.js';
 
+/** The flow types (unused here) and a record with a char array, an enum and a signed 64-bit field. */
 function btf(): { bytes: Uint8Array; u32: number; rec: number } {
-  const b = new BtfBuilder();
-  const u32 = b.add({ kind: 'INT', name: 'unsigned int', size: 4, encoding: 0, bitsOffset: 0, bits: 32 });
-  const s64 = b.add({ kind: 'INT', name: 'long long', size: 8, encoding: 1, bitsOffset: 0, bits: 64 });
-  const char = b.add({ kind: 'INT', name: 'char', size: 1, encoding: 1, bitsOffset: 0, bits: 8 });
-  const comm = b.add({ kind: 'ARRAY', name: '', type: char, indexType: u32, nelems: 8 });
-  const proto = b.add({
-    kind: 'ENUM',
-    name: 'proto',
-    size: 4,
-    signed: false,
-    values: [
-      { name: 'TCP', value: 6n },
-      { name: 'UDP', value: 17n },
-    ],
+  const { bytes, ids } = flowBtf((b, { u32 }) => {
+    const s64 = b.add({ kind: 'INT', name: 'long long', size: 8, encoding: 1, bitsOffset: 0, bits: 64 });
+    const { comm, proto } = addCommAndProto(b, u32, 8);
+    const rec = b.add({
+      kind: 'STRUCT',
+      name: 'rec',
+      size: 24,
+      kindFlag: false,
+      members: [field('comm', comm, 0), field('proto', proto, 64), field('delta', s64, 128)],
+    });
+    return { rec };
   });
-  const m = (name: string, type: number, bitsOffset: number) => ({ name, type, bitsOffset, bitfieldSize: 0 });
-  const rec = b.add({
-    kind: 'STRUCT',
-    name: 'rec',
-    size: 24,
-    kindFlag: false,
-    members: [m('comm', comm, 0), m('proto', proto, 64), m('delta', s64, 128)],
-  });
-  return { bytes: b.build(), u32, rec };
+  return { bytes, u32: ids.u32, rec: ids.rec };
 }
 
 /** bpftool -j map dump's `formatted` parts, as compact text keeping duplicate keys. */

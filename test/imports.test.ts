@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT } from './helpers.js';
 
-const PURE = ['elf', 'asm', 'btf', 'core', 'object', 'gen'];
+const PURE = ['elf', 'asm', 'btf', 'core', 'object', 'gen', 'linker'];
 const KERNEL_FACING = ['sys', 'map', 'program', 'link', 'loader', 'features', 'events'];
 /**
  * Each folder's step in the pipeline, lowest first. A file may import from its own folder and from
@@ -25,6 +25,7 @@ const STEP: Record<string, number> = {
   core: 5,
   object: 6,
   gen: 7,
+  linker: 7,
   sys: 7,
   features: 8,
   map: 9,
@@ -33,6 +34,7 @@ const STEP: Record<string, number> = {
   loader: 10,
   link: 11,
   cli: 12,
+  exports: 13,
   'index.ts': 13,
 };
 

@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { BtfBuilder } from '../src/btf/builder.js';
 import { Btf } from '../src/btf/btf.js';
 import { BPF_F_MMAPABLE, MapType, ProgType } from '../src/constants.js';
 import { btfLoad, progGetInfo, progLoad } from '../src/sys/bpf.js';
@@ -14,67 +13,34 @@ import { CodecError } from '../src/btf/codec.js';
 import { possibleCpus } from '../src/map/cpus.js';
 import { createVariables } from '../src/map/variables.js';
 import { needRoot, needTool, run, bpfDescriptors } from './helpers.js';
+import { addCommAndProto, flowBtf, member } from './flow-btf.js';
 
 const openFds = (): number => bpfDescriptors().length;
 
 /** BTF for the tests: flow_key/flow_stats, a record with a char array and an enum, a DATASEC. */
-function buildBtf(): { bytes: Uint8Array; ids: Record<string, number> } {
-  const b = new BtfBuilder();
-  const u32 = b.add({ kind: 'INT', name: 'unsigned int', size: 4, encoding: 0, bitsOffset: 0, bits: 32 });
-  const u64 = b.add({
-    kind: 'INT',
-    name: 'unsigned long long',
-    size: 8,
-    encoding: 0,
-    bitsOffset: 0,
-    bits: 64,
+function buildBtf(): ReturnType<typeof flowBtf<{ rec: number; data: number }>> {
+  return flowBtf((b, { u32, u64 }) => {
+    const { comm, proto } = addCommAndProto(b, u32, 16);
+    const rec = b.add({
+      kind: 'STRUCT',
+      name: 'rec',
+      size: 32,
+      kindFlag: false,
+      members: [member('comm', comm, 0), member('proto', proto, 128), member('count', u64, 192)],
+    });
+    const counter = b.add({ kind: 'VAR', name: 'counter', type: u32, linkage: 1 });
+    const label = b.add({ kind: 'VAR', name: 'label', type: comm, linkage: 1 });
+    const data = b.add({
+      kind: 'DATASEC',
+      name: '.data',
+      size: 20,
+      vars: [
+        { type: counter, offset: 0, size: 4 },
+        { type: label, offset: 4, size: 16 },
+      ],
+    });
+    return { rec, data };
   });
-  const m = (name: string, type: number, bitsOffset: number) => ({ name, type, bitsOffset, bitfieldSize: 0 });
-  const key = b.add({
-    kind: 'STRUCT',
-    name: 'flow_key',
-    size: 8,
-    kindFlag: false,
-    members: [m('saddr', u32, 0), m('daddr', u32, 32)],
-  });
-  const stats = b.add({
-    kind: 'STRUCT',
-    name: 'flow_stats',
-    size: 16,
-    kindFlag: false,
-    members: [m('packets', u64, 0), m('bytes', u64, 64)],
-  });
-  const char = b.add({ kind: 'INT', name: 'char', size: 1, encoding: 1, bitsOffset: 0, bits: 8 });
-  const comm = b.add({ kind: 'ARRAY', name: '', type: char, indexType: u32, nelems: 16 });
-  const proto = b.add({
-    kind: 'ENUM',
-    name: 'proto',
-    size: 4,
-    signed: false,
-    values: [
-      { name: 'TCP', value: 6n },
-      { name: 'UDP', value: 17n },
-    ],
-  });
-  const rec = b.add({
-    kind: 'STRUCT',
-    name: 'rec',
-    size: 32,
-    kindFlag: false,
-    members: [m('comm', comm, 0), m('proto', proto, 128), m('count', u64, 192)],
-  });
-  const counter = b.add({ kind: 'VAR', name: 'counter', type: u32, linkage: 1 });
-  const label = b.add({ kind: 'VAR', name: 'label', type: comm, linkage: 1 });
-  const data = b.add({
-    kind: 'DATASEC',
-    name: '.data',
-    size: 20,
-    vars: [
-      { type: counter, offset: 0, size: 4 },
-      { type: label, offset: 4, size: 16 },
-    ],
-  });
-  return { bytes: b.build(), ids: { u32, u64, key, stats, rec, data } };
 }
 
 const EXIT_0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
@@ -491,7 +457,7 @@ function packed(n: number, salt = 0): { keys: Uint8Array; values: Uint8Array } {
   return { keys, values };
 }
 
-test('10k-entry hash: lookupBatchInto, batches, entries and lookupInto read what bpftool dumps, in its order', (t) => {
+test('10k-entry hash: lookupBatchInto, batches, entries and lookupInto read what bpftool dumps, in its order', async (t) => {
   if (!needRoot(t) || !needTool(t, 'bpftool')) return;
   const before = openFds();
   {
@@ -512,156 +478,183 @@ test('10k-entry hash: lookupBatchInto, batches, entries and lookupInto read what
     const dump = bpftoolRaw(map.id);
     assert.equal(dump.length, N);
 
-    // Reused buffers and one cursor: every element once, in the order of bpftool's key walk.
-    const cursor = new BatchCursor();
     const kb = new Uint8Array(100 * 8);
     const vb = new Uint8Array(100 * 16);
-    const got: [string, string][] = [];
-    let calls = 0;
-    while (!cursor.done) {
-      const n = map.lookupBatchInto(cursor, kb, vb);
-      calls++;
-      for (let i = 0; i < n; i++)
-        got.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
-    }
-    assert.deepEqual(got, dump);
-    assert.ok(calls >= N / 100, `${calls} calls of at most 100 elements`);
-    assert.equal(map.lookupBatchInto(cursor, kb, vb), 0, 'a finished cursor reads nothing');
-    cursor.reset();
-    assert.ok(map.lookupBatchInto(cursor, kb, vb) > 0, 'reset starts over');
-    assert.throws(() => map.lookupBatchInto(new BatchCursor(), kb.subarray(0, 7), vb), EbpfError);
 
-    // Room for one element: a bucket of two is ENOSPC and the cursor stays where it was.
-    const one = new BatchCursor();
-    const small: [string, string][] = [];
-    let room = 1;
-    let enospc = 0;
-    while (!one.done) {
-      let n: number;
-      try {
-        n = map.lookupBatchInto(one, kb.subarray(0, room * 8), vb.subarray(0, room * 16));
-      } catch (e) {
-        assert.ok(e instanceof SyscallError && e.code === 'ENOSPC', String(e));
-        enospc++;
-        room++;
-        continue;
-      }
-      for (let i = 0; i < n; i++)
-        small.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
-    }
-    assert.ok(enospc > 0, '10k keys in 16k buckets collide somewhere');
-    assert.deepEqual(small, dump);
-
-    // batches(): the same elements over one pair of buffers reused for every batch.
-    const buffers = new Set<ArrayBufferLike>();
-    const viaBatches: [string, string][] = [];
-    for (const b of map.batches({ batchSize: 64 })) {
-      buffers.add(b.keys.buffer).add(b.values.buffer);
-      assert.equal(b.keys.length, b.count * 8);
-      assert.equal(b.values.length, b.count * 16);
-      for (let i = 0; i < b.count; i++) {
-        viaBatches.push([
-          hex(b.keys.subarray(i * 8, i * 8 + 8)),
-          hex(b.values.subarray(i * 16, i * 16 + 16)),
-        ]);
-      }
-    }
-    assert.deepEqual(viaBatches, dump);
-    assert.equal(buffers.size, 2, 'one keys and one values buffer for the whole walk');
-    // ...and a batch of one grows on ENOSPC instead of failing.
-    assert.deepEqual(
-      [...map.batches({ batchSize: 1 })].reduce((n, b) => n + b.count, 0),
-      N,
+    await t.test(
+      "lookupBatchInto: reused buffers and one cursor give every element once, in bpftool's order",
+      () => {
+        // Reused buffers and one cursor: every element once, in the order of bpftool's key walk.
+        const cursor = new BatchCursor();
+        const got: [string, string][] = [];
+        let calls = 0;
+        while (!cursor.done) {
+          const n = map.lookupBatchInto(cursor, kb, vb);
+          calls++;
+          for (let i = 0; i < n; i++)
+            got.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
+        }
+        assert.deepEqual(got, dump);
+        assert.ok(calls >= N / 100, `${calls} calls of at most 100 elements`);
+        assert.equal(map.lookupBatchInto(cursor, kb, vb), 0, 'a finished cursor reads nothing');
+        cursor.reset();
+        assert.ok(map.lookupBatchInto(cursor, kb, vb) > 0, 'reset starts over');
+        assert.throws(() => map.lookupBatchInto(new BatchCursor(), kb.subarray(0, 7), vb), EbpfError);
+      },
     );
 
-    // lookupBatch (convenient) and entries (batched, small batches, per key) agree.
-    const pairsHex = (it: Iterable<[unknown, unknown]>): [string, string][] =>
-      [...it].map(([k, v]) => [hex(k as Uint8Array), hex(v as Uint8Array)]);
-    assert.deepEqual(pairsHex(map.lookupBatch({ batchSize: 500 })), dump);
-    assert.deepEqual(pairsHex(map.entries()), dump);
-    assert.deepEqual(pairsHex(map.entries({ batchSize: 1 })), dump);
-    assert.deepEqual(pairsHex(map.entries({ batchSize: 0 })), dump);
-    assert.deepEqual(pairsHex(map), dump);
-    assert.deepEqual(pairsHex(map.rawEntries()), dump);
-    assert.deepEqual(pairsHex(map.rawEntries({ batchSize: 0 })), dump);
-
-    // lookupInto: the bytes lookup() gives, into one buffer; false for a missing key.
-    const out = new Uint8Array(16);
-    for (const [k] of pairs) {
-      assert.equal(map.lookupInto(k, out), true);
-      assert.equal(hex(out), hex(map.lookup(k) as Uint8Array));
-    }
-    assert.equal(map.lookupInto(new Uint8Array(8).fill(0xee), out), false);
-    assert.throws(
-      () => map.lookupInto(pairs[0]![0], new Uint8Array(15)),
-      EbpfError,
-      'a short buffer would be overrun',
+    await t.test(
+      'lookupBatchInto with room for one element: ENOSPC, and the cursor stays where it was',
+      () => {
+        // Room for one element: a bucket of two is ENOSPC and the cursor stays where it was.
+        const one = new BatchCursor();
+        const small: [string, string][] = [];
+        let room = 1;
+        let enospc = 0;
+        while (!one.done) {
+          let n: number;
+          try {
+            n = map.lookupBatchInto(one, kb.subarray(0, room * 8), vb.subarray(0, room * 16));
+          } catch (e) {
+            assert.ok(e instanceof SyscallError && e.code === 'ENOSPC', String(e));
+            enospc++;
+            room++;
+            continue;
+          }
+          for (let i = 0; i < n; i++)
+            small.push([hex(kb.subarray(i * 8, i * 8 + 8)), hex(vb.subarray(i * 16, i * 16 + 16))]);
+        }
+        assert.ok(enospc > 0, '10k keys in 16k buckets collide somewhere');
+        assert.deepEqual(small, dump);
+      },
     );
 
-    // Packed updateBatch from batches() into a second map: bpftool sees the same contents.
-    using copy = BpfMap.create({
-      type: MapType.HASH,
-      keySize: 8,
-      valueSize: 16,
-      maxEntries: N,
-      name: 'test_b10k_copy',
+    await t.test('batches(): one pair of buffers for the whole walk, grown on ENOSPC', () => {
+      // batches(): the same elements over one pair of buffers reused for every batch.
+      const buffers = new Set<ArrayBufferLike>();
+      const viaBatches: [string, string][] = [];
+      for (const b of map.batches({ batchSize: 64 })) {
+        buffers.add(b.keys.buffer).add(b.values.buffer);
+        assert.equal(b.keys.length, b.count * 8);
+        assert.equal(b.values.length, b.count * 16);
+        for (let i = 0; i < b.count; i++) {
+          viaBatches.push([
+            hex(b.keys.subarray(i * 8, i * 8 + 8)),
+            hex(b.values.subarray(i * 16, i * 16 + 16)),
+          ]);
+        }
+      }
+      assert.deepEqual(viaBatches, dump);
+      assert.equal(buffers.size, 2, 'one keys and one values buffer for the whole walk');
+      // ...and a batch of one grows on ENOSPC instead of failing.
+      assert.deepEqual(
+        [...map.batches({ batchSize: 1 })].reduce((n, b) => n + b.count, 0),
+        N,
+      );
     });
-    let copied = 0;
-    for (const b of map.batches({ batchSize: 1000 })) copied += copy.updateBatch(b);
-    assert.equal(copied, N);
-    assert.deepEqual(new Map(bpftoolRaw(copy.id)), new Map(dump));
-    // count limits what is written; short buffers never reach the kernel, and its elem_flags take
-    // BPF_F_LOCK alone (EXIST is EINVAL there, unlike update()).
-    const salted = packed(N, 1000);
-    assert.equal(copy.updateBatch({ keys: salted.keys, values: salted.values, count: 10 }), 10);
-    assert.equal(
-      hex(copy.lookup(salted.keys.subarray(8, 16)) as Uint8Array),
-      hex(salted.values.subarray(16, 32)),
-    );
-    assert.equal(
-      hex(copy.lookup(salted.keys.subarray(80, 88)) as Uint8Array),
-      hex(data.values.subarray(160, 176)),
-    );
-    assert.throws(
-      () => copy.updateBatch({ keys: salted.keys, values: salted.values, count: 1 }, UpdateFlags.EXIST),
-      (e: unknown) => e instanceof SyscallError && e.code === 'EINVAL',
-    );
-    assert.throws(
-      () => copy.updateBatch({ keys: salted.keys, values: salted.values.subarray(0, 16 * 9), count: 10 }),
-      EbpfError,
-    );
-    assert.throws(
-      () => copy.updateBatch({ keys: salted.keys.subarray(0, 8), values: salted.values, count: 2 }),
-      EbpfError,
-    );
-    assert.equal(copy.updateBatch({ keys: new Uint8Array(0), values: new Uint8Array(0) }), 0);
 
-    // Packed deleteBatch, then lookupAndDeleteBatchInto empties the rest.
-    assert.equal(copy.deleteBatch({ keys: data.keys.subarray(0, (N / 2) * 8) }), N / 2);
-    const drain = new BatchCursor();
-    let drained = 0;
-    while (!drain.done) drained += copy.lookupAndDeleteBatchInto(drain, kb, vb);
-    assert.equal(drained, N / 2);
-    assert.equal(copy.nextKey(), undefined);
+    await t.test(
+      'lookupBatch, entries (batched, batches of one, per key) and rawEntries agree with bpftool',
+      () => {
+        // lookupBatch (convenient) and entries (batched, small batches, per key) agree.
+        const pairsHex = (it: Iterable<[unknown, unknown]>): [string, string][] =>
+          [...it].map(([k, v]) => [hex(k as Uint8Array), hex(v as Uint8Array)]);
+        assert.deepEqual(pairsHex(map.lookupBatch({ batchSize: 500 })), dump);
+        assert.deepEqual(pairsHex(map.entries()), dump);
+        assert.deepEqual(pairsHex(map.entries({ batchSize: 1 })), dump);
+        assert.deepEqual(pairsHex(map.entries({ batchSize: 0 })), dump);
+        assert.deepEqual(pairsHex(map), dump);
+        assert.deepEqual(pairsHex(map.rawEntries()), dump);
+        assert.deepEqual(pairsHex(map.rawEntries({ batchSize: 0 })), dump);
+      },
+    );
 
-    // Deleting each key as it comes: every key once and the map ends empty, on both walks.
-    for (const batchSize of [256, 0]) {
-      using tmp = BpfMap.create({
-        type: MapType.HASH,
-        keySize: 8,
-        valueSize: 16,
-        maxEntries: N,
-        name: 'test_b10k_del',
-      });
-      tmp.updateBatch({ keys: data.keys, values: data.values });
-      const keysSeen = new Set<string>();
-      for (const [k] of tmp.entries({ batchSize })) {
-        keysSeen.add(hex(k as Uint8Array));
-        assert.equal(tmp.delete(k), true);
+    await t.test("lookupInto: lookup()'s bytes into one buffer, false for a missing key", () => {
+      // lookupInto: the bytes lookup() gives, into one buffer; false for a missing key.
+      const out = new Uint8Array(16);
+      for (const [k] of pairs) {
+        assert.equal(map.lookupInto(k, out), true);
+        assert.equal(hex(out), hex(map.lookup(k) as Uint8Array));
       }
-      assert.equal(keysSeen.size, N);
-      assert.equal(tmp.nextKey(), undefined);
-    }
+      assert.equal(map.lookupInto(new Uint8Array(8).fill(0xee), out), false);
+      assert.throws(
+        () => map.lookupInto(pairs[0]![0], new Uint8Array(15)),
+        EbpfError,
+        'a short buffer would be overrun',
+      );
+    });
+
+    await t.test(
+      'packed updateBatch and deleteBatch into a second map: bpftool sees the same contents',
+      () => {
+        // Packed updateBatch from batches() into a second map: bpftool sees the same contents.
+        using copy = BpfMap.create({
+          type: MapType.HASH,
+          keySize: 8,
+          valueSize: 16,
+          maxEntries: N,
+          name: 'test_b10k_copy',
+        });
+        let copied = 0;
+        for (const b of map.batches({ batchSize: 1000 })) copied += copy.updateBatch(b);
+        assert.equal(copied, N);
+        assert.deepEqual(new Map(bpftoolRaw(copy.id)), new Map(dump));
+        // count limits what is written; short buffers never reach the kernel, and its elem_flags take
+        // BPF_F_LOCK alone (EXIST is EINVAL there, unlike update()).
+        const salted = packed(N, 1000);
+        assert.equal(copy.updateBatch({ keys: salted.keys, values: salted.values, count: 10 }), 10);
+        assert.equal(
+          hex(copy.lookup(salted.keys.subarray(8, 16)) as Uint8Array),
+          hex(salted.values.subarray(16, 32)),
+        );
+        assert.equal(
+          hex(copy.lookup(salted.keys.subarray(80, 88)) as Uint8Array),
+          hex(data.values.subarray(160, 176)),
+        );
+        assert.throws(
+          () => copy.updateBatch({ keys: salted.keys, values: salted.values, count: 1 }, UpdateFlags.EXIST),
+          (e: unknown) => e instanceof SyscallError && e.code === 'EINVAL',
+        );
+        assert.throws(
+          () => copy.updateBatch({ keys: salted.keys, values: salted.values.subarray(0, 16 * 9), count: 10 }),
+          EbpfError,
+        );
+        assert.throws(
+          () => copy.updateBatch({ keys: salted.keys.subarray(0, 8), values: salted.values, count: 2 }),
+          EbpfError,
+        );
+        assert.equal(copy.updateBatch({ keys: new Uint8Array(0), values: new Uint8Array(0) }), 0);
+
+        // Packed deleteBatch, then lookupAndDeleteBatchInto empties the rest.
+        assert.equal(copy.deleteBatch({ keys: data.keys.subarray(0, (N / 2) * 8) }), N / 2);
+        const drain = new BatchCursor();
+        let drained = 0;
+        while (!drain.done) drained += copy.lookupAndDeleteBatchInto(drain, kb, vb);
+        assert.equal(drained, N / 2);
+        assert.equal(copy.nextKey(), undefined);
+      },
+    );
+
+    await t.test('deleting each key as entries() yields it: every key once, the map ends empty', () => {
+      // Deleting each key as it comes: every key once and the map ends empty, on both walks.
+      for (const batchSize of [256, 0]) {
+        using tmp = BpfMap.create({
+          type: MapType.HASH,
+          keySize: 8,
+          valueSize: 16,
+          maxEntries: N,
+          name: 'test_b10k_del',
+        });
+        tmp.updateBatch({ keys: data.keys, values: data.values });
+        const keysSeen = new Set<string>();
+        for (const [k] of tmp.entries({ batchSize })) {
+          keysSeen.add(hex(k as Uint8Array));
+          assert.equal(tmp.delete(k), true);
+        }
+        assert.equal(keysSeen.size, N);
+        assert.equal(tmp.nextKey(), undefined);
+      }
+    });
   }
   assert.equal(openFds(), before, 'no descriptor leaks');
 });

@@ -1,8 +1,10 @@
 // The BTF container: parses the header, indexes type records in one pass, and decodes a type to
 // the model in types.ts only when it is asked for. Split BTF continues ids and string offsets of a base.
 import { BtfError, type Location } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { BtfBuilder } from './builder.js';
 import { StringTable } from './strings.js';
+import { skipQualifiers, skips } from './walk.js';
 import { BtfKind, VOID, type BtfKindName, type Type, type TypeKind, type Void } from './types.js';
 
 export const BTF_MAGIC = 0xeb9f;
@@ -18,6 +20,16 @@ export interface BtfHeader {
   typeLen: number;
   strOff: number;
   strLen: number;
+}
+
+/** A checked header and where its sections lie in the bytes. */
+export interface BtfLayout {
+  header: BtfHeader;
+  littleEndian: boolean;
+  typeStart: number;
+  typeEnd: number;
+  strStart: number;
+  strEnd: number;
 }
 
 export interface BtfParseOptions {
@@ -43,7 +55,10 @@ export const KIND_NAMES: readonly BtfKindName[] = (() => {
   return names;
 })();
 
-const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+function parseLocation(opts: BtfParseOptions, offset?: number): Location {
+  const loc: Location = opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
+  return offset === undefined ? loc : { ...loc, offset };
+}
 
 /** Byte size of every record, given kind and vlen; -1 for a kind BTF does not have. */
 function recordSize(kind: number, vlen: number): number {
@@ -118,12 +133,12 @@ export class Btf {
     this.typeCount = offsets.length;
   }
 
-  /** Parse raw BTF (the contents of a .BTF section or /sys/kernel/btf/*). */
-  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
-    const loc: Location =
-      opts.file !== undefined ? { file: opts.file, section: '.BTF' } : { section: '.BTF' };
-    const fail = (msg: string, offset?: number): BtfError =>
-      new BtfError(msg, offset === undefined ? loc : { ...loc, offset });
+  /**
+   * The header of raw BTF, checked (magic, version, section bounds) but no type read. Its byte
+   * order is `littleEndian`; `strStart` is where the string section begins in `bytes`.
+   */
+  static parseHeader(bytes: Uint8Array, opts: BtfParseOptions = {}): BtfLayout {
+    const fail = (msg: string, offset?: number): BtfError => new BtfError(msg, parseLocation(opts, offset));
     if (bytes.length < HEADER_SIZE) throw fail(`${bytes.length} bytes is too short for a BTF header`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let le: boolean;
@@ -158,7 +173,14 @@ export class Btf {
     if (strEnd > bytes.length)
       throw fail(`string section [${strStart}, ${strEnd}) past end (${bytes.length})`, 16);
     if (typeStart < strEnd && strStart < typeEnd) throw fail('type and string sections overlap', 8);
+    return { header, littleEndian: le, typeStart, typeEnd, strStart, strEnd };
+  }
 
+  /** Parse raw BTF (the contents of a .BTF section or /sys/kernel/btf/*). */
+  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
+    const loc = parseLocation(opts);
+    const { header, littleEndian: le, typeStart, typeEnd, strStart, strEnd } = Btf.parseHeader(bytes, opts);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const strings = new StringTable(bytes.subarray(strStart, strEnd), opts.base?.strings, loc);
     const offsets = indexTypes(bytes, view, le, typeStart, typeEnd, opts.base ? opts.base.endTypeId : 1, loc);
     return new Btf(bytes, header, le, offsets, strings, opts);
@@ -284,21 +306,9 @@ export class Btf {
 
   /** Follow typedefs, const/volatile/restrict and type tags to the underlying type. */
   resolve(id: number): Type | Void {
-    let t = this.type(id);
-    for (let hops = 0; ; hops++) {
-      switch (t.kind) {
-        case 'TYPEDEF':
-        case 'VOLATILE':
-        case 'CONST':
-        case 'RESTRICT':
-        case 'TYPE_TAG':
-          if (hops > 64) throw new BtfError('type chain too long (loop?)', this.loc(id));
-          t = this.type(t.type);
-          continue;
-        default:
-          return t;
-      }
-    }
+    const t = skipQualifiers((i) => this.type(i), id, { typedefs: true });
+    if (skips(t, { typedefs: true })) throw new BtfError('type chain too long (loop?)', this.loc(id));
+    return t;
   }
 
   /** Size in bytes of a type, as the C compiler for BPF sees it. */
@@ -539,7 +549,7 @@ function indexTypes(
   let n = 0;
   let off = start;
   const abs = bytes.byteOffset + start;
-  if (le === hostLittleEndian && abs % 4 === 0) {
+  if (le === HOST_LITTLE_ENDIAN && abs % 4 === 0) {
     // Fast path: read info words straight from a Uint32Array over the section.
     const words = new Uint32Array(bytes.buffer, abs, (end - start) >>> 2);
     const limit = words.length;

@@ -1,8 +1,10 @@
 // Codecs between the bytes of a map key/value (or a global variable) and JS values, compiled once
 // per BTF type into closures; raw byte codecs for maps without BTF.
 import { EbpfError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { BTF_INT_BOOL, BTF_INT_SIGNED, type Member, type Type, type Void } from './types.js';
 import { isCharElement, typedArrayFor, type TypedArrayName } from './value-rules.js';
+import { skipQualifiers, skips, type SkipOptions } from './walk.js';
 
 /** What a codec needs from BTF: id → type, and the byte order the types describe. */
 export interface TypeSource {
@@ -129,7 +131,7 @@ function buildCodec(node: Node, typeId: number, root: string): Codec {
  * bigint for 1, 2, 4 and 8 byte sizes, in host byte order as the kernel stores it.
  */
 export function rawCodec(size: number, root = 'value'): Codec<Uint8Array> {
-  const le = hostLittleEndian;
+  const le = HOST_LITTLE_ENDIAN;
   const node: Node = {
     size,
     // Never ArrayBuffer.prototype.slice: an off-heap backing store per result costs ~10x a small
@@ -149,8 +151,6 @@ export function rawCodec(size: number, root = 'value'): Codec<Uint8Array> {
   };
   return { ...buildCodec(node, 0, root), raw: true } as Codec<Uint8Array>;
 }
-
-const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 const cache = new WeakMap<TypeSource, Map<string, Codec>>();
 
@@ -335,6 +335,8 @@ interface Field {
 }
 
 const MAX_DEPTH = 64;
+/** A value's type is what its typedefs, qualifiers and VAR stand for. */
+const RESOLVE: SkipOptions = { typedefs: true, vars: true };
 
 class Compiler {
   private readonly le: boolean;
@@ -353,22 +355,8 @@ class Compiler {
 
   /** Skip typedefs, qualifiers, type tags and VARs. */
   resolve(id: number): Type | Void {
-    for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const t = this.type(id);
-      switch (t.kind) {
-        case 'TYPEDEF':
-        case 'VOLATILE':
-        case 'CONST':
-        case 'RESTRICT':
-        case 'TYPE_TAG':
-        case 'VAR':
-          id = t.type;
-          continue;
-        default:
-          return t;
-      }
-    }
-    return fail('type chain too deep (a loop?)', id);
+    const t = skipQualifiers((i) => this.type(i), id, RESOLVE);
+    return skips(t, RESOLVE) ? fail('type chain too deep (a loop?)', id) : t;
   }
 
   node(id: number, depth: number): Node {

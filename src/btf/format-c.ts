@@ -1,5 +1,6 @@
 // BTF → C header, byte for byte what `bpftool btf dump file F format c` prints (bpftool 7.1 as Debian
 // builds it from Linux 6.1): the vmlinux.h a BPF program compiles against.
+import { typeRefs } from './walk.js';
 import { BtfError } from '../errors.js';
 import { Layout, guessPointerSize, type TypeLookup } from './format-c-layout.js';
 import type { Btf } from './btf.js';
@@ -117,35 +118,7 @@ class CWriter {
   }
 
   private markReferences(t: Type | Void): void {
-    switch (t.kind) {
-      case 'PTR':
-      case 'TYPEDEF':
-      case 'VOLATILE':
-      case 'CONST':
-      case 'RESTRICT':
-      case 'FUNC':
-      case 'VAR':
-      case 'DECL_TAG':
-      case 'TYPE_TAG':
-        this.mark(t.type);
-        break;
-      case 'ARRAY':
-        this.mark(t.indexType);
-        this.mark(t.type);
-        break;
-      case 'STRUCT':
-      case 'UNION':
-        for (const m of t.members) this.mark(m.type);
-        break;
-      case 'FUNC_PROTO':
-        for (const p of t.params) this.mark(p.type);
-        break;
-      case 'DATASEC':
-        for (const v of t.vars) this.mark(v.type);
-        break;
-      default:
-        break;
-    }
+    for (const id of typeRefs(t)) this.mark(id);
   }
 
   /** Emit one type and whatever it needs that has not been emitted yet. */

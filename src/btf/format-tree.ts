@@ -1,6 +1,7 @@
 // A nested, human-readable view of BTF: a root type and everything it refers to, one type a line,
 // each composite type expanded once and referred back to afterwards.
 import type { Btf } from './btf.js';
+import { typeRefs } from './walk.js';
 import { funcLinkageName, varLinkageName } from './format-raw.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Type, type Void } from './types.js';
 
@@ -65,15 +66,8 @@ function bitPos(bitsOffset: number, bitfieldSize: number): string {
 /** Children of a type, each with the label of the edge that leads to it. */
 function edges(btf: Btf, t: Type): Edge[] {
   switch (t.kind) {
-    case 'PTR':
-    case 'TYPEDEF':
-    case 'VOLATILE':
-    case 'CONST':
-    case 'RESTRICT':
-    case 'TYPE_TAG':
-    case 'VAR':
     case 'ARRAY':
-    case 'DECL_TAG':
+      // The element only: the index type is an int every array shares.
       return [{ label: '', id: t.type }];
     case 'STRUCT':
     case 'UNION':
@@ -91,7 +85,8 @@ function edges(btf: Btf, t: Type): Edge[] {
     case 'DATASEC':
       return t.vars.map((v) => ({ label: `+${v.offset} size=${v.size}`, id: v.type }));
     default:
-      return [];
+      // Kinds that refer to one type (pointers, qualifiers, typedefs, VARs, tags) or to none.
+      return typeRefs(t).map((id) => ({ label: '', id }));
   }
 }
 

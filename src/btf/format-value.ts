@@ -3,6 +3,7 @@
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Type, type Void } from './types.js';
 import type { TypeSource } from './codec.js';
 import { CodecError } from './codec.js';
+import { isCharElement } from './value-rules.js';
 
 /** A JSON tree that keeps keys in order and allows duplicates (anonymous members are all ""). */
 export type Json = JsonToken | Json[] | JsonObject;
@@ -277,17 +278,7 @@ class Formatter {
   /** The element is a one-byte int named char or with CHAR encoding, and the bytes hold a C string. */
   private charArray(elemId: number, n: number, off: number): string | undefined {
     if (n === 0) return undefined;
-    let e = this.get(elemId);
-    for (
-      let i = 0;
-      i < MAX_DEPTH &&
-      (e.kind === 'CONST' || e.kind === 'VOLATILE' || e.kind === 'RESTRICT' || e.kind === 'TYPE_TAG');
-      i++
-    ) {
-      e = this.get(e.type);
-    }
-    if (e.kind !== 'INT' || e.size !== 1) return undefined;
-    if (!(e.encoding & BTF_INT_CHAR) && e.name !== 'char') return undefined;
+    if (!isCharElement((id) => this.get(id), elemId)) return undefined;
     for (let i = 0; i < n; i++) {
       const b = this.bytes[off + i]!;
       if (b === 0) return String.fromCharCode(...this.bytes.subarray(off, off + i));

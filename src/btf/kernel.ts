@@ -1,6 +1,8 @@
-// Kernel BTF discovery: /sys/kernel/btf/vmlinux and module BTF split on top of it, read once and cached.
-// The only file reading in src/btf.
-import { readFileSync } from 'node:fs';
+// Where kernel BTF comes from, in one place: /sys/kernel/btf/vmlinux, the modules' BTF split on
+// top of it (both read once and cached), the list of modules, and BTF bytes the kernel hands back
+// for an object id (split or not, decided from its header). The only file reading in src/btf; the
+// syscalls and the mapping that fetch bytes live in src/sys/kernel-btf.ts, which calls in here.
+import { readdirSync, readFileSync } from 'node:fs';
 import { NotFoundError, NotSupportedError } from '../errors.js';
 import { Btf } from './btf.js';
 
@@ -27,27 +29,24 @@ function readOrThrow(path: string, what: string): Uint8Array {
   }
 }
 
-/** Returns a sysfs BTF file's bytes without reading it, or undefined to fall back to a read. */
+/**
+ * Returns a sysfs BTF file's bytes without reading it (src/sys maps it read-only, Linux 6.16+: no
+ * 5 MB copy, pages shared with every process mapping it), or undefined to fall back to a read.
+ * Passed in by the caller, so pure code that only reads kernel BTF runs without the native addon.
+ */
 export type KernelBtfMapper = (path: string) => Uint8Array | undefined;
-let mapper: KernelBtfMapper | undefined;
+
+/** Parses the running kernel's vmlinux BTF, bypassing the cache: mapped by `map` where it can, else read. */
+export function parseKernelBtf(path = `${KERNEL_BTF_DIR}/vmlinux`, map?: KernelBtfMapper): Btf {
+  return Btf.parse(map?.(path) ?? readOrThrow(path, 'vmlinux'), { file: path });
+}
 
 /**
- * Lets src/sys, which owns mmap, supply the bytes of vmlinux BTF as a read-only mapping (Linux
- * 6.16+): no 5 MB copy, pages shared with every process mapping it. This module stays free of
- * the native addon, so pure code that only reads kernel BTF runs without it.
+ * The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once per process; `map` is used only
+ * by the call that parses it.
  */
-export function setKernelBtfMapper(fn: KernelBtfMapper | undefined): void {
-  mapper = fn;
-}
-
-/** Parses the running kernel's vmlinux BTF, bypassing the cache: mapped where possible, else read. */
-export function parseKernelBtf(path = `${KERNEL_BTF_DIR}/vmlinux`): Btf {
-  return Btf.parse(mapper?.(path) ?? readOrThrow(path, 'vmlinux'), { file: path });
-}
-
-/** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once per process. */
-export function loadKernelBtf(): Btf {
-  vmlinux ??= parseKernelBtf();
+export function loadKernelBtf(map?: KernelBtfMapper): Btf {
+  vmlinux ??= parseKernelBtf(undefined, map);
   return vmlinux;
 }
 
@@ -64,6 +63,42 @@ export function loadModuleBtf(name: string): Btf {
     modules.set(name, btf);
   }
   return btf;
+}
+
+/** The names of the modules with BTF (files beside vmlinux in /sys/kernel/btf), sorted; none if unreadable. */
+export function kernelModuleNames(): string[] {
+  try {
+    return readdirSync(KERNEL_BTF_DIR)
+      .filter((n) => n !== 'vmlinux')
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** What BPF_OBJ_GET_INFO_BY_FD says about a BTF object, with its bytes. */
+export interface KernelBtfObject {
+  data: Uint8Array;
+  /** The object's name: 'vmlinux', a module's, or '' for BTF a program or map was loaded with. */
+  name: string;
+  /** Whether the kernel made it (vmlinux or a module) rather than a BPF_BTF_LOAD. */
+  kernel: boolean;
+}
+
+/**
+ * Parses a BTF object the kernel returned. Split BTF (module BTF, or BTF loaded on top of vmlinux)
+ * gets the running kernel's vmlinux as its base: standalone BTF's string section starts with a
+ * NUL, split BTF's continues its base's.
+ */
+export function parseKernelBtfObject(
+  obj: KernelBtfObject,
+  file: string,
+  vmlinuxBtf: () => Btf = loadKernelBtf,
+): Btf {
+  const { data } = obj;
+  const { strStart } = Btf.parseHeader(data, { file });
+  const split = (obj.kernel && obj.name !== 'vmlinux') || (strStart < data.length && data[strStart] !== 0);
+  return Btf.parse(data, split ? { base: vmlinuxBtf(), file } : { file });
 }
 
 /** Forget cached kernel BTF (after a module is loaded or unloaded). */

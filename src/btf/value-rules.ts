@@ -1,6 +1,7 @@
 // How a BTF array becomes a JS value: the rules the map codecs apply and the type generator
 // describes, kept in one place so that the generated types cannot drift from the decoded values.
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Type, type Void } from './types.js';
+import { skipQualifiers } from './walk.js';
 
 /** The typed array a numeric C array decodes to. */
 export type TypedArrayName =
@@ -28,22 +29,12 @@ const UNSIGNED: Readonly<Record<number, TypedArrayName>> = {
   8: 'BigUint64Array',
 };
 
-/** Qualifier chains longer than this are malformed BTF (a loop), not C. */
-const MAX_QUALIFIERS = 64;
-
 /**
  * Whether an array element makes the array a string: an INT of one byte with CHAR encoding or
- * named `char`, under const/volatile/restrict only (a typedef such as `__u8` keeps it numeric).
+ * named `char`, under qualifiers only (a typedef such as `__u8` keeps it numeric).
  */
 export function isCharElement(type: (id: number) => Type | Void, id: number): boolean {
-  let t = type(id);
-  for (
-    let i = 0;
-    i < MAX_QUALIFIERS && (t.kind === 'CONST' || t.kind === 'VOLATILE' || t.kind === 'RESTRICT');
-    i++
-  ) {
-    t = type(t.type);
-  }
+  const t = skipQualifiers(type, id);
   return t.kind === 'INT' && t.size === 1 && ((t.encoding & BTF_INT_CHAR) !== 0 || t.name === 'char');
 }
 

@@ -11,7 +11,8 @@ import { readInputFile } from '../internal/file.js';
 import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
-const usage = `usage: ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [--json] [--base FILE] [--depth N]
+const usage = `usage: ebpf btf dedup IN -o OUT [--json]  (raw BTF as libbpf's btf__dedup writes it)
+       ebpf btf dump FILE [--format raw|c|tree] [--type NAME] [--json] [--base FILE] [--depth N]
 
   FILE        raw BTF (/sys/kernel/btf/vmlinux, /sys/kernel/btf/<module>) or a BPF ELF object
   --format    raw: bpftool's text (default); c: a C header; tree: each entry point and what it uses
@@ -88,11 +89,12 @@ async function dump(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  summary: 'dump BTF from a raw BTF file or an ELF object (raw, c, tree, json)',
+  summary: 'dump BTF from a raw BTF file or an ELF object (raw, c, tree, json); dedup it',
   usage,
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'dump') return dump(rest);
+    if (sub === 'dedup') return (await import('./btf-dedup.js')).dedup(rest);
     process.stderr.write(usage + '\n');
     return 2;
   },

@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   gen: async () => (await import('./gen.js')).command,
   binfmt: async () => (await import('./binfmt.js')).command,
   run: async () => (await import('./run.js')).command,
+  link: async () => (await import('./link.js')).command,
 };
 
 export function registerCommand(name: string, load: () => Promise<Command>): void {

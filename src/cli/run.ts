@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
-import { mapTypeShortName } from '../constants.js';
+import { ProgType, mapTypeShortName } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { Link, type Attachment } from '../link/link.js';
 import { attachRawTracepoint, attachTracepoint, PerfEventLink } from '../link/tracepoint.js';
@@ -45,7 +45,7 @@ function attach(obj: LoadedObject, p: ProgramSpec, dev: string | undefined): Att
   const kind = p.section?.def.autoAttach;
   const target = p.attachTo;
   try {
-    if (p.section?.progType === 'BPF_PROG_TYPE_XDP') {
+    if (p.section?.progType === ProgType.XDP) {
       if (dev === undefined) return { program: p.name, how: 'loaded (XDP: give --dev IFACE to attach)' };
       return { program: p.name, how: `xdp on ${dev}`, attachment: attachXdp(prog, dev) };
     }
@@ -75,7 +75,7 @@ function attach(obj: LoadedObject, p: ProgramSpec, dev: string | undefined): Att
     }
   } catch (e) {
     // An interface the user named that cannot take the program is an error, not a note.
-    const asked = dev !== undefined && p.section?.progType === 'BPF_PROG_TYPE_XDP';
+    const asked = dev !== undefined && p.section?.progType === ProgType.XDP;
     if (e instanceof EbpfError && !asked)
       return { program: p.name, how: `loaded (attach failed: ${e.message})` };
     throw e;

@@ -9,7 +9,7 @@ import { skipModsAndTypedefs } from './spec.js';
 
 const MAX_DEPTH = 32;
 
-type AnyType = Type | Void;
+export type AnyType = Type | Void;
 
 function isEnum(t: AnyType): t is Extract<Type, { kind: 'ENUM' | 'ENUM64' }> {
   return t.kind === 'ENUM' || t.kind === 'ENUM64';

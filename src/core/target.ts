@@ -1,9 +1,8 @@
 // Where CO-RE looks for target types: the running kernel (vmlinux, then module BTF split on it, as
 // libbpf does), or BTF the caller gives (a file, like libbpf's btf_custom_path), which replaces both.
-import { readdirSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { parseBtfFile } from '../btf/from-elf.js';
-import { KERNEL_BTF_DIR, loadKernelBtf, loadModuleBtf } from '../btf/kernel.js';
+import { kernelModuleNames, loadKernelBtf, loadModuleBtf } from '../btf/kernel.js';
 import { readInputFile } from '../internal/file.js';
 
 export interface CoreTargetBtf {
@@ -31,17 +30,7 @@ export function kernelTarget(): CoreTarget {
     kernel = {
       main: { name: 'vmlinux', btf: loadKernelBtf() },
       modules: () => {
-        if (!modules) {
-          let names: string[] = [];
-          try {
-            names = readdirSync(KERNEL_BTF_DIR)
-              .filter((n) => n !== 'vmlinux')
-              .sort();
-          } catch {
-            names = [];
-          }
-          modules = names.map((name) => ({ name, btf: loadModuleBtf(name) }));
-        }
+        modules ??= kernelModuleNames().map((name) => ({ name, btf: loadModuleBtf(name) }));
         return modules;
       },
     };

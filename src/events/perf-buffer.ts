@@ -3,6 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import type { Codec } from '../btf/codec.js';
 import { mapDeleteElem, mapUpdateElem } from '../sys/bpf.js';
 import { readCpuList } from '../sys/cpus.js';
@@ -53,7 +54,6 @@ export interface PerfBufferOptions {
   cpus?: readonly number[];
 }
 
-const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const HEAD = PERF_EVENT_MMAP_PAGE.data_head / 8;
 const TAIL = PERF_EVENT_MMAP_PAGE.data_tail / 8;
 const OFFSET = PERF_EVENT_MMAP_PAGE.data_offset / 8;
@@ -77,7 +77,7 @@ interface CpuRing {
 
 function u32Bytes(n: number): Uint8Array {
   const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, hostLE);
+  new DataView(b.buffer).setUint32(0, n, HOST_LITTLE_ENDIAN);
   return b;
 }
 
@@ -233,8 +233,8 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         if (ring.tail === ring.head) return undefined;
       }
       const at = Number(ring.tail & ring.mask);
-      const type = ring.view.getUint32(at, hostLE);
-      const size = ring.view.getUint16(at + 6, hostLE);
+      const type = ring.view.getUint32(at, HOST_LITTLE_ENDIAN);
+      const size = ring.view.getUint16(at + 6, HOST_LITTLE_ENDIAN);
       if (size < HEADER || BigInt(size) > ring.head - ring.tail) {
         throw new EbpfError(`perf record of ${size} bytes at position ${ring.tail} (head ${ring.head})`, {
           map: this.name,
@@ -253,7 +253,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
       }
       let out: PerfRecord<T> | undefined;
       if (type === PERF_RECORD_SAMPLE && size >= HEADER + 4) {
-        const raw = view.getUint32(start + HEADER, hostLE);
+        const raw = view.getUint32(start + HEADER, HOST_LITTLE_ENDIAN);
         if (HEADER + 4 + raw > size) {
           throw new EbpfError(`perf sample claims ${raw} raw bytes in a ${size} byte record`, {
             map: this.name,
@@ -262,7 +262,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         }
         out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, start + HEADER + 4, raw) };
       } else if (type === PERF_RECORD_LOST && size >= HEADER + 16) {
-        const lost = view.getBigUint64(start + HEADER + 8, hostLE);
+        const lost = view.getBigUint64(start + HEADER + 8, HOST_LITTLE_ENDIAN);
         this.#lost += lost;
         out = { kind: 'lost', cpu: ring.cpu, lost };
       }

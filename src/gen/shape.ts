@@ -3,6 +3,7 @@
 import { EbpfError } from '../errors.js';
 import { BTF_INT_BOOL, type Member, type Type, type Void } from '../btf/types.js';
 import { isCharElement, typedArrayFor, type TypedArrayName } from '../btf/value-rules.js';
+import { skips } from '../btf/walk.js';
 
 export type { TypedArrayName } from '../btf/value-rules.js';
 
@@ -108,21 +109,9 @@ class Shaper {
     let alias = '';
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       const t = this.type(id);
-      switch (t.kind) {
-        case 'TYPEDEF':
-          alias = t.name;
-          id = t.type;
-          continue;
-        case 'VOLATILE':
-        case 'CONST':
-        case 'RESTRICT':
-        case 'TYPE_TAG':
-        case 'VAR':
-          id = t.type;
-          continue;
-        default:
-          return { t, alias };
-      }
+      if (!skips(t, { typedefs: true, vars: true })) return { t, alias };
+      if (t.kind === 'TYPEDEF') alias = t.name;
+      id = t.type;
     }
     return fail(`type [${id}]: type chain too deep (a loop?)`);
   }

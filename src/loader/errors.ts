@@ -4,13 +4,46 @@ import type { AppliedCoreRelocation } from '../core/apply.js';
 import { formatCoreRelocation, localAccess } from '../core/describe.js';
 import { explainPoisonedLog, poisonedRelocationAt } from '../core/verifier-log.js';
 import { EbpfError, type Location } from '../errors.js';
+import { SyscallError } from '../sys/error.js';
 
-/** A load step failed; `step` says which (btf, map, relocation, core, program, pin). */
+/** The steps of a load, in order: what LoadError.step names. */
+export type LoadStep =
+  'open' | 'kconfig' | 'ksym' | 'btf' | 'map' | 'relocation' | 'core' | 'program' | 'pin';
+
+/** A load step failed; `step` says which. */
 export class LoadError extends EbpfError {
-  readonly step: string;
-  constructor(step: string, message: string, location: Location = {}, options?: ErrorOptions) {
+  readonly step: LoadStep;
+  constructor(step: LoadStep, message: string, location: Location = {}, options?: ErrorOptions) {
     super(message, location, options);
     this.step = step;
+  }
+}
+
+export interface AtStepOptions {
+  /** The message from the error caught; default its own message. */
+  message?: (e: EbpfError) => string;
+  /**
+   * What is turned into a LoadError: a failed syscall (default), or any EbpfError that is not
+   * already a LoadError (for a step whose helpers throw their own kinds, such as NotFoundError).
+   */
+  catches?: 'syscall' | 'ebpf';
+}
+
+/**
+ * Runs `f` as part of `step` at `location`: a SyscallError it throws (or any EbpfError, see
+ * `catches`) becomes a LoadError of that step, the original kept as its cause; anything else passes.
+ */
+export function atStep<T>(step: LoadStep, location: Location, f: () => T, opts: AtStepOptions = {}): T {
+  try {
+    return f();
+  } catch (e) {
+    if (
+      e instanceof SyscallError ||
+      (opts.catches === 'ebpf' && e instanceof EbpfError && !(e instanceof LoadError))
+    ) {
+      throw new LoadError(step, opts.message?.(e) ?? e.message, location, { cause: e });
+    }
+    throw e;
   }
 }
 
@@ -23,6 +56,21 @@ export interface SourceLine {
 }
 
 const TAIL_LINES = 12;
+
+/** What BPF_PROG_LOAD said when it refused a program, and what the loader knows of where. */
+export interface VerifierErrorDetails {
+  /** The errno's name (EACCES, EINVAL, ...). */
+  code: string;
+  errno: number;
+  /** The verifier's whole log. */
+  log: string;
+  /** Index of the last instruction the log mentions, if any. */
+  failedInstruction?: number | undefined;
+  /** That instruction's source line, from line_info. */
+  source?: SourceLine | undefined;
+  /** The program's applied CO-RE relocations, to name a poisoned one the log reaches. */
+  core?: readonly AppliedCoreRelocation[] | undefined;
+}
 
 /**
  * BPF_PROG_LOAD refused the program. Keeps the verifier's whole log (`log`); the message shows
@@ -41,17 +89,8 @@ export class VerifierError extends LoadError {
   /** The CO-RE relocation whose poisoned instruction the verifier reached, if that is why it failed. */
   readonly coreRelocation: AppliedCoreRelocation | undefined;
 
-  constructor(
-    program: string,
-    code: string,
-    errno: number,
-    log: string,
-    failedInstruction: number | undefined,
-    source: SourceLine | undefined,
-    options?: ErrorOptions,
-    /** The program's applied CO-RE relocations, to name a poisoned one the log reaches. */
-    core?: readonly AppliedCoreRelocation[],
-  ) {
+  constructor(program: string, details: VerifierErrorDetails, options?: ErrorOptions) {
+    const { code, errno, log, failedInstruction, source, core } = details;
     const poisoned =
       core !== undefined && failedInstruction !== undefined
         ? poisonedRelocationAt(core, program, failedInstruction)

@@ -1,10 +1,10 @@
 // freplace (BPF_PROG_TYPE_EXT): an extension replaces a global function of a loaded program, so
 // its attach target is that program (attach_prog_fd) and the function's FUNC id in its BTF.
-import { Btf } from '../btf/btf.js';
-import { loadKernelBtf } from '../btf/kernel.js';
+import type { Btf } from '../btf/btf.js';
 import { NotFoundError, type Location } from '../errors.js';
 import type { Program } from '../program/program.js';
 import { LoadError } from './errors.js';
+import { readKernelBtfObject } from '../sys/kernel-btf.js';
 import { sys } from './syscalls.js';
 
 /** The program an extension (`SEC("freplace/<func>")`) replaces a function of. */
@@ -29,7 +29,7 @@ export function targetFd(target: AttachTarget): number {
 
 /**
  * The BTF a loaded program was loaded with (BPF_OBJ_GET_INFO_BY_FD: btf_id, then
- * BPF_BTF_GET_FD_BY_ID and the BTF's bytes). Module BTF is split on vmlinux and parsed so.
+ * BPF_BTF_GET_FD_BY_ID and the BTF's bytes). Split BTF is parsed on vmlinux.
  * LoadError when the program has no BTF (the kernel then refuses extensions of it too).
  */
 export function programBtf(progFd: number, loc: Location): { btf: Btf; progId: number } {
@@ -41,18 +41,8 @@ export function programBtf(progFd: number, loc: Location): { btf: Btf; progId: n
       loc,
     );
   }
-  const fd = sys.btfGetFdById(info.btf_id);
-  try {
-    const { info: btfInfo, name, data } = sys.btfGetInfo(fd.fd, true);
-    const split = btfInfo.kernel_btf !== 0 && name !== 'vmlinux';
-    const btf = Btf.parse(data!, {
-      file: `BTF id ${info.btf_id} of program id ${info.id}`,
-      ...(split ? { base: loadKernelBtf() } : {}),
-    });
-    return { btf, progId: info.id };
-  } finally {
-    fd.close();
-  }
+  const btf = readKernelBtfObject(info.btf_id, `BTF id ${info.btf_id} of program id ${info.id}`, sys);
+  return { btf, progId: info.id };
 }
 
 /** attach_prog_fd and attach_btf_id for an extension replacing `func` of the target program. */

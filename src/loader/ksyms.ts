@@ -1,9 +1,8 @@
 // `.ksyms` externs resolved as libbpf resolves them: kernel functions (kfuncs) and typed variables
 // by name in vmlinux BTF, then in module BTF; typeless `void` symbols by address in /proc/kallsyms.
 // A weak extern the kernel lacks resolves to nothing (its ld_imm64 reads 0); a strong one fails.
-import { readdirSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
-import { KERNEL_BTF_DIR, loadModuleBtf } from '../btf/kernel.js';
+import { kernelModuleNames, loadModuleBtf } from '../btf/kernel.js';
 import { typesAreCompat } from '../core/compat.js';
 import type { Location } from '../errors.js';
 import { kallsyms } from '../features/kallsyms.js';
@@ -18,16 +17,6 @@ export type ResolvedKsym =
   /** A weak extern the kernel does not have. */
   | { kind: 'missing' };
 
-function moduleNames(): string[] {
-  try {
-    return readdirSync(KERNEL_BTF_DIR)
-      .filter((n) => n !== 'vmlinux')
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
 /** libbpf's find_ksym_btf_id: vmlinux first, then each module's BTF. */
 function findKernelType(
   vmlinux: Btf,
@@ -36,7 +25,7 @@ function findKernelType(
 ): { btf: Btf; id: number; module: string | undefined } | undefined {
   const t = vmlinux.findByName(name, kind)[0];
   if (t !== undefined) return { btf: vmlinux, id: t.id, module: undefined };
-  for (const m of moduleNames()) {
+  for (const m of kernelModuleNames()) {
     let btf: Btf;
     try {
       btf = loadModuleBtf(m);

@@ -1,66 +1,48 @@
 // loadObject: ObjectSpec → kernel objects, in libbpf's order: BTF (fixed up, sanitised, loaded),
 // maps (created or reused from pins, filled, frozen), relocations, CO-RE, programs, initial slots.
 // All or nothing: a failure closes every descriptor this load made and removes its pins.
-import { createHash } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  BPF_PSEUDO_BTF_ID,
-  BPF_PSEUDO_KFUNC_CALL,
-  BPF_PSEUDO_MAP_FD,
-  BPF_PSEUDO_MAP_VALUE,
-  encode,
-  formatInstruction,
-  type Instruction,
-} from '../asm/index.js';
+import { encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { loadKernelBtf } from '../btf/kernel.js';
-import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName, progTypeName } from '../constants.js';
+import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
-import { EbpfError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
-import { possibleCpus } from '../map/cpus.js';
 import {
-  LIBBPF_PIN_BY_NAME,
-  PIN_GLOBAL_NS,
-  PIN_NONE,
-  PIN_OBJECT_NS,
   SEC_ATTACH_BTF,
   objectSpecFromElf,
-  type MapSpec,
   type ObjectSpec,
   type ProgramSpec,
   type SpecInstruction,
 } from '../object/index.js';
-import { E } from '../sys/errno.js';
-import { SyscallError, isErrno } from '../sys/error.js';
+import { SyscallError } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
 import { bpffsAncestor, makePinDirs } from '../sys/bpffs.js';
+import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
 import { findAttachBtfId } from './attach-target.js';
 import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './freplace.js';
-import { LoadError, MapIncompatibleError, VerifierError } from './errors.js';
-import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
-import { mapDifferences, shapeOf } from './pin.js';
+import { LoadError, VerifierError, atStep } from './errors.js';
+import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
-import { structOpsKernelTypes, structOpsTargets, type StructOpsTarget } from './struct-ops.js';
+import { Made } from './made.js';
+import { MapLoader, isDataMap } from './maps.js';
+import { relocateInstructions } from './relocate.js';
+import { structOpsTargets, type StructOpsTarget } from './struct-ops.js';
 import { sys } from './syscalls.js';
 import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
-import { MAP_TYPES_WITHOUT_BTF } from '../map-traits.js';
-
-/** BPF_F_SLEEPABLE and BPF_F_XDP_HAS_FRAGS (prog_flags of BPF_PROG_LOAD). */
-const BPF_F_SLEEPABLE = 1 << 4;
-const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -117,9 +99,6 @@ export interface LoadOptions {
   attachTarget?: AttachTarget;
 }
 
-const isDataMap = (m: MapSpec): boolean =>
-  m.source === 'data' || m.source === 'rodata' || m.source === 'bss' || m.source === 'kconfig';
-
 /** KERNEL_VERSION(a, b, c) of the running kernel, as libbpf passes it when the object has none. */
 function hostKernelVersion(): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release());
@@ -146,35 +125,6 @@ function pinFileName(name: string): string {
   return name.replace(/\./g, '_');
 }
 
-/** Descriptors and pins made so far; undone in reverse when a step fails. */
-class Made {
-  readonly fds: Fd[] = [];
-  readonly pins: string[] = [];
-  fd<T extends Fd>(fd: T): T {
-    this.fds.push(fd);
-    return fd;
-  }
-  undo(): { closed: number; unpinned: string[] } {
-    const unpinned: string[] = [];
-    for (const p of this.pins.reverse()) {
-      try {
-        unlinkSync(p);
-        unpinned.push(p);
-      } catch {
-        // Already gone: nothing left to undo.
-      }
-    }
-    let closed = 0;
-    for (const fd of this.fds.reverse()) {
-      if (!fd.closed) {
-        fd.close();
-        closed++;
-      }
-    }
-    return { closed, unpinned };
-  }
-}
-
 interface Input {
   spec: ObjectSpec;
   elf: ElfFile | undefined;
@@ -199,8 +149,6 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
   return { spec: input, elf };
 }
 
-const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
@@ -218,7 +166,7 @@ class Loader {
   private readonly loc: { file?: string };
   private readonly features: LoaderFeatures;
   private btfFd: Fd | undefined;
-  private readonly maps = new Map<string, LoadedMapRecord>();
+  private readonly mapLoader: MapLoader;
   private readonly programs = new Map<string, LoadedProgramRecord>();
   private readonly logs = new Map<string, string>();
   /** Each program's applied CO-RE relocations, to name a poisoned one the verifier reaches. */
@@ -238,6 +186,16 @@ class Loader {
   ) {
     this.loc = spec.file !== undefined ? { file: spec.file } : {};
     this.features = opts.features ?? loaderFeatures();
+    this.mapLoader = new MapLoader({
+      spec,
+      elf,
+      pinRoot: opts.pinRoot ?? DEFAULT_PIN_ROOT,
+      loc: this.loc,
+      features: this.features,
+      made: this.made,
+      trace: (e) => this.trace(e),
+      kernelBtf: () => this.kernelBtf(),
+    });
   }
 
   private trace(e: TraceEvent): void {
@@ -245,13 +203,13 @@ class Loader {
   }
 
   private kernelBtf(): Btf {
-    this.kernel ??= this.opts.kernelBtf ?? loadKernelBtf();
+    this.kernel ??= this.opts.kernelBtf ?? runningKernelBtf();
     return this.kernel;
   }
 
   load(): LoadedObject {
     const spec = this.spec;
-    if (spec.littleEndian !== hostLittleEndian) {
+    if (spec.littleEndian !== HOST_LITTLE_ENDIAN) {
       throw new NotSupportedError(
         `object is ${spec.littleEndian ? 'little' : 'big'} endian, this machine is not`,
         this.loc,
@@ -278,18 +236,17 @@ class Loader {
     try {
       this.resolveExterns();
       this.loadBtf(toLoad);
-      for (const m of spec.maps) this.createMap(m);
-      for (const m of spec.maps) this.initMapInMapSlots(m);
+      this.mapLoader.createAll(this.btfFd, this.kconfigContents);
       const structOps = this.structOps(toLoad);
       for (const p of toLoad) this.loadProgram(p, structOps.get(p.name));
-      for (const m of spec.maps) this.initProgArraySlots(m);
+      this.mapLoader.setProgramSlots((name) => this.programs.get(name)?.fd.fd);
       this.pinAll(toLoad);
     } catch (e) {
       const undone = this.made.undo();
       this.trace({ kind: 'rollback', ...undone });
       throw e;
     }
-    return new LoadedObject(spec, this.btfFd, this.maps, this.programs, this.logs);
+    return new LoadedObject(spec, this.btfFd, this.mapLoader.maps, this.programs, this.logs);
   }
 
   // ---- externs ------------------------------------------------------------------------------
@@ -350,20 +307,11 @@ class Loader {
   private moduleBtfFd(module: string): Fd {
     const have = this.moduleFds.get(module);
     if (have !== undefined) return have;
-    for (let id = sys.btfGetNextId(0); id !== undefined; id = sys.btfGetNextId(id)) {
-      let fd: Fd;
-      try {
-        fd = sys.btfGetFdById(id);
-      } catch (e) {
-        if (isErrno(e, E.ENOENT)) continue; // gone meanwhile
-        throw e;
-      }
-      if (sys.btfGetInfo(fd.fd).name === module) {
-        this.made.fd(fd);
-        this.moduleFds.set(module, fd);
-        return fd;
-      }
-      fd.close();
+    const fd = openKernelBtfByName(module, sys);
+    if (fd !== undefined) {
+      this.made.fd(fd);
+      this.moduleFds.set(module, fd);
+      return fd;
     }
     throw new LoadError('ksym', `no BTF object for kernel module '${module}'`, this.loc);
   }
@@ -429,361 +377,21 @@ class Loader {
     }
   }
 
-  // ---- maps ---------------------------------------------------------------------------------
-
-  private maxEntries(m: MapSpec): number {
-    return m.type === MapType.PERF_EVENT_ARRAY && m.maxEntries === 0 ? possibleCpus() : m.maxEntries;
-  }
-
-  /** libbpf drops BPF_F_MMAPABLE from internal maps on kernels without mmapable arrays. */
-  private mapFlags(m: MapSpec): number {
-    return isDataMap(m) && !this.features.mmapable ? m.flags & ~BPF_F_MMAPABLE : m.flags;
-  }
-
-  private pinPathOf(m: MapSpec): string | undefined {
-    const root = this.opts.pinRoot ?? DEFAULT_PIN_ROOT;
-    const pinned = m.legacy !== undefined ? m.legacy.pinning !== PIN_NONE : m.pinning === LIBBPF_PIN_BY_NAME;
-    if (!pinned) return undefined;
-    // The name becomes a file name in the pin directory: one that climbs out of it ('../x', from
-    // a broken or hostile object) would pin, and reuse, whatever lies there.
-    if (m.name.includes('/') || m.name === '.' || m.name === '..') {
-      throw new LoadError('pin', `map name '${m.name}' cannot be pinned by name: it is not a file name`, {
-        ...this.loc,
-        map: m.name,
-      });
-    }
-    return m.legacy !== undefined ? this.iproute2PinPath(m, root) : join(root, m.name);
-  }
-
-  /**
-   * Where iproute2 pins a `struct bpf_elf_map`: under its working directory `<root>/tc` (`<root>/xdp`
-   * when loading XDP programs), PIN_GLOBAL_NS in `globals/`, PIN_OBJECT_NS in a directory named
-   * by the SHA-1 of the object file. Other values name directories in /etc/iproute2/bpf_pinning,
-   * which is not supported.
-   */
-  private iproute2PinPath(m: MapSpec, root: string): string {
-    const legacy = m.legacy!;
-    const xdpOnly = this.spec.programs.length > 0 && this.spec.programs.every((p) => p.type === ProgType.XDP);
-    const work = join(root, xdpOnly ? 'xdp' : 'tc');
-    if (legacy.pinning === PIN_GLOBAL_NS) return join(work, 'globals', m.name);
-    if (legacy.pinning === PIN_OBJECT_NS) {
-      const bytes =
-        this.elf?.bytes ?? (this.spec.file !== undefined ? readInputFile(this.spec.file) : undefined);
-      if (bytes === undefined) {
-        throw new LoadError(
-          'pin',
-          'PIN_OBJECT_NS needs the object file, to name its directory by its SHA-1',
-          {
-            ...this.loc,
-            map: m.name,
-          },
-        );
-      }
-      return join(work, createHash('sha1').update(bytes).digest('hex'), m.name);
-    }
-    throw new NotSupportedError(
-      `iproute2 custom pinning ${legacy.pinning} (from /etc/iproute2/bpf_pinning) is not supported`,
-      { ...this.loc, map: m.name },
-    );
-  }
-
-  private createRaw(m: MapSpec, innerFd: number | undefined): { fd: Fd; withoutBtf: boolean } {
-    // struct_ops maps take their value type from the kernel (and the kernel refuses object type
-    // ids beside it, so libbpf's first try with them always fails and it retries without).
-    const st = m.structOps !== undefined ? structOpsKernelTypes(this.kernelBtf(), m) : undefined;
-    const withBtf =
-      st === undefined &&
-      this.btfFd !== undefined &&
-      !MAP_TYPES_WITHOUT_BTF.has(m.type) &&
-      (m.keyTypeId !== 0 || m.valueTypeId !== 0);
-    const attr = {
-      map_type: m.type,
-      key_size: m.keySize,
-      value_size: st?.valueSize ?? m.valueSize,
-      ...(st !== undefined
-        ? { btf_vmlinux_value_type_id: st.valueTypeId, ...(this.btfFd ? { btf_fd: this.btfFd.fd } : {}) }
-        : {}),
-      max_entries: this.maxEntries(m),
-      map_flags: this.mapFlags(m),
-      numa_node: m.numaNode,
-      map_extra: m.mapExtra,
-      ...(this.features.progName ? { map_name: objName(m.name) } : {}),
-      ...(innerFd !== undefined ? { inner_map_fd: innerFd } : {}),
-    };
-    const loc = { ...this.loc, map: m.name };
-    if (withBtf) {
-      try {
-        const fd = sys.mapCreate({
-          ...attr,
-          btf_fd: this.btfFd!.fd,
-          btf_key_type_id: m.keyTypeId,
-          btf_value_type_id: m.valueTypeId,
-        });
-        return { fd: this.made.fd(fd), withoutBtf: false };
-      } catch (e) {
-        if (!(e instanceof SyscallError)) throw e;
-        // libbpf retries without BTF (prog arrays and other fd maps on some kernels refuse it).
-        this.trace({
-          kind: 'warning',
-          message: `map '${m.name}': BPF_MAP_CREATE with BTF failed (${e.code}), retrying without BTF`,
-        });
-      }
-    }
-    try {
-      return { fd: this.made.fd(sys.mapCreate(attr)), withoutBtf: withBtf };
-    } catch (e) {
-      if (e instanceof SyscallError)
-        throw new LoadError('map', `cannot create map: ${e.message}`, loc, { cause: e });
-      throw e;
-    }
-  }
-
-  /** Opens the pin at `path` if there is one; checks it matches. */
-  private reuse(m: MapSpec, path: string): Fd | undefined {
-    let fd: Fd;
-    try {
-      fd = this.made.fd(sys.objGet(path));
-    } catch (e) {
-      if (isErrno(e, E.ENOENT)) return undefined;
-      if (e instanceof SyscallError)
-        throw new LoadError(
-          'map',
-          // The syscall error already names the pin path.
-          `cannot open pinned map: ${e.message}`,
-          { ...this.loc, map: m.name },
-          { cause: e },
-        );
-      throw e;
-    }
-    const { info } = sys.mapGetInfo(fd.fd);
-    const diff = mapDifferences(
-      {
-        type: info.type,
-        keySize: info.key_size,
-        valueSize: info.value_size,
-        maxEntries: info.max_entries,
-        flags: info.map_flags,
-        mapExtra: info.map_extra,
-      },
-      shapeOf(m, this.maxEntries(m)),
-    );
-    if (diff.length > 0) throw new MapIncompatibleError(m.name, path, diff);
-    return fd;
-  }
-
-  private createMap(m: MapSpec): void {
-    const pinPath = this.pinPathOf(m);
-    const reused = pinPath !== undefined ? this.reuse(m, pinPath) : undefined;
-    const kernelName = new TextDecoder().decode(objName(m.name));
-    if (reused !== undefined) {
-      this.maps.set(m.name, { spec: m, fd: reused, kernelName, pinnedAt: pinPath, reused: true });
-      this.trace({
-        kind: 'map',
-        name: m.name,
-        kernelName,
-        type: mapTypeName(m.type),
-        fd: reused.fd,
-        how: 'reused',
-        pinnedAt: pinPath!,
-      });
-      return;
-    }
-    if (isDataMap(m) && !this.features.globalData) {
-      throw new LoadError('map', 'global data needs Linux 5.2 (BPF_PSEUDO_MAP_VALUE)', {
-        ...this.loc,
-        map: m.name,
-      });
-    }
-    let inner: Fd | undefined;
-    if ((m.type === MapType.ARRAY_OF_MAPS || m.type === MapType.HASH_OF_MAPS) && m.inner !== undefined) {
-      const r = this.createRaw(m.inner, undefined);
-      inner = r.fd;
-      this.trace({
-        kind: 'map',
-        name: m.inner.name,
-        kernelName: new TextDecoder().decode(objName(m.inner.name)),
-        type: mapTypeName(m.inner.type),
-        fd: inner.fd,
-        how: 'inner',
-      });
-    }
-    const { fd, withoutBtf } = this.createRaw(m, inner?.fd);
-    // The template is only needed while the outer map is created (libbpf closes it too).
-    inner?.close();
-    this.maps.set(m.name, { spec: m, fd, kernelName, pinnedAt: undefined, reused: false });
-    this.trace({
-      kind: 'map',
-      name: m.name,
-      kernelName,
-      type: mapTypeName(m.type),
-      fd: fd.fd,
-      how: 'created',
-      ...(withoutBtf ? { withoutBtf } : {}),
-    });
-    if (isDataMap(m)) {
-      const value =
-        (m.source === 'kconfig' ? this.kconfigContents : undefined) ??
-        m.contents ??
-        new Uint8Array(m.valueSize);
-      this.mapStep(m, () => sys.mapUpdateElem(fd.fd, new Uint32Array([0]), value));
-      this.trace({
-        kind: 'map-init',
-        name: m.name,
-        what: `initial contents written (${value.length} bytes)`,
-      });
-      if (m.source === 'rodata' || m.source === 'kconfig') {
-        this.mapStep(m, () => sys.mapFreeze(fd.fd));
-        this.trace({ kind: 'map-init', name: m.name, what: 'frozen (BPF_MAP_FREEZE)' });
-      }
-    }
-  }
-
-  private mapStep(m: MapSpec, f: () => void): void {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof SyscallError)
-        throw new LoadError('map', e.message, { ...this.loc, map: m.name }, { cause: e });
-      throw e;
-    }
-  }
-
-  private setSlots(m: MapSpec, fdOf: (name: string) => number | undefined, what: string): void {
-    const rec = this.maps.get(m.name);
-    if (rec === undefined || rec.reused || m.initialSlots === undefined) return;
-    const slots: { index: number; fd: number; target: string }[] = [];
-    m.initialSlots.forEach((target, index) => {
-      if (target === undefined) return;
-      const fd = fdOf(target);
-      if (fd === undefined) {
-        if (m.type === MapType.PROG_ARRAY) return; // a program not loaded this time
-        throw new LoadError('map', `slot [${index}] refers to unknown ${what} '${target}'`, {
-          ...this.loc,
-          map: m.name,
-        });
-      }
-      slots.push({ index, fd, target });
-    });
-    if (slots.length === 0) return;
-    const keys = new Uint32Array(slots.map((x) => x.index));
-    const values = new Uint32Array(slots.map((x) => x.fd));
-    // Each update of a map of maps waits for an RCU grace period (milliseconds); one batch update
-    // (Linux 5.6) waits once for all slots. Older kernels get one update per slot.
-    let batched = false;
-    if (m.type !== MapType.PROG_ARRAY && slots.length > 1) {
-      try {
-        sys.mapUpdateBatch(rec.fd.fd, { keys, values, count: slots.length });
-        batched = true;
-      } catch (e) {
-        if (!(isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))) {
-          if (e instanceof SyscallError)
-            throw new LoadError('map', e.message, { ...this.loc, map: m.name }, { cause: e });
-          throw e;
-        }
-      }
-    }
-    for (const [i, x] of slots.entries()) {
-      if (!batched)
-        this.mapStep(m, () =>
-          sys.mapUpdateElem(rec.fd.fd, keys.subarray(i, i + 1), values.subarray(i, i + 1)),
-        );
-      this.trace({ kind: 'map-init', name: m.name, what: `slot [${x.index}] set to ${what} '${x.target}'` });
-    }
-  }
-
-  private initMapInMapSlots(m: MapSpec): void {
-    if (m.type === MapType.PROG_ARRAY) return;
-    this.setSlots(m, (name) => this.maps.get(name)?.fd.fd, 'map');
-  }
-
-  private initProgArraySlots(m: MapSpec): void {
-    if (m.type !== MapType.PROG_ARRAY) return;
-    this.setSlots(m, (name) => this.programs.get(name)?.fd.fd, 'program');
-  }
-
   // ---- relocation ---------------------------------------------------------------------------
 
-  private mapFd(p: ProgramSpec, index: number, name: string): number {
-    const rec = this.maps.get(name);
-    if (rec === undefined) {
-      throw new LoadError('relocation', `reference to map '${name}', which was not created`, {
-        ...this.loc,
-        program: p.name,
-        instruction: index,
-      });
-    }
-    return rec.fd.fd;
-  }
-
   /** The program's instructions with every map, data and kernel reference resolved. */
-  private relocate(p: ProgramSpec): Instruction[] {
-    const out: Instruction[] = [];
-    for (const src of p.instructions) {
-      const ref = src.reference;
-      const insn = src.clone();
-      out.push(insn);
-      if (ref === undefined || ref.kind === 'call' || ref.kind === 'func') continue;
-      const at = { ...this.loc, program: p.name, instruction: src.index };
-      // What the patched instruction now refers to, since llvm-objdump's `ld_pseudo r1, 0x1, 0x14`
-      // shows neither the map's name nor a data offset (kept in the second half).
-      let note: string;
-      switch (ref.kind) {
-        case 'map':
-          insn.src = BPF_PSEUDO_MAP_FD;
-          insn.imm = this.mapFd(p, src.index, ref.map);
-          insn.next!.imm = 0;
-          note = `map '${ref.map}' fd ${insn.imm}`;
-          break;
-        case 'data':
-        case 'kconfig':
-          insn.src = BPF_PSEUDO_MAP_VALUE;
-          insn.imm = this.mapFd(p, src.index, ref.map);
-          insn.next!.imm = ref.offset;
-          note = `map '${ref.map}' fd ${insn.imm} + ${ref.offset}`;
-          break;
-        case 'kfunc':
-        case 'ksym': {
-          const r = this.ksyms.get(ref.name);
-          if (r === undefined) {
-            throw new LoadError('relocation', `extern '${ref.name}' is not among the object's externs`, at);
-          }
-          const where = r.kind === 'btf' ? `${r.module ?? 'vmlinux'} BTF [${r.btfId}]` : '';
-          if (ref.kind === 'kfunc') {
-            insn.src = BPF_PSEUDO_KFUNC_CALL;
-            // libbpf 1.1 leaves a weak kfunc the kernel lacks as imm 0, off 0: the verifier
-            // accepts that only in code it proves dead.
-            insn.imm = r.kind === 'btf' ? r.btfId : 0;
-            insn.off = r.kind === 'btf' && r.module !== undefined ? this.fdArrayIndex(r.module) : 0;
-            note =
-              r.kind === 'btf'
-                ? `kfunc '${ref.name}' ${where}${insn.off !== 0 ? `, fd_array[${insn.off}]` : ''}`
-                : `kfunc '${ref.name}' not in the kernel (weak): left as imm 0`;
-          } else if (r.kind === 'btf') {
-            insn.src = BPF_PSEUDO_BTF_ID;
-            insn.imm = r.btfId;
-            insn.next!.imm = r.module !== undefined ? this.moduleBtfFd(r.module).fd : 0;
-            note = `ksym '${ref.name}' ${where}${r.module !== undefined ? `, BTF fd ${insn.next!.imm}` : ''}`;
-          } else {
-            // A typeless symbol's address, or 0 for a weak one the kernel lacks.
-            insn.imm64 = r.kind === 'address' ? r.address : 0n;
-            note =
-              r.kind === 'address'
-                ? `ksym '${ref.name}' address (kallsyms)`
-                : `ksym '${ref.name}' not in the kernel (weak): 0`;
-          }
-          break;
-        }
-      }
-      this.trace({
-        kind: 'relocation',
-        program: p.name,
-        insn: src.index,
-        reference: ref,
-        before: formatInstruction(src).text,
-        after: `${formatInstruction(insn).text}  ; ${note}`,
-      });
-    }
-    return out;
+  private relocate(p: ProgramSpec, instructions: SpecInstruction[]): Instruction[] {
+    return relocateInstructions(
+      { name: p.name, instructions },
+      {
+        mapFd: (name) => this.mapLoader.maps.get(name)?.fd.fd,
+        ksym: (name) => this.ksyms.get(name),
+        fdArrayIndex: (module) => this.fdArrayIndex(module),
+        moduleBtfFd: (module) => this.moduleBtfFd(module).fd,
+      },
+      this.loc,
+      (e) => this.trace(e),
+    );
   }
 
   // ---- programs -----------------------------------------------------------------------------
@@ -868,17 +476,20 @@ class Loader {
           at,
         );
       }
-      try {
-        attachBtfId = findAttachBtfId(this.kernelBtf(), p.expectedAttachType, p.attachTo);
-      } catch (e) {
-        if (e instanceof EbpfError) throw new LoadError('program', e.message, at, { cause: e });
-        throw e;
-      }
+      const name = p.attachTo;
+      attachBtfId = atStep(
+        'program',
+        at,
+        () => findAttachBtfId(this.kernelBtf(), p.expectedAttachType, name),
+        {
+          catches: 'ebpf',
+        },
+      );
     }
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
-    const insns = this.relocate({ ...p, instructions: insnsSpec });
+    const insns = this.relocate(p, insnsSpec);
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -917,13 +528,15 @@ class Loader {
         const failed = lastInstruction(e.log);
         throw new VerifierError(
           p.name,
-          e.code,
-          e.errno,
-          e.log,
-          failed,
-          failed !== undefined ? sourceOf(p.lineInfo, failed) : undefined,
+          {
+            code: e.code,
+            errno: e.errno,
+            log: e.log,
+            failedInstruction: failed,
+            source: failed !== undefined ? sourceOf(p.lineInfo, failed) : undefined,
+            core: this.coreApplied.get(p.name),
+          },
           { cause: e },
-          this.coreApplied.get(p.name),
         );
       }
       throw new LoadError('program', `BPF_PROG_LOAD: ${e.message.replace(/^BPF_PROG_LOAD: /, '')}`, at, {
@@ -943,7 +556,7 @@ class Loader {
     });
     // As libbpf: keep .rodata alive with every program, even one that does not read it; a
     // failure here does not fail the load.
-    for (const rec of this.maps.values()) {
+    for (const rec of this.mapLoader.maps.values()) {
       if (rec.spec.source !== 'rodata' || rec.spec.sectionName !== '.rodata') continue;
       try {
         sys.progBindMap(fd.fd, rec.fd.fd);
@@ -960,30 +573,25 @@ class Loader {
   // ---- pins ---------------------------------------------------------------------------------
 
   private pin(what: 'map' | 'program', name: string, fd: Fd, path: string): void {
-    try {
-      // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
-      if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
-        makePinDirs(dirname(path));
-      } else bpffsAncestor(dirname(path));
-      sys.objPin(fd.fd, path);
-    } catch (e) {
-      if (e instanceof EbpfError && !(e instanceof LoadError)) {
-        throw new LoadError(
-          'pin',
-          `cannot pin ${what}: ${e.message}`,
-          { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
-          { cause: e },
-        );
-      }
-      throw e;
-    }
+    atStep(
+      'pin',
+      { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
+      () => {
+        // iproute2's pin directories (tc/globals, tc/<hash>) are made as it makes them.
+        if (what === 'map' && this.spec.maps.find((m) => m.name === name)?.legacy !== undefined) {
+          makePinDirs(dirname(path));
+        } else bpffsAncestor(dirname(path));
+        sys.objPin(fd.fd, path);
+      },
+      { message: (e) => `cannot pin ${what}: ${e.message}`, catches: 'ebpf' },
+    );
     this.made.pins.push(path);
     this.trace({ kind: 'pin', what, name, path });
   }
 
   private pinAll(toLoad: ProgramSpec[]): void {
-    for (const rec of this.maps.values()) {
-      const byName = this.pinPathOf(rec.spec);
+    for (const rec of this.mapLoader.maps.values()) {
+      const byName = this.mapLoader.pinPathOf(rec.spec);
       if (byName !== undefined && !rec.reused) {
         this.pin('map', rec.spec.name, rec.fd, byName);
         rec.pinnedAt = byName;

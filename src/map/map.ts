@@ -1,7 +1,5 @@
 // BpfMap: the handle on one kernel map. Owns its Fd; keys and values go through codecs (from the
 // map's BTF when it has one, raw bytes otherwise); single-element calls reuse preallocated buffers.
-import { Btf } from '../btf/btf.js';
-import { loadKernelBtf } from '../btf/kernel.js';
 import {
   BPF_ANY,
   BPF_EXIST,
@@ -12,9 +10,8 @@ import {
   mapTypeShortName,
 } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import {
-  btfGetFdById,
-  btfGetInfo,
   mapCreate,
   mapDeleteBatch,
   mapDeleteElem,
@@ -37,10 +34,14 @@ import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
+import { btfFromKernel } from '../sys/kernel-btf.js';
 import { requireObjectKind } from '../sys/object-kind.js';
 import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from '../btf/codec.js';
 import { possibleCpus } from './cpus.js';
 import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../map-traits.js';
+
+/** Kept importable from here, where it lived before src/sys/kernel-btf.ts. */
+export { btfFromKernel };
 
 /** Update flags (`flags` of BPF_MAP_UPDATE_ELEM). */
 export const UpdateFlags = {
@@ -108,8 +109,6 @@ function fdNumber(x: FdLike): number {
   return typeof inner === 'number' ? inner : inner.fd;
 }
 
-const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Flags as the u64 the attr holds, without allocating a BigInt for the usual 0. */
 function u64(flags: number): bigint {
   return flags === 0 ? 0n : BigInt(flags);
@@ -125,41 +124,11 @@ function fdValueCodec(size: number): Codec<number> {
   return {
     size,
     typeId: 0,
-    decode: (b, o = 0) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(o, hostLE),
-    decodeView: (v, o) => v.getUint32(o, hostLE),
+    decode: (b, o = 0) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(o, HOST_LITTLE_ENDIAN),
+    decodeView: (v, o) => v.getUint32(o, HOST_LITTLE_ENDIAN),
     encode: (x, out, o) => inner.encode(toFd(x), out, o),
     encodeView: (x, v, o) => inner.encodeView(toFd(x), v, o),
   };
-}
-
-const kernelBtfCache = new Map<number, Btf>();
-
-/**
- * The BTF object `id` from the kernel (BPF_BTF_GET_FD_BY_ID + BPF_OBJ_GET_INFO_BY_FD), parsed;
- * split BTF (module BTF, or BTF loaded on top of vmlinux) gets vmlinux as its base. Cached by id.
- */
-export function btfFromKernel(id: number): Btf {
-  const hit = kernelBtfCache.get(id);
-  if (hit) return hit;
-  const fd = btfGetFdById(id);
-  let got: ReturnType<typeof btfGetInfo>;
-  try {
-    got = btfGetInfo(fd.fd, true);
-  } finally {
-    fd.close();
-  }
-  const data = got.data ?? new Uint8Array(0);
-  // Standalone BTF's string section starts with a NUL; split BTF's continues its base's.
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const strStart = data.length >= 24 ? view.getUint32(4, hostLE) + view.getUint32(16, hostLE) : 0;
-  const split =
-    (got.info.kernel_btf !== 0 && got.name !== 'vmlinux') || (strStart < data.length && data[strStart] !== 0);
-  const btf = Btf.parse(
-    data,
-    split ? { base: loadKernelBtf(), file: `btf id ${id}` } : { file: `btf id ${id}` },
-  );
-  kernelBtfCache.set(id, btf);
-  return btf;
 }
 
 function readInfo(fd: Fd): MapInfo {
@@ -574,36 +543,18 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     ) => T,
   ): Generator<T, boolean, undefined> {
     const ks = this.keySize;
-    const es = this.valueStride * this.cpus;
-    const cursor = new BatchCursor();
-    let keys = new Uint8Array(size * ks);
-    let values = new Uint8Array(size * es);
-    let kview = new DataView(keys.buffer);
-    let vview = new DataView(values.buffer);
-    let first = true;
-    while (!cursor.done) {
-      let n: number;
-      try {
-        n = this.batchCall(false, cursor, keys, values, size);
-      } catch (e) {
-        if (isErrno(e, E.ENOSPC) && size < MAX_BATCH) {
-          size *= 2;
-          keys = new Uint8Array(size * ks);
-          values = new Uint8Array(size * es);
-          kview = new DataView(keys.buffer);
-          vview = new DataView(values.buffer);
-          continue;
-        }
-        if (first && (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))) {
-          this.batchIterate = false;
-          return false;
-        }
-        throw e;
-      }
-      first = false;
-      for (let i = 0; i < n; i++) yield item(keys, kview, values, vview, i * ks, i * es);
+    const es = this.elemSize;
+    let kview: DataView | undefined;
+    let vview: DataView | undefined;
+    const walk = this.walk(false, size, false, true);
+    for (let r = walk.next(); ; r = walk.next()) {
+      if (r.done === true) return r.value;
+      const { keys, values, count } = r.value;
+      // The walk reuses its buffers until it grows them: a view per buffer, not per batch.
+      if (kview?.buffer !== keys.buffer) kview = new DataView(keys.buffer);
+      if (vview?.buffer !== values.buffer) vview = new DataView(values.buffer);
+      for (let i = 0; i < count; i++) yield item(keys, kview, values, vview, i * ks, i * es);
     }
-    return true;
   }
 
   *values(opts: IterateOptions = {}): IterableIterator<V> {
@@ -724,18 +675,26 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     yield* this.walk(opts.delete === true, opts.batchSize, false);
   }
 
-  /** Batches over one cursor; `fresh` gives each batch its own buffers (for views that outlive it). */
+  /**
+   * Batches over one cursor, growing the buffers when a hash bucket holds more than `batchSize`
+   * elements; `fresh` gives each batch its own buffers (for views that outlive it). With
+   * `fallback`, a kernel without the batch command for this map (EINVAL before Linux 5.6, ENOTSUPP
+   * without the map op) on the first call ends the walk with false, having yielded nothing, and
+   * later walks of this map take the key walk; otherwise that is thrown.
+   */
   private *walk(
     del: boolean,
     batchSize: number | undefined,
     fresh: boolean,
-  ): Generator<MapBatch, void, undefined> {
+    fallback = false,
+  ): Generator<MapBatch, boolean, undefined> {
     let size = Math.max(1, Math.floor(batchSize ?? DEFAULT_BATCH));
     const ks = this.keySize;
     const es = this.elemSize;
     const cursor = new BatchCursor();
     let keys = new Uint8Array(size * ks);
     let values = new Uint8Array(size * es);
+    let first = true;
     while (!cursor.done) {
       let n: number;
       try {
@@ -748,8 +707,17 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
           values = new Uint8Array(size * es);
           continue;
         }
+        if (
+          fallback &&
+          first &&
+          (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP))
+        ) {
+          this.batchIterate = false;
+          return false;
+        }
         throw e;
       }
+      first = false;
       if (n === 0) continue;
       yield { keys: keys.subarray(0, n * ks), values: values.subarray(0, n * es), count: n };
       if (fresh && !cursor.done) {
@@ -757,6 +725,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         values = new Uint8Array(size * es);
       }
     }
+    return true;
   }
 
   private batchWalk(del: boolean, opts: BatchLookupOptions): [K, V][] {
@@ -948,5 +917,3 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return `map '${this.name}' (${mapTypeShortName(this.type)}, id ${this.id})`;
   }
 }
-
-export { BpfMap as Map };

@@ -60,7 +60,8 @@ export interface VariableAccess {
   write(v: VariableRef, x: unknown): void;
 }
 
-type VariableRef = Pick<Variable, 'name' | 'offset' | 'codec'>;
+/** What reading or writing a variable needs: its name, offset and codec. */
+export type VariableRef = Pick<Variable, 'name' | 'offset' | 'codec'>;
 
 /**
  * How variables of `map` (a one-element array holding a section) are reached: its mmap'd memory

@@ -6,7 +6,7 @@ import { BPF_CALL, BPF_JMP, BPF_LD_IMM64, BPF_PSEUDO_CALL, decode } from '../asm
 import type { Btf } from '../btf/btf.js';
 import type { BtfExt } from '../btf/ext.js';
 import { btfExtFromElf, btfFromElf } from '../btf/from-elf.js';
-import { AttachType, MapType, ProgType } from '../constants.js';
+import { MapType, ProgType } from '../constants.js';
 import {
   R_BPF_64_32,
   R_BPF_64_64,
@@ -402,15 +402,13 @@ class ObjectReader {
       const sectionName = fn.sectionName.startsWith('?') ? fn.sectionName.slice(1) : fn.sectionName;
       const m = matchSection(sectionName);
       const linked = linkProgram(fn, text, ext, this.loc);
-      const attachName = m?.expectedAttachType?.slice(4);
-      const progName = m?.progType.slice('BPF_PROG_TYPE_'.length);
       programs.push({
         name: fn.name,
         sectionName,
         section: m,
-        type: progName !== undefined ? ((ProgType as Record<string, number>)[progName] ?? 0) : 0,
-        expectedAttachType:
-          attachName !== undefined ? ((AttachType as Record<string, number>)[attachName] ?? 0) : 0,
+        // An unknown section leaves the type unset, as libbpf does; the loader then refuses it.
+        type: m?.progType ?? ProgType.UNSPEC,
+        expectedAttachType: m?.expectedAttachType ?? 0,
         attachTo: m?.target,
         sleepable: m?.sleepable ?? false,
         xdpFrags: m?.xdpFrags ?? false,

@@ -1,5 +1,6 @@
 // libbpf's section-name table as data (its `section_defs`), and the one function that matches an
 // ELF section name against it to find a program's type, expected attach type, flags and target.
+import { AttachType, ProgType } from '../constants.js';
 
 /** Flags of a section definition; values and meaning as libbpf's `enum sec_def_flags`. */
 export const SEC_NONE = 0;
@@ -17,8 +18,10 @@ export const SEC_XDP_FRAGS = 16;
 /** USDT probe: expected attach type becomes BPF_TRACE_UPROBE_MULTI when the kernel has it. */
 export const SEC_USDT = 32;
 
-/** Kernel name of a program type, as in `enum bpf_prog_type`. */
-export type ProgTypeName = `BPF_PROG_TYPE_${string}`;
+/** A program type (`enum bpf_prog_type`): one of the values of ProgType. */
+export type ProgTypeValue = (typeof ProgType)[keyof typeof ProgType];
+/** An attach type (`enum bpf_attach_type`): one of the values of AttachType. */
+export type AttachTypeValue = (typeof AttachType)[keyof typeof AttachType];
 /** Kernel name of an attach type, as in `enum bpf_attach_type`. */
 export type AttachTypeName = `BPF_${string}`;
 
@@ -49,9 +52,14 @@ export interface SectionDef {
   /** The section name or prefix, without libbpf's trailing `+`. */
   prefix: string;
   match: SectionMatch;
-  progType: ProgTypeName;
-  /** Expected attach type given to BPF_PROG_LOAD; undefined is 0. */
-  expectedAttachType: AttachTypeName | undefined;
+  progType: ProgTypeValue;
+  /** Expected attach type given to BPF_PROG_LOAD; undefined is none (0). */
+  expectedAttachType: AttachTypeValue | undefined;
+  /**
+   * An attach type newer than the kernel the constants were generated from (so it has no value
+   * here): libbpf's name for it. expectedAttachType is then undefined.
+   */
+  newerAttachType?: AttachTypeName;
   flags: number;
   /** Set when libbpf can attach such a program from the section name alone. */
   autoAttach?: AttachKind;
@@ -60,8 +68,8 @@ export interface SectionDef {
 /** The result of matching one section name. */
 export interface SectionMatchResult {
   def: SectionDef;
-  progType: ProgTypeName;
-  expectedAttachType: AttachTypeName | undefined;
+  progType: ProgTypeValue;
+  expectedAttachType: AttachTypeValue | undefined;
   flags: number;
   sleepable: boolean;
   xdpFrags: boolean;
@@ -69,10 +77,15 @@ export interface SectionMatchResult {
   target?: string;
 }
 
+/** An attach type the generated constants do not have yet (see SectionDef.newerAttachType). */
+interface Newer {
+  newer: AttachTypeName;
+}
+
 function def(
   sec: string,
-  progType: string,
-  expectedAttachType: string | 0,
+  progType: ProgTypeValue,
+  expectedAttachType: AttachTypeValue | typeof NONE | Newer,
   flags: number,
   autoAttach?: AttachKind,
 ): SectionDef {
@@ -80,13 +93,19 @@ function def(
   const d: SectionDef = {
     prefix: target ? sec.slice(0, -1) : sec,
     match: target ? 'target' : 'exact',
-    progType: `BPF_PROG_TYPE_${progType}`,
-    expectedAttachType: expectedAttachType === 0 ? undefined : `BPF_${expectedAttachType}`,
+    progType,
+    expectedAttachType: typeof expectedAttachType === 'number' ? expectedAttachType : undefined,
     flags,
   };
+  if (typeof expectedAttachType === 'object') d.newerAttachType = expectedAttachType.newer;
   if (autoAttach !== undefined) d.autoAttach = autoAttach;
   return d;
 }
+
+/** No expected attach type. */
+const NONE = undefined;
+const P = ProgType;
+const T = AttachType;
 
 const A = SEC_ATTACHABLE;
 const AO = SEC_ATTACHABLE_OPT;
@@ -98,124 +117,124 @@ const S = SEC_SLEEPABLE;
  * names (`sk_reuseport/migrate`, `xdp.frags/devmap`) come before shorter ones (`sk_reuseport`, `xdp`).
  */
 export const SECTION_DEFS: readonly SectionDef[] = [
-  def('socket', 'SOCKET_FILTER', 0, SEC_NONE),
-  def('sk_reuseport/migrate', 'SK_REUSEPORT', 'SK_REUSEPORT_SELECT_OR_MIGRATE', A),
-  def('sk_reuseport', 'SK_REUSEPORT', 'SK_REUSEPORT_SELECT', A),
-  def('kprobe+', 'KPROBE', 0, SEC_NONE, 'kprobe'),
-  def('uprobe+', 'KPROBE', 0, SEC_NONE, 'uprobe'),
-  def('uprobe.s+', 'KPROBE', 0, S, 'uprobe'),
-  def('kretprobe+', 'KPROBE', 0, SEC_NONE, 'kprobe'),
-  def('uretprobe+', 'KPROBE', 0, SEC_NONE, 'uprobe'),
-  def('uretprobe.s+', 'KPROBE', 0, S, 'uprobe'),
-  def('kprobe.multi+', 'KPROBE', 'TRACE_KPROBE_MULTI', SEC_NONE, 'kprobe_multi'),
-  def('kretprobe.multi+', 'KPROBE', 'TRACE_KPROBE_MULTI', SEC_NONE, 'kprobe_multi'),
-  def('kprobe.session+', 'KPROBE', 'TRACE_KPROBE_SESSION', SEC_NONE, 'kprobe_session'),
-  def('uprobe.multi+', 'KPROBE', 'TRACE_UPROBE_MULTI', SEC_NONE, 'uprobe_multi'),
-  def('uretprobe.multi+', 'KPROBE', 'TRACE_UPROBE_MULTI', SEC_NONE, 'uprobe_multi'),
-  def('uprobe.session+', 'KPROBE', 'TRACE_UPROBE_SESSION', SEC_NONE, 'uprobe_multi'),
-  def('uprobe.multi.s+', 'KPROBE', 'TRACE_UPROBE_MULTI', S, 'uprobe_multi'),
-  def('uretprobe.multi.s+', 'KPROBE', 'TRACE_UPROBE_MULTI', S, 'uprobe_multi'),
-  def('uprobe.session.s+', 'KPROBE', 'TRACE_UPROBE_SESSION', S, 'uprobe_multi'),
-  def('ksyscall+', 'KPROBE', 0, SEC_NONE, 'ksyscall'),
-  def('kretsyscall+', 'KPROBE', 0, SEC_NONE, 'ksyscall'),
-  def('usdt+', 'KPROBE', 0, SEC_USDT, 'usdt'),
-  def('usdt.s+', 'KPROBE', 0, SEC_USDT | S, 'usdt'),
+  def('socket', P.SOCKET_FILTER, NONE, SEC_NONE),
+  def('sk_reuseport/migrate', P.SK_REUSEPORT, T.SK_REUSEPORT_SELECT_OR_MIGRATE, A),
+  def('sk_reuseport', P.SK_REUSEPORT, T.SK_REUSEPORT_SELECT, A),
+  def('kprobe+', P.KPROBE, NONE, SEC_NONE, 'kprobe'),
+  def('uprobe+', P.KPROBE, NONE, SEC_NONE, 'uprobe'),
+  def('uprobe.s+', P.KPROBE, NONE, S, 'uprobe'),
+  def('kretprobe+', P.KPROBE, NONE, SEC_NONE, 'kprobe'),
+  def('uretprobe+', P.KPROBE, NONE, SEC_NONE, 'uprobe'),
+  def('uretprobe.s+', P.KPROBE, NONE, S, 'uprobe'),
+  def('kprobe.multi+', P.KPROBE, T.TRACE_KPROBE_MULTI, SEC_NONE, 'kprobe_multi'),
+  def('kretprobe.multi+', P.KPROBE, T.TRACE_KPROBE_MULTI, SEC_NONE, 'kprobe_multi'),
+  def('kprobe.session+', P.KPROBE, T.TRACE_KPROBE_SESSION, SEC_NONE, 'kprobe_session'),
+  def('uprobe.multi+', P.KPROBE, T.TRACE_UPROBE_MULTI, SEC_NONE, 'uprobe_multi'),
+  def('uretprobe.multi+', P.KPROBE, T.TRACE_UPROBE_MULTI, SEC_NONE, 'uprobe_multi'),
+  def('uprobe.session+', P.KPROBE, T.TRACE_UPROBE_SESSION, SEC_NONE, 'uprobe_multi'),
+  def('uprobe.multi.s+', P.KPROBE, T.TRACE_UPROBE_MULTI, S, 'uprobe_multi'),
+  def('uretprobe.multi.s+', P.KPROBE, T.TRACE_UPROBE_MULTI, S, 'uprobe_multi'),
+  def('uprobe.session.s+', P.KPROBE, T.TRACE_UPROBE_SESSION, S, 'uprobe_multi'),
+  def('ksyscall+', P.KPROBE, NONE, SEC_NONE, 'ksyscall'),
+  def('kretsyscall+', P.KPROBE, NONE, SEC_NONE, 'ksyscall'),
+  def('usdt+', P.KPROBE, NONE, SEC_USDT, 'usdt'),
+  def('usdt.s+', P.KPROBE, NONE, SEC_USDT | S, 'usdt'),
   // tc/ingress and tc/egress are aliases of tcx since libbpf 1.3.
-  def('tc/ingress', 'SCHED_CLS', 'TCX_INGRESS', SEC_NONE),
-  def('tc/egress', 'SCHED_CLS', 'TCX_EGRESS', SEC_NONE),
-  def('tcx/ingress', 'SCHED_CLS', 'TCX_INGRESS', SEC_NONE),
-  def('tcx/egress', 'SCHED_CLS', 'TCX_EGRESS', SEC_NONE),
-  def('tc', 'SCHED_CLS', 0, SEC_NONE),
-  def('classifier', 'SCHED_CLS', 0, SEC_NONE),
-  def('action', 'SCHED_ACT', 0, SEC_NONE),
-  def('netkit/primary', 'SCHED_CLS', 'NETKIT_PRIMARY', SEC_NONE),
-  def('netkit/peer', 'SCHED_CLS', 'NETKIT_PEER', SEC_NONE),
-  def('tracepoint+', 'TRACEPOINT', 0, SEC_NONE, 'tracepoint'),
-  def('tp+', 'TRACEPOINT', 0, SEC_NONE, 'tracepoint'),
-  def('tracepoint.s+', 'TRACEPOINT', 0, S, 'tracepoint'),
-  def('tp.s+', 'TRACEPOINT', 0, S, 'tracepoint'),
-  def('raw_tracepoint+', 'RAW_TRACEPOINT', 0, SEC_NONE, 'raw_tracepoint'),
-  def('raw_tp+', 'RAW_TRACEPOINT', 0, SEC_NONE, 'raw_tracepoint'),
-  def('raw_tracepoint.s+', 'RAW_TRACEPOINT', 0, S, 'raw_tracepoint'),
-  def('raw_tp.s+', 'RAW_TRACEPOINT', 0, S, 'raw_tracepoint'),
-  def('raw_tracepoint.w+', 'RAW_TRACEPOINT_WRITABLE', 0, SEC_NONE, 'raw_tracepoint'),
-  def('raw_tp.w+', 'RAW_TRACEPOINT_WRITABLE', 0, SEC_NONE, 'raw_tracepoint'),
-  def('tp_btf+', 'TRACING', 'TRACE_RAW_TP', BTF, 'trace'),
-  def('tp_btf.s+', 'TRACING', 'TRACE_RAW_TP', BTF | S, 'trace'),
-  def('fentry+', 'TRACING', 'TRACE_FENTRY', BTF, 'trace'),
-  def('fmod_ret+', 'TRACING', 'MODIFY_RETURN', BTF, 'trace'),
-  def('fexit+', 'TRACING', 'TRACE_FEXIT', BTF, 'trace'),
-  def('fentry.s+', 'TRACING', 'TRACE_FENTRY', BTF | S, 'trace'),
-  def('fmod_ret.s+', 'TRACING', 'MODIFY_RETURN', BTF | S, 'trace'),
-  def('fexit.s+', 'TRACING', 'TRACE_FEXIT', BTF | S, 'trace'),
+  def('tc/ingress', P.SCHED_CLS, T.TCX_INGRESS, SEC_NONE),
+  def('tc/egress', P.SCHED_CLS, T.TCX_EGRESS, SEC_NONE),
+  def('tcx/ingress', P.SCHED_CLS, T.TCX_INGRESS, SEC_NONE),
+  def('tcx/egress', P.SCHED_CLS, T.TCX_EGRESS, SEC_NONE),
+  def('tc', P.SCHED_CLS, NONE, SEC_NONE),
+  def('classifier', P.SCHED_CLS, NONE, SEC_NONE),
+  def('action', P.SCHED_ACT, NONE, SEC_NONE),
+  def('netkit/primary', P.SCHED_CLS, T.NETKIT_PRIMARY, SEC_NONE),
+  def('netkit/peer', P.SCHED_CLS, T.NETKIT_PEER, SEC_NONE),
+  def('tracepoint+', P.TRACEPOINT, NONE, SEC_NONE, 'tracepoint'),
+  def('tp+', P.TRACEPOINT, NONE, SEC_NONE, 'tracepoint'),
+  def('tracepoint.s+', P.TRACEPOINT, NONE, S, 'tracepoint'),
+  def('tp.s+', P.TRACEPOINT, NONE, S, 'tracepoint'),
+  def('raw_tracepoint+', P.RAW_TRACEPOINT, NONE, SEC_NONE, 'raw_tracepoint'),
+  def('raw_tp+', P.RAW_TRACEPOINT, NONE, SEC_NONE, 'raw_tracepoint'),
+  def('raw_tracepoint.s+', P.RAW_TRACEPOINT, NONE, S, 'raw_tracepoint'),
+  def('raw_tp.s+', P.RAW_TRACEPOINT, NONE, S, 'raw_tracepoint'),
+  def('raw_tracepoint.w+', P.RAW_TRACEPOINT_WRITABLE, NONE, SEC_NONE, 'raw_tracepoint'),
+  def('raw_tp.w+', P.RAW_TRACEPOINT_WRITABLE, NONE, SEC_NONE, 'raw_tracepoint'),
+  def('tp_btf+', P.TRACING, T.TRACE_RAW_TP, BTF, 'trace'),
+  def('tp_btf.s+', P.TRACING, T.TRACE_RAW_TP, BTF | S, 'trace'),
+  def('fentry+', P.TRACING, T.TRACE_FENTRY, BTF, 'trace'),
+  def('fmod_ret+', P.TRACING, T.MODIFY_RETURN, BTF, 'trace'),
+  def('fexit+', P.TRACING, T.TRACE_FEXIT, BTF, 'trace'),
+  def('fentry.s+', P.TRACING, T.TRACE_FENTRY, BTF | S, 'trace'),
+  def('fmod_ret.s+', P.TRACING, T.MODIFY_RETURN, BTF | S, 'trace'),
+  def('fexit.s+', P.TRACING, T.TRACE_FEXIT, BTF | S, 'trace'),
   // fsession and the tracing-multi kinds are the newest entries (libbpf 1.7, not yet in Linux 6.18).
-  def('fsession+', 'TRACING', 'TRACE_FSESSION', BTF, 'trace'),
-  def('fsession.s+', 'TRACING', 'TRACE_FSESSION', BTF | S, 'trace'),
-  def('fsession.multi+', 'TRACING', 'TRACE_FSESSION_MULTI', SEC_NONE, 'tracing_multi'),
-  def('fsession.multi.s+', 'TRACING', 'TRACE_FSESSION_MULTI', S, 'tracing_multi'),
-  def('fentry.multi+', 'TRACING', 'TRACE_FENTRY_MULTI', SEC_NONE, 'tracing_multi'),
-  def('fexit.multi+', 'TRACING', 'TRACE_FEXIT_MULTI', SEC_NONE, 'tracing_multi'),
-  def('fentry.multi.s+', 'TRACING', 'TRACE_FENTRY_MULTI', S, 'tracing_multi'),
-  def('fexit.multi.s+', 'TRACING', 'TRACE_FEXIT_MULTI', S, 'tracing_multi'),
-  def('freplace+', 'EXT', 0, BTF, 'trace'),
-  def('lsm+', 'LSM', 'LSM_MAC', BTF, 'lsm'),
-  def('lsm.s+', 'LSM', 'LSM_MAC', BTF | S, 'lsm'),
-  def('lsm_cgroup+', 'LSM', 'LSM_CGROUP', BTF),
-  def('iter+', 'TRACING', 'TRACE_ITER', BTF, 'iter'),
-  def('iter.s+', 'TRACING', 'TRACE_ITER', BTF | S, 'iter'),
-  def('syscall', 'SYSCALL', 0, S),
-  def('xdp.frags/devmap', 'XDP', 'XDP_DEVMAP', SEC_XDP_FRAGS),
-  def('xdp/devmap', 'XDP', 'XDP_DEVMAP', A),
-  def('xdp.frags/cpumap', 'XDP', 'XDP_CPUMAP', SEC_XDP_FRAGS),
-  def('xdp/cpumap', 'XDP', 'XDP_CPUMAP', A),
-  def('xdp.frags', 'XDP', 'XDP', SEC_XDP_FRAGS),
-  def('xdp', 'XDP', 'XDP', AO),
-  def('perf_event', 'PERF_EVENT', 0, SEC_NONE),
-  def('lwt_in', 'LWT_IN', 0, SEC_NONE),
-  def('lwt_out', 'LWT_OUT', 0, SEC_NONE),
-  def('lwt_xmit', 'LWT_XMIT', 0, SEC_NONE),
-  def('lwt_seg6local', 'LWT_SEG6LOCAL', 0, SEC_NONE),
-  def('sockops', 'SOCK_OPS', 'CGROUP_SOCK_OPS', AO),
-  def('sk_skb/stream_parser', 'SK_SKB', 'SK_SKB_STREAM_PARSER', AO),
-  def('sk_skb/stream_verdict', 'SK_SKB', 'SK_SKB_STREAM_VERDICT', AO),
-  def('sk_skb/verdict', 'SK_SKB', 'SK_SKB_VERDICT', AO),
-  def('sk_skb', 'SK_SKB', 0, SEC_NONE),
-  def('sk_msg', 'SK_MSG', 'SK_MSG_VERDICT', AO),
-  def('lirc_mode2', 'LIRC_MODE2', 'LIRC_MODE2', AO),
-  def('flow_dissector', 'FLOW_DISSECTOR', 'FLOW_DISSECTOR', AO),
-  def('cgroup_skb/ingress', 'CGROUP_SKB', 'CGROUP_INET_INGRESS', AO),
-  def('cgroup_skb/egress', 'CGROUP_SKB', 'CGROUP_INET_EGRESS', AO),
-  def('cgroup/skb', 'CGROUP_SKB', 0, SEC_NONE),
-  def('cgroup/sock_create', 'CGROUP_SOCK', 'CGROUP_INET_SOCK_CREATE', A),
-  def('cgroup/sock_release', 'CGROUP_SOCK', 'CGROUP_INET_SOCK_RELEASE', A),
-  def('cgroup/sock', 'CGROUP_SOCK', 'CGROUP_INET_SOCK_CREATE', AO),
-  def('cgroup/post_bind4', 'CGROUP_SOCK', 'CGROUP_INET4_POST_BIND', A),
-  def('cgroup/post_bind6', 'CGROUP_SOCK', 'CGROUP_INET6_POST_BIND', A),
-  def('cgroup/bind4', 'CGROUP_SOCK_ADDR', 'CGROUP_INET4_BIND', A),
-  def('cgroup/bind6', 'CGROUP_SOCK_ADDR', 'CGROUP_INET6_BIND', A),
-  def('cgroup/connect4', 'CGROUP_SOCK_ADDR', 'CGROUP_INET4_CONNECT', A),
-  def('cgroup/connect6', 'CGROUP_SOCK_ADDR', 'CGROUP_INET6_CONNECT', A),
-  def('cgroup/connect_unix', 'CGROUP_SOCK_ADDR', 'CGROUP_UNIX_CONNECT', A),
-  def('cgroup/sendmsg4', 'CGROUP_SOCK_ADDR', 'CGROUP_UDP4_SENDMSG', A),
-  def('cgroup/sendmsg6', 'CGROUP_SOCK_ADDR', 'CGROUP_UDP6_SENDMSG', A),
-  def('cgroup/sendmsg_unix', 'CGROUP_SOCK_ADDR', 'CGROUP_UNIX_SENDMSG', A),
-  def('cgroup/recvmsg4', 'CGROUP_SOCK_ADDR', 'CGROUP_UDP4_RECVMSG', A),
-  def('cgroup/recvmsg6', 'CGROUP_SOCK_ADDR', 'CGROUP_UDP6_RECVMSG', A),
-  def('cgroup/recvmsg_unix', 'CGROUP_SOCK_ADDR', 'CGROUP_UNIX_RECVMSG', A),
-  def('cgroup/getpeername4', 'CGROUP_SOCK_ADDR', 'CGROUP_INET4_GETPEERNAME', A),
-  def('cgroup/getpeername6', 'CGROUP_SOCK_ADDR', 'CGROUP_INET6_GETPEERNAME', A),
-  def('cgroup/getpeername_unix', 'CGROUP_SOCK_ADDR', 'CGROUP_UNIX_GETPEERNAME', A),
-  def('cgroup/getsockname4', 'CGROUP_SOCK_ADDR', 'CGROUP_INET4_GETSOCKNAME', A),
-  def('cgroup/getsockname6', 'CGROUP_SOCK_ADDR', 'CGROUP_INET6_GETSOCKNAME', A),
-  def('cgroup/getsockname_unix', 'CGROUP_SOCK_ADDR', 'CGROUP_UNIX_GETSOCKNAME', A),
-  def('cgroup/sysctl', 'CGROUP_SYSCTL', 'CGROUP_SYSCTL', A),
-  def('cgroup/getsockopt', 'CGROUP_SOCKOPT', 'CGROUP_GETSOCKOPT', A),
-  def('cgroup/setsockopt', 'CGROUP_SOCKOPT', 'CGROUP_SETSOCKOPT', A),
-  def('cgroup/dev', 'CGROUP_DEVICE', 'CGROUP_DEVICE', AO),
-  def('struct_ops+', 'STRUCT_OPS', 0, SEC_NONE),
-  def('struct_ops.s+', 'STRUCT_OPS', 0, S),
-  def('sk_lookup', 'SK_LOOKUP', 'SK_LOOKUP', A),
-  def('netfilter', 'NETFILTER', 'NETFILTER', SEC_NONE),
+  def('fsession+', P.TRACING, { newer: 'BPF_TRACE_FSESSION' }, BTF, 'trace'),
+  def('fsession.s+', P.TRACING, { newer: 'BPF_TRACE_FSESSION' }, BTF | S, 'trace'),
+  def('fsession.multi+', P.TRACING, { newer: 'BPF_TRACE_FSESSION_MULTI' }, SEC_NONE, 'tracing_multi'),
+  def('fsession.multi.s+', P.TRACING, { newer: 'BPF_TRACE_FSESSION_MULTI' }, S, 'tracing_multi'),
+  def('fentry.multi+', P.TRACING, { newer: 'BPF_TRACE_FENTRY_MULTI' }, SEC_NONE, 'tracing_multi'),
+  def('fexit.multi+', P.TRACING, { newer: 'BPF_TRACE_FEXIT_MULTI' }, SEC_NONE, 'tracing_multi'),
+  def('fentry.multi.s+', P.TRACING, { newer: 'BPF_TRACE_FENTRY_MULTI' }, S, 'tracing_multi'),
+  def('fexit.multi.s+', P.TRACING, { newer: 'BPF_TRACE_FEXIT_MULTI' }, S, 'tracing_multi'),
+  def('freplace+', P.EXT, NONE, BTF, 'trace'),
+  def('lsm+', P.LSM, T.LSM_MAC, BTF, 'lsm'),
+  def('lsm.s+', P.LSM, T.LSM_MAC, BTF | S, 'lsm'),
+  def('lsm_cgroup+', P.LSM, T.LSM_CGROUP, BTF),
+  def('iter+', P.TRACING, T.TRACE_ITER, BTF, 'iter'),
+  def('iter.s+', P.TRACING, T.TRACE_ITER, BTF | S, 'iter'),
+  def('syscall', P.SYSCALL, NONE, S),
+  def('xdp.frags/devmap', P.XDP, T.XDP_DEVMAP, SEC_XDP_FRAGS),
+  def('xdp/devmap', P.XDP, T.XDP_DEVMAP, A),
+  def('xdp.frags/cpumap', P.XDP, T.XDP_CPUMAP, SEC_XDP_FRAGS),
+  def('xdp/cpumap', P.XDP, T.XDP_CPUMAP, A),
+  def('xdp.frags', P.XDP, T.XDP, SEC_XDP_FRAGS),
+  def('xdp', P.XDP, T.XDP, AO),
+  def('perf_event', P.PERF_EVENT, NONE, SEC_NONE),
+  def('lwt_in', P.LWT_IN, NONE, SEC_NONE),
+  def('lwt_out', P.LWT_OUT, NONE, SEC_NONE),
+  def('lwt_xmit', P.LWT_XMIT, NONE, SEC_NONE),
+  def('lwt_seg6local', P.LWT_SEG6LOCAL, NONE, SEC_NONE),
+  def('sockops', P.SOCK_OPS, T.CGROUP_SOCK_OPS, AO),
+  def('sk_skb/stream_parser', P.SK_SKB, T.SK_SKB_STREAM_PARSER, AO),
+  def('sk_skb/stream_verdict', P.SK_SKB, T.SK_SKB_STREAM_VERDICT, AO),
+  def('sk_skb/verdict', P.SK_SKB, T.SK_SKB_VERDICT, AO),
+  def('sk_skb', P.SK_SKB, NONE, SEC_NONE),
+  def('sk_msg', P.SK_MSG, T.SK_MSG_VERDICT, AO),
+  def('lirc_mode2', P.LIRC_MODE2, T.LIRC_MODE2, AO),
+  def('flow_dissector', P.FLOW_DISSECTOR, T.FLOW_DISSECTOR, AO),
+  def('cgroup_skb/ingress', P.CGROUP_SKB, T.CGROUP_INET_INGRESS, AO),
+  def('cgroup_skb/egress', P.CGROUP_SKB, T.CGROUP_INET_EGRESS, AO),
+  def('cgroup/skb', P.CGROUP_SKB, NONE, SEC_NONE),
+  def('cgroup/sock_create', P.CGROUP_SOCK, T.CGROUP_INET_SOCK_CREATE, A),
+  def('cgroup/sock_release', P.CGROUP_SOCK, T.CGROUP_INET_SOCK_RELEASE, A),
+  def('cgroup/sock', P.CGROUP_SOCK, T.CGROUP_INET_SOCK_CREATE, AO),
+  def('cgroup/post_bind4', P.CGROUP_SOCK, T.CGROUP_INET4_POST_BIND, A),
+  def('cgroup/post_bind6', P.CGROUP_SOCK, T.CGROUP_INET6_POST_BIND, A),
+  def('cgroup/bind4', P.CGROUP_SOCK_ADDR, T.CGROUP_INET4_BIND, A),
+  def('cgroup/bind6', P.CGROUP_SOCK_ADDR, T.CGROUP_INET6_BIND, A),
+  def('cgroup/connect4', P.CGROUP_SOCK_ADDR, T.CGROUP_INET4_CONNECT, A),
+  def('cgroup/connect6', P.CGROUP_SOCK_ADDR, T.CGROUP_INET6_CONNECT, A),
+  def('cgroup/connect_unix', P.CGROUP_SOCK_ADDR, T.CGROUP_UNIX_CONNECT, A),
+  def('cgroup/sendmsg4', P.CGROUP_SOCK_ADDR, T.CGROUP_UDP4_SENDMSG, A),
+  def('cgroup/sendmsg6', P.CGROUP_SOCK_ADDR, T.CGROUP_UDP6_SENDMSG, A),
+  def('cgroup/sendmsg_unix', P.CGROUP_SOCK_ADDR, T.CGROUP_UNIX_SENDMSG, A),
+  def('cgroup/recvmsg4', P.CGROUP_SOCK_ADDR, T.CGROUP_UDP4_RECVMSG, A),
+  def('cgroup/recvmsg6', P.CGROUP_SOCK_ADDR, T.CGROUP_UDP6_RECVMSG, A),
+  def('cgroup/recvmsg_unix', P.CGROUP_SOCK_ADDR, T.CGROUP_UNIX_RECVMSG, A),
+  def('cgroup/getpeername4', P.CGROUP_SOCK_ADDR, T.CGROUP_INET4_GETPEERNAME, A),
+  def('cgroup/getpeername6', P.CGROUP_SOCK_ADDR, T.CGROUP_INET6_GETPEERNAME, A),
+  def('cgroup/getpeername_unix', P.CGROUP_SOCK_ADDR, T.CGROUP_UNIX_GETPEERNAME, A),
+  def('cgroup/getsockname4', P.CGROUP_SOCK_ADDR, T.CGROUP_INET4_GETSOCKNAME, A),
+  def('cgroup/getsockname6', P.CGROUP_SOCK_ADDR, T.CGROUP_INET6_GETSOCKNAME, A),
+  def('cgroup/getsockname_unix', P.CGROUP_SOCK_ADDR, T.CGROUP_UNIX_GETSOCKNAME, A),
+  def('cgroup/sysctl', P.CGROUP_SYSCTL, T.CGROUP_SYSCTL, A),
+  def('cgroup/getsockopt', P.CGROUP_SOCKOPT, T.CGROUP_GETSOCKOPT, A),
+  def('cgroup/setsockopt', P.CGROUP_SOCKOPT, T.CGROUP_SETSOCKOPT, A),
+  def('cgroup/dev', P.CGROUP_DEVICE, T.CGROUP_DEVICE, AO),
+  def('struct_ops+', P.STRUCT_OPS, NONE, SEC_NONE),
+  def('struct_ops.s+', P.STRUCT_OPS, NONE, S),
+  def('sk_lookup', P.SK_LOOKUP, T.SK_LOOKUP, A),
+  def('netfilter', P.NETFILTER, T.NETFILTER, SEC_NONE),
 ];
 
 /**
@@ -242,7 +261,7 @@ export function matchSection(sectionName: string): SectionMatchResult | undefine
       expectedAttachType: d.expectedAttachType,
       flags: d.flags,
       sleepable: (d.flags & SEC_SLEEPABLE) !== 0,
-      xdpFrags: (d.flags & SEC_XDP_FRAGS) !== 0 && d.progType === 'BPF_PROG_TYPE_XDP',
+      xdpFrags: (d.flags & SEC_XDP_FRAGS) !== 0 && d.progType === ProgType.XDP,
     };
     if (target !== undefined) r.target = target;
     return r;

@@ -4,9 +4,7 @@
 // The bpf(2) interface of the kernel the generator ran on: commands, and the byte layout of
 // each command's member of union bpf_attr and of the bpf_*_info structs, in host byte order.
 
-import { endianness } from 'node:os';
-
-const LE = endianness() === 'LE';
+import { HOST_LITTLE_ENDIAN as LE } from '../host.js';
 
 function writeBytes(v: DataView, off: number, size: number, b: Uint8Array): void {
   new Uint8Array(v.buffer, v.byteOffset + off, size).set(b.subarray(0, size));

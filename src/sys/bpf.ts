@@ -52,11 +52,11 @@ import {
 import { E } from './errno.js';
 import { SyscallError } from './error.js';
 import { Fd } from './fd.js';
+import { BPF_FS_MAGIC } from './bpffs.js';
+import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { native, type Bytes } from './native.js';
-// Loading the kernel interface lets kernel BTF discovery map vmlinux instead of copying it.
-import './kernel-btf.js';
 
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = HOST_LITTLE_ENDIAN;
 
 interface Layout {
   readonly size: number;
@@ -394,8 +394,6 @@ export function objPin(fd: number, path: string, fileFlags = 0): void {
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
   pinCall(BpfCmd.OBJ_PIN, a, path);
 }
-
-const BPF_FS_MAGIC = 0xcafe4a11;
 
 /**
  * Why a pin path was refused, when the errno alone misleads: the kernel answers EPERM/EACCES both

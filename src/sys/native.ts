@@ -69,17 +69,31 @@ export interface NativeAddon {
   readonly UV_PRIORITIZED: number;
 }
 
-const ADDON = 'build/Release/ebpf_native.node';
+/** The package's root: two levels above this file, from src/sys (tsx) and from dist/sys alike. */
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * node-gyp-build's convention: a compiled build/Release/*.node (there only when `npm install`
+ * found no prebuild for this platform and compiled, or in a checkout), else the matching
+ * prebuilds/<platform>-<arch>/*.node shipped in the package.
+ */
 function load(): NativeAddon {
-  // From src/sys (tsx) or dist/src/sys (compiled), the package root is two or three levels up.
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '..', '..', ADDON), join(here, '..', '..', '..', ADDON)];
-  const path = candidates.find((p) => existsSync(p));
-  if (path === undefined) {
-    throw new NotSupportedError(`native addon not built: ${ADDON} missing (run \`npx node-gyp rebuild\`)`);
-  }
   const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let path: string;
+  try {
+    path = nodeGypBuild.path(PACKAGE_ROOT);
+  } catch (error) {
+    const inCheckout =
+      existsSync(join(PACKAGE_ROOT, 'native', 'ebpf.c')) && existsSync(join(PACKAGE_ROOT, '.git'));
+    const fix = inCheckout
+      ? '`npm run build:native` in the checkout'
+      : '`npm rebuild ebpf` in your app (it compiles the addon: needs a C compiler, make and python3)';
+    throw new NotSupportedError(
+      `native addon missing: no prebuilt addon for ${process.platform}-${process.arch} in ${PACKAGE_ROOT}/prebuilds ` +
+        `and none compiled in build/Release; run ${fix} (${(error as Error).message.split('\n')[0]})`,
+    );
+  }
   return require(path) as NativeAddon;
 }
 

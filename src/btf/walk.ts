@@ -1,0 +1,75 @@
+// Walking the BTF type graph, kind by kind, in one place: what qualifies another type, following
+// qualifiers (and typedefs) to what they qualify, and the ids a type refers to. A new BTF kind is
+// taught here and the formatters, codecs, CO-RE and the loader follow.
+import type { Modifier, Type, TypeTag, Typedef, Var, Void } from './types.js';
+
+/** Chains of qualifiers or typedefs longer than this are malformed BTF (a loop), not C. */
+export const MAX_TYPE_CHAIN = 64;
+
+/** const, volatile, restrict and type tags: kinds that only qualify the type they point to. */
+export function isQualifier(t: Type | Void): t is Modifier | TypeTag {
+  return t.kind === 'CONST' || t.kind === 'VOLATILE' || t.kind === 'RESTRICT' || t.kind === 'TYPE_TAG';
+}
+
+/** What skipQualifiers follows besides qualifiers. */
+export interface SkipOptions {
+  /** Typedefs too (libbpf's skip_mods_and_typedefs). */
+  typedefs?: boolean;
+  /** A VAR to its type too (for a DATASEC's variables). */
+  vars?: boolean;
+}
+
+/** Whether skipQualifiers with `opts` steps over `t`. */
+export function skips(t: Type | Void, opts: SkipOptions = {}): t is Modifier | TypeTag | Typedef | Var {
+  return (
+    isQualifier(t) ||
+    (opts.typedefs === true && t.kind === 'TYPEDEF') ||
+    (opts.vars === true && t.kind === 'VAR')
+  );
+}
+
+/**
+ * The type `id` stands for once qualifiers (and, per `opts`, typedefs and VARs) are followed.
+ * Stops after MAX_TYPE_CHAIN steps and returns where it got to, which skips() then still accepts:
+ * the caller refuses that as a loop in its own terms.
+ */
+export function skipQualifiers(
+  type: (id: number) => Type | Void,
+  id: number,
+  opts: SkipOptions = {},
+): Type | Void {
+  let t = type(id);
+  for (let i = 0; i < MAX_TYPE_CHAIN && skips(t, opts); i++) t = type(t.type);
+  return t;
+}
+
+/**
+ * Every type id `t` refers to, in record order: the pointee, qualified, aliased or tagged type;
+ * an array's element then index type; members; a prototype's return then parameter types (0 for
+ * `...`); a FUNC's prototype; a VAR's type; a DATASEC's variables.
+ */
+export function typeRefs(t: Type | Void): number[] {
+  switch (t.kind) {
+    case 'PTR':
+    case 'TYPEDEF':
+    case 'VOLATILE':
+    case 'CONST':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+    case 'FUNC':
+    case 'VAR':
+    case 'DECL_TAG':
+      return [t.type];
+    case 'ARRAY':
+      return [t.type, t.indexType];
+    case 'STRUCT':
+    case 'UNION':
+      return t.members.map((m) => m.type);
+    case 'FUNC_PROTO':
+      return [t.returnType, ...t.params.map((p) => p.type)];
+    case 'DATASEC':
+      return t.vars.map((v) => v.type);
+    default:
+      return [];
+  }
+}

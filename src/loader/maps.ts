@@ -1,0 +1,326 @@
+// The map half of a load: each MapSpec created (with the object's BTF where the kernel takes it,
+// inner-map templates first) or reused from its pin after a compatibility check; data maps filled
+// and frozen; map-in-map and program-array slots set. Records what it made for rollback.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Btf } from '../btf/btf.js';
+import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName } from '../constants.js';
+import type { ElfFile } from '../elf/index.js';
+import { NotSupportedError } from '../errors.js';
+import { readInputFile } from '../internal/file.js';
+import { possibleCpus } from '../map/cpus.js';
+import { MAP_TYPES_WITHOUT_BTF } from '../map-traits.js';
+import {
+  LIBBPF_PIN_BY_NAME,
+  PIN_GLOBAL_NS,
+  PIN_NONE,
+  PIN_OBJECT_NS,
+  type MapSpec,
+  type ObjectSpec,
+} from '../object/index.js';
+import { objName } from '../sys/bpf.js';
+import { E } from '../sys/errno.js';
+import { SyscallError, isErrno } from '../sys/error.js';
+import type { Fd } from '../sys/fd.js';
+import { LoadError, MapIncompatibleError, atStep } from './errors.js';
+import type { LoaderFeatures } from './features.js';
+import type { LoadedMapRecord } from './loaded.js';
+import type { Made } from './made.js';
+import { mapDifferences, shapeOf } from './pin.js';
+import { structOpsKernelTypes } from './struct-ops.js';
+import { sys } from './syscalls.js';
+import type { TraceEvent } from './trace.js';
+
+export const isDataMap = (m: MapSpec): boolean =>
+  m.source === 'data' || m.source === 'rodata' || m.source === 'bss' || m.source === 'kconfig';
+
+/** What the map step needs from the load it is part of. */
+export interface MapLoadContext {
+  spec: ObjectSpec;
+  /** The ELF the spec came from, if at hand (PIN_OBJECT_NS names a directory by its hash). */
+  elf: ElfFile | undefined;
+  /** Where LIBBPF_PIN_BY_NAME maps are pinned and looked for. */
+  pinRoot: string;
+  loc: { file?: string };
+  features: LoaderFeatures;
+  made: Made;
+  trace: (e: TraceEvent) => void;
+  kernelBtf: () => Btf;
+}
+
+/** Creates, reuses and fills an object's maps; `maps` holds what it made, by name. */
+export class MapLoader {
+  readonly maps = new Map<string, LoadedMapRecord>();
+  private btfFd: Fd | undefined;
+  private kconfig: Uint8Array | undefined;
+
+  constructor(private readonly ctx: MapLoadContext) {}
+
+  /**
+   * Every map created or reused, data maps written (`kconfig`: the `.kconfig` map's contents as
+   * the externs set them) and map-in-map slots set. `btfFd`: the object's loaded BTF, if any.
+   */
+  createAll(btfFd: Fd | undefined, kconfig: Uint8Array | undefined): void {
+    this.btfFd = btfFd;
+    this.kconfig = kconfig;
+    const maps = this.ctx.spec.maps;
+    for (const m of maps) this.createMap(m);
+    for (const m of maps) {
+      if (m.type !== MapType.PROG_ARRAY) this.setSlots(m, (name) => this.maps.get(name)?.fd.fd, 'map');
+    }
+  }
+
+  /** Program-array slots, once the programs are loaded; `programFd` of a program not loaded is undefined. */
+  setProgramSlots(programFd: (name: string) => number | undefined): void {
+    for (const m of this.ctx.spec.maps) {
+      if (m.type === MapType.PROG_ARRAY) this.setSlots(m, programFd, 'program');
+    }
+  }
+
+  private at(m: MapSpec): { file?: string; map: string } {
+    return { ...this.ctx.loc, map: m.name };
+  }
+
+  private maxEntries(m: MapSpec): number {
+    return m.type === MapType.PERF_EVENT_ARRAY && m.maxEntries === 0 ? possibleCpus() : m.maxEntries;
+  }
+
+  /** libbpf drops BPF_F_MMAPABLE from internal maps on kernels without mmapable arrays. */
+  private mapFlags(m: MapSpec): number {
+    return isDataMap(m) && !this.ctx.features.mmapable ? m.flags & ~BPF_F_MMAPABLE : m.flags;
+  }
+
+  /** Where a map pinned by name (libbpf's LIBBPF_PIN_BY_NAME, or iproute2's pinning) lives; else undefined. */
+  pinPathOf(m: MapSpec): string | undefined {
+    const pinned = m.legacy !== undefined ? m.legacy.pinning !== PIN_NONE : m.pinning === LIBBPF_PIN_BY_NAME;
+    if (!pinned) return undefined;
+    // The name becomes a file name in the pin directory: one that climbs out of it ('../x', from
+    // a broken or hostile object) would pin, and reuse, whatever lies there.
+    if (m.name.includes('/') || m.name === '.' || m.name === '..') {
+      throw new LoadError(
+        'pin',
+        `map name '${m.name}' cannot be pinned by name: it is not a file name`,
+        this.at(m),
+      );
+    }
+    const root = this.ctx.pinRoot;
+    return m.legacy !== undefined ? this.iproute2PinPath(m, root) : join(root, m.name);
+  }
+
+  /**
+   * Where iproute2 pins a `struct bpf_elf_map`: under its working directory `<root>/tc` (`<root>/xdp`
+   * when loading XDP programs), PIN_GLOBAL_NS in `globals/`, PIN_OBJECT_NS in a directory named
+   * by the SHA-1 of the object file. Other values name directories in /etc/iproute2/bpf_pinning,
+   * which is not supported.
+   */
+  private iproute2PinPath(m: MapSpec, root: string): string {
+    const { spec, elf } = this.ctx;
+    const legacy = m.legacy!;
+    const xdpOnly = spec.programs.length > 0 && spec.programs.every((p) => p.type === ProgType.XDP);
+    const work = join(root, xdpOnly ? 'xdp' : 'tc');
+    if (legacy.pinning === PIN_GLOBAL_NS) return join(work, 'globals', m.name);
+    if (legacy.pinning === PIN_OBJECT_NS) {
+      const bytes = elf?.bytes ?? (spec.file !== undefined ? readInputFile(spec.file) : undefined);
+      if (bytes === undefined) {
+        throw new LoadError(
+          'pin',
+          'PIN_OBJECT_NS needs the object file, to name its directory by its SHA-1',
+          this.at(m),
+        );
+      }
+      return join(work, createHash('sha1').update(bytes).digest('hex'), m.name);
+    }
+    throw new NotSupportedError(
+      `iproute2 custom pinning ${legacy.pinning} (from /etc/iproute2/bpf_pinning) is not supported`,
+      this.at(m),
+    );
+  }
+
+  private createRaw(m: MapSpec, innerFd: number | undefined): { fd: Fd; withoutBtf: boolean } {
+    const { features, made, trace } = this.ctx;
+    const btfFd = this.btfFd;
+    // struct_ops maps take their value type from the kernel (and the kernel refuses object type
+    // ids beside it, so libbpf's first try with them always fails and it retries without).
+    const st = m.structOps !== undefined ? structOpsKernelTypes(this.ctx.kernelBtf(), m) : undefined;
+    const withBtf =
+      st === undefined &&
+      btfFd !== undefined &&
+      !MAP_TYPES_WITHOUT_BTF.has(m.type) &&
+      (m.keyTypeId !== 0 || m.valueTypeId !== 0);
+    const attr = {
+      map_type: m.type,
+      key_size: m.keySize,
+      value_size: st?.valueSize ?? m.valueSize,
+      ...(st !== undefined
+        ? { btf_vmlinux_value_type_id: st.valueTypeId, ...(btfFd ? { btf_fd: btfFd.fd } : {}) }
+        : {}),
+      max_entries: this.maxEntries(m),
+      map_flags: this.mapFlags(m),
+      numa_node: m.numaNode,
+      map_extra: m.mapExtra,
+      ...(features.progName ? { map_name: objName(m.name) } : {}),
+      ...(innerFd !== undefined ? { inner_map_fd: innerFd } : {}),
+    };
+    if (withBtf) {
+      try {
+        const fd = sys.mapCreate({
+          ...attr,
+          btf_fd: btfFd.fd,
+          btf_key_type_id: m.keyTypeId,
+          btf_value_type_id: m.valueTypeId,
+        });
+        return { fd: made.fd(fd), withoutBtf: false };
+      } catch (e) {
+        if (!(e instanceof SyscallError)) throw e;
+        // libbpf retries without BTF (prog arrays and other fd maps on some kernels refuse it).
+        trace({
+          kind: 'warning',
+          message: `map '${m.name}': BPF_MAP_CREATE with BTF failed (${e.code}), retrying without BTF`,
+        });
+      }
+    }
+    return atStep('map', this.at(m), () => ({ fd: made.fd(sys.mapCreate(attr)), withoutBtf: withBtf }), {
+      message: (e) => `cannot create map: ${e.message}`,
+    });
+  }
+
+  /** Opens the pin at `path` if there is one; checks it matches. */
+  private reuse(m: MapSpec, path: string): Fd | undefined {
+    const fd = atStep(
+      'map',
+      this.at(m),
+      () => {
+        try {
+          return this.ctx.made.fd(sys.objGet(path));
+        } catch (e) {
+          if (isErrno(e, E.ENOENT)) return undefined;
+          throw e;
+        }
+      },
+      // The syscall error already names the pin path.
+      { message: (e) => `cannot open pinned map: ${e.message}` },
+    );
+    if (fd === undefined) return undefined;
+    const { info } = sys.mapGetInfo(fd.fd);
+    const diff = mapDifferences(
+      {
+        type: info.type,
+        keySize: info.key_size,
+        valueSize: info.value_size,
+        maxEntries: info.max_entries,
+        flags: info.map_flags,
+        mapExtra: info.map_extra,
+      },
+      shapeOf(m, this.maxEntries(m)),
+    );
+    if (diff.length > 0) throw new MapIncompatibleError(m.name, path, diff);
+    return fd;
+  }
+
+  private createMap(m: MapSpec): void {
+    const { trace, features } = this.ctx;
+    const pinPath = this.pinPathOf(m);
+    const reused = pinPath !== undefined ? this.reuse(m, pinPath) : undefined;
+    const kernelName = new TextDecoder().decode(objName(m.name));
+    if (reused !== undefined) {
+      this.maps.set(m.name, { spec: m, fd: reused, kernelName, pinnedAt: pinPath, reused: true });
+      trace({
+        kind: 'map',
+        name: m.name,
+        kernelName,
+        type: mapTypeName(m.type),
+        fd: reused.fd,
+        how: 'reused',
+        pinnedAt: pinPath!,
+      });
+      return;
+    }
+    if (isDataMap(m) && !features.globalData) {
+      throw new LoadError('map', 'global data needs Linux 5.2 (BPF_PSEUDO_MAP_VALUE)', this.at(m));
+    }
+    let inner: Fd | undefined;
+    if ((m.type === MapType.ARRAY_OF_MAPS || m.type === MapType.HASH_OF_MAPS) && m.inner !== undefined) {
+      const r = this.createRaw(m.inner, undefined);
+      inner = r.fd;
+      trace({
+        kind: 'map',
+        name: m.inner.name,
+        kernelName: new TextDecoder().decode(objName(m.inner.name)),
+        type: mapTypeName(m.inner.type),
+        fd: inner.fd,
+        how: 'inner',
+      });
+    }
+    const { fd, withoutBtf } = this.createRaw(m, inner?.fd);
+    // The template is only needed while the outer map is created (libbpf closes it too).
+    inner?.close();
+    this.maps.set(m.name, { spec: m, fd, kernelName, pinnedAt: undefined, reused: false });
+    trace({
+      kind: 'map',
+      name: m.name,
+      kernelName,
+      type: mapTypeName(m.type),
+      fd: fd.fd,
+      how: 'created',
+      ...(withoutBtf ? { withoutBtf } : {}),
+    });
+    if (isDataMap(m)) {
+      const value =
+        (m.source === 'kconfig' ? this.kconfig : undefined) ?? m.contents ?? new Uint8Array(m.valueSize);
+      atStep('map', this.at(m), () => sys.mapUpdateElem(fd.fd, new Uint32Array([0]), value));
+      trace({
+        kind: 'map-init',
+        name: m.name,
+        what: `initial contents written (${value.length} bytes)`,
+      });
+      if (m.source === 'rodata' || m.source === 'kconfig') {
+        atStep('map', this.at(m), () => sys.mapFreeze(fd.fd));
+        trace({ kind: 'map-init', name: m.name, what: 'frozen (BPF_MAP_FREEZE)' });
+      }
+    }
+  }
+
+  private setSlots(m: MapSpec, fdOf: (name: string) => number | undefined, what: string): void {
+    const rec = this.maps.get(m.name);
+    if (rec === undefined || rec.reused || m.initialSlots === undefined) return;
+    const slots: { index: number; fd: number; target: string }[] = [];
+    m.initialSlots.forEach((target, index) => {
+      if (target === undefined) return;
+      const fd = fdOf(target);
+      if (fd === undefined) {
+        if (m.type === MapType.PROG_ARRAY) return; // a program not loaded this time
+        throw new LoadError('map', `slot [${index}] refers to unknown ${what} '${target}'`, this.at(m));
+      }
+      slots.push({ index, fd, target });
+    });
+    if (slots.length === 0) return;
+    const keys = new Uint32Array(slots.map((x) => x.index));
+    const values = new Uint32Array(slots.map((x) => x.fd));
+    // Each update of a map of maps waits for an RCU grace period (milliseconds); one batch update
+    // (Linux 5.6) waits once for all slots. Older kernels get one update per slot.
+    const batched =
+      m.type !== MapType.PROG_ARRAY &&
+      slots.length > 1 &&
+      atStep('map', this.at(m), () => {
+        try {
+          sys.mapUpdateBatch(rec.fd.fd, { keys, values, count: slots.length });
+          return true;
+        } catch (e) {
+          if (isErrno(e, E.EINVAL) || isErrno(e, E.ENOTSUPP) || isErrno(e, E.EOPNOTSUPP)) return false;
+          throw e;
+        }
+      });
+    for (const [i, x] of slots.entries()) {
+      if (!batched) {
+        atStep('map', this.at(m), () =>
+          sys.mapUpdateElem(rec.fd.fd, keys.subarray(i, i + 1), values.subarray(i, i + 1)),
+        );
+      }
+      this.ctx.trace({
+        kind: 'map-init',
+        name: m.name,
+        what: `slot [${x.index}] set to ${what} '${x.target}'`,
+      });
+    }
+  }
+}
