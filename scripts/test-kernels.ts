@@ -399,8 +399,9 @@ async function boot(
         // The firmware's terminal escapes (clear screen, reset) only clutter a log.
         // eslint-disable-next-line no-control-regex
         .replace(/\x1b(\[[0-9;?]*[a-zA-Z]|c)/g, '');
-      if (bootSeconds === null && s.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
       output += s;
+      // (The mark can arrive split over two reads: look in what has come so far.)
+      if (bootSeconds === null && output.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
       if (echo) process.stdout.write(s);
     };
     qemu.stdout.on('data', onData(new StringDecoder('utf8')));
