@@ -351,7 +351,17 @@ async function boot(
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
     if (!existsSync(sock)) throw new Error(`virtiofsd did not start: ${vfsErr}`);
     const mem = '2G';
-    const append = ['console=ttyS0', 'panic=-1', 'quiet', 'loglevel=4', `ebpfvm.job=${job}`, kernel.cmdline]
+    // no_timer_check: under a loaded host's TCG the kernel's IO-APIC timer check can time out and
+    // panic ("IO-APIC + timer doesn't work!"), as 5.10 did here.
+    const append = [
+      'console=ttyS0',
+      'panic=-1',
+      'quiet',
+      'loglevel=4',
+      'no_timer_check',
+      `ebpfvm.job=${job}`,
+      kernel.cmdline,
+    ]
       .filter(Boolean)
       .join(' ');
     const args = [
