@@ -1,8 +1,10 @@
-// Benchmark runner (`npm run bench [-- --json] [--only NAME] [--iterations N] [--warmup N]`):
+// Benchmark runner (`npm run bench [-- --json] [--only NAME[,NAME...]] [--iterations N] [--warmup N]`;
+// a NAME also selects the rows it prefixes: `--only ring-consume`):
 // runs each benchmark's TypeScript side in its own Node process (so its peak RSS is its own) and
 // its C reference against libbpf, then prints a table, or one JSON object per line with --json.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Measurement, TimeOptions } from './measure.js';
@@ -19,8 +21,51 @@ interface Benchmark {
   name: string;
   unit: string;
   description: string;
-  ours: { module: string; export: string };
+  ours: { module: string; export: string; args?: readonly (string | number)[] };
   reference?: (opts: Required<TimeOptions>) => Measurement;
+  /**
+   * Runs of each side, alternating ours and the reference (default 1): on a busy machine the
+   * load drifts, and alternating exposes both sides to it alike. The medians are reported.
+   */
+  rounds?: number;
+}
+
+const EVENT_OBJECT = join(BENCH_DIR, '..', 'testdata', 'event_load-el.o');
+const EVENT_SIZES = [16, 128, 1024] as const;
+const EVENT_MODES = [
+  ['consume', 'consume(): zero-copy batch, one consumer store per batch'],
+  ['ondata', 'onData(): a JS callback per record, each a copy'],
+  ['iterator', 'for await: the async iterator, a copy per record'],
+] as const;
+
+/** ring-* and perf-* rows: each reading mode and record size against libbpf's poll with a C callback. */
+function eventBenchmarks(): Benchmark[] {
+  const out: Benchmark[] = [];
+  for (const kind of ['ring', 'perf'] as const) {
+    for (const [mode, how] of EVENT_MODES) {
+      for (const size of EVENT_SIZES) {
+        out.push({
+          name: `${kind}-${mode}-${size}`,
+          unit: 'records/s',
+          description:
+            kind === 'ring'
+              ? `16 MiB ring buffer filled with ${size}-byte records by BPF_PROG_TEST_RUN, read by ${how} (libbpf: ring_buffer__poll)`
+              : `perf buffer of 1024 pages per CPU, each filled with ${size}-byte samples, read by ${how} (libbpf: perf_buffer__poll)`,
+          ours: { module: 'events.ts', export: 'benchEvents', args: [kind, mode, size] },
+          reference: (o) =>
+            runReferenceRate('events', [
+              kind,
+              size,
+              Math.min(o.iterations, 15),
+              Math.min(o.warmup, 2),
+              EVENT_OBJECT,
+            ]),
+          rounds: 3,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 const BENCHMARKS: Benchmark[] = [
@@ -45,6 +90,14 @@ const BENCHMARKS: Benchmark[] = [
         ...['flow-el.o', 'maps-el.o'].map((f) => join(BENCH_DIR, '..', 'testdata', f)),
       ]),
   },
+  {
+    name: 'load-event-loop-delay',
+    unit: 'ms',
+    description:
+      'longest event-loop stall while the largest xdp-tools object loads with loadObjectAsync (loadObject in extra; no C counterpart)',
+    ours: { module: 'load-async.ts', export: 'benchLoadDelay' },
+  },
+  ...eventBenchmarks(),
   {
     name: 'map-lookup',
     unit: 'ops/s',
@@ -94,6 +147,30 @@ const BENCHMARKS: Benchmark[] = [
         join(BENCH_DIR, '..', 'testdata', 'core_many-el.o'),
       ]),
   },
+  {
+    name: 'link-objects',
+    unit: 'ms',
+    description:
+      'link testdata/link_a, link_b, link_c into one object file (libbpf: bpf_linker new + add_file + finalize, as bpftool gen object)',
+    ours: { module: 'linker.ts', export: 'benchLinkObjects' },
+    reference: (o) =>
+      runReference('linker', [
+        'link',
+        o.iterations,
+        o.warmup,
+        join(tmpdir(), `ebpf-bench-link-c-${process.pid}.o`),
+        ...['link_a', 'link_b', 'link_c'].map((n) => join(BENCH_DIR, '..', 'testdata', `${n}-el.o`)),
+      ]),
+  },
+  {
+    name: 'btf-dedup',
+    unit: 'ms',
+    description:
+      'parse + deduplicate the BTF of every testdata object concatenated, ~1,600 types (libbpf: btf__parse + btf__dedup)',
+    ours: { module: 'linker.ts', export: 'benchBtfDedup' },
+    reference: (o) =>
+      runReference('linker', ['dedup', o.iterations, o.warmup, join(tmpdir(), 'ebpf-bench-dedup-input.btf')]),
+  },
 ];
 
 interface Row {
@@ -141,7 +218,8 @@ async function runChild(name: string, opts: Required<TimeOptions>): Promise<void
   const mod = (await import(pathToFileURL(join(BENCH_DIR, b.ours.module)).href)) as Record<string, unknown>;
   const fn = mod[b.ours.export];
   if (typeof fn !== 'function') throw new Error(`${b.ours.module} does not export ${b.ours.export}()`);
-  const m = toMeasurement(await (fn as (o: TimeOptions) => unknown)(opts));
+  const args = b.ours.args ?? [];
+  const m = toMeasurement(await (fn as (o: TimeOptions, ...a: unknown[]) => unknown)(opts, ...args));
   m.maxRssKb ??= process.resourceUsage().maxRSS;
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
@@ -169,6 +247,12 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 }
 
+/** The run whose value is the median of `runs` (the lower middle one for an even count). */
+function medianRun(runs: Measurement[]): Measurement | undefined {
+  const sorted = [...runs].sort((x, y) => x.value - y.value);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
   const row: Row = {
     name: b.name,
@@ -180,32 +264,53 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
     status: 'ok',
   };
   const errors: string[] = [];
+  const oursRuns: Measurement[] = [];
+  const refRuns: Measurement[] = [];
+  const rounds = b.rounds ?? 1;
+  let oursReady = true;
   if (!existsSync(join(BENCH_DIR, b.ours.module))) {
     row.status = 'pending';
+    oursReady = false;
     errors.push(`bench/${b.ours.module} not written yet`);
-  } else {
-    try {
-      const m = runOurs(b, opts);
-      row.ours = m.value;
-      if (m.maxRssKb !== undefined) row.oursMaxRssKb = m.maxRssKb;
-      if (m.iterations !== undefined) row.oursIterations = m.iterations;
-      if (m.extra) row.oursExtra = m.extra;
-    } catch (e) {
-      row.status = 'error';
-      errors.push(`ours: ${message(e)}`);
+  }
+  for (let round = 0; round < rounds && errors.length === 0; round++) {
+    if (oursReady) {
+      try {
+        oursRuns.push(runOurs(b, opts));
+      } catch (e) {
+        row.status = 'error';
+        errors.push(`ours: ${message(e)}`);
+      }
+    }
+    if (b.reference && errors.length === 0) {
+      try {
+        refRuns.push(b.reference(opts));
+      } catch (e) {
+        row.status = 'error';
+        errors.push(`reference: ${message(e)}`);
+      }
     }
   }
-  if (b.reference) {
-    try {
-      const m = b.reference(opts);
-      row.reference = m.value;
-      if (m.maxRssKb !== undefined) row.referenceMaxRssKb = m.maxRssKb;
-      if (m.iterations !== undefined) row.referenceIterations = m.iterations;
-      if (m.extra) row.referenceExtra = m.extra;
-    } catch (e) {
-      row.status = 'error';
-      errors.push(`reference: ${message(e)}`);
-    }
+  const m = medianRun(oursRuns);
+  if (m !== undefined) {
+    row.ours = m.value;
+    if (m.maxRssKb !== undefined) row.oursMaxRssKb = m.maxRssKb;
+    if (m.iterations !== undefined) row.oursIterations = m.iterations;
+    if (m.extra) row.oursExtra = m.extra;
+    if (rounds > 1)
+      row.oursExtra = { ...row.oursExtra, rounds: oursRuns.map((r) => r.value.toPrecision(4)).join(' ') };
+  }
+  const r = medianRun(refRuns);
+  if (r !== undefined) {
+    row.reference = r.value;
+    if (r.maxRssKb !== undefined) row.referenceMaxRssKb = r.maxRssKb;
+    if (r.iterations !== undefined) row.referenceIterations = r.iterations;
+    if (r.extra) row.referenceExtra = r.extra;
+    if (rounds > 1)
+      row.referenceExtra = {
+        ...row.referenceExtra,
+        rounds: refRuns.map((x) => x.value.toPrecision(4)).join(' '),
+      };
   }
   if (row.ours !== null && row.reference !== null && row.reference > 0) row.ratio = row.ours / row.reference;
   if (errors.length > 0) row.error = errors.join('; ');
@@ -214,6 +319,7 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
 
 function fmt(n: number | null | undefined, digits = 3): string {
   if (n === null || n === undefined) return '-';
+  if (n >= 1e6) return `${(n / 1e6).toPrecision(digits)}M`;
   return n >= 100 ? n.toFixed(1) : n.toPrecision(digits);
 }
 
@@ -282,7 +388,9 @@ async function main(): Promise<number> {
     await runChild(child, opts);
     return 0;
   }
-  const selected = BENCHMARKS.filter((b) => only === undefined || b.name === only);
+  const selected = BENCHMARKS.filter(
+    (b) => only === undefined || only.split(',').some((o) => b.name === o || b.name.startsWith(`${o}-`)),
+  );
   if (selected.length === 0)
     throw new Error(`no benchmark named ${only}; have ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   const rows: Row[] = [];

@@ -130,6 +130,99 @@ static napi_value js_bpf(napi_env env, napi_callback_info info) {
   return r < 0 ? errno_result(env) : make_int(env, r);
 }
 
+// bpfAsync(cmd, attr[, off0, buf0, ...]) -> Promise<result or -errno>: bpf() as bpf() above, on
+// a libuv pool thread, for the slow commands (BPF_PROG_LOAD can verify for seconds). The attr
+// and every buffer are referenced until the call completes; the caller must leave them alone.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref refs[BPF_MAX_ARGS / 2];
+  size_t nrefs;
+  int cmd;
+  void *attr;
+  unsigned int size;
+  long result;
+} bpf_job;
+
+static void bpf_job_execute(napi_env env, void *data) {
+  (void)env;
+  bpf_job *j = data;
+  long r = syscall(__NR_bpf, j->cmd, j->attr, j->size);
+  j->result = r < 0 ? -(long)errno : r;
+}
+
+static void bpf_job_complete(napi_env env, napi_status status, void *data) {
+  bpf_job *j = data;
+  napi_value v;
+  if (status == napi_ok && napi_create_int64(env, j->result, &v) == napi_ok) {
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "bpfAsync: the call was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, j->deferred, err);
+  }
+  for (size_t i = 0; i < j->nrefs; i++) napi_delete_reference(env, j->refs[i]);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value js_bpf_async(napi_env env, napi_callback_info info) {
+  size_t argc = BPF_MAX_ARGS;
+  napi_value argv[BPF_MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || argc % 2 != 0) return throw_type(env, "bpfAsync(cmd, attr[, offset, buffer]...)");
+  int32_t cmd;
+  if (napi_get_value_int32(env, argv[0], &cmd) != napi_ok) return throw_type(env, "bpfAsync: cmd must be a number");
+  void *attr;
+  size_t size;
+  if (!get_bytes(env, argv[1], &attr, &size)) return throw_type(env, "bpfAsync: attr must be a buffer");
+  // Check everything before anything is referenced, so a bad argument leaks nothing.
+  for (size_t i = 2; i < argc; i += 2) {
+    uint32_t off;
+    napi_valuetype t;
+    if (napi_get_value_uint32(env, argv[i], &off) != napi_ok || (size_t)off + 8 > size)
+      return throw_type(env, "bpfAsync: pointer offset outside attr");
+    CHECK(napi_typeof(env, argv[i + 1], &t));
+    void *p;
+    size_t n;
+    if (t != napi_null && t != napi_undefined && !get_bytes(env, argv[i + 1], &p, &n))
+      return throw_type(env, "bpfAsync: pointer argument must be a buffer");
+  }
+  bpf_job *j = calloc(1, sizeof(*j));
+  if (!j) return throw_type(env, "bpfAsync: out of memory");
+  j->cmd = cmd;
+  j->attr = attr;
+  j->size = (unsigned int)size;
+  napi_value promise, name;
+  if (napi_create_reference(env, argv[1], 1, &j->refs[j->nrefs]) == napi_ok) j->nrefs++;
+  for (size_t i = 2; i < argc; i += 2) {
+    uint32_t off;
+    napi_get_value_uint32(env, argv[i], &off);
+    uint64_t addr = 0;
+    napi_valuetype t;
+    napi_typeof(env, argv[i + 1], &t);
+    if (t != napi_null && t != napi_undefined) {
+      void *p;
+      size_t n;
+      get_bytes(env, argv[i + 1], &p, &n);
+      addr = (uint64_t)(uintptr_t)p;
+      if (napi_create_reference(env, argv[i + 1], 1, &j->refs[j->nrefs]) == napi_ok) j->nrefs++;
+    }
+    memcpy((char *)attr + off, &addr, 8);
+  }
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "ebpf:bpf", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, bpf_job_execute, bpf_job_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    for (size_t i = 0; i < j->nrefs; i++) napi_delete_reference(env, j->refs[i]);
+    if (j->work) napi_delete_async_work(env, j->work);
+    free(j);
+    return NULL;
+  }
+  return promise;
+}
+
 // bpfElem(cmd, mapFd, key, value[, flags]) -> result or -errno, for the map element commands
 // (lookup, update, delete, next key, lookup-and-delete, freeze): key and value are buffers or
 // null, flags a number or bigint. The attr is built here from the uapi union instead of being
@@ -569,6 +662,7 @@ NAPI_MODULE_INIT() {
   if (!inst || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) return NULL;
   EXPORT("bpf", js_bpf);
   EXPORT("bpfElem", js_bpf_elem);
+  EXPORT("bpfAsync", js_bpf_async);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
   EXPORT("ioctl", js_ioctl);

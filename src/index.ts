@@ -2,12 +2,12 @@
  * `ebpf`: the common path from a compiled BPF object to running programs: read an object
  * (`loadObjectSpec`), change what may change before load, load it (`loadObject`), use its maps,
  * global variables and programs, attach programs (`attach*`), read events (`RingBuffer`,
- * `PerfBuffer`), probe the kernel's features, and catch the errors, each of which says where.
+ * `PerfBuffer`), write them (`UserRingBuffer`), probe the kernel's features, and catch the errors, each of which says where.
  *
  * Tools reach further through the subpaths, one per step of the pipeline: `ebpf/elf`,
  * `ebpf/asm`, `ebpf/btf`, `ebpf/core`, `ebpf/object`, `ebpf/loader`, `ebpf/map`,
- * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen`, `ebpf/linker`
- * and `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
+ * `ebpf/program`, `ebpf/link`, `ebpf/events`, `ebpf/features`, `ebpf/gen`, `ebpf/build`,
+ * `ebpf/linker` and `ebpf/constants` (the raw `BPF_F_*` flags and the type names).
  * @module ebpf
  */
 
@@ -43,6 +43,11 @@ export { MapType, ProgType, AttachType, LinkType } from './constants.js';
 // Reading an object, before load.
 export { loadObjectSpec, type LoadObjectOptions } from './object/object.js';
 export type { ObjectSpec, ProgramSpec, MapSpec, VariableSpec, ExternSpec, Globals } from './object/spec.js';
+
+// Typed objects: the modules `ebpf gen types` and `ebpf build --types` write type ObjectSpec and
+// LoadedObject by an ObjectTypes, and check the object they are given with withObjectTypes.
+export type { ObjectTypes, MapName, SectionName, RecordName } from './object/spec.js';
+export { withObjectTypes, ObjectTypesMismatchError, type GeneratedTypesCheck } from './gen/typed.js';
 
 // Loading.
 export {
@@ -115,6 +120,8 @@ export { autoAttach, autoAttachLoaded, type AutoAttachOptions } from './link/aut
 // Events from programs, read on the event loop.
 export {
   RingBuffer,
+  UserRingBuffer,
+  type UserRecord,
   PerfBuffer,
   EventReader,
   type EventHandler,

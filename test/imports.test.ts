@@ -28,6 +28,7 @@ const STEP: Record<string, number> = {
   linker: 7,
   sys: 7,
   features: 8,
+  build: 8,
   map: 9,
   program: 9,
   events: 10,

@@ -6,11 +6,13 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_ms(void)
 {
@@ -25,6 +27,20 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+/* Resident set of this process in KiB, from /proc/self/statm. */
+static long rss_kb(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static int parse_once(const char *path, unsigned int *types)
@@ -74,11 +90,21 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(samples, iterations, sizeof(*samples), cmp_double);
+	/* What a parsed vmlinux holds while kept: heap (malloc) and resident set, before and after. */
+	malloc_trim(0);
+	struct mallinfo2 m0 = mallinfo2();
+	long rss0 = rss_kb();
+	struct btf *kept = btf__parse(path, NULL);
+	struct mallinfo2 m1 = mallinfo2();
+	long rss1 = rss_kb();
 	getrusage(RUSAGE_SELF, &ru);
-	printf("{\"median_ms\":%.4f,\"min_ms\":%.4f,\"iterations\":%d,\"types\":%u,\"max_rss_kb\":%ld}\n",
+	printf("{\"median_ms\":%.4f,\"min_ms\":%.4f,\"iterations\":%d,\"types\":%u,\"max_rss_kb\":%ld,"
+	       "\"held_heap_kb\":%zu,\"held_rss_kb\":%ld}\n",
 	       iterations % 2 ? samples[iterations / 2]
 			      : (samples[iterations / 2 - 1] + samples[iterations / 2]) / 2,
-	       samples[0], iterations, types, ru.ru_maxrss);
+	       samples[0], iterations, types, ru.ru_maxrss, (m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / 1024,
+	       rss1 - rss0);
+	btf__free(kept);
 	free(samples);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // BTF → C header, byte for byte what `bpftool btf dump file F format c` prints (bpftool 7.1 as Debian
 // builds it from Linux 6.1): the vmlinux.h a BPF program compiles against.
-import { typeRefs } from './walk.js';
+import { isQualifier, typeRefs } from './walk.js';
 import { BtfError } from '../errors.js';
 import { Layout, guessPointerSize, type TypeLookup } from './format-c-layout.js';
 import type { Btf } from './btf.js';
@@ -416,8 +416,7 @@ class CWriter {
   /** Qualifiers on an array or function type mean nothing in C (GCC emits them); drop them. */
   private dropMods(decls: DeclStack): void {
     while (decls.cnt > 0) {
-      const k = this.get(decls.ids[decls.cnt - 1] as number).kind;
-      if (k !== 'VOLATILE' && k !== 'CONST' && k !== 'RESTRICT' && k !== 'TYPE_TAG') return;
+      if (!isQualifier(this.get(decls.ids[decls.cnt - 1] as number))) return;
       decls.cnt--;
     }
   }

@@ -9,3 +9,4 @@ export * from './format-tree.js';
 export * from './format-c.js';
 export * from './from-elf.js';
 export * from './kernel.js';
+export * from './c-name.js';

@@ -44,11 +44,12 @@ export function skipQualifiers(
 }
 
 /**
- * Every type id `t` refers to, in record order: the pointee, qualified, aliased or tagged type;
- * an array's element then index type; members; a prototype's return then parameter types (0 for
- * `...`); a FUNC's prototype; a VAR's type; a DATASEC's variables.
+ * Calls `visit` on every type id `t` refers to and stores what it returns in its place, in record
+ * order (libbpf's): the pointee, qualified, aliased or tagged type; an array's element then index
+ * type; members; a prototype's return then parameter types (0 for `...`); a FUNC's prototype; a
+ * VAR's type; a DATASEC's variables.
  */
-export function typeRefs(t: Type | Void): number[] {
+export function mapTypeRefs(t: Type | Void, visit: (id: number) => number): void {
   switch (t.kind) {
     case 'PTR':
     case 'TYPEDEF':
@@ -59,17 +60,34 @@ export function typeRefs(t: Type | Void): number[] {
     case 'FUNC':
     case 'VAR':
     case 'DECL_TAG':
-      return [t.type];
+      t.type = visit(t.type);
+      return;
     case 'ARRAY':
-      return [t.type, t.indexType];
+      t.type = visit(t.type);
+      t.indexType = visit(t.indexType);
+      return;
     case 'STRUCT':
     case 'UNION':
-      return t.members.map((m) => m.type);
+      for (const m of t.members) m.type = visit(m.type);
+      return;
     case 'FUNC_PROTO':
-      return [t.returnType, ...t.params.map((p) => p.type)];
+      t.returnType = visit(t.returnType);
+      for (const p of t.params) p.type = visit(p.type);
+      return;
     case 'DATASEC':
-      return t.vars.map((v) => v.type);
+      for (const v of t.vars) v.type = visit(v.type);
+      return;
     default:
-      return [];
+      return;
   }
+}
+
+/** Every type id `t` refers to, in mapTypeRefs' order. */
+export function typeRefs(t: Type | Void): number[] {
+  const out: number[] = [];
+  mapTypeRefs(t, (id) => {
+    out.push(id);
+    return id;
+  });
+  return out;
 }

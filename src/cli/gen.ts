@@ -1,52 +1,74 @@
-// `ebpf gen types OBJ`: a TypeScript module with the types of an object's maps, global variables
-// and programs, from its BTF, as the package's codecs decode them; `--json` gives the shapes.
+// `ebpf gen types OBJ`: a TypeScript module with the types of an object's maps, global variables,
+// programs and the record types asked for, from its BTF, as the package's codecs decode them, and
+// a typed load(); `--json` gives the shapes.
 import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
 import { EbpfError } from '../errors.js';
 import { generateTypes, objectShapes } from '../gen/index.js';
-import { writeOutputFile } from '../internal/file.js';
+import { readInputFile, writeOutputFile } from '../internal/file.js';
 import { loadObjectSpec } from '../object/index.js';
-import { parseArgs } from './args.js';
 import type { Command } from './main.js';
 
-const usage = `usage: ebpf gen types OBJ [-o FILE] [--name NAME] [--import MODULE] [--json]
+const usage = `usage: ebpf gen types OBJ [-o FILE] [--type NAME]... [--embed] [--name NAME] [--import MODULE] [--json]
 
-  OBJ        a BPF ELF object with BTF
-  -o FILE    write the module to FILE (default: standard output)
-  --name     prefix of the object-level types (NAME + Object, Maps, MapTypes, Sections...);
-             default the object's name in PascalCase
-  --import   the module the ebpf types are imported from (default 'ebpf')
-  --json     print the shapes (what each map key/value and variable decodes to) as JSON instead`;
+  OBJ          a BPF ELF object with BTF
+  -o FILE      write the module to FILE (default: standard output)
+  --type NAME  declare a record type (repeatable): 'event' or 'struct event', a typedef; then
+               obj.codec(NAME) is typed (ring buffer and perf buffer records). A type clang left
+               out of BTF is an error that says why and how to keep it
+  --embed      embed the object's bytes: the module's load() and loadSpec() need no argument
+  --name       prefix of the object-level types (NAME + Types, Object, Spec, Maps, Sections...);
+               default the object's name in PascalCase
+  --import     the module the ebpf API is imported from (default 'ebpf')
+  --json       print the shapes (what each map key/value, variable and record decodes to) as JSON`;
 
 export const command: Command = {
-  summary: 'generate TypeScript types for an object from its BTF (gen types)',
+  summary: 'generate TypeScript types and a typed load() for an object from its BTF (gen types)',
   usage,
   run(argv) {
-    // `-o FILE` is the one short option: parseArgs knows only long ones.
-    const words = argv.map((a) => (a === '-o' ? '--output' : a));
-    const args = parseArgs(words, ['output', 'name', 'import'], ['json']);
-    const [sub, file, ...extra] = args.positionals;
+    let a;
+    try {
+      a = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          output: { type: 'string', short: 'o' },
+          type: { type: 'string', multiple: true },
+          embed: { type: 'boolean' },
+          name: { type: 'string' },
+          import: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      });
+    } catch (e) {
+      throw new EbpfError(`gen: ${(e as Error).message}`);
+    }
+    const v = a.values;
+    const [sub, file, ...extra] = a.positionals;
     if (sub !== 'types' || file === undefined || extra.length > 0) {
       process.stderr.write(usage + '\n');
       return Promise.resolve(2);
     }
-    const spec = loadObjectSpec(file);
+    const bytes = readInputFile(file);
+    const spec = loadObjectSpec(bytes, { file });
+    const records = v.type ?? [];
     let text: string;
-    if (args.flags.has('json')) {
-      text = JSON.stringify(objectShapes(spec), null, 2) + '\n';
+    if (v.json === true) {
+      text = JSON.stringify(objectShapes(spec, { records }), null, 2) + '\n';
     } else {
-      const name = args.options.get('name');
-      if (name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name))
-        throw new EbpfError(`--name '${name}' is not a TypeScript identifier`);
-      const from = args.options.get('import');
+      if (v.name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v.name))
+        throw new EbpfError(`--name '${v.name}' is not a TypeScript identifier`);
       text = generateTypes(spec, {
         source: basename(file),
-        ...(name !== undefined && { name }),
-        ...(from !== undefined && { importFrom: from }),
+        records,
+        regenerate: ['ebpf', 'gen', ...argv].join(' '),
+        ...(v.embed === true && { embed: bytes }),
+        ...(v.name !== undefined && { name: v.name }),
+        ...(v.import !== undefined && { importFrom: v.import }),
       });
     }
-    const out = args.options.get('output');
-    if (out === undefined) process.stdout.write(text);
-    else writeOutputFile(out, text);
+    if (v.output === undefined) process.stdout.write(text);
+    else writeOutputFile(v.output, text);
     return Promise.resolve(0);
   },
 };

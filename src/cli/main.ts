@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   attach: async () => (await import('./attach.js')).command,
   gen: async () => (await import('./gen.js')).command,
   binfmt: async () => (await import('./binfmt.js')).command,
+  build: async () => (await import('./build.js')).command,
   run: async () => (await import('./run.js')).command,
   link: async () => (await import('./link.js')).command,
 };

@@ -5,7 +5,15 @@ export {
   BPF_RINGBUF_BUSY_BIT,
   BPF_RINGBUF_DISCARD_BIT,
   BPF_RINGBUF_HDR_SZ,
+  type RecordView,
 } from './ring-buffer.js';
-export { PerfBuffer, PERF_EVENT_MMAP_PAGE, type PerfBufferOptions, type PerfRecord } from './perf-buffer.js';
+export { UserRingBuffer, type UserRecord } from './user-ring-buffer.js';
+export {
+  PerfBuffer,
+  PERF_EVENT_MMAP_PAGE,
+  type PerfBufferOptions,
+  type PerfRecord,
+  type SampleView,
+} from './perf-buffer.js';
 export { type EventMapLike } from './event-map.js';
 export { codecForType } from './decode.js';

@@ -17,8 +17,9 @@ import {
   PERF_TYPE_SOFTWARE,
   perfEventOpen,
 } from '../sys/perf.js';
-import { codecForType, decodeRecord } from './decode.js';
+import { codecForType, decodeRecord, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
+import { low, publishPosition } from './position.js';
 import { EventReader } from './reader.js';
 
 /** Record types in the ring (uapi linux/perf_event.h enum perf_event_type). */
@@ -54,8 +55,10 @@ export interface PerfBufferOptions {
   cpus?: readonly number[];
 }
 
-const HEAD = PERF_EVENT_MMAP_PAGE.data_head / 8;
+/** u64 numbers of data_head and data_tail in the control page, and their low u32 halves. */
 const TAIL = PERF_EVENT_MMAP_PAGE.data_tail / 8;
+const HEAD_LO = low(PERF_EVENT_MMAP_PAGE.data_head / 8);
+const TAIL_LO = low(TAIL);
 const OFFSET = PERF_EVENT_MMAP_PAGE.data_offset / 8;
 const SIZE = PERF_EVENT_MMAP_PAGE.data_size / 8;
 const HEADER = 8;
@@ -65,15 +68,23 @@ interface CpuRing {
   readonly cpu: number;
   readonly fd: Fd;
   readonly memory: ArrayBuffer;
-  /** The control page as u64 words: data_head, data_tail... */
+  /** The control page as u64 words (data_head, data_tail...), and as u32 words. */
   readonly control: BigUint64Array;
+  readonly control32: Uint32Array;
   readonly data: Uint8Array;
   readonly view: DataView;
   readonly size: number;
-  readonly mask: bigint;
-  tail: bigint;
-  head: bigint;
+  readonly mask: number;
+  /** Low 32 bits of data_tail as this reader last stored it. */
+  tail: number;
 }
+
+/**
+ * Called by PerfBuffer.consume for each sample: its `length` raw bytes (perf's padding
+ * included) start at `offset` of `view`, which is over the CPU's ring (or over a copy, for a
+ * sample that wraps around the ring's end). Valid only until consume() returns.
+ */
+export type SampleView = (view: DataView, offset: number, length: number, cpu: number) => void;
 
 function u32Bytes(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -100,6 +111,10 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   #next = 0;
   #lost = 0n;
   #codec: Codec<T> | undefined;
+  readonly #copier = new RecordCopier();
+  /** Where a record that wraps around the end of its ring is joined. */
+  #joined = new Uint8Array(256);
+  #joinedView = new DataView(this.#joined.buffer);
 
   private constructor(map: EventMap, opts: PerfBufferOptions) {
     super();
@@ -166,18 +181,18 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
       const size = Number(Atomics.load(control, SIZE)) || pages * page;
       mapUpdateElem(mapFd, u32Bytes(cpu), u32Bytes(fd.fd));
       ioctl(fd.fd, PERF_EVENT_IOC_ENABLE, 0, 'PERF_EVENT_IOC_ENABLE');
-      const tail = Atomics.load(control, TAIL);
+      const control32 = new Uint32Array(memory, 0, page / 4);
       return {
         cpu,
         fd,
         memory,
         control,
+        control32,
         data: new Uint8Array(memory, offset, size),
         view: new DataView(memory, offset, size),
         size,
-        mask: BigInt(size - 1),
-        tail,
-        head: tail,
+        mask: size - 1,
+        tail: Atomics.load(control32, TAIL_LO),
       };
     } catch (e) {
       if (memory !== undefined) munmap(memory);
@@ -211,6 +226,132 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     return this.#rings.map((r) => r.fd);
   }
 
+  /**
+   * Zero-copy batch: calls `fn(view, offset, length, cpu)` for each sample now in the rings (at
+   * most `max`), CPU by CPU, then releases each ring's space with one store of its data_tail.
+   * `view` is over the ring itself (a sample that wraps around the ring's end is joined in a
+   * buffer of this reader's first): read what you need before returning, the kernel may reuse
+   * the bytes once consume() returns. Lost-sample reports are added to `lost` and passed to
+   * `onLost`. If `fn` throws, the samples up to and including that one are consumed and the
+   * exception propagates. Returns how many samples `fn` saw. Never waits (see ready()).
+   */
+  consume(fn: SampleView, max = Infinity, onLost?: (cpu: number, lost: bigint) => void): number {
+    this.checkOpen();
+    const rings = this.#rings;
+    let n = 0;
+    for (let i = 0; i < rings.length && n < max; i++) {
+      const k = (this.#next + i) % rings.length;
+      n += this.consumeRing(rings[k]!, fn, max - n, onLost);
+    }
+    if (rings.length > 0) this.#next = (this.#next + 1) % rings.length;
+    return n;
+  }
+
+  private consumeRing(
+    ring: CpuRing,
+    fn: SampleView,
+    max: number,
+    onLost: ((cpu: number, lost: bigint) => void) | undefined,
+  ): number {
+    // Locals and int32 positions in the loop, as in RingBuffer.consume.
+    const ringView = ring.view;
+    const mask = ring.mask;
+    const ringSize = ring.size;
+    const cpu = ring.cpu;
+    const le = HOST_LITTLE_ENDIAN;
+    const start = ring.tail | 0;
+    let tail = start;
+    // Read with a full barrier: the records up to head are complete once it is seen.
+    let left = (Atomics.load(ring.control32, HEAD_LO) - tail) | 0;
+    let n = 0;
+    try {
+      while (n < max && left > 0) {
+        const at = tail & mask;
+        let view = ringView;
+        let offset = at;
+        const type = view.getUint32(at, le);
+        const size = view.getUint16(at + 6, le);
+        if (size < 8 || size > left) throw this.badRecord(size, at, left);
+        if (at + size > ringSize) {
+          view = this.join(ring, at, size);
+          offset = 0;
+        }
+        tail = (tail + size) | 0;
+        left = (left - size) | 0;
+        if (type === PERF_RECORD_SAMPLE) {
+          const raw = size >= 12 ? view.getUint32(offset + 8, le) : size;
+          if (12 + raw > size) throw this.badSample(raw, size, at);
+          n++;
+          fn(view, offset + 12, raw, cpu);
+        } else if (type === PERF_RECORD_LOST) {
+          if (size < 24) throw this.badRecord(size, at, left);
+          const lost = view.getBigUint64(offset + 16, le);
+          this.#lost += lost;
+          onLost?.(cpu, lost);
+        }
+      }
+    } finally {
+      if (tail !== start) this.publish(ring, start >>> 0, tail >>> 0);
+    }
+    return n;
+  }
+
+  /** A record that wraps around the end of its ring, its two parts joined in one buffer. */
+  private join(ring: CpuRing, at: number, size: number): DataView {
+    if (this.#joined.byteLength < size) {
+      this.#joined = new Uint8Array(Math.max(size, 2 * this.#joined.byteLength));
+      this.#joinedView = new DataView(this.#joined.buffer);
+    }
+    const first = ring.size - at;
+    this.#joined.set(ring.data.subarray(at));
+    this.#joined.set(ring.data.subarray(0, size - first), first);
+    return this.#joinedView;
+  }
+
+  private badRecord(size: number, at: number, available: number): EbpfError {
+    return new EbpfError(`perf record of ${size} bytes at offset ${at} with ${available} bytes written`, {
+      map: this.name,
+      offset: at,
+    });
+  }
+
+  private badSample(raw: number, size: number, at: number): EbpfError {
+    return new EbpfError(`perf sample claims ${raw} raw bytes in a ${size} byte record`, {
+      map: this.name,
+      offset: at,
+    });
+  }
+
+  /**
+   * The record at `at` of `ring` (`available` bytes before head), checked: its type and size,
+   * and a view and offset where all its bytes are contiguous. Samples and lost reports are
+   * checked to hold what they claim; other types are skipped by their size.
+   */
+  private record(
+    ring: CpuRing,
+    at: number,
+    available: number,
+  ): { view: DataView; offset: number; type: number; size: number } {
+    const type = ring.view.getUint32(at, HOST_LITTLE_ENDIAN);
+    const size = ring.view.getUint16(at + 6, HOST_LITTLE_ENDIAN);
+    if (size < HEADER || size > available) throw this.badRecord(size, at, available);
+    const wraps = at + size > ring.size;
+    const view = wraps ? this.join(ring, at, size) : ring.view;
+    const offset = wraps ? 0 : at;
+    if (type === PERF_RECORD_SAMPLE) {
+      const raw = size >= HEADER + 4 ? view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN) : size;
+      if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
+    } else if (type === PERF_RECORD_LOST && size < HEADER + 16) {
+      throw this.badRecord(size, at, available);
+    }
+    return { view, offset, type, size };
+  }
+
+  private publish(ring: CpuRing, from: number, to: number): void {
+    ring.tail = to;
+    publishPosition(ring.control32, ring.control, TAIL, from, to);
+  }
+
   protected readNext(): PerfRecord<T> | undefined {
     if (this.closed) return undefined;
     const n = this.#rings.length;
@@ -226,57 +367,41 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     return undefined;
   }
 
-  private readRing(ring: CpuRing): PerfRecord<T> | undefined {
-    for (;;) {
-      if (ring.tail === ring.head) {
-        ring.head = Atomics.load(ring.control, HEAD);
-        if (ring.tail === ring.head) return undefined;
-      }
-      const at = Number(ring.tail & ring.mask);
-      const type = ring.view.getUint32(at, HOST_LITTLE_ENDIAN);
-      const size = ring.view.getUint16(at + 6, HOST_LITTLE_ENDIAN);
-      if (size < HEADER || BigInt(size) > ring.head - ring.tail) {
-        throw new EbpfError(`perf record of ${size} bytes at position ${ring.tail} (head ${ring.head})`, {
-          map: this.name,
-          offset: at,
-        });
-      }
-      let view = ring.view;
-      let start = at;
-      if (at + size > ring.size) {
-        // The record wraps around the end of the ring: join its two parts.
-        const joined = new Uint8Array(size);
-        joined.set(ring.data.subarray(at));
-        joined.set(ring.data.subarray(0, size - (ring.size - at)), ring.size - at);
-        view = new DataView(joined.buffer);
-        start = 0;
-      }
-      let out: PerfRecord<T> | undefined;
-      if (type === PERF_RECORD_SAMPLE && size >= HEADER + 4) {
-        const raw = view.getUint32(start + HEADER, HOST_LITTLE_ENDIAN);
-        if (HEADER + 4 + raw > size) {
-          throw new EbpfError(`perf sample claims ${raw} raw bytes in a ${size} byte record`, {
-            map: this.name,
-            offset: at,
-          });
-        }
-        out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, start + HEADER + 4, raw) };
-      } else if (type === PERF_RECORD_LOST && size >= HEADER + 16) {
-        const lost = view.getBigUint64(start + HEADER + 8, HOST_LITTLE_ENDIAN);
-        this.#lost += lost;
-        out = { kind: 'lost', cpu: ring.cpu, lost };
-      }
-      ring.tail += BigInt(size);
-      Atomics.store(ring.control, TAIL, ring.tail);
-      if (out !== undefined) return out;
-    }
+  protected hasData(): boolean {
+    return this.#rings.some((r) => Atomics.load(r.control32, HEAD_LO) !== r.tail);
   }
 
-  private decode(view: DataView, at: number, length: number): T {
+  private readRing(ring: CpuRing): PerfRecord<T> | undefined {
+    const start = ring.tail;
+    let tail = start;
+    const head = Atomics.load(ring.control32, HEAD_LO);
+    let out: PerfRecord<T> | undefined;
+    try {
+      while (out === undefined && tail !== head) {
+        const at = tail & ring.mask;
+        const { view, offset, type, size } = this.record(ring, at, (head - tail) >>> 0);
+        if (type === PERF_RECORD_SAMPLE) {
+          const raw = view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN);
+          const bytes = view === ring.view ? ring.data : this.#joined;
+          out = { kind: 'sample', cpu: ring.cpu, data: this.decode(view, bytes, offset + HEADER + 4, raw) };
+        } else if (type === PERF_RECORD_LOST) {
+          const lost = view.getBigUint64(offset + HEADER + 8, HOST_LITTLE_ENDIAN);
+          this.#lost += lost;
+          out = { kind: 'lost', cpu: ring.cpu, lost };
+        }
+        tail = (tail + size) >>> 0;
+      }
+    } finally {
+      if (tail !== start) this.publish(ring, start, tail);
+    }
+    return out;
+  }
+
+  /** The sample at `at` of `view` (whose bytes are `bytes`), decoded or copied. */
+  private decode(view: DataView, bytes: Uint8Array, at: number, length: number): T {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, view, at, length, { map: this.name });
-    const b = view.byteOffset + at;
-    return new Uint8Array(view.buffer, b, length).slice() as T;
+    return this.#copier.copy(bytes, at, length) as T;
   }
 
   protected pollFds(): number[] {

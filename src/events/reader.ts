@@ -26,6 +26,20 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
 
   /** One record, consumed; undefined when none is complete. */
   protected abstract readNext(): T | undefined;
+  /**
+   * Hands every record now there to `take` while `active()`, for handler mode; a subclass may
+   * release the kernel's space once for all of them rather than after each.
+   */
+  protected drain(take: (record: T) => void, active: () => boolean): void {
+    while (active()) {
+      const r = this.readNext();
+      if (r === undefined) return;
+      take(r);
+    }
+  }
+
+  /** Whether a record (or a discarded one, or a loss report) is waiting, without consuming it. */
+  protected abstract hasData(): boolean;
   /** The descriptors whose readability means records may be there. */
   protected abstract pollFds(): number[];
   /** Unmaps and closes what the subclass owns; called once, after the pollers are closed. */
@@ -71,6 +85,23 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
       if (got.length > 0) return got;
       const left = deadline - Date.now();
       if (left <= 0) return [];
+      await this.waitReadable(left === Infinity ? undefined : left);
+    }
+  }
+
+  /**
+   * Waits until records are there (true) or `timeoutMs` passed or the reader closed (false),
+   * without reading any: for consume(), which hands out the records' bytes without copying
+   * (`while (await ring.ready()) ring.consume(fn)`). Does not block the event loop.
+   */
+  async ready(timeoutMs = -1): Promise<boolean> {
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#closed) return false;
+      this.throwPending();
+      if (this.hasData()) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
       await this.waitReadable(left === Infinity ? undefined : left);
     }
   }
@@ -229,18 +260,19 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   private deliver(): void {
     const handler = this.#handler;
     if (handler === undefined || this.#closed) return;
-    for (;;) {
-      if (this.#handler !== handler || this.#closed) return;
-      let r: T | undefined;
-      try {
-        r = this.readNext();
-      } catch (e) {
-        if (!(e instanceof EbpfError) || this.#onError === undefined) throw e;
-        this.#onError(e);
-        return;
-      }
-      if (r === undefined) return;
+    const active = (): boolean => this.#handler === handler && !this.#closed;
+    // Errors reading go to onError when there is one; the handler's own propagate.
+    let inHandler = false;
+    const take = (r: T): void => {
+      inHandler = true;
       handler(r);
+      inHandler = false;
+    };
+    try {
+      this.drain(take, active);
+    } catch (e) {
+      if (inHandler || !(e instanceof EbpfError) || this.#onError === undefined) throw e;
+      this.#onError(e);
     }
   }
 }

@@ -2,11 +2,12 @@
 // consumer page read-write, producer page and the twice-mapped data area read-only.
 import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
-import { EbpfError } from '../errors.js';
+import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
-import { codecForType, decodeRecord } from './decode.js';
+import { codecForType, decodeRecord, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
+import { low, publishPosition } from './position.js';
 import { EventReader } from './reader.js';
 
 /** Record header bits (uapi linux/bpf.h). */
@@ -15,11 +16,34 @@ export const BPF_RINGBUF_DISCARD_BIT = 1 << 30;
 /** Bytes of the header before each record: u32 length with the bits above, u32 page offset. */
 export const BPF_RINGBUF_HDR_SZ = 8;
 
+/** Low 32 bits of the consumer and producer positions (each u64 number 0 of its page). */
+const LO = low(0);
+/**
+ * Whether a plain load of a record header orders the loads of its data after it, as the kernel's
+ * release store of the header needs: on x86 the hardware does not reorder loads with loads (TSO),
+ * and V8 keeps typed-array loads in program order. Elsewhere (arm64...) headers are read with
+ * Atomics.load, which costs several nanoseconds a record in V8 (a call, not an instruction).
+ */
+const PLAIN_LOAD_ACQUIRES = process.arch === 'x64' || process.arch === 'ia32';
+/** Bits of a record's length in its header. */
+const LENGTH_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+
+/**
+ * Called by RingBuffer.consume for each record: its `length` bytes start at `offset` of `view`,
+ * a view over the ring's own (read-only) memory. Valid only until consume() returns.
+ */
+export type RecordView = (view: DataView, offset: number, length: number) => void;
+
 /**
  * Reads records from a ring buffer map. Records come out in the order the kernel committed
  * them; discarded records are skipped. Each record is a copy (a Uint8Array of exactly the
- * length the program gave), or a value when decodeWith() set a type. The map must stay open
- * while the reader is: close the reader first.
+ * length the program gave), or a value when decodeWith() set a type; consume() hands out the
+ * ring's own bytes instead, without copying. The map must stay open while the reader is: close
+ * the reader first.
+ *
+ * Positions are kept as their low 32 bits (the ring is at most 2^32 bytes, so offsets and the
+ * distance between producer and consumer fit); the consumer position is published with a
+ * sequentially consistent store of its low word, or of the whole u64 when the low word wraps.
  *
  * Requires Linux 5.8. Errors: EbpfError when the map is not a ring buffer; SyscallError from
  * mmap (EPERM without CAP_BPF...).
@@ -32,15 +56,18 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   readonly #map: EventMap;
   #consumerPage: ArrayBuffer;
   #producerPages: ArrayBuffer;
-  readonly #consumerPos: BigUint64Array;
-  readonly #producerPos: BigUint64Array;
+  /** consumer_pos and producer_pos as u64s and as pairs of u32s. */
+  readonly #consumer64: BigUint64Array;
+  readonly #producer64: BigUint64Array;
+  readonly #consumer: Uint32Array;
+  readonly #producer: Uint32Array;
   /** The data area (2 × size bytes) as u32 words, for atomic header loads. */
   readonly #words: Int32Array;
   readonly #view: DataView;
   readonly #bytes: Uint8Array;
-  readonly #mask: bigint;
-  #produced: bigint;
+  readonly #mask: number;
   #codec: Codec<T> | undefined;
+  readonly #copier = new RecordCopier();
 
   private constructor(map: EventMap) {
     super();
@@ -50,6 +77,12 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     const page = pageSize();
     if (size < page || (size & (size - 1)) !== 0) {
       throw new EbpfError(`ring buffer size ${size} is not a power-of-two number of pages`, {
+        map: map.name,
+      });
+    }
+    if (size > 2 ** 30) {
+      // Positions are int32 distances in the loops; the kernel takes larger rings, no one uses them.
+      throw new NotSupportedError(`ring buffer of ${size} bytes: this reader takes up to 1 GiB`, {
         map: map.name,
       });
     }
@@ -63,13 +96,14 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
       munmap(this.#consumerPage);
       throw e;
     }
-    this.#consumerPos = new BigUint64Array(this.#consumerPage, 0, 1);
-    this.#producerPos = new BigUint64Array(this.#producerPages, 0, 1);
+    this.#consumer64 = new BigUint64Array(this.#consumerPage, 0, 1);
+    this.#producer64 = new BigUint64Array(this.#producerPages, 0, 1);
+    this.#consumer = new Uint32Array(this.#consumerPage, 0, 2);
+    this.#producer = new Uint32Array(this.#producerPages, 0, 2);
     this.#words = new Int32Array(this.#producerPages, page, (2 * size) / 4);
     this.#view = new DataView(this.#producerPages, page, 2 * size);
     this.#bytes = new Uint8Array(this.#producerPages, page, 2 * size);
-    this.#mask = BigInt(size - 1);
-    this.#produced = Atomics.load(this.#consumerPos, 0);
+    this.#mask = size - 1;
   }
 
   /**
@@ -96,7 +130,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   /** Bytes committed or reserved by the kernel and not yet consumed. */
   pending(): number {
     this.checkOpen();
-    return Number(Atomics.load(this.#producerPos, 0) - Atomics.load(this.#consumerPos, 0));
+    return Number(Atomics.load(this.#producer64, 0) - Atomics.load(this.#consumer64, 0));
   }
 
   /** The mappings (consumer page, producer page + data); detached (byteLength 0) after close. */
@@ -104,40 +138,130 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     return [this.#consumerPage, this.#producerPages];
   }
 
-  protected readNext(): T | undefined {
-    if (this.closed) return undefined;
-    // The consumer position is read back from the shared page rather than kept here, so that a
-    // ring another reader (or an earlier process) consumed from stays consistent.
-    let consumed = Atomics.load(this.#consumerPos, 0);
-    for (;;) {
-      if (consumed >= this.#produced) {
-        this.#produced = Atomics.load(this.#producerPos, 0);
-        if (consumed >= this.#produced) return undefined;
+  /**
+   * Zero-copy batch: calls `fn(view, offset, length)` for each complete record now in the ring
+   * (at most `max`), in order, then releases their space with one store of the consumer
+   * position. `view` is over the ring's own memory, mapped read-only (writing to it kills the
+   * process, as in C): read what you need before returning, since the kernel may reuse the
+   * bytes once consume() returns. Discarded records are skipped. If `fn` throws, the records up
+   * to and including that one are consumed and the exception propagates. Returns how many
+   * records `fn` saw. Never waits: pair it with ready() or onReadable() to sleep until there is
+   * data. decodeWith() does not apply here.
+   */
+  consume(fn: RecordView, max = Infinity): number {
+    this.checkOpen();
+    // Everything the loop reads is a local: module constants are context loads with hole checks.
+    const words = this.#words;
+    const view = this.#view;
+    const mask = this.#mask;
+    const size = this.size;
+    const plain = PLAIN_LOAD_ACQUIRES;
+    const busy = BPF_RINGBUF_BUSY_BIT;
+    const discard = BPF_RINGBUF_DISCARD_BIT;
+    const lengthMask = LENGTH_MASK;
+    // Positions and the bytes left before the producer's are int32s in the loop (the ring is at
+    // most 1 GiB, so the distance fits): V8 keeps them in registers as such.
+    const start = Atomics.load(this.#consumer, LO) | 0;
+    let pos = start;
+    let left = 0;
+    let n = 0;
+    try {
+      while (n < max) {
+        if (left <= 0) {
+          left = (Atomics.load(this.#producer, LO) - pos) | 0;
+          if (left <= 0 || left > size) break;
+        }
+        const at = pos & mask;
+        // The kernel publishes the header with a release store once the record is committed.
+        const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
+        if (header & busy) break;
+        const length = header & lengthMask;
+        const step = (length + 15) & ~7;
+        if (step > left) throw this.badLength(length, at);
+        pos = (pos + step) | 0;
+        left = (left - step) | 0;
+        if ((header & discard) === 0) {
+          n++;
+          fn(view, at + 8, length);
+        }
       }
-      const at = Number(consumed & this.#mask);
-      // The kernel publishes the header with a release store once the record is committed.
-      const header = Atomics.load(this.#words, at >>> 2) >>> 0;
-      if (header & BPF_RINGBUF_BUSY_BIT) return undefined;
-      const length = header & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      if (length > this.size - BPF_RINGBUF_HDR_SZ) {
-        throw new EbpfError(`record header claims ${length} bytes in a ${this.size} byte ring`, {
-          map: this.name,
-          offset: at,
-        });
-      }
-      let record: T | undefined;
-      if (!(header & BPF_RINGBUF_DISCARD_BIT)) record = this.decode(at + BPF_RINGBUF_HDR_SZ, length);
-      consumed += BigInt((length + BPF_RINGBUF_HDR_SZ + 7) & ~7);
-      // Release the space only after the record was read out.
-      Atomics.store(this.#consumerPos, 0, consumed);
-      if (record !== undefined) return record;
+    } finally {
+      if (pos !== start) this.publish(start >>> 0, pos >>> 0);
     }
+    return n;
+  }
+
+  protected readNext(): T | undefined {
+    let out: T | undefined;
+    this.readInto((r) => (out = r), 1);
+    return out;
+  }
+
+  protected override drain(take: (record: T) => void, active: () => boolean): void {
+    this.readInto(take, Infinity, active);
+  }
+
+  /**
+   * Reads up to `max` records (copied or decoded) into `take` while `active()`, then publishes
+   * the consumer position once. The consumer position is read back from the shared page rather
+   * than kept here, so that a ring another reader (or an earlier process) consumed from stays
+   * consistent.
+   */
+  private readInto(take: (record: T) => void, max: number, active?: () => boolean): number {
+    if (this.closed) return 0;
+    const start = Atomics.load(this.#consumer, LO) | 0;
+    let pos = start;
+    let left = 0;
+    let n = 0;
+    try {
+      while (n < max && (active === undefined || active())) {
+        if (left <= 0) {
+          left = (Atomics.load(this.#producer, LO) - pos) | 0;
+          if (left <= 0 || left > this.size) break;
+        }
+        const at = pos & this.#mask;
+        const header = PLAIN_LOAD_ACQUIRES ? this.#words[at >>> 2]! : Atomics.load(this.#words, at >>> 2);
+        if (header & BPF_RINGBUF_BUSY_BIT) break;
+        const length = header & LENGTH_MASK;
+        const step = (length + BPF_RINGBUF_HDR_SZ + 7) & ~7;
+        if (step > left) throw this.badLength(length, at);
+        // Decoded before the position moves: a record that fails to decode stays in the ring.
+        const discarded = (header & BPF_RINGBUF_DISCARD_BIT) !== 0;
+        const record = discarded ? undefined : this.decode(at + BPF_RINGBUF_HDR_SZ, length);
+        pos = (pos + step) | 0;
+        left = (left - step) | 0;
+        if (!discarded) {
+          n++;
+          take(record as T);
+        }
+      }
+    } finally {
+      // Release the space only after the records were read out.
+      if (pos !== start) this.publish(start >>> 0, pos >>> 0);
+    }
+    return n;
+  }
+
+  protected hasData(): boolean {
+    const left = (Atomics.load(this.#producer, LO) - Atomics.load(this.#consumer, LO)) | 0;
+    return left > 0 && left <= this.size;
+  }
+
+  private publish(from: number, to: number): void {
+    publishPosition(this.#consumer, this.#consumer64, 0, from, to);
+  }
+
+  private badLength(length: number, at: number): EbpfError {
+    return new EbpfError(`record header claims ${length} bytes, more than the ring holds`, {
+      map: this.name,
+      offset: at,
+    });
   }
 
   private decode(at: number, length: number): T {
     const codec = this.#codec;
     if (codec !== undefined) return decodeRecord(codec, this.#view, at, length, { map: this.name });
-    return this.#bytes.slice(at, at + length) as T;
+    return this.#copier.copy(this.#bytes, at, length) as T;
   }
 
   protected pollFds(): number[] {

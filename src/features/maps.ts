@@ -100,6 +100,7 @@ export function mapTypeFeature(type: number, version: string): Feature {
 }
 
 export const RINGBUF = mapTypeFeature(MapType.RINGBUF, '5.8');
+export const USER_RINGBUF = mapTypeFeature(MapType.USER_RINGBUF, '6.1');
 export const BLOOM_FILTER = mapTypeFeature(MapType.BLOOM_FILTER, '5.16');
 export const LRU_HASH = mapTypeFeature(MapType.LRU_HASH, '4.10');
 export const QUEUE = mapTypeFeature(MapType.QUEUE, '4.20');

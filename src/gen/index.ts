@@ -2,3 +2,4 @@
 export * from './shape.js';
 export * from './object-shapes.js';
 export * from './typescript.js';
+export * from './typed.js';

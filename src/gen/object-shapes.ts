@@ -1,7 +1,10 @@
 // The shapes of everything a loaded object hands to JS: each map's keys and values as its BpfMap
 // decodes them, each global-data section's variables as its Globals view does, its programs.
+import { createHash } from 'node:crypto';
+import { cSpelling, typeByCName } from '../btf/c-name.js';
+import { NotFoundError } from '../errors.js';
 import type { MapSpec, ObjectSpec } from '../object/spec.js';
-import { bytesShape, slotShape, type Shape } from './shape.js';
+import { bytesShape, shapeOf, slotShape, type Shape } from './shape.js';
 import {
   FD_VALUE_MAP_TYPES,
   MAP_TYPES_REFUSING_BTF,
@@ -34,11 +37,31 @@ export interface ProgramShape {
   autoload: boolean;
 }
 
+/** A type asked for by name (`--type event`): what LoadedObject.codec(name) decodes records to. */
+export interface RecordShape {
+  /** The name as asked (`event`, `struct event`), the key of LoadedObject.codec. */
+  name: string;
+  /** How C spells the type found. */
+  cname: string;
+  typeId: number;
+  size: number;
+  shape: Shape;
+}
+
 export interface ObjectShapes {
   name: string;
   maps: MapShape[];
   sections: SectionShape[];
   programs: ProgramShape[];
+  records: RecordShape[];
+}
+
+export interface ObjectShapesOptions {
+  /**
+   * C type names to describe as records (`event`, `struct event`, a typedef). A name the object's
+   * BTF lacks is a NotFoundError that says why (see typeByCName).
+   */
+  records?: readonly string[];
 }
 
 const isGlobalsMap = (m: MapSpec): boolean =>
@@ -62,8 +85,31 @@ export function mapShape(spec: Pick<ObjectSpec, 'btf'>, m: MapSpec): MapShape {
   return { name: m.name, type: m.type, key, value };
 }
 
+/** `struct  event ` → `struct event`: the key a record is known by. */
+export function recordKey(name: string): string {
+  return name.trim().replace(/\s+/g, ' ');
+}
+
+/** The shapes of the record types `names`, resolved as C names against the object's BTF. */
+export function recordShapes(spec: ObjectSpec, names: readonly string[]): RecordShape[] {
+  const out: RecordShape[] = [];
+  for (const asked of names) {
+    const name = recordKey(asked);
+    if (out.some((r) => r.name === name)) continue;
+    const where = spec.file !== undefined ? { file: spec.file } : {};
+    if (spec.btf === undefined) {
+      throw new NotFoundError(`no ${name} in BTF: the object has no BTF (compile with -g)`, where);
+    }
+    const lines = [...(spec.btfExt?.lineInfo.values() ?? [])].flat();
+    const t = typeByCName(spec.btf, name, { lines, ...where });
+    const { shape, size } = shapeOf(spec.btf, t.id);
+    out.push({ name, cname: cSpelling(t), typeId: t.id, size, shape });
+  }
+  return out;
+}
+
 /** Everything an ObjectSpec gives JS once loaded, as shapes. */
-export function objectShapes(spec: ObjectSpec): ObjectShapes {
+export function objectShapes(spec: ObjectSpec, opts: ObjectShapesOptions = {}): ObjectShapes {
   const sections: SectionShape[] = [];
   for (const m of spec.maps) {
     if (!isGlobalsMap(m)) continue;
@@ -89,5 +135,26 @@ export function objectShapes(spec: ObjectSpec): ObjectShapes {
       type: p.type,
       autoload: p.autoload,
     })),
+    records: recordShapes(spec, opts.records ?? []),
   };
+}
+
+/** The parts of an object a generated module is checked against (see shapesFingerprint). */
+export const FINGERPRINT_PARTS = ['maps', 'sections', 'programs', 'records'] as const;
+export type FingerprintPart = (typeof FINGERPRINT_PARTS)[number];
+
+/**
+ * A short hash of each part of the shapes — what the generated types promise, without BTF ids —
+ * as `maps:1a2b3c4d sections:... programs:... records:...`. Objects built from one source for
+ * either endianness agree; a changed map, variable, program or record type changes its part.
+ */
+export function shapesFingerprint(shapes: ObjectShapes): string {
+  const strip = (_k: string, v: unknown): unknown =>
+    _k === 'typeId' ? undefined : typeof v === 'bigint' ? v.toString() : v;
+  return FINGERPRINT_PARTS.map((part) => {
+    const data =
+      part === 'programs' ? shapes.programs.map((p) => [p.name, p.type, p.autoload]) : shapes[part];
+    const h = createHash('sha256').update(JSON.stringify(data, strip)).digest('hex').slice(0, 12);
+    return `${part}:${h}`;
+  }).join(' ');
 }

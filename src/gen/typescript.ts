@@ -1,7 +1,8 @@
-// `ebpf gen types`: a TypeScript module of types for one object, printed from its shapes: an
-// interface per named struct/union, enums as name unions, per-map key/value types, per-section globals.
+// `ebpf gen types`: a TypeScript module for one object, printed from its shapes: an interface per
+// named struct/union, enums as name unions, per-map key/value types, per-section globals, record
+// types asked for by name, and typed load()/loadSpec() (as bpf2go and libbpf skeletons give).
 import type { ObjectSpec } from '../object/spec.js';
-import { objectShapes, type ObjectShapes } from './object-shapes.js';
+import { objectShapes, shapesFingerprint, type ObjectShapes } from './object-shapes.js';
 import type { Shape, ShapeField } from './shape.js';
 
 export interface GenerateOptions {
@@ -11,6 +12,12 @@ export interface GenerateOptions {
   importFrom?: string;
   /** What the header names as the source (a file name); default the spec's file. */
   source?: string;
+  /** C type names to declare as records (`event`, `struct event`): `obj.codec(name)` is typed. */
+  records?: readonly string[];
+  /** The object's bytes, embedded so that load() and loadSpec() need no argument. */
+  embed?: Uint8Array;
+  /** The command that regenerates the module, quoted when the object no longer matches. */
+  regenerate?: string;
 }
 
 /** Names the module imports or uses from the global scope: a C type must not shadow them. */
@@ -18,8 +25,12 @@ const RESERVED = new Set([
   'BpfMap',
   'Globals',
   'LoadedObject',
+  'LoadOptions',
   'ObjectSpec',
+  'ObjectTypes',
   'Program',
+  'GENERATED_FROM',
+  'OBJECT_BASE64',
   'Omit',
   'Record',
   'Array',
@@ -86,7 +97,8 @@ const STANDARD_SECTIONS: Record<string, string> = { '.rodata': 'rodata', '.data'
 
 /** The TypeScript module for `spec`, as `ebpf gen types` writes it. */
 export function generateTypes(spec: ObjectSpec, opts: GenerateOptions = {}): string {
-  return new Printer(objectShapes(spec), opts, opts.source ?? spec.file).print();
+  const shapes = objectShapes(spec, { records: opts.records ?? [] });
+  return new Printer(shapes, opts, opts.source ?? spec.file).print();
 }
 
 type Named = Extract<Shape, { kind: 'enum' | 'object' }>;
@@ -99,7 +111,7 @@ class Printer {
   private readonly prefix: string;
   private readonly sectionNames = new Map<string, string>();
   private readonly objectNames: Record<
-    'maps' | 'mapTypes' | 'programs' | 'programName' | 'sections' | 'object' | 'spec',
+    'maps' | 'mapTypes' | 'programs' | 'programName' | 'sections' | 'records' | 'types' | 'object' | 'spec',
     string
   >;
 
@@ -117,6 +129,8 @@ class Printer {
       programs: this.names.take(`${p}Programs`),
       programName: this.names.take(`${p}ProgramName`),
       sections: this.names.take(`${p}Sections`),
+      records: this.names.take(`${p}Records`),
+      types: this.names.take(`${p}Types`),
       object: this.names.take(`${p}Object`),
       spec: this.names.take(`${p}Spec`),
     };
@@ -188,76 +202,119 @@ class Printer {
     return name;
   }
 
+  /** `{ a: X; b: Y }` over several lines, or `Record<never, never>` when empty. */
+  private literal(lines: string[]): string {
+    return lines.length === 0 ? 'Record<never, never>' : `{\n${lines.join('\n')}\n}`;
+  }
+
   print(): string {
-    const { maps, mapTypes, programs, programName, sections, object, spec } = this.objectNames;
+    const { maps, mapTypes, programs, programName, sections, records, types, object, spec } =
+      this.objectNames;
     const sh = this.shapes;
+    const from = JSON.stringify(this.opts.importFrom ?? 'ebpf');
     const mapLines = sh.maps.map(
       (m) => `  ${prop(m.name)}: { key: ${this.text(m.key, '  ')}; value: ${this.text(m.value, '  ')} };`,
     );
+    const recordLines = sh.records.map((r) => `  ${prop(r.name)}: ${this.text(r.shape, '  ')};`);
+    // Section types are aliases, not interfaces: an interface has no index signature, so it would
+    // not fit ObjectTypes['sections'].
     const sectionDecls: string[] = [];
     for (const s of sh.sections) {
       const fields = s.variables.map((v) => ({ name: v.name, shape: v.shape }));
-      const body = fields.length === 0 ? '{}' : this.objectText(fields, '');
+      const body = fields.length === 0 ? 'Record<never, never>' : this.objectText(fields, '');
       sectionDecls.push(
         `/** Variables of ${s.section} (map '${s.map}'): the global ones, as its Globals view gives them. */\n` +
-          `export interface ${this.sectionNames.get(s.section)!} ${body}`,
+          `export type ${this.sectionNames.get(s.section)!} = ${body};`,
       );
     }
+    const secLines = sh.sections.map((s) => `  ${prop(s.section)}: ${this.sectionNames.get(s.section)!};`);
+    for (const std of Object.keys(STANDARD_SECTIONS)) {
+      if (!sh.sections.some((s) => s.section === std)) secLines.push(`  ${prop(std)}: never;`);
+    }
+    const progNames = sh.programs.map((p) => JSON.stringify(p.name));
+    const embedded = this.opts.embed !== undefined;
+    const shown = this.source !== undefined ? ` (${this.source})` : '';
     const out: string[] = [];
     out.push(
-      `// Types of the BPF object '${sh.name}'${this.source !== undefined ? ` (${this.source})` : ''}, generated by \`ebpf gen types\``,
-      '// from its BTF: what the ebpf package decodes its maps and global variables to. DO NOT EDIT.',
-      `// Use: \`const obj = loadObject(file) as unknown as ${object};\` then \`obj.map('name').lookup(key)\`.`,
-      `import type { BpfMap, Globals, LoadedObject, ObjectSpec, Program } from ${JSON.stringify(this.opts.importFrom ?? 'ebpf')};`,
+      `// Types of the BPF object '${sh.name}'${shown}, generated by \`ebpf gen types\` from its BTF: what`,
+      '// the ebpf package decodes its maps, global variables and records to, and a typed load(). DO NOT EDIT.',
+      `// Use: \`using obj = load(${embedded ? '' : 'file'})\`, then \`obj.map('name')\`, \`obj.bss\`, \`obj.codec('type')\`; or`,
+      `// \`const spec = loadSpec(${embedded ? '' : 'file'})\`, set \`spec.rodata\`, then \`loadObject(spec)\`. No cast needed.`,
+      `import { loadObject, loadObjectSpec, withObjectTypes } from ${from};`,
+      `import type { BpfMap, LoadedObject, LoadOptions, ObjectSpec, Program } from ${from};`,
       '',
     );
+    // Printing the maps and records declares the C types they use; those come first.
+    const mapBody = this.literal(mapLines);
+    const recordBody = this.literal(recordLines);
     for (const d of this.decls) out.push(d, '');
     for (const d of sectionDecls) out.push(d, '');
     out.push(
       `/** Key and value of each map, as \`${object}.map(name)\` decodes them. */`,
-      mapLines.length === 0
-        ? `export interface ${mapTypes} {}`
-        : `export interface ${mapTypes} {\n${mapLines.join('\n')}\n}`,
+      `export type ${mapTypes} = ${mapBody};`,
       '',
       `/** Each map's handle. */`,
       `export type ${maps} = { [N in keyof ${mapTypes}]: BpfMap<${mapTypes}[N]['key'], ${mapTypes}[N]['value']> };`,
       '',
-    );
-    const progNames = sh.programs.map((p) => JSON.stringify(p.name));
-    out.push(
       `/** The object's programs (those with \`SEC("?...")\` are loaded only when asked). */`,
       `export type ${programName} = ${progNames.length === 0 ? 'never' : progNames.join(' | ')};`,
       `export type ${programs} = { [N in ${programName}]: Program };`,
       '',
-    );
-    const secLines = sh.sections.map((s) => `  ${prop(s.section)}: ${this.sectionNames.get(s.section)!};`);
-    out.push(
-      `/** Global variables by section. */`,
-      secLines.length === 0
-        ? `export interface ${sections} {}`
-        : `export interface ${sections} {\n${secLines.join('\n')}\n}`,
+      `/** Global variables by section (\`.rodata\`, \`.data\` and \`.bss\` are \`never\` when the object has none). */`,
+      `export type ${sections} = ${this.literal(secLines)};`,
+      '',
+      `/** Types asked for by name (\`--type\`), as \`${object}.codec(name)\` decodes them (ring and perf buffer records). */`,
+      `export type ${records} = ${recordBody};`,
+      '',
+      `/** What these types say about the object: ObjectSpec<${types}> and LoadedObject<${types}> are typed by it. */`,
+      `export type ${types} = {`,
+      `  maps: ${mapTypes};`,
+      `  programs: ${programName};`,
+      `  sections: ${sections};`,
+      `  records: ${records};`,
+      '};',
+      '',
+      `/** The loaded object, typed. */`,
+      `export type ${object} = LoadedObject<${types}>;`,
+      '',
+      `/** The object before load, typed: its global variables are set through BTF. */`,
+      `export type ${spec} = ObjectSpec<${types}>;`,
       '',
     );
-    const getters = sh.sections
-      .filter((s) => STANDARD_SECTIONS[s.section] !== undefined)
-      .map(
-        (s) => `  readonly ${STANDARD_SECTIONS[s.section]!}: Globals<${this.sectionNames.get(s.section)!}>;`,
-      );
-    const globalsMembers = [
-      `  globals<S extends keyof ${sections}>(section: S): Globals<${sections}[S]>;`,
-      ...getters,
-    ];
+    const check = {
+      fingerprint: shapesFingerprint(sh),
+      records: sh.records.map((r) => r.name),
+      ...(this.opts.regenerate !== undefined && { regenerate: this.opts.regenerate }),
+    };
     out.push(
-      `/** The loaded object, typed (a section it lacks is no property: the runtime throws NotFoundError). */`,
-      `export interface ${object} extends Omit<LoadedObject, 'map' | 'program' | 'globals' | 'rodata' | 'data' | 'bss'> {`,
-      `  map<N extends keyof ${maps}>(name: N): ${maps}[N];`,
-      `  program(name: ${programName}): Program;`,
-      ...globalsMembers,
+      '/** What the object given to loadSpec() must match: the shapes these types were printed from. */',
+      `const GENERATED_FROM = ${JSON.stringify(check)};`,
+      '',
+    );
+    let input = 'input: string | Uint8Array';
+    if (this.opts.embed !== undefined) {
+      out.push(
+        `/** The object's ${this.opts.embed.length} bytes${shown}, embedded. */`,
+        `const OBJECT_BASE64 =\n  ${JSON.stringify(Buffer.from(this.opts.embed).toString('base64'))};`,
+        '',
+      );
+      input = 'input: string | Uint8Array = Uint8Array.from(atob(OBJECT_BASE64), (c) => c.charCodeAt(0))';
+    }
+    const what = embedded
+      ? 'The object (the embedded one, or a file or its bytes)'
+      : 'The object (a file or its bytes)';
+    out.push(
+      `/**`,
+      ` * ${what}, read and checked to be the one these types`,
+      ` * describe (ObjectTypesMismatchError otherwise), typed: set \`.rodata\` here, then loadObject(spec).`,
+      ` */`,
+      `export function loadSpec(${input}): ${spec} {`,
+      `  return withObjectTypes<${types}>(loadObjectSpec(input, { name: ${JSON.stringify(sh.name)} }), GENERATED_FROM);`,
       '}',
       '',
-      `/** The object before load: its global variables, set through BTF. */`,
-      `export interface ${spec} extends Omit<ObjectSpec, 'globals' | 'rodata' | 'data' | 'bss'> {`,
-      ...globalsMembers,
+      `/** Loads the object (see loadSpec) into the kernel, typed. Close it (or \`using\`) to release it. */`,
+      `export function load(${input.replace('input: string | Uint8Array', `input: ${spec} | string | Uint8Array`)}, opts: LoadOptions = {}): ${object} {`,
+      `  return loadObject(typeof input === 'string' || input instanceof Uint8Array ? loadSpec(input) : input, opts);`,
       '}',
       '',
     );

@@ -1,20 +1,15 @@
 // The BTF checks the linker makes when one symbol appears in two files: that an extern's type
 // agrees with the definition's, and that two definitions of one map in .maps say the same thing.
-import type { Type } from '../btf/types.js';
+import { VOID, type Type } from '../btf/types.js';
+import { skipQualifiers, skips } from '../btf/walk.js';
 
 /** Types of one BTF by id (index 0, void, is undefined). */
 export type TypeTable = readonly (Type | undefined)[];
 
-const MOD_KINDS = new Set(['TYPEDEF', 'VOLATILE', 'CONST', 'RESTRICT', 'TYPE_TAG']);
-
-/** The type behind typedefs, modifiers and type tags; undefined for void (or a missing id). */
+/** The type behind typedefs, modifiers and type tags; undefined for void (or a missing id, or a loop). */
 export function skipModsAndTypedefs(types: TypeTable, id: number): Type | undefined {
-  for (let hops = 0; hops < 64; hops++) {
-    const t = types[id];
-    if (t === undefined || !MOD_KINDS.has(t.kind)) return t;
-    id = (t as { type: number }).type;
-  }
-  return undefined;
+  const t = skipQualifiers((i) => types[i] ?? VOID, id, { typedefs: true });
+  return t.kind === 'VOID' || skips(t, { typedefs: true }) ? undefined : t;
 }
 
 /** Size in bytes of a type, following typedefs, modifiers and VARs; undefined when it has none. */

@@ -8,7 +8,8 @@
 //  2. primitive types (INT, ENUM, FWD, FLOAT) by value; an enum forward declaration meets its enum;
 //  3. STRUCT/UNION by walking both type graphs side by side under a hypothetical mapping that
 //     a contradiction refutes; a successful walk also records FWD -> STRUCT resolutions;
-//  4. a FWD whose name names exactly one canonical struct (or union) resolves to it;
+//  4. a FWD whose name names exactly one canonical struct (or union) resolves to it (libbpf
+//     1.1.0 on; optional, as older libbpf, and so bpftool 7.1's, lacks it);
 //  5. reference types (PTR, TYPEDEF, modifiers, ARRAY, FUNC, FUNC_PROTO, tags) once what they
 //     refer to is canonical, so plain equality suffices;
 //  6. canonical types kept in id order, every reference rewritten.
@@ -18,6 +19,7 @@ import type { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
 import { StringTableBuilder } from '../btf/strings.js';
 import { BtfKind, type Type } from '../btf/types.js';
+import { mapTypeRefs } from '../btf/walk.js';
 
 const UNPROCESSED = 0xffffffff;
 const IN_PROGRESS = 0xfffffffe;
@@ -32,6 +34,12 @@ export interface DedupOptions {
   strings?: Iterable<string>;
   /** Strings .BTF.ext refers to, in libbpf's visiting order; kept after the types' strings. */
   extStrings?: Iterable<string>;
+  /**
+   * Resolve a FWD that no struct comparison resolved to the one canonical struct (or union) of
+   * its name, when there is exactly one (default true, as libbpf since 1.1.0; bpftool 7.1, built
+   * with the libbpf of Linux 6.1, does not).
+   */
+  fwdByName?: boolean;
   /** Byte order of the output (default little endian). */
   littleEndian?: boolean;
   /** For error messages. */
@@ -72,42 +80,7 @@ export function typeStrings(t: Type): string[] {
 }
 
 /** Calls `visit` on every type id a type refers to, in libbpf's order, storing what it returns. */
-export function mapTypeIds(t: Type, visit: (id: number) => number): void {
-  switch (t.kind) {
-    case 'INT':
-    case 'FLOAT':
-    case 'ENUM':
-    case 'ENUM64':
-    case 'FWD':
-      return;
-    case 'PTR':
-    case 'TYPEDEF':
-    case 'VOLATILE':
-    case 'CONST':
-    case 'RESTRICT':
-    case 'FUNC':
-    case 'VAR':
-    case 'DECL_TAG':
-    case 'TYPE_TAG':
-      t.type = visit(t.type);
-      return;
-    case 'ARRAY':
-      t.type = visit(t.type);
-      t.indexType = visit(t.indexType);
-      return;
-    case 'STRUCT':
-    case 'UNION':
-      for (const m of t.members) m.type = visit(m.type);
-      return;
-    case 'FUNC_PROTO':
-      t.returnType = visit(t.returnType);
-      for (const p of t.params) p.type = visit(p.type);
-      return;
-    case 'DATASEC':
-      for (const v of t.vars) v.type = visit(v.type);
-      return;
-  }
-}
+export const mapTypeIds: (t: Type, visit: (id: number) => number) => void = mapTypeRefs;
 
 /** A deep copy, so dedup can rewrite references without touching the caller's types. */
 export function cloneType<T extends Type>(t: T): T {
@@ -305,12 +278,11 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     const k = type(id).kind;
     if (k === 'VAR' || k === 'DATASEC') map[id] = id;
   }
-  // Candidates by signature; looked at newest first, as libbpf's hash buckets are.
+  // Candidates by signature.
   const table = new Map<string, number[]>();
-  const candidates = (key: string): number[] => {
-    const l = table.get(key);
-    return l ? [...l].reverse() : [];
-  };
+  const none: readonly number[] = [];
+  // Looked at from the end: newest first, as libbpf's hash buckets are.
+  const candidates = (key: string): readonly number[] => table.get(key) ?? none;
   const addCandidate = (key: string, id: number): void => {
     const l = table.get(key);
     if (l) l.push(id);
@@ -335,7 +307,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     switch (t.kind) {
       case 'INT':
         key = 'I' + commonKey(t) + '\0' + extraWord(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalIntTag(t, type(c))) {
             canon = c;
             break;
@@ -345,7 +318,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'ENUM':
       case 'ENUM64':
         key = 'E' + t.name;
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           const ct = type(c);
           if (equalEnum(t, ct)) {
             canon = c;
@@ -364,7 +338,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'FWD':
       case 'FLOAT':
         key = 'F' + commonKey(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalCommon(t, type(c))) {
             canon = c;
             break;
@@ -472,7 +447,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     if (t.kind !== 'STRUCT' && t.kind !== 'UNION') continue;
     const key = structKey(t);
     let canon = id;
-    for (const c of candidates(key)) {
+    for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+      const c = l[i]!;
       // Guards against a FWD in the same bucket, which the walk would call equivalent.
       if (!shallowEqualStruct(t, type(c))) continue;
       clearHypot();
@@ -488,6 +464,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
 
   // 4. A FWD still on its own resolves to the one canonical struct or union of its name.
   const byName = new Map<string, number>();
+  const fwdByName = opts.fwdByName ?? true;
   for (let id = 1; id < n; id++) {
     const t = type(id);
     if ((t.kind !== 'STRUCT' && t.kind !== 'UNION') || map[id] !== id) continue;
@@ -495,7 +472,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
   }
   for (let id = 1; id < n; id++) {
     const t = type(id);
-    if (t.kind !== 'FWD' || map[id] !== id) continue;
+    if (!fwdByName || t.kind !== 'FWD' || map[id] !== id) continue;
     const c = byName.get(t.name);
     if (c === undefined || c === 0) continue;
     if (type(c).kind === (t.union ? 'UNION' : 'STRUCT')) map[id] = c;
@@ -519,7 +496,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'TYPE_TAG':
         t.type = refType(t.type);
         key = 'R' + commonKey(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalCommon(t, type(c))) {
             canon = c;
             break;
@@ -529,7 +507,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
       case 'DECL_TAG':
         t.type = refType(t.type);
         key = 'D' + commonKey(t) + '\0' + extraWord(t);
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalIntTag(t, type(c))) {
             canon = c;
             break;
@@ -540,7 +519,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
         t.type = refType(t.type);
         t.indexType = refType(t.indexType);
         key = `A${commonKey(t)}\0${t.type}\0${t.indexType}\0${t.nelems}`;
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalArray(t, type(c))) {
             canon = c;
             break;
@@ -551,7 +531,8 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
         t.returnType = refType(t.returnType);
         for (const p of t.params) p.type = refType(p.type);
         key = 'P' + commonKey(t) + t.params.map((p) => `\0${p.name}\0${p.type}`).join('');
-        for (const c of candidates(key)) {
+        for (let l = candidates(key), i = l.length - 1; i >= 0; i--) {
+          const c = l[i]!;
           if (equalFnProto(t, type(c))) {
             canon = c;
             break;
@@ -592,13 +573,14 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
 }
 
 /** Deduplicate a parsed BTF (raw, or an object's .BTF) to new raw BTF bytes, as btf__dedup would. */
-export function dedupBtf(btf: Btf): DedupResult {
+export function dedupBtf(btf: Btf, opts: Pick<DedupOptions, 'fwdByName'> = {}): DedupResult {
   if (btf.base) {
     throw new NotSupportedError('deduplicating split BTF against its base is not supported', {
       ...(btf.file !== undefined ? { file: btf.file } : {}),
     });
   }
   return dedupTypes([...btf.types()], {
+    ...opts,
     littleEndian: btf.littleEndian,
     ...(btf.file !== undefined ? { file: btf.file } : {}),
   });

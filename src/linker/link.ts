@@ -39,6 +39,14 @@ import { cloneType, dedupTypes, mapTypeIds, typeStrings } from './dedup.js';
 import { writeElf, type OutputSection } from './elf-writer.js';
 import { LinkError } from './errors.js';
 
+export interface LinkOptions {
+  /**
+   * Let BTF dedup resolve a leftover FWD to the one struct or union of its name (default true,
+   * as libbpf 1.1.0 on; false gives what bpftool 7.1, built with Linux 6.1's libbpf, writes).
+   */
+  fwdByName?: boolean;
+}
+
 /** One object to link: its bytes and the name errors use for it. */
 export interface LinkInput {
   file: string;
@@ -146,7 +154,7 @@ class Linker {
   private readonly btfStrings = new Set<string>(['']);
   private littleEndian: boolean | undefined;
 
-  constructor() {
+  constructor(private readonly opts: LinkOptions = {}) {
     const strtab = this.addDstSec('.strtab');
     this.initSec(strtab, { type: SHT_STRTAB, flags: SHF_STRINGS, addralign: 1, entsize: 0 });
     const symtab = this.addDstSec('.symtab');
@@ -818,7 +826,11 @@ class Linker {
       for (const s of withExt) if (s.funcInfo.length) this.btfStrings.add(s.name);
       for (const s of withExt) if (s.lineInfo.length) this.btfStrings.add(s.name);
       for (const s of withExt) if (s.coreRelos.length) this.btfStrings.add(s.name);
-      const d = dedupTypes(this.types.slice(1) as Type[], { littleEndian: le, strings: this.btfStrings });
+      const d = dedupTypes(this.types.slice(1) as Type[], {
+        ...(this.opts.fwdByName !== undefined ? { fwdByName: this.opts.fwdByName } : {}),
+        littleEndian: le,
+        strings: this.btfStrings,
+      });
       extra.push(this.rawSection('.BTF', d.bytes));
       const hasExt = withExt.some((s) => s.funcInfo.length || s.lineInfo.length || s.coreRelos.length);
       if (hasExt) {
@@ -953,9 +965,9 @@ function buildBtfExt(
  * definitions, extern and definition of different types, two map definitions that disagree),
  * naming the symbol and both files.
  */
-export function linkObjects(inputs: readonly LinkInput[]): Uint8Array {
+export function linkObjects(inputs: readonly LinkInput[], opts: LinkOptions = {}): Uint8Array {
   if (inputs.length === 0) throw new LinkError('nothing to link');
-  const l = new Linker();
+  const l = new Linker(opts);
   for (const i of inputs) l.add(i);
   return l.finish();
 }

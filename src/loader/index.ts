@@ -1,6 +1,7 @@
 // The loading step: ObjectSpec → kernel objects, with trace events and all-or-nothing cleanup.
 export {
   loadObject,
+  loadObjectAsync,
   DEFAULT_PIN_ROOT,
   type LoadOptions,
   type CoreContext,

@@ -17,7 +17,9 @@ import type { AppliedCoreRelocation } from '../core/apply.js';
 import {
   SEC_ATTACH_BTF,
   objectSpecFromElf,
+  specElf,
   type ObjectSpec,
+  type ObjectTypes,
   type ProgramSpec,
   type SpecInstruction,
 } from '../object/index.js';
@@ -137,7 +139,8 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
     const elf = parseElf(bytes, file);
     return { spec: objectSpecFromElf(elf, file !== undefined ? { file } : {}), elf };
   }
-  let elf = opts.elf;
+  // The ELF the spec was read from (bytes have no file to read again), else its file.
+  let elf = opts.elf ?? specElf(input);
   if (elf === undefined && input.file !== undefined) {
     try {
       const b = readFileSync(input.file);
@@ -152,14 +155,66 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
 /**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
- * after a throw nothing this call created remains.
+ * after a throw nothing this call created remains. A spec typed by `ebpf gen types` (ObjectSpec<T>)
+ * gives a LoadedObject<T>.
  */
+export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
+export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
   const { spec, elf } = readInput(input, opts);
   // Before the first probe or object: kernels before 5.11 charge all of them to RLIMIT_MEMLOCK.
   raiseMemlockIfCharged();
-  return new Loader(spec, elf, opts).load();
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = sys.progLoad(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
 }
+
+/**
+ * loadObject, with each BPF_PROG_LOAD (the verifier, which can take seconds on a big program) on
+ * libuv's thread pool, so the event loop keeps running meanwhile; the other steps are quick and
+ * run on the calling thread. Rejects as loadObject throws, with nothing left behind. Programs
+ * load one after another, in the same order as loadObject.
+ */
+export async function loadObjectAsync(
+  input: ObjectSpec | string | Uint8Array,
+  opts: LoadOptions = {},
+): Promise<LoadedObject> {
+  const { spec, elf } = readInput(input, opts);
+  raiseMemlockIfCharged();
+  const steps = new Loader(spec, elf, opts).load();
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const { attr, bufs, log } = step.value;
+    let r: { fd: Fd; log: string };
+    try {
+      r = await sys.progLoadAsync(attr, bufs, log);
+    } catch (e) {
+      step = steps.throw(e);
+      continue;
+    }
+    step = steps.next(r);
+  }
+}
+
+/** A BPF_PROG_LOAD the loader's steps ask its driver (sync or async) to make. */
+interface ProgLoadCall {
+  attr: Parameters<typeof sys.progLoad>[0];
+  bufs: Parameters<typeof sys.progLoad>[1];
+  log: Parameters<typeof sys.progLoad>[2];
+}
+
+/** The loader's steps: they yield each program load and take its result (or its error) back. */
+type LoadSteps<R> = Generator<ProgLoadCall, R, { fd: Fd; log: string }>;
 
 class Loader {
   private readonly made = new Made();
@@ -207,7 +262,7 @@ class Loader {
     return this.kernel;
   }
 
-  load(): LoadedObject {
+  *load(): LoadSteps<LoadedObject> {
     const spec = this.spec;
     if (spec.littleEndian !== HOST_LITTLE_ENDIAN) {
       throw new NotSupportedError(
@@ -238,7 +293,7 @@ class Loader {
       this.loadBtf(toLoad);
       this.mapLoader.createAll(this.btfFd, this.kconfigContents);
       const structOps = this.structOps(toLoad);
-      for (const p of toLoad) this.loadProgram(p, structOps.get(p.name));
+      for (const p of toLoad) yield* this.loadProgram(p, structOps.get(p.name));
       this.mapLoader.setProgramSlots((name) => this.programs.get(name)?.fd.fd);
       this.pinAll(toLoad);
     } catch (e) {
@@ -449,7 +504,7 @@ class Loader {
     return t;
   }
 
-  private loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): void {
+  private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
       throw new LoadError('program', `missing BPF prog type, check ELF section name '${p.sectionName}'`, at);
@@ -519,7 +574,7 @@ class Loader {
       : undefined;
     let fd: Fd;
     try {
-      const r = sys.progLoad(attr, bufs, log);
+      const r = yield { attr, bufs, log };
       fd = this.made.fd(r.fd);
       if (r.log !== '') this.logs.set(p.name, r.log);
     } catch (e) {

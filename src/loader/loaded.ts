@@ -4,7 +4,17 @@ import type { ProgType } from '../constants.js';
 import { NotFoundError } from '../errors.js';
 import { removePin } from '../internal/pin.js';
 import { BpfMap } from '../map/map.js';
-import type { Globals, ObjectGlobals } from '../object/spec.js';
+import { typeByCName } from '../btf/c-name.js';
+import { codecFor, type Codec } from '../btf/codec.js';
+import type {
+  Globals,
+  MapName,
+  ObjectGlobals,
+  ObjectTypes,
+  RecordName,
+  SectionName,
+} from '../object/spec.js';
+import { objectTypes } from '../object/spec.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
 import type { Fd } from '../sys/fd.js';
@@ -27,13 +37,19 @@ export interface LoadedProgramRecord {
   pinnedAt: string | undefined;
 }
 
-export class LoadedObject implements Disposable, ObjectGlobals {
-  readonly spec: ObjectSpec;
+/**
+ * A loaded object. `T` (an ObjectTypes that `ebpf gen types` writes) types its maps, programs,
+ * global variables and record codecs; loadObject(spec) carries it over from a typed spec.
+ */
+export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Disposable, ObjectGlobals<T> {
+  /** Type-level only (see ObjectTypes): never present at run time. */
+  declare readonly [objectTypes]?: T;
+  readonly spec: ObjectSpec<T>;
   /** Every map by its libbpf name: descriptor, spec, pin. `map(name)` gives a typed BpfMap handle. */
   readonly maps: ReadonlyMap<string, LoadedMapRecord>;
-  readonly programs: ReadonlyMap<string, Program>;
+  readonly programs: ReadonlyMap<T['programs'], Program>;
   /** Program records: spec, kernel name and pin. */
-  readonly programRecords: ReadonlyMap<string, LoadedProgramRecord>;
+  readonly programRecords: ReadonlyMap<T['programs'], LoadedProgramRecord>;
   /** Verifier logs of programs loaded with a log level. */
   readonly logs: ReadonlyMap<string, string>;
   readonly btfFd: Fd | undefined;
@@ -41,7 +57,7 @@ export class LoadedObject implements Disposable, ObjectGlobals {
   readonly #globals = new Map<string, Globals>();
 
   constructor(
-    spec: ObjectSpec,
+    spec: ObjectSpec<T>,
     btfFd: Fd | undefined,
     maps: Map<string, LoadedMapRecord>,
     programs: Map<string, LoadedProgramRecord>,
@@ -59,14 +75,21 @@ export class LoadedObject implements Disposable, ObjectGlobals {
   }
 
   /** The program named `name`; NotFoundError when the object has none loaded by that name. */
-  program(name: string): Program {
+  program(name: T['programs']): Program {
     const p = this.programs.get(name);
     if (p === undefined) throw new NotFoundError(`no loaded program '${name}'`, { program: name });
     return p;
   }
 
   /** A BpfMap handle over the loaded map (sharing its descriptor), typed by the object's BTF. */
-  map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
+  map<N extends MapName<T>>(name: N): BpfMap<T['maps'][N]['key'], T['maps'][N]['value']>;
+  /** The same, with the caller declaring key and value types (unchecked). */
+  map<K, V>(name: MapName<T>): BpfMap<K, V>;
+  map(name: string): BpfMap {
+    return this.#map(name);
+  }
+
+  #map(name: string): BpfMap {
     let h = this.#handles.get(name);
     if (h === undefined) {
       const r = this.maps.get(name);
@@ -74,32 +97,53 @@ export class LoadedObject implements Disposable, ObjectGlobals {
       h = BpfMap.fromFd(r.fd, this.spec.btf !== undefined ? { btf: this.spec.btf } : {});
       this.#handles.set(name, h);
     }
-    return h as BpfMap<K, V>;
+    return h;
+  }
+
+  /**
+   * The codec of a BTF type named as C does (`struct event`, `event`, a typedef): what a record
+   * read from a ring or perf buffer decodes to (`RingBuffer.open(obj.map('rb')).decodeWith(
+   * obj.codec('event'))`). A name the object's BTF lacks is a NotFoundError saying why (clang
+   * emits BTF only for types something global reaches) and the names close to it.
+   */
+  codec<N extends RecordName<T>>(type: N): Codec<T['records'][N]> {
+    const btf = this.spec.btf;
+    const where = this.spec.file !== undefined ? { file: this.spec.file } : {};
+    if (btf === undefined)
+      throw new NotFoundError(`no ${type} in BTF: the object has no BTF (build with -g)`, where);
+    const lines = [...(this.spec.btfExt?.lineInfo.values() ?? [])].flat();
+    return codecFor(btf, typeByCName(btf, type, { lines, ...where }).id, 'record') as Codec<T['records'][N]>;
   }
 
   /** `.rodata` variables as loaded (read-only: the map is frozen); NotFoundError if there is none. */
-  get rodata(): Globals {
-    return this.globals('.rodata');
+  get rodata(): Globals<T['sections']['.rodata']> {
+    return this.#view('.rodata') as Globals<T['sections']['.rodata']>;
   }
 
   /** `.data` variables, read and written live (mmap'd where the map allows it). */
-  get data(): Globals {
-    return this.globals('.data');
+  get data(): Globals<T['sections']['.data']> {
+    return this.#view('.data') as Globals<T['sections']['.data']>;
   }
 
   /** `.bss` variables, read and written live. */
-  get bss(): Globals {
-    return this.globals('.bss');
+  get bss(): Globals<T['sections']['.bss']> {
+    return this.#view('.bss') as Globals<T['sections']['.bss']>;
   }
 
   /** The variables of any global-data section (`.data.custom`...), read and written live. */
-  globals<T extends object = Record<string, unknown>>(section: string): Globals<T> {
+  globals<S extends SectionName<T>>(section: S): Globals<T['sections'][S]>;
+  globals<V extends object>(section: SectionName<T>): Globals<V>;
+  globals(section: string): Globals {
+    return this.#view(section);
+  }
+
+  #view(section: string): Globals {
     let g = this.#globals.get(section);
     if (g === undefined) {
-      g = loadedGlobals<Globals>(this.spec, (name) => this.map(name), section);
+      g = loadedGlobals<Globals>(this.spec as unknown as ObjectSpec, (name) => this.#map(name), section);
       this.#globals.set(section, g);
     }
-    return g as Globals<T>;
+    return g;
   }
 
   /** Every path this load pinned (maps and programs). */

@@ -17,6 +17,7 @@ import {
   progGetFdById,
   progGetInfo,
   progLoad,
+  progLoadAsync,
 } from '../sys/bpf.js';
 
 /**
@@ -60,6 +61,7 @@ export const sys = {
   objPin: wrap('BPF_OBJ_PIN', objPin),
   objGet: wrap('BPF_OBJ_GET', objGet),
   progLoad: wrap('BPF_PROG_LOAD', progLoad),
+  progLoadAsync: wrap('BPF_PROG_LOAD', progLoadAsync),
   progBindMap: wrap('BPF_PROG_BIND_MAP', progBindMap),
   btfGetNextId: wrap('BPF_BTF_GET_NEXT_ID', btfGetNextId),
   btfGetFdById: wrap('BPF_BTF_GET_FD_BY_ID', btfGetFdById),

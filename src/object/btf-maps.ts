@@ -190,6 +190,14 @@ class DefParser {
     });
     if (spec.type === MapType.UNSPEC) this.fail(name, "map type isn't specified");
     if (spec.type === MapType.RINGBUF || spec.type === MapType.USER_RINGBUF) {
+      // The kernel refuses both (EINVAL, in libbpf too): say so here, where the definition is.
+      if (spec.keySize !== 0 || spec.valueSize !== 0) {
+        this.fail(
+          name,
+          'a ring buffer has no key or value: drop its __type(key/value, ...) (to keep a record type in BTF, ' +
+            'refer to it from a global: `struct event *unused __attribute__((unused));`)',
+        );
+      }
       spec.maxEntries = ringbufSize(spec.maxEntries, opts.pageSize ?? 4096);
     }
     return { spec, valuesMember };

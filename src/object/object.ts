@@ -64,14 +64,27 @@ export function loadObjectSpec(input: Uint8Array | string, opts: LoadObjectOptio
   const file = typeof input === 'string' ? input : opts.file;
   const bytes = typeof input === 'string' ? readInputFile(input) : input;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);
-  return new ObjectReader(parseElf(bytes, file), name, opts).read();
+  const elf = parseElf(bytes, file);
+  const spec = new ObjectReader(elf, name, opts).read();
+  elfOfSpec.set(spec, elf);
+  return spec;
+}
+
+/** The ELF each spec was read from: the loader needs its section sizes for BTF fix-ups. */
+const elfOfSpec = new WeakMap<ObjectSpec, ElfFile>();
+
+/** The parsed ELF a spec was read from (undefined for a spec built by hand). */
+export function specElf(spec: ObjectSpec): ElfFile | undefined {
+  return elfOfSpec.get(spec);
 }
 
 /** Build an ObjectSpec from an already parsed ELF file. */
 export function objectSpecFromElf(elf: ElfFile, opts: LoadObjectOptions = {}): ObjectSpec {
   const file = opts.file ?? elf.file;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);
-  return new ObjectReader(elf, name, opts).read();
+  const spec = new ObjectReader(elf, name, opts).read();
+  elfOfSpec.set(spec, elf);
+  return spec;
 }
 
 interface MapSlot {

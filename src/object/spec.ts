@@ -182,23 +182,60 @@ export interface VariableSpec {
  */
 export type Globals<T extends object = Record<string, unknown>> = T;
 
+/**
+ * What is known about one object's contents, at the type level: `ebpf gen types` (and `ebpf build
+ * --types`) write one for an object, and an ObjectSpec or LoadedObject typed by it gives maps,
+ * programs, global variables and record codecs their types without a cast. The default says
+ * nothing: any name, values `unknown`.
+ */
+export interface ObjectTypes {
+  /** Each map's key and value as its BpfMap decodes them. */
+  maps: Record<string, { key: unknown; value: unknown }>;
+  /** The program names (a union of string literals). */
+  programs: string;
+  /**
+   * Each global-data section's variables (`.rodata`, `.data.custom`...). `.rodata`, `.data` and
+   * `.bss` are always there, `never` when the object lacks them.
+   */
+  sections: Record<string, Record<string, unknown>>;
+  /** Types by the name given to `--type` (`event`, `struct event`), as LoadedObject.codec decodes them. */
+  records: Record<string, unknown>;
+}
+
+/**
+ * The key of the type-level member that carries an object's ObjectTypes (it is never set at run
+ * time; it lets loadObject(spec) infer the types of a typed spec).
+ */
+export const objectTypes: unique symbol = Symbol('ebpf.objectTypes');
+
+/** A map name of `T`. */
+export type MapName<T extends ObjectTypes> = keyof T['maps'] & string;
+/** A global-data section of `T`. */
+export type SectionName<T extends ObjectTypes> = keyof T['sections'] & string;
+/** A record type name of `T`. */
+export type RecordName<T extends ObjectTypes> = keyof T['records'] & string;
 /** What ObjectSpec gains from globals-view.ts: section views as properties, and one for any section. */
-export interface ObjectGlobals {
+export interface ObjectGlobals<T extends ObjectTypes = ObjectTypes> {
   /** `.rodata` variables (const volatile), set before load; NotFoundError if the object has none. */
-  readonly rodata: Globals;
+  readonly rodata: Globals<T['sections']['.rodata']>;
   /** `.data` variables (initialised globals). */
-  readonly data: Globals;
+  readonly data: Globals<T['sections']['.data']>;
   /** `.bss` variables (zero-initialised globals). */
-  readonly bss: Globals;
+  readonly bss: Globals<T['sections']['.bss']>;
   /** The variables of any global-data section, e.g. `.rodata.custom` or `.data.config`. */
-  globals<T extends object = Record<string, unknown>>(section: string): Globals<T>;
+  globals<S extends SectionName<T>>(section: S): Globals<T['sections'][S]>;
+  /** The same, with the caller declaring the variables' types (unchecked). */
+  globals<V extends object>(section: SectionName<T>): Globals<V>;
 }
 
 /**
  * An object read from ELF. Besides its data it has `rodata`, `data`, `bss` and `globals(section)`
- * (not enumerable): its global variables by name, typed through BTF, set before loading.
+ * (not enumerable): its global variables by name, typed through BTF, set before loading. `T`
+ * (written by `ebpf gen types`) types them, and the LoadedObject that loadObject(spec) returns.
  */
-export interface ObjectSpec extends ObjectGlobals {
+export interface ObjectSpec<T extends ObjectTypes = ObjectTypes> extends ObjectGlobals<T> {
+  /** Type-level only (see ObjectTypes): never present at run time. */
+  readonly [objectTypes]?: T;
   /** libbpf's object name: the file's base name up to the first '.', at most 15 characters. */
   name: string;
   file: string | undefined;

@@ -283,23 +283,40 @@ interface LoadWithLog {
   logTrueSize: string;
 }
 
+/** One bpf() call a load command's attempts ask for. */
+interface LoadCall {
+  cmd: number;
+  attr: Uint8Array;
+  ptrs: (number | Bytes)[];
+}
+
 /**
- * Runs a load command; with no log asked for it first tries without one (faster), and on failure
- * retries with a level-1 log so the error carries the verifier's explanation.
+ * A load command's attempts: with no log asked for it first tries without one (faster), and on
+ * failure retries with a level-1 log so the error carries the verifier's explanation. Yields each
+ * call and takes its result back, so the same steps run synchronously (loadWithLog) or on the
+ * thread pool (loadWithLogAsync). `attrOf` gives the attr buffer of each attempt.
  */
-function loadWithLog(spec: LoadWithLog, log: LogOptions | undefined): { fd: Fd; log: string } {
+function* loadAttempts(
+  spec: LoadWithLog,
+  log: LogOptions | undefined,
+  attrOf: (layout: Layout) => Attr,
+): Generator<LoadCall, { fd: Fd; log: string }, number> {
   const f = spec.layout.fields;
   const level = log?.level ?? 0;
   let size = level > 0 ? Math.max(log?.size ?? MIN_LOG, 128) : 0;
   for (let attempt = 0; ; attempt++) {
-    const a = attrFor(spec.layout);
+    const a = attrOf(spec.layout);
     spec.write(a);
     const buf = size > 0 ? new Uint8Array(size) : undefined;
     if (buf !== undefined) {
       a.view.setUint32(f[spec.logLevel]!.offset, level > 0 ? level : 1, LE);
       a.view.setUint32(f[spec.logSize]!.offset, size, LE);
     }
-    const r = native().bpf(spec.cmd, a.bytes, ...pointers(spec.layout, { ...spec.ptrs, [spec.logBuf]: buf }));
+    const r = yield {
+      cmd: spec.cmd,
+      attr: a.bytes,
+      ptrs: pointers(spec.layout, { ...spec.ptrs, [spec.logBuf]: buf }),
+    };
     const text = buf !== undefined ? readCString(buf) : '';
     if (r >= 0) return { fd: new Fd(r), log: text };
     if ((r === -E.EINTR || r === -E.EAGAIN) && attempt < MAX_EINTR) continue;
@@ -314,6 +331,33 @@ function loadWithLog(spec: LoadWithLog, log: LogOptions | undefined): { fd: Fd; 
       continue;
     }
     throw fail(spec.cmd, r, text);
+  }
+}
+
+function loadWithLog(spec: LoadWithLog, log: LogOptions | undefined): { fd: Fd; log: string } {
+  const steps = loadAttempts(spec, log, attrFor);
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const c = step.value;
+    step = steps.next(native().bpf(c.cmd, c.attr, ...c.ptrs));
+  }
+}
+
+/** A fresh attr for each call on the pool: the shared per-layout buffers may be reused meanwhile. */
+function freshAttr(layout: Layout): Attr {
+  const bytes = new Uint8Array(layout.size);
+  return { bytes, view: new DataView(bytes.buffer) };
+}
+
+async function loadWithLogAsync(
+  spec: LoadWithLog,
+  log: LogOptions | undefined,
+): Promise<{ fd: Fd; log: string }> {
+  const steps = loadAttempts(spec, log, freshAttr);
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    const c = step.value;
+    step = steps.next(await native().bpfAsync(c.cmd, c.attr, ...c.ptrs));
   }
 }
 
@@ -343,29 +387,41 @@ export function progLoad(
   bufs: ProgLoadBuffers,
   log?: LogOptions,
 ): { fd: Fd; log: string } {
+  return loadWithLog(progLoadSpec(attr, bufs), log);
+}
+
+/**
+ * BPF_PROG_LOAD on a libuv pool thread, so the verifier's time does not block the event loop;
+ * otherwise as progLoad(). `bufs` must not change until the promise settles.
+ */
+export function progLoadAsync(
+  attr: PointerFree<ProgLoadAttr>,
+  bufs: ProgLoadBuffers,
+  log?: LogOptions,
+): Promise<{ fd: Fd; log: string }> {
+  return loadWithLogAsync(progLoadSpec(attr, bufs), log);
+}
+
+function progLoadSpec(attr: PointerFree<ProgLoadAttr>, bufs: ProgLoadBuffers): LoadWithLog {
   if (bufs.insns.byteLength % 8 !== 0)
     throw new EbpfError(`instructions are ${bufs.insns.byteLength} bytes, not a multiple of 8`);
-  const license = cString(bufs.license);
-  return loadWithLog(
-    {
-      cmd: BpfCmd.PROG_LOAD,
-      layout: PROG_LOAD_ATTR,
-      write: (a) => writeProgLoadAttr(a.view, { ...attr, insn_cnt: bufs.insns.byteLength / 8 }),
-      ptrs: {
-        insns: bufs.insns,
-        license,
-        func_info: bufs.funcInfo,
-        line_info: bufs.lineInfo,
-        fd_array: bufs.fdArray,
-        core_relos: bufs.coreRelos,
-      },
-      logBuf: 'log_buf',
-      logLevel: 'log_level',
-      logSize: 'log_size',
-      logTrueSize: 'log_true_size',
+  return {
+    cmd: BpfCmd.PROG_LOAD,
+    layout: PROG_LOAD_ATTR,
+    write: (a) => writeProgLoadAttr(a.view, { ...attr, insn_cnt: bufs.insns.byteLength / 8 }),
+    ptrs: {
+      insns: bufs.insns,
+      license: cString(bufs.license),
+      func_info: bufs.funcInfo,
+      line_info: bufs.lineInfo,
+      fd_array: bufs.fdArray,
+      core_relos: bufs.coreRelos,
     },
-    log,
-  );
+    logBuf: 'log_buf',
+    logLevel: 'log_level',
+    logSize: 'log_size',
+    logTrueSize: 'log_true_size',
+  };
 }
 
 /** BPF_BTF_LOAD. Requires Linux 4.18. */

@@ -21,6 +21,11 @@ export interface NativeAddon {
    */
   bpf(cmd: number, attr: Bytes, ...pointers: (number | Bytes | null)[]): number;
   /**
+   * bpf(2) as bpf() on a libuv pool thread: resolves to the result, or -errno. The attr and the
+   * buffers must not be touched until it settles.
+   */
+  bpfAsync(cmd: number, attr: Bytes, ...pointers: (number | Bytes | null)[]): Promise<number>;
+  /**
    * bpf(2) for the map element commands (lookup, update, delete, next key, lookup-and-delete,
    * freeze) with the attr built natively: map_fd, key, value (or next_key) and flags. Returns the
    * result, or -errno.
