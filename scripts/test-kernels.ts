@@ -3,6 +3,9 @@
 // tests inside each with CI=true. Kernels are fetched with apt-get download + dpkg -x into a cache
 // outside the repo (never installed on the host).
 //
+// The checkout must not change while a VM runs: overlayfs does not allow its lower layer (the
+// shared root) to change underneath, and guests then fail to find files that are there.
+//
 // Usage: node --import tsx scripts/test-kernels.ts [--tests a.test.ts,b.test.ts] [5.10 6.1 6.12]
 // Environment: EBPF_KERNEL_CACHE (default /var/cache/ebpf-kernels), EBPF_VM_ACCEL (kvm|tcg,
 // default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 2400),
