@@ -6,10 +6,11 @@
 set -uo pipefail
 need=(clang-19 llvm-19 bpftool libbpf-dev xdp-tools iproute2 gcc-bpf make gcc pkg-config libelf-dev zlib1g-dev
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-user-static util-linux
-  systemtap-sdt-dev)
+  systemtap-sdt-dev qemu-system-x86 busybox-static)
 # (the cross compiler and qemu-user: scripts/prebuild.sh builds and loads the linux-arm64 addon;
 # util-linux: unshare, for the consumer test's private network namespace; systemtap-sdt-dev:
-# <sys/sdt.h>, for the USDT test's target program)
+# <sys/sdt.h>, for the USDT test's target program; qemu-system-x86 and busybox-static: the kernel
+# matrix, scripts/test-kernels.ts, `npm run test:kernels`)
 root=0
 [ "$(id -u)" = 0 ] && root=1
 todo=()

@@ -3,9 +3,13 @@
 // tests inside each with CI=true. Kernels are fetched with apt-get download + dpkg -x into a cache
 // outside the repo (never installed on the host).
 //
+// The checkout must not change while a VM runs: overlayfs does not allow its lower layer (the
+// shared root) to change underneath, and guests then fail to find files that are there.
+//
 // Usage: node --import tsx scripts/test-kernels.ts [--tests a.test.ts,b.test.ts] [5.10 6.1 6.12]
 // Environment: EBPF_KERNEL_CACHE (default /var/cache/ebpf-kernels), EBPF_VM_ACCEL (kvm|tcg,
-// default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 1200).
+// default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 2400),
+// EBPF_VM_FILE_TIMEOUT (seconds per test file inside, default 900).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -21,15 +25,32 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = process.env.EBPF_KERNEL_CACHE ?? '/var/cache/ebpf-kernels';
 const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
-const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 1200);
+const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 2400);
+/** Each test file's limit inside the VM (killed past it, counted as failed). */
+const FILE_TIMEOUT_S = Number(process.env.EBPF_VM_FILE_TIMEOUT ?? 900);
+/** The guest prints one per test file: `EBPF-VM-FILE test/x.test.ts exit=0 seconds=12`. */
+const FILE_MARK = 'EBPF-VM-FILE';
 const EXIT_MARK = 'EBPF-VM-EXIT=';
 const PROBE_MARK = 'EBPF-VM-PROBE-OK';
+/** guest.sh prints it with the guest's uptime once the mounts are up and the job starts. */
+const READY_MARK = 'EBPF-VM-READY';
+/** Console lines shown when a VM ends without an exit mark. */
+const TAIL_LINES = 40;
+
+/** qemu processes running now, killed if the runner itself is interrupted. */
+const running = new Set<import('node:child_process').ChildProcess>();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.on(sig, () => {
+    for (const p of running) p.kill('SIGKILL');
+    process.exit(130);
+  });
 
 /** Default in-VM test set: the kernel-only tests and the oracles that compare with libbpf. */
 const DEFAULT_TESTS = [
@@ -212,8 +233,11 @@ function walk(dir: string): string[] {
 
 // ---- initramfs --------------------------------------------------------------------------------
 
-/** Modules the initramfs needs to reach the shared root (those built in are skipped). */
-const BOOT_MODULES = ['virtio_pci', 'virtiofs', 'overlay'];
+/**
+ * Modules the initramfs loads (those built in are skipped): the shared root, and virtio-rng so
+ * that getrandom(2), which Node calls at start, does not wait for entropy on kernels before 5.18.
+ */
+const BOOT_MODULES = ['virtio_pci', 'virtiofs', 'overlay', 'virtio_rng'];
 
 function moduleDeps(kernel: Kernel): Map<string, string[]> {
   const base = join(kernel.root, 'lib', 'modules', kernel.release);
@@ -290,7 +314,10 @@ function buildInitramfs(kernel: Kernel): string {
 interface VmResult {
   status: number | null;
   output: string;
+  /** Wall time from starting qemu to its exit. */
   seconds: number;
+  /** Wall time until the job started (qemu start, firmware, kernel, initramfs, mounts); null if never. */
+  bootSeconds: number | null;
   timedOut: boolean;
 }
 
@@ -327,7 +354,17 @@ async function boot(
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
     if (!existsSync(sock)) throw new Error(`virtiofsd did not start: ${vfsErr}`);
     const mem = '2G';
-    const append = ['console=ttyS0', 'panic=-1', 'quiet', 'loglevel=4', `ebpfvm.job=${job}`, kernel.cmdline]
+    // no_timer_check: under a loaded host's TCG the kernel's IO-APIC timer check can time out and
+    // panic ("IO-APIC + timer doesn't work!"), as 5.10 did here.
+    const append = [
+      'console=ttyS0',
+      'panic=-1',
+      'quiet',
+      'loglevel=4',
+      'no_timer_check',
+      `ebpfvm.job=${job}`,
+      kernel.cmdline,
+    ]
       .filter(Boolean)
       .join(' ');
     const args = [
@@ -351,6 +388,8 @@ async function boot(
       `socket,id=vfs,path=${sock}`,
       '-device',
       'vhost-user-fs-pci,queue-size=1024,chardev=vfs,tag=root',
+      '-device',
+      'virtio-rng-pci',
       '-serial',
       'stdio',
       '-kernel',
@@ -361,23 +400,45 @@ async function boot(
       append,
     ];
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(qemu);
     let output = '';
     let timedOut = false;
-    const onData = (b: Buffer): void => {
-      const s = b.toString().replace(/\r/g, '');
+    let bootSeconds: number | null = null;
+    // Decoders keep a UTF-8 character split across two reads whole (the test reporter's marks).
+    const onData = (d: StringDecoder) => (b: Buffer) => {
+      const s = d
+        .write(b)
+        .replace(/\r/g, '')
+        // The firmware's terminal escapes (clear screen, reset) only clutter a log.
+        // eslint-disable-next-line no-control-regex
+        .replace(/\x1b(\[[0-9;?]*[a-zA-Z]|c)/g, '');
       output += s;
+      // (The mark can arrive split over two reads: look in what has come so far.)
+      if (bootSeconds === null && output.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
       if (echo) process.stdout.write(s);
     };
-    qemu.stdout.on('data', onData);
-    qemu.stderr.on('data', onData);
+    qemu.stdout.on('data', onData(new StringDecoder('utf8')));
+    qemu.stderr.on('data', onData(new StringDecoder('utf8')));
     const timer = setTimeout(() => {
       timedOut = true;
       qemu.kill('SIGKILL');
     }, timeoutS * 1000);
-    await new Promise<void>((r) => qemu.on('close', () => r()));
+    const spawnError = await new Promise<Error | undefined>((r) => {
+      qemu.on('error', (e) => r(e));
+      qemu.on('close', () => r(undefined));
+    });
     clearTimeout(timer);
+    running.delete(qemu);
+    if (spawnError)
+      throw new Error(`qemu-system-x86_64: ${spawnError.message} (apt-get install qemu-system-x86)`);
     const m = output.match(new RegExp(`${EXIT_MARK}(\\d+)`));
-    return { status: m ? Number(m[1]) : null, output, seconds: (Date.now() - t0) / 1000, timedOut };
+    return {
+      status: m ? Number(m[1]) : null,
+      output,
+      seconds: (Date.now() - t0) / 1000,
+      bootSeconds,
+      timedOut,
+    };
   } finally {
     virtiofsd.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
@@ -415,6 +476,23 @@ function expandTests(patterns: string[]): string[] {
   return out;
 }
 
+/**
+ * Transforms the test files, what they import and the CLI with tsx here, so that its cache
+ * (os.tmpdir()/tsx-UID, which the guests see through the shared root) spares each guest redoing
+ * it under emulation: importing the files with a test name pattern that matches nothing runs no test.
+ */
+function warmTsxCache(files: string[]): void {
+  const t0 = Date.now();
+  const opts = { cwd: ROOT, stdio: 'ignore' as const, timeout: 600_000 };
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-name-pattern=^ebpf-vm: none$', '--test-concurrency=1', ...files],
+    opts,
+  );
+  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), '--help'], opts);
+  console.error(`tsx cache warmed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   let tests = DEFAULT_TESTS;
@@ -431,7 +509,9 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build', 'Release')))
     throw new Error('build/Release is missing: run npm ci first (the VM uses the built addon)');
   const files = expandTests(tests);
+  if (files.length === 0) throw new Error(`no test files match ${tests.join(' ')}`);
   mkdirSync(CACHE, { recursive: true });
+  warmTsxCache(files);
   const kernels = series.map((s) => fetchKernel(SERIES.find((k) => k.series === s)!));
   const accel = await chooseAccel(kernels[0]!);
   // One job per kernel: a script on the shared root the guest's PID 1 runs (bash), in the
@@ -446,8 +526,16 @@ async function main(): Promise<void> {
         `export EBPF_KERNEL_CACHE=${q(CACHE)} EBPF_KERNEL_SERIES=${q(k.series)}`,
         `. ${q(join(ROOT, 'scripts', 'vm', 'guest.sh'))}`,
         `cd ${q(ROOT)}`,
-        `CI=true node --import tsx --test --test-concurrency=1 --test-reporter=spec ${files.map(q).join(' ')}`,
-        'vm_exit $?',
+        // One file at a time in its own Node (the test runner's results stream as they come),
+        // each under a time limit, each with its time (guest uptime) for the summary.
+        'rc=0',
+        `for f in ${files.map(q).join(' ')}; do`,
+        '  t0=$(cut -d" " -f1 /proc/uptime)',
+        `  CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --import tsx --test-reporter=spec "$f"; r=$?`,
+        '  [ "$r" = 0 ] || rc=1',
+        `  echo "${FILE_MARK} $f exit=$r seconds=$(awk -v a="$t0" -v b="$(cut -d" " -f1 /proc/uptime)" 'BEGIN { printf "%d", b - a }')"`,
+        'done',
+        'vm_exit $rc',
         '',
       ].join('\n'),
     );
@@ -462,15 +550,39 @@ async function main(): Promise<void> {
       console.log(
         `==== ${k.series}: ${r.timedOut ? `timed out after ${TIMEOUT_S} s` : `exit ${r.status ?? 'unknown (no exit mark)'}`} in ${r.seconds.toFixed(0)} s`,
       );
+      if (r.status === null) {
+        // Died without saying how (a panic, a hang until the timeout, init failing before the
+        // job): the end of the console is where the reason is.
+        const tail = r.output.trimEnd().split('\n').slice(-TAIL_LINES);
+        console.log(`---- ${k.series}: no ${EXIT_MARK} mark; last ${tail.length} console lines:`);
+        for (const l of tail) console.log(`  | ${l}`);
+      }
     }
   } finally {
     rmSync(jobDir, { recursive: true, force: true });
   }
-  console.log('\nkernel matrix:');
-  for (const { series, release, r } of results)
+  console.log(`\nkernel matrix (${accel}):`);
+  for (const { series, release, r } of results) {
+    const verdict =
+      r.status === 0
+        ? 'pass'
+        : r.timedOut
+          ? 'TIMEOUT'
+          : r.status === null
+            ? 'FAIL (no exit mark)'
+            : `FAIL (exit ${r.status})`;
+    const boot =
+      r.bootSeconds === null
+        ? 'never booted'
+        : `boot ${r.bootSeconds.toFixed(0)} s + tests ${(r.seconds - r.bootSeconds).toFixed(0)} s`;
     console.log(
-      `  ${series.padEnd(5)} ${release.padEnd(28)} ${r.status === 0 ? 'pass' : 'FAIL'} ${r.seconds.toFixed(0)} s`,
+      `  ${series.padEnd(5)} ${release.padEnd(28)} ${verdict.padEnd(20)} ${r.seconds.toFixed(0)} s (${boot})`,
     );
+    for (const m of r.output.matchAll(new RegExp(`^${FILE_MARK} (\\S+) exit=(\\d+) seconds=(\\d+)`, 'gm')))
+      console.log(
+        `        ${m[1]!.padEnd(34)} ${(m[2] === '0' ? 'pass' : `FAIL (exit ${m[2]})`).padEnd(20)} ${m[3]} s`,
+      );
+  }
   process.exitCode = results.every(({ r }) => r.status === 0) ? 0 : 1;
 }
 

@@ -35,6 +35,25 @@ export function needPart(t: TestContext | undefined, ok: boolean, reason: string
   return false;
 }
 
+/**
+ * The kernel series (`5.10`, `6.1`, `6.12`) when running inside the kernel matrix's VMs
+ * (scripts/test-kernels.ts sets it), undefined elsewhere.
+ */
+export const KERNEL_SERIES = process.env.EBPF_KERNEL_SERIES;
+
+/**
+ * need() for a kernel feature that a host may lack for good (kprobes compiled out, BPF
+ * trampolines refused): skipped with the reason on such a host, even under CI=true, which
+ * requires it only in the kernel matrix (KERNEL_SERIES set), whose stock kernels all have it.
+ */
+export function needKernel(t: TestContext, ok: boolean, reason: string): boolean {
+  if (ok) return true;
+  if (IN_CI && KERNEL_SERIES !== undefined)
+    throw new Error(`required in the kernel matrix (${KERNEL_SERIES}) but unavailable: ${reason}`);
+  t.skip(reason);
+  return false;
+}
+
 function requiredInCi(reason: string): void {
   if (IN_CI) throw new Error(`required under CI=true but unavailable: ${reason}`);
 }

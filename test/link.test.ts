@@ -10,6 +10,9 @@ import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_DW, BPF_JEQ, BPF_JNE, BPF_RSH, BPF_W, encode } from '../src/asm/index.js';
 import { AttachType, LinkType, MapType, ProgType } from '../src/constants.js';
 import { deleteNamespace, listNamespaces, makeVethNamespace } from '../src/cli/netns-veth.js';
+import { NotSupportedError } from '../src/errors.js';
+import { haveFeature } from '../src/features/feature.js';
+import { TCX } from '../src/features/links.js';
 import { Link, linkIds } from '../src/link/link.js';
 import { ifindexOf } from '../src/link/netdev.js';
 import { attachTc } from '../src/link/tc.js';
@@ -204,6 +207,23 @@ async function childTcx(): Promise<void> {
   const ifindex = ifindexOf(RECEIVER);
   const ing = counter(ProgType.SCHED_CLS, 'tc_in', TC_ACT_OK);
   const eg = counter(ProgType.SCHED_CLS, 'tc_eg', TC_ACT_OK);
+  if (!haveFeature(TCX)) {
+    // Before 6.6: tcx is refused by name, and the default mode takes clsact and cls_bpf instead.
+    assert.throws(
+      () => attachTc(ing.prog, RECEIVER, 'ingress', { mode: 'tcx' }),
+      (e: unknown) =>
+        e instanceof NotSupportedError &&
+        /tcx \(BPF_TCX_INGRESS links\) requires Linux 6\.6 or later/.test(e.message),
+    );
+    const f = attachTc(ing.prog, RECEIVER, 'ingress');
+    assert.ok(f instanceof TcFilter);
+    assert.match(sh('tc', ['filter', 'show', 'dev', RECEIVER, 'ingress']), /direct-action/);
+    await send(3);
+    assert.equal(await counted(ing.map, 3n), 3n);
+    f.close();
+    assert.doesNotMatch(sh('tc', ['qdisc', 'show', 'dev', RECEIVER]), /clsact/);
+    return;
+  }
   const l1 = attachTc(ing.prog, RECEIVER, 'ingress', { mode: 'tcx' });
   const l2 = attachTc(eg.prog, SENDER, 'egress', { mode: 'tcx' });
   assert.ok(l1 instanceof Link && l2 instanceof Link);

@@ -8,12 +8,15 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays on the overlay (writes land in its tmpfs): tsx's transform cache that the runner
+# warmed on the host (/tmp/tsx-0) is then read rather than redone, slowly, under emulation.
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 # The VM kernel's modules come from the package extracted in the cache; busybox loads them
 # (the kernel runs /sbin/modprobe for request_module).
-mods="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root/lib/modules"
-[ -d "$mods/$(uname -r)" ] && mkdir -p /lib/modules && mount --bind "$mods" /lib/modules
+# Its /boot too: /boot/config-$(uname -r) is where libbpf and the loader read Kconfig values.
+pkg="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root"
+[ -d "$pkg/lib/modules/$(uname -r)" ] && mkdir -p /lib/modules && mount --bind "$pkg/lib/modules" /lib/modules
+[ -f "$pkg/boot/config-$(uname -r)" ] && mount --bind "$pkg/boot" /boot
 mkdir -p /sbin && ln -sf /bin/busybox /sbin/modprobe && echo /sbin/modprobe > /proc/sys/kernel/modprobe
 ip link set lo up
 hostname ebpf-vm-"$EBPF_KERNEL_SERIES"
@@ -23,4 +26,8 @@ vm_exit() {
   sync
   /bin/busybox poweroff -f
 }
-echo "ebpf-vm: $(uname -r), memlock $(ulimit -l)"
+# The default a Debian user has (64 KiB), so that kernels before 5.11, which charge BPF memory to
+# RLIMIT_MEMLOCK, exercise the loader's raising of it.
+ulimit -l 64
+echo "ebpf-vm: $(uname -r), memlock $(ulimit -l) KiB"
+echo "EBPF-VM-READY $(cut -d' ' -f1 /proc/uptime)"

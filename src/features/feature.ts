@@ -1,5 +1,6 @@
 // A kernel feature probe: a named value with the kernel version that introduced the feature,
 // whose probe asks the running kernel once; the answer is memoised for the process.
+import { release } from 'node:os';
 import { NotSupportedError } from '../errors.js';
 
 export interface Feature {
@@ -7,6 +8,8 @@ export interface Feature {
   readonly name: string;
   /** The upstream kernel release that introduced it: `5.13`. */
   readonly version: string;
+  /** The kernel build option it also needs (`CONFIG_FPROBE`), when a new enough kernel can lack it. */
+  readonly config?: string;
 }
 
 export interface ProbeResult extends Feature {
@@ -25,8 +28,8 @@ const probes = new Map<Feature, Probe>();
 const results = new Map<Feature, boolean>();
 
 /** Declares a feature with the probe that answers for it. */
-export function feature(name: string, version: string, probe: Probe): Feature {
-  const f: Feature = Object.freeze({ name, version });
+export function feature(name: string, version: string, probe: Probe, config?: string): Feature {
+  const f: Feature = Object.freeze(config !== undefined ? { name, version, config } : { name, version });
   probes.set(f, probe);
   return f;
 }
@@ -44,7 +47,26 @@ export function haveFeature(f: Feature): boolean {
 
 /** Throws NotSupportedError naming the feature and the kernel it needs when it is missing. */
 export function requireFeature(f: Feature): void {
-  if (!haveFeature(f)) throw new NotSupportedError(`${f.name} requires Linux ${f.version} or later`);
+  if (!haveFeature(f)) throw new NotSupportedError(notSupportedMessage(f));
+}
+
+/** `X requires Linux 5.18 or later`, or for a kernel new enough `... built with CONFIG_FPROBE`. */
+export function notSupportedMessage(f: Feature): string {
+  if (f.config !== undefined && versionAtLeast(release(), f.version))
+    return `${f.name} requires a kernel built with ${f.config} (this ${release()} was built without it)`;
+  return `${f.name} requires Linux ${f.version} or later${f.config !== undefined ? ` built with ${f.config}` : ''}`;
+}
+
+/** Whether release `have` (`6.1.0-57-cloud-amd64`) is at least `want` (`5.18`). */
+export function versionAtLeast(have: string, want: string): boolean {
+  const a = have.split(/[.-]/).map((x) => parseInt(x, 10));
+  const b = want.split('.').map((x) => parseInt(x, 10));
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
 }
 
 /** Every declared feature, in declaration order. */

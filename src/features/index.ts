@@ -7,15 +7,16 @@ export * from './kallsyms.js';
 export * from './kernel.js';
 export * from './links.js';
 export * from './maps.js';
+export * from './memlock.js';
 export * from './programs.js';
 
 /** Probes every declared feature; a probe that cannot answer is reported with its error. */
 export function probeAll(): ProbeResult[] {
   return allFeatures().map((f) => {
     try {
-      return { name: f.name, version: f.version, supported: haveFeature(f) };
+      return { ...f, supported: haveFeature(f) };
     } catch (error) {
-      return { name: f.name, version: f.version, supported: false, error: error as Error };
+      return { ...f, supported: false, error: error as Error };
     }
   });
 }
@@ -24,5 +25,7 @@ export function probeAll(): ProbeResult[] {
 export function missingFeatures(): Feature[] {
   return probeAll()
     .filter((r) => !r.supported)
-    .map(({ name, version }) => ({ name, version }));
+    .map(({ name, version, config }) =>
+      config !== undefined ? { name, version, config } : { name, version },
+    );
 }

@@ -2,6 +2,7 @@
 import { asm, R0 } from '../asm/index.js';
 import { AttachType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
 import { cString, linkCreate, progLoad } from '../sys/bpf.js';
+import { cStringPointers } from '../sys/probe-event.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature } from './feature.js';
@@ -10,6 +11,7 @@ import { program } from './insns.js';
 const LOOPBACK_IFINDEX = 1;
 
 function withProgram(type: number, expectedAttachType: number, use: (progFd: number) => void): void {
+  // (A KPROBE program loads with any expected attach type on kernels that predate the one asked.)
   const prog = progLoad(
     { prog_type: type, expected_attach_type: expectedAttachType },
     {
@@ -96,4 +98,30 @@ export const UPROBE_MULTI_LINK = feature('uprobe_multi links (BPF_TRACE_UPROBE_M
 
 export const UPROBE_SESSION = feature('uprobe sessions (BPF_TRACE_UPROBE_SESSION)', '6.13', () =>
   uprobeMultiProbe(AttachType.TRACE_UPROBE_SESSION),
+);
+
+// A kprobe_multi link to a function that does not exist: a kernel with them looks the name up
+// (ESRCH or ENOENT); one built without CONFIG_FPROBE says EOPNOTSUPP; one before 5.18 does not
+// know the attach type (EINVAL).
+export const KPROBE_MULTI_LINK = feature(
+  'kprobe_multi links (BPF_TRACE_KPROBE_MULTI)',
+  '5.18',
+  () => {
+    const { pointers, keep } = cStringPointers(['ebpf_feature_probe_no_such_function']);
+    try {
+      return attempt(
+        () =>
+          withProgram(ProgType.KPROBE, AttachType.TRACE_KPROBE_MULTI, (progFd) => {
+            linkCreate(
+              { prog_fd: progFd, attach_type: AttachType.TRACE_KPROBE_MULTI, kprobe_multi_cnt: 1 },
+              { kprobe_multi_syms: pointers },
+            ).close();
+          }),
+        { alsoYes: [E.ESRCH, E.ENOENT] },
+      );
+    } finally {
+      void keep;
+    }
+  },
+  'CONFIG_FPROBE',
 );

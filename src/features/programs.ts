@@ -67,7 +67,7 @@ export function progTypeFeature(type: number, version: string): Feature {
  * Whether a program of `type` may call helper `id`: the verifier names an unknown or forbidden
  * helper in its log; any other complaint (about the arguments we did not set up) means it is there.
  */
-function helperAvailable(type: number, id: number): boolean {
+export function helperAvailable(type: number, id: number): boolean {
   try {
     progLoad(
       { prog_type: type },

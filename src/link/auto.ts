@@ -157,8 +157,9 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
       if (target === undefined || target === '') throw missingTarget(spec, 'raw_tp/sys_enter');
       return attachRawTracepoint(program, target);
     case 'trace':
-      // tp_btf, fentry, fexit, fmod_ret, freplace: the target was fixed at load (attach_btf_id).
-      if (program.type !== ProgType.TRACING)
+    case 'lsm':
+      // tp_btf, fentry, fexit, fmod_ret, freplace, lsm: the target was fixed at load (attach_btf_id).
+      if (program.type !== ProgType.TRACING && program.type !== ProgType.EXT && program.type !== ProgType.LSM)
         throw new NotSupportedError(`no automatic attach for '${spec.sectionName}'`, { program: spec.name });
       return attachRawTracepoint(program);
     case 'iter':

@@ -5,6 +5,8 @@
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
 import { checkBoolean, checkOffset, checkU64 } from '../internal/options.js';
+import { haveFeature, notSupportedMessage } from '../features/feature.js';
+import { KPROBE_MULTI_LINK } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -117,7 +119,7 @@ export class KprobeMultiLink extends Link {
 /**
  * Attaches a KPROBE program loaded with expected attach type BPF_TRACE_KPROBE_MULTI (section
  * `kprobe.multi/...`) to every function in `symbols` through one link. Requires Linux 5.18 with
- * CONFIG_FPROBE; without it NotSupportedError "kprobes unavailable".
+ * CONFIG_FPROBE; without either a NotSupportedError naming what is missing.
  */
 export function attachKprobeMulti(
   program: Program,
@@ -155,6 +157,10 @@ export function attachKprobeMulti(
     return new KprobeMultiLink(fd, [...symbols], retprobe, session);
   } catch (err) {
     if (err instanceof SyscallError) {
+      // EOPNOTSUPP: built without CONFIG_FPROBE; EINVAL: also a kernel before 5.18, which does
+      // not know the attach type. The probe tells them apart from a bad argument.
+      if (['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL'].includes(err.code) && !haveFeature(KPROBE_MULTI_LINK))
+        throw new NotSupportedError(notSupportedMessage(KPROBE_MULTI_LINK), { program: program.name });
       const what = session
         ? 'BPF_TRACE_KPROBE_SESSION links (Linux 6.10)'
         : 'BPF_TRACE_KPROBE_MULTI links (Linux 5.18)';

@@ -2,7 +2,7 @@
 // qdisc with a cls_bpf filter where it does not.
 import type { Program } from '../program/program.js';
 import { checkChoice } from '../internal/options.js';
-import { SyscallError } from '../sys/error.js';
+import { NotSupportedError } from '../errors.js';
 import { attachTcFilter, type TcFilter, type TcFilterOptions } from './tc-filter.js';
 import { attachTcx, checkTcDirection, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
 import type { Device } from './netdev.js';
@@ -30,8 +30,8 @@ export function attachTc(
   try {
     return attachTcx(program, device, direction, opts);
   } catch (err) {
-    // Kernels before 6.6 do not know the tcx attach types and answer EINVAL.
-    if (mode === 'auto' && err instanceof SyscallError && err.code === 'EINVAL') {
+    // Kernels before 6.6 have no tcx (the probe says so before any attempt).
+    if (mode === 'auto' && err instanceof NotSupportedError) {
       return attachTcFilter(program, device, direction, opts);
     }
     throw err;

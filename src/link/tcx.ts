@@ -2,6 +2,8 @@
 // program runs on the device's ingress or egress path, without a qdisc. Requires Linux 6.6.
 import { AttachType, BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, ProgType } from '../constants.js';
 import { checkChoice, checkFlags, checkInteger, checkU64 } from '../internal/options.js';
+import { requireFeature } from '../features/feature.js';
+import { TCX } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
@@ -38,7 +40,10 @@ export class TcxLink extends Link {
   }
 }
 
-/** Attaches a SCHED_CLS program at the device's ingress or egress through a tcx link. */
+/**
+ * Attaches a SCHED_CLS program at the device's ingress or egress through a tcx link; on a kernel
+ * before 6.6 a NotSupportedError naming tcx (attachTc falls back to clsact and cls_bpf there).
+ */
 export function attachTcx(
   program: Program,
   device: Device,
@@ -52,6 +57,8 @@ export function attachTcx(
   checkU64('expectedRevision', opts.expectedRevision, at);
   requireProgramType(program, 'a tc (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
+  // Kernels before 6.6 answer a bare EINVAL for the unknown attach type.
+  requireFeature(TCX);
   const fd = linkCreate({
     prog_fd: program.fd.fd,
     target_ifindex: ifindex,

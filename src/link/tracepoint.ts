@@ -29,18 +29,21 @@ export class RawTracepointLink extends Link {
 }
 
 /**
- * Attaches a RAW_TRACEPOINT program to `name` (`sched_switch`), or a TRACING program loaded for
- * tp_btf (its target chosen at load) with no name. Requires Linux 4.17 (tp_btf 5.5).
+ * Attaches a RAW_TRACEPOINT program to `name` (`sched_switch`), or with no name a program whose
+ * target was chosen at load (attach_btf_id): TRACING (tp_btf, fentry, fexit, fmod_ret; Linux 5.5),
+ * EXT (freplace, 5.6) or LSM (5.7). Requires Linux 4.17.
  */
 export function attachRawTracepoint(program: Program, name?: string): RawTracepointLink {
   requireProgramType(
     program,
-    'a raw tracepoint or tp_btf',
+    'a raw tracepoint, tp_btf, fentry/fexit/fmod_ret, freplace or lsm',
     ProgType.RAW_TRACEPOINT,
     ProgType.RAW_TRACEPOINT_WRITABLE,
     ProgType.TRACING,
+    ProgType.EXT,
+    ProgType.LSM,
   );
-  const raw = program.type !== ProgType.TRACING;
+  const raw = program.type === ProgType.RAW_TRACEPOINT || program.type === ProgType.RAW_TRACEPOINT_WRITABLE;
   if (raw && name === undefined)
     throw new EbpfError('a raw tracepoint needs a name', { program: program.name });
   return new RawTracepointLink(rawTracepointOpen(name ?? null, program.fd.fd), name ?? null);

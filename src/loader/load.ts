@@ -36,6 +36,7 @@ import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './
 import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
+import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -171,6 +172,8 @@ export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOp
   checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
   checkPinDirs(opts);
+  // Before the first probe or object: kernels before 5.11 charge all of them to RLIMIT_MEMLOCK.
+  raiseMemlockIfCharged();
   const steps = new Loader(spec, elf, opts).load();
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
@@ -199,6 +202,7 @@ export async function loadObjectAsync(
   checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
   checkPinDirs(opts);
+  raiseMemlockIfCharged();
   const steps = new Loader(spec, elf, opts).load();
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;

@@ -29,6 +29,7 @@ import {
   objName,
   pinObject,
 } from '../sys/bpf.js';
+import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { E } from '../sys/errno.js';
 import { isErrno } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
@@ -329,6 +330,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Creates a map (BPF_MAP_CREATE). Most maps come from the loader; this is for hand-made ones. */
   static create<K = unknown, V = unknown>(o: MapCreateOptions): BpfMap<K, V> {
+    raiseMemlockIfCharged();
     const fd = mapCreate({
       map_type: o.type,
       key_size: o.keySize,

@@ -631,13 +631,20 @@ export function btfGetInfo(
   fd: number,
   withData = false,
 ): { info: Required<BtfInfo>; name: string; data?: Uint8Array } {
-  const first = infoOf(fd, BTF_INFO, readBtfInfo);
+  const f = BTF_INFO.fields;
+  const probe = new Uint8Array(BTF_INFO.size);
+  // The kernel says how much of the struct it knows: before 5.11 it has no name, name_len or
+  // kernel_btf, and a pointer set there (past its struct) is refused with E2BIG.
+  const known = objGetInfoByFd(fd, probe);
+  const first = readBtfInfo(new DataView(probe.buffer));
+  const named = known >= f.name.offset + 8 && known >= f.name_len.offset + 4;
   const name = new Uint8Array(Math.max(first.name_len + 1, 1));
   const data = withData ? new Uint8Array(first.btf_size) : undefined;
-  const f = BTF_INFO.fields;
   const info = infoOf(fd, BTF_INFO, readBtfInfo, (v) => {
-    v.setUint32(f.name_len.offset, name.length, LE);
-    v.setBigUint64(f.name.offset, native().addressOf(name), LE);
+    if (named) {
+      v.setUint32(f.name_len.offset, name.length, LE);
+      v.setBigUint64(f.name.offset, native().addressOf(name), LE);
+    }
     if (data) {
       v.setUint32(f.btf_size.offset, data.length, LE);
       v.setBigUint64(f.btf.offset, native().addressOf(data), LE);

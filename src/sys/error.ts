@@ -2,6 +2,21 @@
 // a hint where the errno usually means one thing (missing privilege, kernel too old).
 import { EbpfError, type Location } from '../errors.js';
 import { E, errnoMessage, errnoName } from './errno.js';
+import { chargedMemlockLimit } from './memlock.js';
+
+/** The commands whose objects kernels before 5.11 charge to RLIMIT_MEMLOCK. */
+const CHARGED = new Set(['BPF_MAP_CREATE', 'BPF_PROG_LOAD', 'BPF_BTF_LOAD']);
+
+function memlockHint(command: string): string | undefined {
+  if (!CHARGED.has(command)) return undefined;
+  const limit = chargedMemlockLimit();
+  if (limit === undefined) return undefined;
+  return (
+    `RLIMIT_MEMLOCK (ulimit -l: ${limit / 1024n} KiB) is too low: this kernel (before 5.11) charges BPF ` +
+    'maps and programs to it; raise it (ulimit -l unlimited, or LimitMEMLOCK=infinity in a systemd unit) ' +
+    'or run with CAP_SYS_RESOURCE, with which the loader raises it itself'
+  );
+}
 
 export interface SyscallErrorOptions {
   location?: Location;
@@ -18,16 +33,21 @@ function defaultHint(command: string, errno: number): string | undefined {
     return 'the verifier rejected the program; its log says why';
   }
   switch (errno) {
-    case E.EPERM:
+    case E.EPERM: {
       if (!bpf) return undefined;
+      const memlock = memlockHint(command);
       // Root already has every capability: then EPERM is the kernel's own refusal, which for
       // trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) is a kernel that cannot make them.
       if (process.geteuid?.() === 0) {
+        if (memlock !== undefined) return memlock;
         return command === 'BPF_PROG_LOAD'
           ? 'refused although running as root: lockdown, or for fentry/fexit/fmod_ret/lsm/freplace a kernel that cannot build BPF trampolines'
           : 'refused although running as root (lockdown, an LSM, or unprivileged-BPF settings)';
       }
-      return 'needs CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some program types) or CAP_SYS_ADMIN; on kernels before 5.11 also a high enough RLIMIT_MEMLOCK';
+      const caps =
+        'needs CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some program types) or CAP_SYS_ADMIN';
+      return memlock !== undefined ? `${caps}; or else ${memlock}` : caps;
+    }
     case E.E2BIG:
       return bpf
         ? 'the kernel does not know a field set in bpf_attr: it is too old for this feature'

@@ -1,0 +1,223 @@
+// The hooks this machine's kernel cannot run, attached through the library's attach APIs and
+// counted exactly: kprobe and kretprobe, kprobe.multi (or the NotSupportedError naming what the
+// kernel lacks), fentry, fexit, fmod_ret and lsm (BPF trampolines) and freplace. On a kernel
+// without kprobes or that refuses trampolines, the parts that need them skip with the reason, even
+// under CI=true; in the kernel matrix (`npm run test:kernels`), whose Debian kernels have both,
+// they must run.
+import assert from 'node:assert/strict';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LinkType } from '../../src/constants.js';
+import { NotSupportedError } from '../../src/errors.js';
+import { kprobesAvailable } from '../../src/features/kernel.js';
+import { versionAtLeast } from '../../src/features/feature.js';
+import { autoAttachLoaded } from '../../src/link/auto.js';
+import { attachKprobe, attachKprobeMulti, attachKretprobe, KprobeLink } from '../../src/link/kprobe.js';
+import type { Attachment } from '../../src/link/link.js';
+import { Link } from '../../src/link/link.js';
+import { attachRawTracepoint } from '../../src/link/tracepoint.js';
+import { LoadError, loadObject, type LoadedObject } from '../../src/loader/index.js';
+import { parseKernelConfig, readKernelConfig } from '../../src/loader/kconfig.js';
+import { loadObjectSpec } from '../../src/object/index.js';
+import { SyscallError } from '../../src/sys/error.js';
+import { KERNEL_SERIES, needKernel, needRoot, TESTDATA } from '../helpers.js';
+
+const HOOKS_O = join(TESTDATA, 'hooks-el.o');
+const XDP_PASS = 2;
+const XDP_TX = 3;
+
+type Counters = Record<string, bigint>;
+
+function load(programs: string[]): LoadedObject {
+  const spec = loadObjectSpec(HOOKS_O);
+  spec.rodata.target_pid = process.pid;
+  return loadObject(spec, { programs });
+}
+
+/** getppid(2) `n` times: Node's process.ppid asks the kernel on every read. */
+function getppid(n: number): void {
+  for (let i = 0; i < n; i++) void process.ppid;
+}
+
+/** Loads the trampoline programs, or undefined where the kernel refuses them (EPERM) as here. */
+function loadTrampolines(): LoadedObject | { refused: string } {
+  try {
+    return load(['fentry_open', 'fexit_open', 'fmod_ret_open', 'lsm_open']);
+  } catch (e) {
+    const cause = e instanceof LoadError ? e.cause : undefined;
+    if (cause instanceof SyscallError && cause.command === 'BPF_PROG_LOAD' && cause.code === 'EPERM')
+      return {
+        refused: `this kernel refuses BPF trampolines (${e instanceof Error ? e.message.split('\n')[0] : ''})`,
+      };
+    throw e;
+  }
+}
+
+test('kprobe and kretprobe on __x64_sys_getppid count every call, and see its return value', (t) => {
+  if (!needRoot(t) || !needKernel(t, kprobesAvailable(), 'this kernel has no kprobes (no kprobe PMU)'))
+    return;
+  using obj = load(['kprobe_getppid', 'kretprobe_getppid']);
+  const entry = attachKprobe(obj.program('kprobe_getppid'), '__x64_sys_getppid');
+  const exit = autoAttachLoaded(obj, 'kretprobe_getppid');
+  const bss = obj.bss as Counters;
+  try {
+    assert.ok(entry instanceof KprobeLink && exit instanceof KprobeLink && exit.retprobe);
+    getppid(25);
+    assert.equal(bss.kprobe_calls, 25n);
+    assert.equal(bss.kretprobe_calls, 25n);
+    assert.equal(bss.kretprobe_ret, BigInt(process.ppid));
+  } finally {
+    entry.close();
+    exit.close();
+  }
+  getppid(5);
+  assert.equal(bss.kprobe_calls, 26n, 'detached: only the read in the assertion above counted');
+  assert.equal(bss.kretprobe_calls, 26n);
+  // Retprobes through the explicit API too.
+  const again = attachKretprobe(obj.program('kretprobe_getppid'), '__x64_sys_getppid');
+  try {
+    getppid(3);
+    assert.equal(bss.kretprobe_calls, 29n);
+  } finally {
+    again.close();
+  }
+});
+
+test('kprobe.multi counts every call where the kernel has kprobe_multi links, else names what it lacks', (t) => {
+  if (!needRoot(t) || !needKernel(t, kprobesAvailable(), 'this kernel has no kprobes (no kprobe PMU)'))
+    return;
+  using obj = load(['multi_getppid']);
+  const text = readKernelConfig();
+  const fprobe = text !== undefined && parseKernelConfig(text).get('CONFIG_FPROBE') === 'y';
+  const expected = versionAtLeast(release(), '5.18') && fprobe;
+  let link: Attachment | undefined;
+  try {
+    link = autoAttachLoaded(obj, 'multi_getppid');
+  } catch (e) {
+    assert.ok(!expected, `Linux ${release()} with CONFIG_FPROBE: ${String(e)}`);
+    assert.ok(e instanceof NotSupportedError, String(e));
+    assert.match(
+      e.message,
+      versionAtLeast(release(), '5.18')
+        ? /kprobe_multi links \(BPF_TRACE_KPROBE_MULTI\) requires a kernel built with CONFIG_FPROBE/
+        : /kprobe_multi links \(BPF_TRACE_KPROBE_MULTI\) requires Linux 5\.18 or later/,
+    );
+    return;
+  }
+  try {
+    assert.ok(
+      expected,
+      `attached on ${release()} although ${fprobe ? 'older than 5.18' : 'CONFIG_FPROBE is off'}`,
+    );
+    assert.ok(link instanceof Link);
+    assert.equal(link.info().type, LinkType.KPROBE_MULTI);
+    getppid(17);
+    assert.equal((obj.bss as Counters).multi_calls, 17n);
+  } finally {
+    link.close();
+  }
+  assert.throws(
+    () => attachKprobeMulti(obj.program('multi_getppid'), ['ebpf_no_such_function_x']),
+    /ebpf_no_such_function_x/,
+  );
+});
+
+test('fentry, fexit, fmod_ret and lsm on opening a file: exact counts, fexit sees the result, fmod_ret and lsm refuse it', (t) => {
+  if (!needRoot(t)) return;
+  const loaded = loadTrampolines();
+  if ('refused' in loaded) {
+    needKernel(t, false, loaded.refused);
+    return;
+  }
+  using obj = loaded;
+  // On a tmpfs: on an overlay (the VMs' root, containers) each open also opens the file beneath,
+  // with the same inode number, and every hook would count twice.
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ebpf-hooks-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'target');
+  writeFileSync(file, 'x');
+  const bss = obj.bss as Counters & { deny: number };
+  bss.target_ino = BigInt(statSync(file).ino);
+  const links = ['fentry_open', 'fexit_open', 'fmod_ret_open', 'lsm_open'].map((p) =>
+    autoAttachLoaded(obj, p),
+  );
+  const openIt = (): string => {
+    try {
+      closeSync(openSync(file, 'r'));
+      return 'ok';
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? String(e);
+    }
+  };
+  const counts = (): (bigint | undefined)[] => [
+    bss.fentry_calls,
+    bss.fmod_ret_calls,
+    bss.lsm_calls,
+    bss.fexit_calls,
+  ];
+  try {
+    for (const l of links) assert.equal((l as Link).info().type, LinkType.TRACING);
+    for (let i = 0; i < 6; i++) assert.equal(openIt(), 'ok');
+    assert.deepEqual(counts(), [6n, 6n, 6n, 6n]);
+    assert.equal(bss.fexit_ret, 0n);
+    // The LSM hook refuses: every program ran, fexit saw -EPERM.
+    bss.deny = 2;
+    assert.equal(openIt(), 'EPERM');
+    assert.deepEqual(counts(), [7n, 7n, 7n, 7n]);
+    assert.equal(bss.fexit_ret, -1n);
+    // fmod_ret refuses: security_file_open's body (and so the LSM hook) never runs.
+    bss.deny = 1;
+    assert.equal(openIt(), 'EPERM');
+    assert.deepEqual(counts(), [8n, 8n, 7n, 8n]);
+    assert.equal(bss.fexit_ret, -1n);
+    bss.deny = 0;
+    assert.equal(openIt(), 'ok');
+    assert.deepEqual(counts(), [9n, 9n, 8n, 9n]);
+  } finally {
+    for (const l of links) l.close();
+  }
+  bss.deny = 2;
+  assert.equal(openIt(), 'ok', 'detached: nothing refuses');
+  assert.deepEqual(counts(), [9n, 9n, 8n, 9n]);
+});
+
+test('freplace: the extension replaces the target global function until its link closes', (t) => {
+  if (!needRoot(t)) return;
+  using target = loadObject(join(TESTDATA, 'freplace_target-el.o'));
+  const prog = target.program('freplace_target');
+  const packet = new Uint8Array(64);
+  assert.equal(prog.testRun({ dataIn: packet }).retval, XDP_PASS);
+  let ext: LoadedObject;
+  try {
+    ext = loadObject(join(TESTDATA, 'freplace-el.o'), { attachTarget: { program: prog } });
+  } catch (e) {
+    const cause = e instanceof LoadError ? e.cause : undefined;
+    if (cause instanceof SyscallError && cause.code === 'EPERM') {
+      needKernel(t, false, `this kernel refuses BPF trampolines, freplace included (${cause.message})`);
+      return;
+    }
+    throw e;
+  }
+  using _ext = ext;
+  ext.map('verdict').update(0, XDP_TX);
+  const link = attachRawTracepoint(ext.program('new_verdict'));
+  try {
+    assert.equal(link.info().type, LinkType.TRACING);
+    assert.equal(prog.testRun({ dataIn: packet, repeat: 10 }).retval, XDP_TX);
+    // A short packet: the replaced function no longer drops it either.
+    assert.equal(prog.testRun({ dataIn: new Uint8Array(14) }).retval, XDP_TX);
+  } finally {
+    link.close();
+  }
+  assert.equal(prog.testRun({ dataIn: packet }).retval, XDP_PASS, 'link closed: the original again');
+});
+
+test('the kernel matrix runs on the kernel it names', (t) => {
+  if (KERNEL_SERIES === undefined) {
+    t.skip('not in the kernel matrix (EBPF_KERNEL_SERIES unset)');
+    return;
+  }
+  assert.ok(release().startsWith(`${KERNEL_SERIES}.`), `${release()} is not ${KERNEL_SERIES}`);
+});
