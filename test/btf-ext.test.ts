@@ -109,7 +109,7 @@ function load(path: string): { btf: Btf; ext: BtfExt; bytes: Uint8Array } {
 function funcSymbols(path: string): Map<string, Map<number, string>> {
   const out = new Map<string, Map<number, string>>();
   for (const line of run('llvm-objdump-19', ['-t', path]).split('\n')) {
-    const m = /^([0-9a-f]{16}) .{6}F (\S+)\s+[0-9a-f]{16} (\S+)$/.exec(line);
+    const m = /^([0-9a-f]{16}) .{6}F (\S+)\s+[0-9a-f]{16}(?: \.hidden)? (\S+)$/.exec(line);
     if (!m) continue;
     let sec = out.get(m[2]!);
     if (!sec) out.set(m[2]!, (sec = new Map()));
