@@ -34,32 +34,32 @@ export interface UsdtOptions {
 }
 
 /** Byte and bit places of the fields of struct __bpf_usdt_spec, from the object's BTF. */
-interface SpecLayout {
+export interface SpecLayout {
   size: number;
   argsOffset: number;
   argStride: number;
   argCount: number;
-  cookie: Field;
-  argCnt: Field;
+  cookie: UsdtSpecField;
+  argCnt: UsdtSpecField;
   arg: {
-    valOff: Field;
-    argType: Field;
-    regOff: Field;
-    argSigned: Field;
-    argBitshift: Field;
+    valOff: UsdtSpecField;
+    argType: UsdtSpecField;
+    regOff: UsdtSpecField;
+    argSigned: UsdtSpecField;
+    argBitshift: UsdtSpecField;
     /** Present in headers from libbpf 1.7, which read base + index * scale arguments. */
-    idxRegOff: Field | undefined;
-    scaleBitshift: Field | undefined;
+    idxRegOff: UsdtSpecField | undefined;
+    scaleBitshift: UsdtSpecField | undefined;
   };
 }
 
-interface Field {
+export interface UsdtSpecField {
   /** Bit offset from the start of the enclosing struct. */
   bit: number;
   bits: number;
 }
 
-function memberField(btf: Btf, m: Member): Field {
+function memberField(btf: Btf, m: Member): UsdtSpecField {
   const bits = m.bitfieldSize !== 0 ? m.bitfieldSize : btf.sizeof(m.type) * 8;
   return { bit: m.bitsOffset, bits };
 }
@@ -88,8 +88,8 @@ function specLayout(btf: Btf, valueTypeId: number): SpecLayout {
   if (arr.kind !== 'ARRAY')
     throw new EbpfError(`${USDT_SPECS_MAP}: 'args' is not an array`, { typeId: args.type });
   const argStruct = structOf(btf, arr.type, 'struct __bpf_usdt_arg_spec');
-  const field = (name: string): Field => memberField(btf, member(argStruct, name)!);
-  const optional = (name: string): Field | undefined => {
+  const field = (name: string): UsdtSpecField => memberField(btf, member(argStruct, name)!);
+  const optional = (name: string): UsdtSpecField | undefined => {
     const m = member(argStruct, name, false);
     return m === undefined ? undefined : memberField(btf, m);
   };
@@ -113,7 +113,7 @@ function specLayout(btf: Btf, valueTypeId: number): SpecLayout {
 }
 
 /** Writes `value` into `bits` bits at bit `bit` of `out` (+ `base` bytes), little-endian order. */
-function putBits(out: Uint8Array, base: number, f: Field, value: bigint): void {
+function putBits(out: Uint8Array, base: number, f: UsdtSpecField, value: bigint): void {
   const v = BigInt.asUintN(f.bits, value);
   for (let i = 0; i < f.bits; i++) {
     const bit = f.bit + i;
