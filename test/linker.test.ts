@@ -256,9 +256,15 @@ test('link pairs of objects: bpftool 7.1 and the shared libbpf 1.1.2, each byte 
   const files = objectsIn(TESTDATA).filter((f) => f.endsWith('-el.o') && !f.includes('/link_'));
   let pairs = 0;
   let differ = 0;
-  for (let i = 0; i < files.length; i++) {
-    for (let j = i + 1; j < files.length; j += 4) {
-      const pair = [files[i]!, files[j]!];
+  const chosen: string[][] = [];
+  for (let i = 0; i < files.length; i++)
+    for (let j = i + 1; j < files.length; j += 4) chosen.push([files[i]!, files[j]!]);
+  // core_many + struct_ops: a FWD 'sock' only the newer libbpf resolves (checked below), whatever
+  // the sampling above picks as testdata grows.
+  const fwdPair = ['core_many-el.o', 'struct_ops-el.o'].map((f) => join(TESTDATA, f));
+  if (!chosen.some((p) => p[0] === fwdPair[0] && p[1] === fwdPair[1])) chosen.push(fwdPair);
+  for (const pair of chosen) {
+    {
       const what = pair.join(' + ');
       const theirs = join(tmp, 'pair-theirs.o');
       if (!bpftoolLink(pair, theirs).ok) {

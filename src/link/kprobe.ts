@@ -159,11 +159,15 @@ export function attachKprobeMulti(
     if (err instanceof SyscallError) {
       // EOPNOTSUPP: built without CONFIG_FPROBE; EINVAL: also a kernel before 5.18, which does
       // not know the attach type. The probe tells them apart from a bad argument.
-      if (['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL'].includes(err.code) && !haveFeature(KPROBE_MULTI_LINK))
-        throw new NotSupportedError(notSupportedMessage(KPROBE_MULTI_LINK), { program: program.name });
       const what = session
         ? 'BPF_TRACE_KPROBE_SESSION links (Linux 6.10)'
         : 'BPF_TRACE_KPROBE_MULTI links (Linux 5.18)';
+      if (['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL'].includes(err.code) && !haveFeature(KPROBE_MULTI_LINK)) {
+        const why = notSupportedMessage(KPROBE_MULTI_LINK);
+        throw new NotSupportedError(session ? `${what} ride on kprobe_multi links: ${why}` : why, {
+          program: program.name,
+        });
+      }
       if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
         throw unavailable(`${what}: ${err.code} (needs CONFIG_FPROBE)`, program.name);
       if (err.code === 'EINVAL' && pmuType('kprobe') === undefined)
