@@ -272,7 +272,12 @@ test('ring buffer: the async iterator sleeps in the event loop and wakes when a 
   if (!obj) return;
   try {
     const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
-    const { it, next: first } = await waitsIdle(ring, 300, 100_000);
+    // Closed however the test ends: a reader left polling the ring after obj.close() would hold
+    // its descriptor number in the event loop and fail the next test's reader (EEXIST).
+    t.after(() => ring.close());
+    // A busy wait would spend the whole 300 ms on the CPU; GC and JIT on a CI machine can take
+    // about 100 ms of it.
+    const { it, next: first } = await waitsIdle(ring, 300, 150_000);
 
     setTimeout(() => run(obj, 'ring_output', 1, command(7, 'late')), 10);
     const r = await first;
@@ -597,7 +602,8 @@ test('perf buffer: the async iterator wakes through the event loop', async (t) =
   if (!obj) return;
   try {
     const perf = PerfBuffer.open(obj.map('perf')).decodeWith<Event>(obj.spec.btf!, 'struct event');
-    const { it, next } = await waitsIdle(perf, 200, 80_000);
+    t.after(() => perf.close());
+    const { it, next } = await waitsIdle(perf, 200, 120_000);
     setTimeout(() => run(obj, 'perf_output', 1, command(5, 'wake')), 5);
     const r = await next;
     assert.equal(r.done, false);
