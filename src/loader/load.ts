@@ -161,6 +161,19 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
 }
 
 /**
+ * What loadObject and loadObjectAsync do before the first program load: options and pin
+ * directories checked, the object read, RLIMIT_MEMLOCK raised where the kernel still charges BPF
+ * memory to it (before 5.11: before the first probe or object), and the load's steps begun.
+ */
+function startLoad(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): ReturnType<Loader['load']> {
+  checkLoadOptions(opts);
+  const { spec, elf } = readInput(input, opts);
+  checkPinDirs(opts);
+  raiseMemlockIfCharged();
+  return new Loader(spec, elf, opts).load();
+}
+
+/**
  * Loads an object (a path, ELF bytes or an ObjectSpec) into the kernel. Throws LoadError (or a
  * subclass: VerifierError, MapIncompatibleError), SyscallError, or the object step's errors;
  * after a throw nothing this call created remains. A spec typed by `ebpf gen types` (ObjectSpec<T>)
@@ -169,12 +182,7 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
 export function loadObject<T extends ObjectTypes>(input: ObjectSpec<T>, opts?: LoadOptions): LoadedObject<T>;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts?: LoadOptions): LoadedObject;
 export function loadObject(input: ObjectSpec | string | Uint8Array, opts: LoadOptions = {}): LoadedObject {
-  checkLoadOptions(opts);
-  const { spec, elf } = readInput(input, opts);
-  checkPinDirs(opts);
-  // Before the first probe or object: kernels before 5.11 charge all of them to RLIMIT_MEMLOCK.
-  raiseMemlockIfCharged();
-  const steps = new Loader(spec, elf, opts).load();
+  const steps = startLoad(input, opts);
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
     const { attr, bufs, log } = step.value;
@@ -199,11 +207,7 @@ export async function loadObjectAsync(
   input: ObjectSpec | string | Uint8Array,
   opts: LoadOptions = {},
 ): Promise<LoadedObject> {
-  checkLoadOptions(opts);
-  const { spec, elf } = readInput(input, opts);
-  checkPinDirs(opts);
-  raiseMemlockIfCharged();
-  const steps = new Loader(spec, elf, opts).load();
+  const steps = startLoad(input, opts);
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
     const { attr, bufs, log } = step.value;
