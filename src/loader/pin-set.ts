@@ -147,7 +147,8 @@ function readJournal(j: string): { entries: Entry[]; dirs: string[]; committed: 
 }
 
 /** Removes the journal directory: its entries first, `committed` last, so it is never read half-emptied as uncommitted. */
-function removeJournal(j: string): void {
+function removeJournal(j: string, hooked = true): void {
+  const at = hooked ? step : (): void => {};
   let names: string[];
   try {
     names = readdirSync(j);
@@ -156,12 +157,12 @@ function removeJournal(j: string): void {
   }
   for (const n of names) {
     if (n === COMMITTED) continue;
-    step(`clean ${n}`);
+    at(`clean ${n}`);
     quiet(() => unlinkSync(join(j, n)));
   }
-  step('clean committed');
+  at('clean committed');
   quiet(() => rmdirSync(join(j, COMMITTED)));
-  step('clean journal');
+  at('clean journal');
   quiet(() => rmdirSync(j));
 }
 
@@ -211,7 +212,7 @@ export function recoverPins(path: string): Recovered[] {
       }
       for (const d of [...journal.dirs].reverse()) quiet(() => rmdirSync(d));
     }
-    removeJournal(j);
+    removeJournal(j, false);
     out.push({ journal: j, action: journal.committed ? 'completed' : 'removed', pins });
   }
   return out;
