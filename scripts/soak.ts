@@ -377,10 +377,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     },
   } satisfies Record<Kind, (i: number) => Promise<void>>;
 
+  // Interrupted (Ctrl-C, SIGTERM): stop after the cycle under way, clean up and report.
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
     gc?.();
     fdsAtStart = readdirSync('/proc/self/fd').length;
-    for (let i = 1; i <= cycles; i++) {
+    for (let i = 1; i <= cycles && !stopped; i++) {
       const kind = KINDS[(i - 1) % KINDS.length]!;
       const t0 = performance.now();
       try {
@@ -402,6 +408,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
     }
   } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+    if (stopped) problems.push('interrupted');
     stats.close();
     removeVeth(veth);
     rmSync(pinRoot, { recursive: true, force: true });
