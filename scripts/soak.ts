@@ -21,6 +21,8 @@ import { connect } from 'node:net';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { RingBuffer } from '../src/events/index.js';
 import {
   Link,
@@ -193,7 +195,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const warmup = opts.warmup ?? Math.floor(cycles / 5);
   const tolerance = opts.rssToleranceMiB ?? 16;
   const log = opts.log ?? ((): void => {});
-  const gc = (globalThis as { gc?: () => void }).gc;
+  // A collection before each measurement, so RSS and heap show what is kept rather than garbage.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
   const problems: string[] = [];
   const pinRoot = join(BPFFS_ROOT, `ebpf_soak_${process.pid}`);
   const perKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
@@ -247,7 +251,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const windows: SoakWindow[] = [];
   let fdsAtStart = 0;
   const measure = async (cycle: number): Promise<SoakWindow> => {
-    gc?.();
+    gc();
     const mem = process.memoryUsage();
     const left = await objectsLeft();
     const pins = pinsUnder(pinRoot);
@@ -384,7 +388,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   };
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    gc?.();
+    gc();
     fdsAtStart = readdirSync('/proc/self/fd').length;
     for (let i = 1; i <= cycles && !stopped; i++) {
       const kind = KINDS[(i - 1) % KINDS.length]!;
