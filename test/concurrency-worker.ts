@@ -21,7 +21,7 @@ interface Data {
   sharedMap: string;
   program: string;
   ring: string;
-  /** produce: [0] set to 1 to stop; [1] batches run. */
+  /** produce: [0] 1 to stop, 2 to pause between batches; [1] batches run; [2] 1 while paused. */
   control: SharedArrayBuffer;
 }
 
@@ -92,7 +92,14 @@ function produce(): object {
   const control = new Int32Array(d.control);
   const prog = Program.fromPin(d.program);
   try {
-    while (Atomics.load(control, 0) === 0) {
+    for (let state = Atomics.load(control, 0); state !== 1; state = Atomics.load(control, 0)) {
+      if (state === 2) {
+        // Paused between batches: say so, and wait to be resumed.
+        Atomics.store(control, 2, 1);
+        Atomics.wait(control, 0, 2, 50);
+        continue;
+      }
+      Atomics.store(control, 2, 0);
       prog.testRun({ dataIn: packet(), repeat: BATCH });
       Atomics.add(control, 1, 1);
     }

@@ -125,7 +125,7 @@ test('ring buffer readers closed while a worker keeps producing: no crash, no la
       const program = join(dir, 'ring_output');
       obj.program('ring_output').pin(program);
       const stat = (which: number): bigint => obj.map<number, bigint>('stats').lookup(which) ?? -1n;
-      const control = new SharedArrayBuffer(8);
+      const control = new SharedArrayBuffer(12);
       const ctl = new Int32Array(control);
       const producer = runWorker(script, { task: 'produce', object: OBJECT, index: 1, program, control });
       producer.done.catch(() => {}); // awaited below; a failure before then must not go unhandled
@@ -153,11 +153,18 @@ test('ring buffer readers closed while a worker keeps producing: no crash, no la
       // from here is read, or counted by the program as dropped (ring full).
       const ring = RingBuffer.open(obj.map('ring'));
       try {
-        ring.readAvailable(); // what the closed readers left
+        // The producer paused between batches, the ring drained of what the closed readers left:
+        // from here every record counts.
+        Atomics.store(ctl, 0, 2);
+        for (let i = 0; i < 3000 && Atomics.load(ctl, 2) !== 1; i++) await sleep(5);
+        assert.equal(Atomics.load(ctl, 2), 1, 'the producer did not pause');
+        ring.readAvailable();
         const seq0 = stat(STAT_SEQ);
         const drops0 = stat(STAT_RING_DROPS);
         let got = 0;
         ring.onData(() => got++);
+        Atomics.store(ctl, 0, 0);
+        Atomics.notify(ctl, 0);
         await sleep(300);
         await stopProducer();
         const produced = stat(STAT_SEQ) - seq0;
