@@ -68,6 +68,78 @@ function eventBenchmarks(): Benchmark[] {
   return out;
 }
 
+/**
+ * map-* rows: each operation on raw bytes (the `*Into` and packed forms), and the same through the
+ * BTF codecs (`-typed`: objects in and out), each against the same libbpf harness (raw bytes; C
+ * does no decoding).
+ */
+function mapBenchmarks(): Benchmark[] {
+  const ops = [
+    [
+      'lookup',
+      'lookup',
+      'MapLookup',
+      '2^20-entry hash, existing keys in random order',
+      'bpf_map_lookup_elem',
+    ],
+    [
+      'update',
+      'update',
+      'MapUpdate',
+      '2^20-entry hash, existing keys in random order',
+      'bpf_map_update_elem',
+    ],
+    [
+      'lookup-batch',
+      'lookup_batch',
+      'MapLookupBatch',
+      '2^20-entry hash, whole map, 4096 a call',
+      'bpf_map_lookup_batch',
+    ],
+    [
+      'update-batch',
+      'update_batch',
+      'MapUpdateBatch',
+      '2^20-entry hash, every entry, 4096 a call',
+      'bpf_map_update_batch',
+    ],
+    [
+      'iterate',
+      'iterate',
+      'MapIterate',
+      '2^20-entry hash, entries(), BPF_MAP_LOOKUP_BATCH underneath',
+      'bpf_map_get_next_key + lookup per entry',
+    ],
+  ] as const;
+  const raw: Record<string, string> = {
+    lookup: 'lookupInto, one reused value buffer',
+    update: 'update of byte keys and values',
+    'lookup-batch': 'lookupBatchInto, reused buffers',
+    'update-batch': 'updateBatch of packed bytes',
+    iterate: 'entries() of byte pairs',
+  };
+  const typedHow: Record<string, string> = {
+    lookup: 'lookup() of a key object, a value object back',
+    update: 'update() of key and value objects',
+    'lookup-batch': 'lookupBatch(): an array of [key, value] objects',
+    'update-batch': 'updateBatch() of [key, value] objects',
+    iterate: 'entries() of [key, value] objects',
+  };
+  const out: Benchmark[] = [];
+  for (const [name, cmd, fn, what, c] of ops) {
+    for (const typed of [false, true]) {
+      out.push({
+        name: typed ? `map-${name}-typed` : `map-${name}`,
+        unit: 'ops/s',
+        description: `${what}: ${typed ? typedHow[name] : raw[name]} (libbpf: ${c})`,
+        ours: { module: 'map-ops.ts', export: `bench${fn}${typed ? 'Typed' : ''}` },
+        reference: (o) => runReferenceRate('map_ops', [cmd, o.iterations, o.warmup]),
+      });
+    }
+  }
+  return out;
+}
+
 const BENCHMARKS: Benchmark[] = [
   {
     name: 'btf-parse-vmlinux',
@@ -98,42 +170,7 @@ const BENCHMARKS: Benchmark[] = [
     ours: { module: 'load-async.ts', export: 'benchLoadDelay' },
   },
   ...eventBenchmarks(),
-  {
-    name: 'map-lookup',
-    unit: 'ops/s',
-    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_lookup_elem)',
-    ours: { module: 'map-ops.ts', export: 'benchMapLookup' },
-    reference: (o) => runReferenceRate('map_ops', ['lookup', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-update',
-    unit: 'ops/s',
-    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_update_elem)',
-    ours: { module: 'map-ops.ts', export: 'benchMapUpdate' },
-    reference: (o) => runReferenceRate('map_ops', ['update', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-lookup-batch',
-    unit: 'ops/s',
-    description: '2^20-entry hash, whole map, 4096 a call (libbpf: bpf_map_lookup_batch)',
-    ours: { module: 'map-ops.ts', export: 'benchMapLookupBatch' },
-    reference: (o) => runReferenceRate('map_ops', ['lookup_batch', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-update-batch',
-    unit: 'ops/s',
-    description: '2^20-entry hash, every entry, 4096 a call (libbpf: bpf_map_update_batch)',
-    ours: { module: 'map-ops.ts', export: 'benchMapUpdateBatch' },
-    reference: (o) => runReferenceRate('map_ops', ['update_batch', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-iterate',
-    unit: 'ops/s',
-    description:
-      '2^20-entry hash, entries(), BPF_MAP_LOOKUP_BATCH underneath (libbpf: bpf_map_get_next_key + lookup per entry)',
-    ours: { module: 'map-ops.ts', export: 'benchMapIterate' },
-    reference: (o) => runReferenceRate('map_ops', ['iterate', o.iterations, o.warmup]),
-  },
+  ...mapBenchmarks(),
   {
     name: 'core-relocate',
     unit: 'ms',
