@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Btf } from '../src/btf/btf.js';
 import { applyCoreRelocations, btfTarget, type CoreTarget } from '../src/core/index.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
-import { median, type Measurement, type TimeOptions } from './measure.js';
+import { parseKernelBtf } from '../src/btf/kernel.js';
+import { mapKernelBtfFile } from '../src/sys/kernel-btf.js';
+import { heldSinceKb, median, memorySnapshot, type Measurement, type TimeOptions } from './measure.js';
 
 const OBJECT = join(dirname(fileURLToPath(import.meta.url)), '..', 'testdata', 'core_many-el.o');
 const VMLINUX = '/sys/kernel/btf/vmlinux';
@@ -28,10 +30,25 @@ function relocateAll(spec: ObjectSpec, target: CoreTarget): number {
   return n;
 }
 
+/**
+ * KiB held by a kept vmlinux after the CO-RE relocation of the object against it (the loader's
+ * state after a CO-RE load: the BTF mapped as the loader maps it, its decoded types, name index
+ * and candidate searches), beyond what the process held before; measured before anything else.
+ */
+function heldAfterCore(spec: ObjectSpec): { heapKb: number; rssKb: number } {
+  const before = memorySnapshot();
+  const target = btfTarget(parseKernelBtf(VMLINUX, mapKernelBtfFile), 'vmlinux');
+  relocateAll(spec, target);
+  const held = heldSinceKb(before);
+  if (target.main.btf.typeCount === 0) throw new Error('empty vmlinux BTF');
+  return held;
+}
+
 export async function benchCoreRelocate(opts: TimeOptions = {}): Promise<Measurement> {
   const iterations = opts.iterations ?? 30;
   const warmup = opts.warmup ?? 3;
   const spec = loadObjectSpec(OBJECT);
+  const held = heldAfterCore(spec);
   const b = readFileSync(VMLINUX);
   const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   let relocations = 0;
@@ -57,6 +74,12 @@ export async function benchCoreRelocate(opts: TimeOptions = {}): Promise<Measure
     min: cold[0]!,
     iterations,
     maxRssKb: process.resourceUsage().maxRSS,
-    extra: { relocations, warmMs: Number(median(warm).toFixed(4)), warmMinMs: Number(warm[0]!.toFixed(4)) },
+    extra: {
+      relocations,
+      warmMs: Number(median(warm).toFixed(4)),
+      warmMinMs: Number(warm[0]!.toFixed(4)),
+      held_heap_kb: held.heapKb,
+      held_rss_kb: held.rssKb,
+    },
   };
 }

@@ -21,7 +21,13 @@ interface Benchmark {
   name: string;
   unit: string;
   description: string;
-  ours: { module: string; export: string; args?: readonly (string | number)[] };
+  ours: {
+    module: string;
+    export: string;
+    args?: readonly (string | number)[];
+    /** Node options for the child process (`--expose-gc` for memory figures). */
+    nodeArgs?: readonly string[];
+  };
   reference?: (opts: Required<TimeOptions>) => Measurement;
   /**
    * Runs of each side, alternating ours and the reference (default 1): on a busy machine the
@@ -145,8 +151,9 @@ const BENCHMARKS: Benchmark[] = [
     name: 'btf-parse-vmlinux',
     unit: 'ms',
     description: 'parse /sys/kernel/btf/vmlinux and release it (libbpf: btf__parse + btf__free)',
-    ours: { module: 'btf-parse.ts', export: 'benchBtfParse' },
+    ours: { module: 'btf-parse.ts', export: 'benchBtfParse', nodeArgs: ['--expose-gc'] },
     reference: (o) => runReference('btf_parse', [o.iterations, o.warmup, '/sys/kernel/btf/vmlinux']),
+    rounds: 3,
   },
   {
     name: 'load-object',
@@ -176,13 +183,14 @@ const BENCHMARKS: Benchmark[] = [
     unit: 'ms',
     description:
       'CO-RE-relocate testdata/core_many-el.o (264 relocations) against vmlinux (libbpf: bpf_object__relocate inside load)',
-    ours: { module: 'core.ts', export: 'benchCoreRelocate' },
+    ours: { module: 'core.ts', export: 'benchCoreRelocate', nodeArgs: ['--expose-gc'] },
     reference: (o) =>
       runReference('core_relo', [
         o.iterations,
         o.warmup,
         join(BENCH_DIR, '..', 'testdata', 'core_many-el.o'),
       ]),
+    rounds: 3,
   },
   {
     name: 'link-objects',
@@ -265,6 +273,7 @@ function runOurs(b: Benchmark, opts: Required<TimeOptions>): Measurement {
   const out = execFileSync(
     process.execPath,
     [
+      ...(b.ours.nodeArgs ?? []),
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
