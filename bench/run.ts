@@ -140,6 +140,7 @@ function mapBenchmarks(): Benchmark[] {
         description: `${what}: ${typed ? typedHow[name] : raw[name]} (libbpf: ${c})`,
         ours: { module: 'map-ops.ts', export: `bench${fn}${typed ? 'Typed' : ''}` },
         reference: (o) => runReferenceRate('map_ops', [cmd, o.iterations, o.warmup]),
+        rounds: 3,
       });
     }
   }
