@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
-import { encode, type Instruction } from '../asm/index.js';
+import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
@@ -37,6 +37,8 @@ import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
+import { notSupportedMessage } from '../features/feature.js';
+import { CALLBACKS } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -570,6 +572,7 @@ class Loader {
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
     const insns = this.relocate(p, insnsSpec);
+    this.checkCallbacks(p, insns);
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -647,6 +650,27 @@ class Loader {
           message: `prog '${p.name}': cannot bind map '${rec.spec.name}': ${e.code}`,
         });
       }
+    }
+  }
+
+  /**
+   * A kernel before 5.13 does not take a subprogram's address (the callbacks of bpf_loop,
+   * bpf_for_each_map_elem, bpf_timer_set_callback): its verifier says only "number of funcs in
+   * func_info doesn't match number of subprogs" (with BTF) or "unrecognized bpf_ld_imm64 insn".
+   * libbpf passes the program on and fails there; here it is a NotSupportedError naming the
+   * feature, the version and the instruction.
+   */
+  private checkCallbacks(p: ProgramSpec, insns: readonly Instruction[]): void {
+    if (this.features.callbacks) return;
+    let slot = 0;
+    for (const insn of insns) {
+      if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC) {
+        throw new NotSupportedError(
+          `a subprogram passed as a callback: ${notSupportedMessage(CALLBACKS)} (this is ${release()})`,
+          { ...this.loc, program: p.name, instruction: slot },
+        );
+      }
+      slot += insn.opcode === BPF_LD_IMM64 ? 2 : 1;
     }
   }
 
