@@ -18,6 +18,9 @@ pkg="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root"
 [ -d "$pkg/lib/modules/$(uname -r)" ] && mkdir -p /lib/modules && mount --bind "$pkg/lib/modules" /lib/modules
 [ -f "$pkg/boot/config-$(uname -r)" ] && mount --bind "$pkg/boot" /boot
 mkdir -p /sbin && ln -sf /bin/busybox /sbin/modprobe && echo /sbin/modprobe > /proc/sys/kernel/modprobe
+# A module with BTF (6.1+) that tests attach to and relocate against (test/kernel/modules.test.ts,
+# the load oracle's modules-el.o), loaded before any test so that all see the same kernel.
+modprobe veth || echo "ebpf-vm: modprobe veth failed"
 ip link set lo up
 hostname ebpf-vm-"$EBPF_KERNEL_SERIES"
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

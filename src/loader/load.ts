@@ -27,6 +27,7 @@ import { SyscallError } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
 import { makePinDirs } from '../sys/bpffs.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
+import { kernelModuleBtfs } from '../btf/kernel.js';
 import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
@@ -542,6 +543,9 @@ class Loader {
       return c;
     });
     let attachBtfId: number | undefined;
+    /** A module's BTF object, for a target in a module (fentry on a module's function). */
+    let attachBtfObjFd: number | undefined;
+    let attachModule: string | undefined;
     let extension: ExtensionTarget | undefined;
     let expectedAttachType = p.expectedAttachType;
     if (structOps !== undefined) {
@@ -559,14 +563,26 @@ class Loader {
         );
       }
       const name = p.attachTo;
-      attachBtfId = atStep(
+      const found = atStep(
         'program',
         at,
-        () => findAttachBtfId(this.kernelBtf(), p.expectedAttachType, name),
+        () =>
+          findAttachBtfId(
+            this.kernelBtf(),
+            p.expectedAttachType,
+            name,
+            // The modules' BTF only with the running kernel's (not a kernelBtf given instead).
+            this.opts.kernelBtf === undefined ? kernelModuleBtfs() : [],
+          ),
         {
           catches: 'ebpf',
         },
       );
+      attachBtfId = found.btfId;
+      if (found.module !== undefined) {
+        attachModule = found.module;
+        attachBtfObjFd = atStep('program', at, () => this.moduleBtfFd(found.module!).fd, { catches: 'ebpf' });
+      }
     }
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
@@ -585,6 +601,7 @@ class Loader {
         (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0),
       ...(this.features.progName ? { prog_name: objName(p.name) } : {}),
       ...(attachBtfId !== undefined ? { attach_btf_id: attachBtfId } : {}),
+      ...(attachBtfObjFd !== undefined ? { attach_btf_obj_fd: attachBtfObjFd } : {}),
       ...(extension !== undefined ? { attach_prog_fd: extension.progFd } : {}),
       ...(withBtf ? { prog_btf_fd: this.btfFd!.fd } : {}),
       ...(funcInfo ? { func_info_rec_size: FUNC_INFO_REC_SIZE, func_info_cnt: p.funcInfo.length } : {}),
@@ -636,6 +653,7 @@ class Loader {
       fd: fd.fd,
       insns: bufs.insns.length / 8,
       ...(attachBtfId !== undefined ? { attachBtfId } : {}),
+      ...(attachModule !== undefined ? { attachModule } : {}),
     });
     // As libbpf: keep .rodata alive with every program, even one that does not read it; a
     // failure here does not fail the load.
