@@ -148,7 +148,10 @@ function loadAsCli(path: string, pinDir: string, pinMaps: string): { status: num
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_');
 
 for (const o of objects) {
-  test(`ebpf load ${o.label}: loads with the same xlated instructions as libbpf, or both refuse it`, (t) => {
+  test(`ebpf load ${o.label}: loads with the same xlated instructions as libbpf, or both refuse it`, async (t) => {
+    // A turn of the event loop, so that the reporter shows each result as it comes (in the
+    // kernel matrix's slow VMs); synchronous tests would all be reported at the end.
+    await new Promise((r) => setImmediate(r));
     if (!needRoot(t) || !needTool(t, 'bpftool')) return;
     if (!need(t, existsSync(o.path), `${o.path} missing`)) return;
     const tag = `ebpf_test_${process.pid}_${safe(o.label)}`;

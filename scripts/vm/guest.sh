@@ -8,8 +8,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /run
-# /tmp stays on the overlay (writes land in its tmpfs): tsx's transform cache that the runner
-# warmed on the host (/tmp/tsx-0) is then read rather than redone, slowly, under emulation.
+# /tmp stays on the overlay (writes land in its tmpfs).
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 # The VM kernel's modules come from the package extracted in the cache; busybox loads them
 # (the kernel runs /sbin/modprobe for request_module).
