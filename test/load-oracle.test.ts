@@ -68,41 +68,69 @@ const lastLine = (text: string): string =>
     .slice(-3)
     .join(' / ');
 
-/** Map id → name of every map in the system. */
-function mapNames(): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const m of JSON.parse(run('bpftool', ['-j', 'map', 'show'])) as { id: number; name?: string }[]) {
-    out.set(m.id, m.name ?? '');
-  }
+interface BatchResult {
+  command: string[];
+  output?: unknown;
+  error?: string;
+}
+
+/** bpftool commands run by one bpftool (`-j batch file -`): a process each costs seconds under TCG. */
+function bpftoolBatch(commands: string[][]): BatchResult[] {
+  const input = commands
+    .map((c) => c.map((a) => (/[\s"'\\]/.test(a) ? JSON.stringify(a) : a)).join(' '))
+    .join('\n');
+  const out = JSON.parse(
+    run('bpftool', ['-j', 'batch', 'file', '-'], { input: input + '\n' }),
+  ) as BatchResult[];
+  assert.equal(out.length, commands.length, `bpftool batch answered ${out.length} of ${commands.length}`);
+  for (const r of out) assert.equal(r.error, undefined, `bpftool ${r.command.join(' ')}: ${r.error}`);
   return out;
 }
 
-/** `bpftool prog dump xlated` of each program pinned in `dir`, by file name, map ids replaced by names. */
-function dumps(dir: string): Map<string, string> {
-  const names = mapNames();
-  const out = new Map<string, string>();
-  for (const f of readdirSync(dir).sort()) {
-    const text = run('bpftool', ['prog', 'dump', 'xlated', 'pinned', join(dir, f)]);
-    out.set(
-      f,
-      text.replace(/map\[id:(\d+)\]/g, (_, id: string) => `map[${names.get(Number(id)) ?? `?${id}`}]`),
-    );
-  }
-  return out;
+interface XlatedInsn {
+  proto?: string;
+  src?: string;
+  disasm: string;
 }
 
 /**
- * The BTF the kernel accepted with the object's programs (`bpftool btf dump id`, raw), or '' when
- * loaded without: what sanitising made of the object's BTF for this kernel.
+ * `bpftool prog dump xlated` of each program pinned in `dir` (by file name; written out as its
+ * text form prints them, map ids replaced by map names), and the BTF the kernel accepted with the
+ * programs (`bpftool btf dump id`, raw; '' when loaded without): what sanitising made of the
+ * object's BTF for this kernel. Two bpftool processes, whatever the number of programs.
  */
-function loadedBtf(dir: string): string {
-  const first = readdirSync(dir).sort()[0];
-  if (first === undefined) return '';
-  const info = JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', join(dir, first)])) as {
-    btf_id?: number;
-  };
-  return info.btf_id === undefined ? '' : run('bpftool', ['btf', 'dump', 'id', String(info.btf_id)]);
+function snapshot(dir: string): { dumps: Map<string, string>; btf: string } {
+  const files = readdirSync(dir).sort();
+  const first = batchFirst(files, dir);
+  const results = bpftoolBatch([
+    ['map', 'show'],
+    ...first,
+    ...files.map((f) => ['prog', 'dump', 'xlated', 'pinned', join(dir, f)]),
+  ]);
+  const names = new Map<number, string>();
+  for (const m of results[0]!.output as { id: number; name?: string }[]) names.set(m.id, m.name ?? '');
+  const btfId = first.length > 0 ? (results[1]!.output as { btf_id?: number }).btf_id : undefined;
+  const dumps = new Map<string, string>();
+  files.forEach((f, k) => {
+    const lines: string[] = [];
+    let pc = 0;
+    for (const insn of results[1 + first.length + k]!.output as XlatedInsn[]) {
+      if (insn.proto !== undefined) lines.push(`${insn.proto}:`);
+      if (insn.src !== undefined) lines.push(`; ${insn.src}`);
+      lines.push(
+        `${String(pc).padStart(4)}: ${insn.disasm.replace(/map\[id:(\d+)\]/g, (_, id: string) => `map[${names.get(Number(id)) ?? `?${id}`}]`)}`,
+      );
+      pc += insn.disasm.startsWith('(18)') ? 2 : 1;
+    }
+    dumps.set(f, lines.join('\n') + '\n');
+  });
+  const btf = btfId === undefined ? '' : run('bpftool', ['btf', 'dump', 'id', String(btfId)]);
+  return { dumps, btf };
 }
+
+/** `prog show` of the first program pinned in `dir` (for the BTF id), if there is one. */
+const batchFirst = (files: string[], dir: string): string[][] =>
+  files.length > 0 ? [['prog', 'show', 'pinned', join(dir, files[0]!)]] : [];
 
 /** Entries directly in /sys/fs/bpf, to remove the maps a load pinned by name. */
 function bpffsRoot(): Set<string> {
@@ -169,8 +197,8 @@ for (const o of objects) {
         assert.equal(none.status, 0, `libbpf loads it (no programs), ours refuses: ${none.stderr}`);
         return;
       }
-      const expected = libbpfLoads ? dumps(libbpfDir) : undefined;
-      const expectedBtf = libbpfLoads ? loadedBtf(libbpfDir) : undefined;
+      const theirs = libbpfLoads ? snapshot(libbpfDir) : undefined;
+      const expected = theirs?.dumps;
       // Remove libbpf's maps pinned by name first, so ours are created rather than reused.
       cleanup(o.path, before, [libbpfDir]);
       const r = loadAsCli(o.path, oursDir, oursMaps);
@@ -193,11 +221,12 @@ for (const o of objects) {
           ? `libbpf loads it, ours refuses: ${r.stderr}`
           : `ours loads it, libbpf refuses: ${lastLine(lib.stderr)}`,
       );
-      const actual = dumps(oursDir);
+      const ours = snapshot(oursDir);
+      const actual = ours.dumps;
       assert.deepEqual([...actual.keys()], [...expected!.keys()], 'the same programs are loaded');
       for (const [name, text] of expected!) assert.equal(actual.get(name), text, `prog '${name}'`);
       // The BTF the kernel took, sanitised for it (5.10 lacks FLOAT, DECL_TAG, TYPE_TAG, ENUM64).
-      assertSameText(loadedBtf(oursDir), expectedBtf!, `${o.label}: BTF loaded with the programs`, 'libbpf');
+      assertSameText(ours.btf, theirs!.btf, `${o.label}: BTF loaded with the programs`, 'libbpf');
     } finally {
       cleanup(o.path, before, [libbpfDir, oursDir, oursMaps]);
     }
@@ -259,9 +288,9 @@ test('freplace: an extension of a loaded program loads as with libbpf, or fails 
 
     if (lib.loaded) {
       assert.equal(err, undefined, String(err));
-      const theirs = dumps(libbpfDir).get('new_verdict');
+      const theirs = snapshot(libbpfDir).dumps.get('new_verdict');
       assert.ok(theirs !== undefined);
-      assert.equal(dumps(oursDir).get('new_verdict'), theirs);
+      assert.equal(snapshot(oursDir).dumps.get('new_verdict'), theirs);
     } else {
       // Here the kernel refuses extensions (trampolines) as it refuses fentry: libbpf gets EPERM
       // from BPF_PROG_LOAD of the extension; so must we, after the same steps before it.
