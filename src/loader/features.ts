@@ -58,7 +58,10 @@ export function loaderFeatures(): LoaderFeatures {
     progName: haveFeature(PROG_NAME),
     globalData: haveFeature(GLOBAL_DATA),
     mmapable: haveFeature(BPF_F_MMAPABLE_FLAG),
-    callbacks: haveFeature(CALLBACKS),
+    // Lazy: only a program passing a callback asks.
+    get callbacks(): boolean {
+      return haveFeature(CALLBACKS);
+    },
     bpfCookie: haveFeature(BPF_COOKIE),
     // Lazy: the probe reads all of /proc/kallsyms, and only a `LINUX_HAS_SYSCALL_WRAPPER` extern asks.
     get syscallWrapper(): boolean {

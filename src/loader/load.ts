@@ -679,10 +679,10 @@ class Loader {
    * feature, the version and the instruction.
    */
   private checkCallbacks(p: ProgramSpec, insns: readonly Instruction[]): void {
-    if (this.features.callbacks) return;
     let slot = 0;
     for (const insn of insns) {
-      if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC) {
+      // (The feature is read only for a program that has a callback: its probe is lazy.)
+      if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC && !this.features.callbacks) {
         throw new NotSupportedError(
           `a subprogram passed as a callback: ${notSupportedMessage(CALLBACKS)} (this is ${release()})`,
           { ...this.loc, program: p.name, instruction: slot },
