@@ -19,7 +19,7 @@ pkg="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root"
 mkdir -p /sbin && ln -sf /bin/busybox /sbin/modprobe && echo /sbin/modprobe > /proc/sys/kernel/modprobe
 # A module with BTF (6.1+) that tests attach to and relocate against (test/kernel/modules.test.ts,
 # the load oracle's modules-el.o), loaded before any test so that all see the same kernel.
-modprobe veth || echo "ebpf-vm: modprobe veth failed"
+/sbin/modprobe veth || echo "ebpf-vm: modprobe veth failed"
 ip link set lo up
 hostname ebpf-vm-"$EBPF_KERNEL_SERIES"
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
