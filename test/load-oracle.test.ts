@@ -143,15 +143,25 @@ function cleanup(path: string, before: Set<string>, dirs: string[]): void {
   for (const e of pinnedByName(path)) if (!before.has(e)) rmSync(join(BPFFS, e), { force: true });
 }
 
-/** Names of the maps an object pins by name (LIBBPF_PIN_BY_NAME), which libbpf puts in /sys/fs/bpf. */
+const pinNames = new Map<string, string[]>();
+
+/**
+ * Names of the maps an object pins by name (LIBBPF_PIN_BY_NAME), which libbpf puts in
+ * /sys/fs/bpf; read once per object (each cleanup asks).
+ */
 function pinnedByName(path: string): string[] {
-  try {
-    return loadObjectSpec(path)
-      .maps.filter((m) => m.pinning === LIBBPF_PIN_BY_NAME)
-      .map((m) => m.name);
-  } catch {
-    return []; // an object the object step refuses pins nothing
+  let names = pinNames.get(path);
+  if (names === undefined) {
+    try {
+      names = loadObjectSpec(path)
+        .maps.filter((m) => m.pinning === LIBBPF_PIN_BY_NAME)
+        .map((m) => m.name);
+    } catch {
+      names = []; // an object the object step refuses pins nothing
+    }
+    pinNames.set(path, names);
   }
+  return names;
 }
 
 /**
