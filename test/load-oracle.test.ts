@@ -1,6 +1,7 @@
 // `ebpf load` against libbpf: for every object libbpf loads (testdata manifest, xdp-tools), the
-// same programs are loaded and `bpftool prog dump xlated` of each is the same, map ids mapped
-// to map names. The kernel's own rewrite of the instructions is the oracle. freplace programs,
+// same programs are loaded and the xlated instructions of each (what `bpftool prog dump xlated`
+// prints) are the same, map ids mapped to map names, as is the BTF loaded with them. The kernel's
+// own rewrite of the instructions is the oracle. freplace programs,
 // which need a target program, against libbpf's bpf_program__set_attach_target (test/c/freplace_load.c).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -10,6 +11,15 @@ import { test } from 'node:test';
 import { LoadError, loadObject, type LoadedObject, type TraceEvent } from '../src/loader/index.js';
 import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
 import { SyscallError } from '../src/sys/error.js';
+import { mapGetFdById, mapGetInfo, objGet, progGetInfo } from '../src/sys/bpf.js';
+import {
+  BPF_LD_IMM64,
+  BPF_PSEUDO_MAP_FD,
+  BPF_PSEUDO_MAP_VALUE,
+  decode,
+  formatInstruction,
+} from '../src/asm/index.js';
+import { HOST_LITTLE_ENDIAN } from '../src/host.js';
 import {
   assertSameText,
   cli,
@@ -68,69 +78,60 @@ const lastLine = (text: string): string =>
     .slice(-3)
     .join(' / ');
 
-interface BatchResult {
-  command: string[];
-  output?: unknown;
-  error?: string;
-}
-
-/** bpftool commands run by one bpftool (`-j batch file -`): a process each costs seconds under TCG. */
-function bpftoolBatch(commands: string[][]): BatchResult[] {
-  const input = commands
-    .map((c) => c.map((a) => (/[\s"'\\]/.test(a) ? JSON.stringify(a) : a)).join(' '))
-    .join('\n');
-  const out = JSON.parse(
-    run('bpftool', ['-j', 'batch', 'file', '-'], { input: input + '\n' }),
-  ) as BatchResult[];
-  assert.equal(out.length, commands.length, `bpftool batch answered ${out.length} of ${commands.length}`);
-  for (const r of out) assert.equal(r.error, undefined, `bpftool ${r.command.join(' ')}: ${r.error}`);
-  return out;
-}
-
-interface XlatedInsn {
-  proto?: string;
-  src?: string;
-  disasm: string;
+/** A map's name by id (the kernel's), for the ld_imm64 instructions of xlated programs. */
+function mapName(id: number, names: Map<number, string>): string {
+  let name = names.get(id);
+  if (name === undefined) {
+    const fd = mapGetFdById(id);
+    try {
+      name = mapGetInfo(fd.fd).name;
+    } finally {
+      fd.close();
+    }
+    names.set(id, name);
+  }
+  return name;
 }
 
 /**
- * `bpftool prog dump xlated` of each program pinned in `dir` (by file name; written out as its
- * text form prints them, map ids replaced by map names), and the BTF the kernel accepted with the
- * programs (`bpftool btf dump id`, raw; '' when loaded without): what sanitising made of the
- * object's BTF for this kernel. Two bpftool processes, whatever the number of programs.
+ * The kernel's own rewrite of each program pinned in `dir` (its xlated instructions, by file
+ * name, read with BPF_OBJ_GET_INFO_BY_FD as `bpftool prog dump xlated` reads them, without
+ * bpftool's read of /proc/kallsyms per program, which cost tens of seconds per object in the
+ * kernel matrix's VMs): one line per instruction with every field and its disassembly, map ids
+ * (ld_imm64 of a map or of a map value) replaced by the map's name. And the BTF the kernel
+ * accepted with the programs (`bpftool btf dump id`, raw; '' when loaded without): what
+ * sanitising made of the object's BTF for this kernel.
  */
 function snapshot(dir: string): { dumps: Map<string, string>; btf: string } {
-  const files = readdirSync(dir).sort();
-  const first = batchFirst(files, dir);
-  const results = bpftoolBatch([
-    ['map', 'show'],
-    ...first,
-    ...files.map((f) => ['prog', 'dump', 'xlated', 'pinned', join(dir, f)]),
-  ]);
   const names = new Map<number, string>();
-  for (const m of results[0]!.output as { id: number; name?: string }[]) names.set(m.id, m.name ?? '');
-  const btfId = first.length > 0 ? (results[1]!.output as { btf_id?: number }).btf_id : undefined;
   const dumps = new Map<string, string>();
-  files.forEach((f, k) => {
+  let btfId = 0;
+  for (const f of readdirSync(dir).sort()) {
+    const fd = objGet(join(dir, f));
+    let info: ReturnType<typeof progGetInfo>;
+    try {
+      info = progGetInfo(fd.fd, { xlatedInsns: true });
+    } finally {
+      fd.close();
+    }
+    if (btfId === 0) btfId = info.info.btf_id;
     const lines: string[] = [];
     let pc = 0;
-    for (const insn of results[1 + first.length + k]!.output as XlatedInsn[]) {
-      if (insn.proto !== undefined) lines.push(`${insn.proto}:`);
-      if (insn.src !== undefined) lines.push(`; ${insn.src}`);
+    for (const insn of decode(info.xlatedInsns!, HOST_LITTLE_ENDIAN)) {
+      const isMap =
+        insn.opcode === BPF_LD_IMM64 && (insn.src === BPF_PSEUDO_MAP_FD || insn.src === BPF_PSEUDO_MAP_VALUE);
       lines.push(
-        `${String(pc).padStart(4)}: ${insn.disasm.replace(/map\[id:(\d+)\]/g, (_, id: string) => `map[${names.get(Number(id)) ?? `?${id}`}]`)}`,
+        isMap
+          ? `${pc}: r${insn.dst} = map[${mapName(insn.imm, names)}]${insn.src === BPF_PSEUDO_MAP_VALUE ? ` + ${insn.next!.imm}` : ''}`
+          : `${pc}: ${formatInstruction(insn).text}  [${[insn.opcode, insn.dst, insn.src, insn.off, insn.imm, ...(insn.next ? [insn.next.imm] : [])].join(' ')}]`,
       );
-      pc += insn.disasm.startsWith('(18)') ? 2 : 1;
+      pc += insn.opcode === BPF_LD_IMM64 ? 2 : 1;
     }
     dumps.set(f, lines.join('\n') + '\n');
-  });
-  const btf = btfId === undefined ? '' : run('bpftool', ['btf', 'dump', 'id', String(btfId)]);
+  }
+  const btf = btfId === 0 ? '' : run('bpftool', ['btf', 'dump', 'id', String(btfId)]);
   return { dumps, btf };
 }
-
-/** `prog show` of the first program pinned in `dir` (for the BTF id), if there is one. */
-const batchFirst = (files: string[], dir: string): string[][] =>
-  files.length > 0 ? [['prog', 'show', 'pinned', join(dir, files[0]!)]] : [];
 
 /** Entries directly in /sys/fs/bpf, to remove the maps a load pinned by name. */
 function bpffsRoot(): Set<string> {
