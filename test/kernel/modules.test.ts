@@ -41,7 +41,7 @@ function vethPair(): { ifindex: number; up: () => void; remove: () => void } {
 
 /** struct veth_priv's size and requested_headroom's byte offset, as bpftool reads the module's BTF. */
 function vethPrivFromBpftool(): { size: number; offset: number } {
-  const text = run('bpftool', ['btf', 'dump', 'file', MODULE_BTF, 'base', '/sys/kernel/btf/vmlinux']);
+  const text = run('bpftool', ['-B', '/sys/kernel/btf/vmlinux', 'btf', 'dump', 'file', MODULE_BTF]);
   const m = /^\[\d+\] STRUCT 'veth_priv' size=(\d+) vlen=\d+\n((?:\t.*\n)*)/m.exec(text);
   assert.ok(m !== null, 'STRUCT veth_priv in the veth module BTF');
   const member = /'requested_headroom' type_id=\d+ bits_offset=(\d+)/.exec(m[2]!);
@@ -78,7 +78,7 @@ test('fentry on a module function (veth_open) and CO-RE against a module type (s
   const info = JSON.parse(
     run('bpftool', ['-j', 'prog', 'show', 'id', String(obj.program('fentry_veth_open').info().id)]),
   ) as { attach_btf_obj_id?: number; attach_btf_id?: number };
-  const dumped = run('bpftool', ['btf', 'dump', 'file', MODULE_BTF, 'base', '/sys/kernel/btf/vmlinux']);
+  const dumped = run('bpftool', ['-B', '/sys/kernel/btf/vmlinux', 'btf', 'dump', 'file', MODULE_BTF]);
   assert.match(dumped, new RegExp(`^\\[${loaded.attachBtfId}\\] FUNC 'veth_open' `, 'm'));
   if (info.attach_btf_id !== undefined) assert.equal(info.attach_btf_id, loaded.attachBtfId);
 
