@@ -81,7 +81,8 @@ function minimalMap(type: number): MapCreateAttr {
     case MapType.SOCKMAP:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
     case MapType.ARENA:
-      return { map_type: type, max_entries: 1, map_flags: BPF_F_MMAPABLE | BPF_F_NO_PREALLOC };
+      // An arena takes no flags but these (BPF_F_NO_PREALLOC is EINVAL).
+      return { map_type: type, max_entries: 1, map_flags: BPF_F_MMAPABLE };
     default:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
   }
@@ -99,7 +100,13 @@ export function mapTypeFeature(type: number, version: string): Feature {
   return f;
 }
 
+/** The probe of a map type declared below (with the version that brought it), if any. */
+export function knownMapTypeFeature(type: number): Feature | undefined {
+  return mapTypes.get(type);
+}
+
 export const RINGBUF = mapTypeFeature(MapType.RINGBUF, '5.8');
+export const ARENA = mapTypeFeature(MapType.ARENA, '6.9');
 export const USER_RINGBUF = mapTypeFeature(MapType.USER_RINGBUF, '6.1');
 export const BLOOM_FILTER = mapTypeFeature(MapType.BLOOM_FILTER, '5.16');
 export const LRU_HASH = mapTypeFeature(MapType.LRU_HASH, '4.10');

@@ -465,6 +465,7 @@ class Loader {
       { name: p.name, instructions },
       {
         mapFd: (name) => this.mapLoader.maps.get(name)?.fd.fd,
+        dataOffset: (name) => this.mapLoader.maps.get(name)?.arena?.globalsOffset ?? 0,
         ksym: (name) => this.ksyms.get(name),
         fdArrayIndex: (module) => this.fdArrayIndex(module),
         moduleBtfFd: (module) => this.moduleBtfFd(module).fd,
