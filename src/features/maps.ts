@@ -1,5 +1,5 @@
 // Map probes: names, flags, map types and map commands.
-import { BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
 import { mapCreate, mapFreeze, mapLookupBatch, objName } from '../sys/bpf.js';
 import type { MapCreateAttr } from '../sys/bpf-attr.generated.js';
 import { pageSize } from '../sys/mmap.js';
