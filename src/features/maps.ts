@@ -1,8 +1,9 @@
-// Map probes: names, flags, map types and map commands.
+// Map probes: names, flags, map types and map commands; and BPF_TOKEN_CREATE.
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
-import { mapCreate, mapFreeze, mapLookupBatch, objName } from '../sys/bpf.js';
+import { mapCreate, mapFreeze, mapLookupBatch, objName, tokenCreate } from '../sys/bpf.js';
 import type { MapCreateAttr } from '../sys/bpf-attr.generated.js';
 import { pageSize } from '../sys/mmap.js';
+import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
 
@@ -111,3 +112,11 @@ export const USER_RINGBUF = mapTypeFeature(MapType.USER_RINGBUF, '6.1');
 export const BLOOM_FILTER = mapTypeFeature(MapType.BLOOM_FILTER, '5.16');
 export const LRU_HASH = mapTypeFeature(MapType.LRU_HASH, '4.10');
 export const QUEUE = mapTypeFeature(MapType.QUEUE, '4.20');
+
+/**
+ * BPF tokens (BPF_TOKEN_CREATE): asked with no descriptor, a kernel that has the command says
+ * EBADF; older ones do not know it (EINVAL).
+ */
+export const TOKEN = feature('BPF tokens (BPF_TOKEN_CREATE)', '6.9', () =>
+  attempt(() => tokenCreate(-1), { alsoYes: [E.EBADF] }),
+);

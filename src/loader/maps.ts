@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Btf } from '../btf/btf.js';
-import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName } from '../constants.js';
+import { BPF_F_MMAPABLE, BPF_F_TOKEN_FD, MapType, ProgType, mapTypeName } from '../constants.js';
 import type { ElfFile } from '../elf/index.js';
 import { NotSupportedError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
@@ -48,6 +48,8 @@ export interface MapLoadContext {
   made: Made;
   trace: (e: TraceEvent) => void;
   kernelBtf: () => Btf;
+  /** A BPF token every map is created through. */
+  token?: Fd | undefined;
 }
 
 /** Creates, reuses and fills an object's maps; `maps` holds what it made, by name. */
@@ -139,7 +141,7 @@ export class MapLoader {
   }
 
   private createRaw(m: MapSpec, innerFd: number | undefined): { fd: Fd; withoutBtf: boolean } {
-    const { features, made, trace } = this.ctx;
+    const { features, made, trace, token } = this.ctx;
     const btfFd = this.btfFd;
     // struct_ops maps take their value type from the kernel (and the kernel refuses object type
     // ids beside it, so libbpf's first try with them always fails and it retries without).
@@ -157,7 +159,8 @@ export class MapLoader {
         ? { btf_vmlinux_value_type_id: st.valueTypeId, ...(btfFd ? { btf_fd: btfFd.fd } : {}) }
         : {}),
       max_entries: this.maxEntries(m),
-      map_flags: this.mapFlags(m),
+      map_flags: this.mapFlags(m) | (token !== undefined ? BPF_F_TOKEN_FD : 0),
+      ...(token !== undefined ? { map_token_fd: token.fd } : {}),
       numa_node: m.numaNode,
       map_extra: m.mapExtra,
       ...(features.progName ? { map_name: objName(m.name) } : {}),
