@@ -367,25 +367,34 @@ static void finalize_mapping(napi_env env, void *data, void *hint) {
   free(m);
 }
 
-// mmap(fd, length, prot, flags, offset) -> ArrayBuffer over the mapping, or -errno.
+// mmap(fd, length, prot, flags, offset[, addr]) -> ArrayBuffer over the mapping, or -errno.
+// `addr` is the address hint (a BPF arena's user address goes with MAP_FIXED_NOREPLACE).
 static napi_value js_mmap(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, prot, flags;
   int64_t length, offset;
   if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !get_i64(env, argv[1], &length) ||
       napi_get_value_int32(env, argv[2], &prot) != napi_ok || napi_get_value_int32(env, argv[3], &flags) != napi_ok ||
       !get_i64(env, argv[4], &offset))
-    return throw_type(env, "mmap(fd, length, prot, flags, offset)");
+    return throw_type(env, "mmap(fd, length, prot, flags, offset[, addr])");
+  uint64_t hint = 0;
+  if (argc > 5 && !get_u64(env, argv[5], &hint)) return throw_type(env, "mmap: addr must be a bigint or number");
   if (length <= 0) return make_int(env, -EINVAL);
   mapping *m = calloc(1, sizeof(*m));
   if (!m) return make_int(env, -ENOMEM);
-  void *addr = mmap(NULL, (size_t)length, prot, flags, fd, (off_t)offset);
+  void *addr = mmap((void *)(uintptr_t)hint, (size_t)length, prot, flags, fd, (off_t)offset);
   if (addr == MAP_FAILED) {
     int e = errno;
     free(m);
     return make_int(env, -e);
+  }
+  // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a mere hint: elsewhere is a failure too.
+  if ((flags & MAP_FIXED_NOREPLACE) && addr != (void *)(uintptr_t)hint) {
+    munmap(addr, (size_t)length);
+    free(m);
+    return make_int(env, -EEXIST);
   }
   m->addr = addr;
   m->len = (size_t)length;
@@ -682,6 +691,7 @@ NAPI_MODULE_INIT() {
   EXPORT_INT("PROT_READ", PROT_READ);
   EXPORT_INT("PROT_WRITE", PROT_WRITE);
   EXPORT_INT("MAP_SHARED", MAP_SHARED);
+  EXPORT_INT("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE);
   EXPORT_INT("MAP_PRIVATE", MAP_PRIVATE);
   EXPORT_INT("UV_READABLE", UV_READABLE);
   EXPORT_INT("UV_WRITABLE", UV_WRITABLE);

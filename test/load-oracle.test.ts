@@ -67,6 +67,7 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
   uprobe_multi:
     'uprobe.multi, uretprobe.multi and uprobe.session are newer than libbpf 1.1: "failed to guess program type"',
   net_hooks: 'the netfilter section is newer than libbpf 1.1: "failed to guess program type"',
+  arena: "arenas are newer than libbpf 1.1: \"bad map relo against 'counter' in section '.addr_space.1'\"",
 };
 
 /** The last line of a tool's complaint that says something (libbpf's end in "Error: ..."). */

@@ -100,7 +100,7 @@ export class StringTable {
  * a base table whose strings are reused rather than copied (split BTF).
  */
 export class StringTableBuilder {
-  private readonly chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(4096);
   private length = 0;
   private readonly offsets = new Map<string, number>();
   private readonly start: number;
@@ -112,8 +112,7 @@ export class StringTableBuilder {
     this.start = base ? base.end : 0;
     if (seed && seed.length > 0) {
       const copy = seed.slice();
-      this.chunks.push(copy);
-      this.length = copy.length;
+      this.append(copy);
       let i = 0;
       while (i < copy.length) {
         let nul = copy.indexOf(0, i);
@@ -129,8 +128,16 @@ export class StringTableBuilder {
     }
   }
 
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+  }
+
   private append(b: Uint8Array): void {
-    this.chunks.push(b);
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
     this.length += b.length;
   }
 
@@ -142,10 +149,22 @@ export class StringTableBuilder {
     const inBase = this.base?.find(s);
     if (inBase !== undefined) return inBase;
     const off = this.start + this.length;
-    const enc = encoder.encode(s);
-    const rec = new Uint8Array(enc.length + 1);
-    rec.set(enc);
-    this.append(rec);
+    // Nearly every name is ASCII: its characters are its bytes, written in place.
+    this.reserve(s.length + 1);
+    let i = 0;
+    while (i < s.length && s.charCodeAt(i) < 0x80) {
+      this.buf[this.length + i] = s.charCodeAt(i);
+      i++;
+    }
+    if (i === s.length) {
+      this.buf[this.length + i] = 0;
+      this.length += i + 1;
+    } else {
+      const enc = encoder.encode(s);
+      const rec = new Uint8Array(enc.length + 1);
+      rec.set(enc);
+      this.append(rec);
+    }
     this.offsets.set(s, off);
     return off;
   }
@@ -155,12 +174,6 @@ export class StringTableBuilder {
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return this.buf.slice(0, this.length);
   }
 }

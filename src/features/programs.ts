@@ -75,6 +75,29 @@ export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', 
   }),
 );
 
+/**
+ * ld_imm64 of a map value at any 32-bit offset, which lets libbpf put `__arena` globals at the end
+ * of the arena (its FEAT_LDIMM64_FULL_RANGE_OFF). Older verifiers refuse a direct value offset of
+ * 2^29 or more ("direct value offset of ... is not allowed"); newer ones get as far as the value's
+ * bounds ("invalid access to map value pointer"). The program is refused either way: the log tells.
+ */
+export const LDIMM64_FULL_RANGE_OFF = feature('ld_imm64 map value offsets over 2^29', '7.0', () => {
+  const m = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
+  try {
+    const insns = program(asm.ldImm64(R1, BigInt(m.fd) | (1n << 62n), BPF_PSEUDO_MAP_VALUE), asm.exit());
+    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }, { level: 1 }).fd.close();
+    return false;
+  } catch (e) {
+    if (!(e instanceof SyscallError)) throw e;
+    return (
+      !(e.log ?? '').includes('direct value offset of') &&
+      (e.log ?? '').includes('invalid access to map value pointer')
+    );
+  } finally {
+    m.close();
+  }
+});
+
 export const XDP_HAS_FRAGS = feature('BPF_F_XDP_HAS_FRAGS', '5.18', () =>
   load({ prog_type: ProgType.XDP, prog_flags: BPF_F_XDP_HAS_FRAGS, expected_attach_type: AttachType.XDP }),
 );

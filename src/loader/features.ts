@@ -39,6 +39,11 @@ export interface LoaderFeatures {
    * kprobe can reach. libbpf finds out by creating a kprobe, so without kprobes it says 0.
    */
   syscallWrapper: boolean;
+  /**
+   * ld_imm64 map value offsets over 2^29 (Linux 7.0): libbpf then puts `__arena` globals at the end
+   * of the arena rather than at its start. Probed only when an object has such globals, when unset.
+   */
+  ldimm64FullRangeOff?: boolean;
 }
 
 /** The running kernel's features (each probed once per process, by src/features). */

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
+import {
+  BPF_F_SLEEPABLE,
+  BPF_F_TOKEN_FD,
+  BPF_F_XDP_HAS_FRAGS,
+  ProgType,
+  progTypeName,
+} from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
@@ -24,7 +30,7 @@ import {
   type SpecInstruction,
 } from '../object/index.js';
 import { SyscallError } from '../sys/error.js';
-import { objName } from '../sys/bpf.js';
+import { objName, withToken } from '../sys/bpf.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
 import { kernelModuleBtfs } from '../btf/kernel.js';
 import { checkLoadOptions, checkPinDirs } from './options.js';
@@ -37,6 +43,7 @@ import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
 import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
+import { openToken } from './token.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { notSupportedMessage } from '../features/feature.js';
 import { CALLBACKS } from '../features/programs.js';
@@ -110,6 +117,15 @@ export interface LoadOptions {
    * libbpf ("attach program FD is not set"). Requires Linux 5.6.
    */
   attachTarget?: AttachTarget;
+  /**
+   * A BPF filesystem mounted with delegation options (delegate_cmds, delegate_maps,
+   * delegate_progs, delegate_attachs) whose BPF token (Linux 6.9) the load goes through, as
+   * libbpf's bpf_token_path: what lets a user namespace without CAP_BPF in the initial namespace
+   * load what the mount delegates. Default: the LIBBPF_BPF_TOKEN_PATH environment variable; else
+   * /sys/fs/bpf is tried, and silently left when it gives no token. '' never uses a token. A token
+   * asked for that cannot be made is a LoadError (step 'token') saying why.
+   */
+  tokenPath?: string;
 }
 
 /** KERNEL_VERSION(a, b, c) of the running kernel, as libbpf passes it when the object has none. */
@@ -239,6 +255,8 @@ class Loader {
   private readonly made = new Made();
   private readonly loc: { file?: string };
   private readonly features: LoaderFeatures;
+  /** The BPF token every BTF, map and program load of this load goes through, if any. */
+  private readonly token: Fd | undefined;
   private btfFd: Fd | undefined;
   private readonly mapLoader: MapLoader;
   private readonly programs = new Map<string, LoadedProgramRecord>();
@@ -259,7 +277,14 @@ class Loader {
     private readonly opts: LoadOptions,
   ) {
     this.loc = spec.file !== undefined ? { file: spec.file } : {};
-    this.features = opts.features ?? loaderFeatures();
+    this.token = openToken(opts.tokenPath, this.loc, (e) => this.trace(e));
+    try {
+      // The probes go through the token too: inside a user namespace nothing loads without one.
+      this.features = opts.features ?? withToken(this.token, loaderFeatures);
+    } catch (e) {
+      this.token?.close();
+      throw e;
+    }
     this.mapLoader = new MapLoader({
       spec,
       elf,
@@ -269,6 +294,7 @@ class Loader {
       made: this.made,
       trace: (e) => this.trace(e),
       kernelBtf: () => this.kernelBtf(),
+      token: this.token,
     });
   }
 
@@ -329,6 +355,9 @@ class Loader {
       const undone = this.made.undo();
       this.trace({ kind: 'rollback', ...undone });
       throw e;
+    } finally {
+      // What was made through the token keeps its rights; the token is not needed after the load.
+      this.token?.close();
     }
     return new LoadedObject(spec, this.btfFd, this.mapLoader.maps, this.programs, this.logs);
   }
@@ -439,7 +468,7 @@ class Loader {
     if (needsSanitizing(f)) types.push(...sanitizeTypes(types, btf.firstTypeId + types.length, f, sanitized));
     const bytes = buildBtf(btf, types);
     try {
-      const { fd } = sys.btfLoad(bytes);
+      const { fd } = sys.btfLoad(bytes, undefined, 0, this.token?.fd);
       this.btfFd = this.made.fd(fd);
       this.trace({ kind: 'btf', fd: fd.fd, bytes: bytes.length, fixups, sanitized });
     } catch (e) {
@@ -469,6 +498,7 @@ class Loader {
       { name: p.name, instructions },
       {
         mapFd: (name) => this.mapLoader.maps.get(name)?.fd.fd,
+        dataOffset: (name) => this.mapLoader.maps.get(name)?.arena?.globalsOffset ?? 0,
         ksym: (name) => this.ksyms.get(name),
         fdArrayIndex: (module) => this.fdArrayIndex(module),
         moduleBtfFd: (module) => this.moduleBtfFd(module).fd,
@@ -599,7 +629,9 @@ class Loader {
       kern_version: p.kernelVersion || this.spec.kernelVersion || hostKernelVersion(),
       prog_flags:
         (p.sleepable ? BPF_F_SLEEPABLE : 0) |
-        (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0),
+        (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0) |
+        (this.token !== undefined ? BPF_F_TOKEN_FD : 0),
+      ...(this.token !== undefined ? { prog_token_fd: this.token.fd } : {}),
       ...(this.features.progName ? { prog_name: objName(p.name) } : {}),
       ...(attachBtfId !== undefined ? { attach_btf_id: attachBtfId } : {}),
       ...(attachBtfObjFd !== undefined ? { attach_btf_obj_fd: attachBtfObjFd } : {}),

@@ -10,6 +10,8 @@ export type TraceEvent =
   | { kind: 'object'; name: string; file: string | undefined; programs: number; maps: number }
   | { kind: 'btf'; fd: number; bytes: number; fixups: BtfChange[]; sanitized: BtfChange[] }
   | { kind: 'btf-skipped'; reason: string }
+  /** A BPF token made from the bpffs at `path`, given to every BTF, map and program load. */
+  | { kind: 'token'; path: string; fd: number }
   | {
       kind: 'map';
       name: string;
@@ -77,6 +79,8 @@ export function formatTraceEvent(e: TraceEvent): string {
     }
     case 'btf-skipped':
       return `BTF not loaded: ${e.reason}`;
+    case 'token':
+      return `BPF token: fd ${e.fd}, from the BPF filesystem at ${e.path}`;
     case 'map':
       return (
         `map '${e.name}' (${e.type}, kernel name '${e.kernelName}'): ${e.how} fd ${e.fd}` +

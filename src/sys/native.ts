@@ -48,6 +48,7 @@ export interface NativeAddon {
     prot: number,
     flags: number,
     offset: number | bigint,
+    addr?: bigint,
   ): ArrayBuffer | number;
   /** Detaches the ArrayBuffer, then unmaps it. 0 or -errno. */
   munmap(buffer: ArrayBuffer): number;
@@ -68,6 +69,7 @@ export interface NativeAddon {
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;
   readonly MAP_PRIVATE: number;
+  readonly MAP_FIXED_NOREPLACE: number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly UV_DISCONNECT: number;
