@@ -8,6 +8,7 @@
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <node_api.h>
@@ -278,6 +279,17 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "close(fd)");
   return close(fd) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// dup(fd) -> a new descriptor for the same open file, close-on-exec, or -errno.
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "dup(fd)");
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return r < 0 ? errno_result(env) : make_int(env, r);
 }
 
 // ioctl(fd, request, arg): arg is an integer (number or bigint) or a buffer passed by address.
@@ -665,6 +677,7 @@ NAPI_MODULE_INIT() {
   EXPORT("bpfAsync", js_bpf_async);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
+  EXPORT("dup", js_dup);
   EXPORT("ioctl", js_ioctl);
   EXPORT("perfEventOpen", js_perf_event_open);
   EXPORT("mmap", js_mmap);

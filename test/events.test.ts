@@ -3,7 +3,7 @@
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFile, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -626,7 +626,11 @@ test('close() unmaps, removes the perf events from the map, leaks no descriptor,
   assert.equal(loaded, before + 1 + 4 + 4, 'BTF, 3 maps and .bss, 4 programs');
   const ring = RingBuffer.open(obj.map('ring'));
   const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
-  assert.equal(openFds(), loaded + perf.cpus.length, 'a perf event per CPU, nothing for the ring');
+  assert.equal(
+    openFds(),
+    loaded + perf.cpus.length + 2,
+    'a perf event per CPU, and each reader its own descriptor for its map',
+  );
   // Wait once so that pollers exist, then close while one is armed.
   const pending = ring.poll(10_000);
   await sleep(10);
@@ -650,6 +654,78 @@ test('close() unmaps, removes the perf events from the map, leaks no descriptor,
   assert.equal(stat(obj, STAT_PERF_DROPS), 1n);
   obj.close();
   assert.equal(openFds(), before);
+});
+
+test('readers own their map descriptor: closing the object first leaves them working, and their poller holds no reused number', async (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  const obj = loadObject(OBJECT);
+  const ring = RingBuffer.open(obj.map('ring'));
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
+  t.after(() => {
+    ring.close();
+    perf.close();
+    obj.close();
+  });
+  run(obj, 'ring_output', 2);
+  // Armed (the poller registers the descriptor with the loop), then the object goes away.
+  assert.equal(await ring.ready(0), true);
+  const waiting = perf.poll(10_000);
+  await sleep(10);
+  obj.close();
+  // Records written before are still there; the perf reader still waits on its own events.
+  assert.equal(ring.readAvailable().length, 2);
+  const idle = ring.poll(50);
+  // A second object takes the descriptor numbers the first freed; its readers poll them.
+  const obj2 = loadObject(OBJECT);
+  t.after(() => obj2.close());
+  const ring2 = RingBuffer.open(obj2.map('ring'));
+  t.after(() => ring2.close());
+  const next = ring2.poll(5000);
+  run(obj2, 'ring_output', 1, command(9, 'second'));
+  assert.equal(parseEvent((await next)[0]!).pid, 9);
+  assert.deepEqual(await idle, []);
+  // Closing the readers after their object: no error, and every descriptor is back.
+  perf.close();
+  assert.deepEqual(await waiting, []);
+  ring.close();
+  ring2.close();
+  obj2.close();
+  assert.equal(openFds(), before);
+});
+
+test('perf buffer: a sample written while the reader first registers with epoll is delivered', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
+  t.after(() => {
+    perf.close();
+    obj.close();
+  });
+  const send = (pid: number): void => run(obj, 'perf_output', 1, command(pid, 'edge'));
+  // From an I/O callback (the loop's poll phase), the handler's first delivery runs before libuv
+  // registers the perf event with epoll. A sample written after that delivery (from a microtask,
+  // so not read by the same drain) is seen by the registration's poll, which clears the event's
+  // wakeup flag: epoll then reports nothing for it, and the reader must find it by looking once
+  // the registration is done (without that look, it stayed unread until the next sample).
+  const pids: number[] = [];
+  const got = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${pids.join(',')} after 3 s`)), 3000);
+    readFile(OBJECT, () => {
+      perf.onData((r) => {
+        if (r.kind !== 'sample') return;
+        pids.push(parseEvent(r.data).pid);
+        if (pids.length === 1) queueMicrotask(() => send(2));
+        if (pids.length === 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      send(1);
+    });
+  });
+  await got;
+  assert.deepEqual(pids, [1, 2]);
 });
 
 test('perf_event_mmap_page offsets are those of the running kernel', (t) => {

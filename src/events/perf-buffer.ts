@@ -96,7 +96,8 @@ function u32Bytes(n: number): Uint8Array {
 /**
  * Reads perf records from a perf event array: samples (per CPU in the order they were written)
  * and lost counts. Opening stores this reader's perf event descriptors in the map; close()
- * removes them again. The map must stay open while the reader is.
+ * removes them again. The reader holds its own descriptor for the map (a duplicate), so the
+ * object or map handle may be closed before or after it.
  *
  * Errors: EbpfError when the map is not a perf event array or an option is invalid;
  * SyscallError from perf_event_open, mmap or the map update.
@@ -111,6 +112,8 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   readonly #rings: CpuRing[];
   #next = 0;
   #lost = 0n;
+  /** perf_poll() reads and clears the ring's wakeup flag (see EventReader). */
+  protected override readonly pollConsumesReadiness = true;
   #codec: Codec<T> | undefined;
   readonly #copier = new RecordCopier();
   /** Where a record that wraps around the end of its ring is joined. */
@@ -139,13 +142,12 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
       }
     }
     this.cpus = [...cpus];
-    const mapFd = map.fd();
-    if (mapFd === undefined) throw new EbpfError('the map is closed', { map: map.name });
+    const mapFd = map.fd.fd;
     this.#rings = [];
     try {
       for (const cpu of cpus) this.#rings.push(this.openCpu(cpu, mapFd, pages, wakeupEvents));
     } catch (e) {
-      this.release();
+      this.releaseRings();
       throw e;
     }
   }
@@ -154,7 +156,13 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
    * Opens a perf buffer on `map` (a BpfMap, an Fd or a descriptor number; not taken over).
    */
   static open(map: EventMapLike, opts: PerfBufferOptions = {}): PerfBuffer<Uint8Array> {
-    return new PerfBuffer<Uint8Array>(eventMap(map, MapType.PERF_EVENT_ARRAY), opts);
+    const m = eventMap(map, MapType.PERF_EVENT_ARRAY);
+    try {
+      return new PerfBuffer<Uint8Array>(m, opts);
+    } catch (e) {
+      m.fd.close();
+      throw e;
+    }
   }
 
   private openCpu(cpu: number, mapFd: number, pages: number, wakeupEvents: number): CpuRing {
@@ -412,15 +420,19 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   }
 
   protected release(): void {
-    const mapFd = this.#map.fd();
+    this.releaseRings();
+    this.#map.fd.close();
+  }
+
+  /** Empties this reader's slots in the map, unmaps the rings and closes their events. */
+  private releaseRings(): void {
+    const mapFd = this.#map.fd.fd;
     for (const r of this.#rings) {
-      if (mapFd !== undefined) {
-        try {
-          // The map holds a reference to the event: without this it would outlive the reader.
-          mapDeleteElem(mapFd, u32Bytes(r.cpu));
-        } catch {
-          // A slot already replaced or deleted, or a map no longer there: nothing left to undo.
-        }
+      try {
+        // The map holds a reference to the event: without this it would outlive the reader.
+        mapDeleteElem(mapFd, u32Bytes(r.cpu));
+      } catch {
+        // A slot already replaced or deleted: nothing left to undo.
       }
       munmap(r.memory);
       r.fd.close();

@@ -23,6 +23,15 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   #error: EbpfError | undefined;
   #closed = false;
   #wakeups = 0;
+  #recheckPending = false;
+  /**
+   * Whether polling a descriptor consumes its readiness, as perf events' poll does (it reads and
+   * clears a flag the kernel sets at each wakeup). Then registering a descriptor with epoll, which
+   * polls it once, can swallow the wakeup of data written before: epoll queues the descriptor as
+   * ready, polls it again before reporting, finds the flag clear and reports nothing. Readers for
+   * which this is true check for data once the registration has surely happened.
+   */
+  protected readonly pollConsumesReadiness: boolean = false;
 
   /** One record, consumed; undefined when none is complete. */
   protected abstract readNext(): T | undefined;
@@ -229,6 +238,24 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
       for (const p of this.#pollers) p.start(PollEvent.READABLE);
     }
     this.#armed = true;
+    if (this.pollConsumesReadiness) this.recheckWhenRegistered();
+  }
+
+  /**
+   * libuv registers a started poller with epoll in its next poll phase, which may come before or
+   * after this turn's immediates; an immediate set from an immediate runs after a poll phase.
+   * Data there by then either was seen by that registration (and its wakeup maybe swallowed) or
+   * comes with a wakeup epoll reports: so a check then, and the pollers after, miss nothing.
+   */
+  private recheckWhenRegistered(): void {
+    if (this.#recheckPending) return;
+    this.#recheckPending = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        this.#recheckPending = false;
+        if (this.#armed && !this.#closed && this.hasData()) this.readable();
+      }),
+    );
   }
 
   /** Readiness is only watched while someone consumes, else level-triggered polls would spin. */
@@ -246,6 +273,10 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
       if (this.#onError) this.#onError(err);
       else this.#error = err;
     }
+    this.readable();
+  }
+
+  private readable(): void {
     this.wakeAll();
     this.deliver();
     this.updateArming();

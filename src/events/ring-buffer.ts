@@ -38,8 +38,8 @@ export type RecordView = (view: DataView, offset: number, length: number) => voi
  * Reads records from a ring buffer map. Records come out in the order the kernel committed
  * them; discarded records are skipped. Each record is a copy (a Uint8Array of exactly the
  * length the program gave), or a value when decodeWith() set a type; consume() hands out the
- * ring's own bytes instead, without copying. The map must stay open while the reader is: close
- * the reader first.
+ * ring's own bytes instead, without copying. The reader holds its own descriptor for the map
+ * (a duplicate), so the object or map handle may be closed before or after it.
  *
  * Positions are kept as their low 32 bits (the ring is at most 2^32 bytes, so offsets and the
  * distance between producer and consumer fit); the consumer position is published with a
@@ -87,7 +87,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
       });
     }
     this.size = size;
-    const fd = map.fd() ?? -1;
+    const fd = map.fd.fd;
     this.#consumerPage = mmap(fd, page, { write: true });
     try {
       // The kernel maps the data pages twice in a row, so a record that wraps reads contiguously.
@@ -110,7 +110,13 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
    * Maps the ring buffer `map` (a BpfMap, an Fd or a descriptor number; not taken over).
    */
   static open(map: EventMapLike): RingBuffer<Uint8Array> {
-    return new RingBuffer<Uint8Array>(eventMap(map, MapType.RINGBUF));
+    const m = eventMap(map, MapType.RINGBUF);
+    try {
+      return new RingBuffer<Uint8Array>(m);
+    } catch (e) {
+      m.fd.close();
+      throw e;
+    }
   }
 
   /**
@@ -265,10 +271,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   }
 
   protected pollFds(): number[] {
-    const fd = this.#map.fd();
-    if (fd === undefined)
-      throw new EbpfError('the map was closed before its ring buffer reader', { map: this.name });
-    return [fd];
+    return [this.#map.fd.fd];
   }
 
   protected errorContext(): { map?: string } {
@@ -278,6 +281,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   protected release(): void {
     munmap(this.#producerPages);
     munmap(this.#consumerPage);
+    this.#map.fd.close();
   }
 
   override toString(): string {

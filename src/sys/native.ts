@@ -39,6 +39,8 @@ export interface NativeAddon {
   ): number;
   addressOf(buffer: Bytes): bigint;
   close(fd: number): number;
+  /** A close-on-exec duplicate of `fd`, or -errno. */
+  dup(fd: number): number;
   ioctl(fd: number, request: number | bigint, arg?: number | bigint | Bytes): number;
   perfEventOpen(attr: Bytes, pid: number, cpu: number, groupFd: number, flags: number): number;
   /** An external ArrayBuffer over the mapping, or -errno. */
