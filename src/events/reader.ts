@@ -1,8 +1,18 @@
 // EventReader: what ring buffers and perf buffers share — waiting on descriptors through the
 // event loop, and the ways to consume (async iteration, poll with a timeout, handler, sync drain).
+import type { Codec } from '../btf/codec.js';
 import { EbpfError } from '../errors.js';
+import { decodeRecord } from './decode.js';
 import type { SyscallError } from '../sys/error.js';
 import { Poller, PollEvent } from '../sys/poll.js';
+
+/** Whether a handler mode is still on: cleared when it is stopped or the reader closes. */
+export interface HandlerState {
+  active: boolean;
+}
+
+/** Errors found reading a buffer (as opposed to thrown by user callbacks), for onError. */
+const readErrors = new WeakSet<object>();
 
 /** Called for each record when a reader runs in handler mode (see onData). */
 export type EventHandler<T> = (record: T) => void;
@@ -18,7 +28,9 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   #armed = false;
   #keepAlive = true;
   #waiters: (() => void)[] = [];
-  #handler: EventHandler<T> | undefined;
+  /** The current handler mode's state, and its reading of what is there. */
+  #handler: HandlerState | undefined;
+  #deliver: (() => void) | undefined;
   #onError: ((error: EbpfError) => void) | undefined;
   #error: EbpfError | undefined;
   #closed = false;
@@ -122,20 +134,69 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
    * Use one way of consuming at a time: records go to whichever reads first.
    */
   onData(handler: EventHandler<T>, onError?: (error: EbpfError) => void): () => void {
+    return this.startHandler(onError, (state) => {
+      const active = (): boolean => state.active;
+      return () => this.drain(handler, active);
+    });
+  }
+
+  /**
+   * Sets the handler mode's reading: `make(state)` returns the function that reads every record
+   * now there, called each time the event loop reports data (and once on the next turn, for
+   * what is there already). It must stop as soon as `state.active` turns false (the handler was
+   * stopped or the reader closed). Errors it throws propagate (as uncaught exceptions), except
+   * those made by readError(), which go to `onError` when one is given.
+   */
+  protected startHandler(
+    onError: ((error: EbpfError) => void) | undefined,
+    make: (state: HandlerState) => () => void,
+  ): () => void {
     this.checkOpen();
     if (this.#handler !== undefined)
       throw new EbpfError('a data handler is already set', this.errorContext());
-    this.#handler = handler;
+    const state: HandlerState = { active: true };
+    const read = make(state);
+    this.#handler = state;
     this.#onError = onError;
+    this.#deliver = () => {
+      try {
+        read();
+      } catch (e) {
+        if (onError === undefined || !readErrors.has(e as object)) throw e;
+        onError(e as EbpfError);
+      }
+    };
     this.arm();
     // What arrived before arming is delivered on the next turn, as later records will be.
     setImmediate(() => this.deliver());
     return () => {
-      if (this.#handler !== handler) return;
-      this.#handler = undefined;
-      this.#onError = undefined;
+      if (this.#handler !== state) return;
+      this.stopHandler();
       this.updateArming();
     };
+  }
+
+  private stopHandler(): void {
+    if (this.#handler !== undefined) this.#handler.active = false;
+    this.#handler = undefined;
+    this.#onError = undefined;
+    this.#deliver = undefined;
+  }
+
+  /** A record decoded by `codec`; its errors count as read errors (see readError). */
+  protected decodeChecked<U>(codec: Codec<U>, view: DataView, at: number, length: number): U {
+    try {
+      return decodeRecord(codec, view, at, length, this.errorContext());
+    } catch (e) {
+      if (e instanceof EbpfError) this.readError(e);
+      throw e;
+    }
+  }
+
+  /** `error`, marked as one found reading the buffer (a malformed record), not from user code. */
+  protected readError<E extends EbpfError>(error: E): E {
+    readErrors.add(error);
+    return error;
   }
 
   /**
@@ -171,7 +232,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#handler = undefined;
+    this.stopHandler();
     for (const p of this.#pollers ?? []) p.close();
     this.#pollers = undefined;
     this.#armed = false;
@@ -289,21 +350,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   }
 
   private deliver(): void {
-    const handler = this.#handler;
-    if (handler === undefined || this.#closed) return;
-    const active = (): boolean => this.#handler === handler && !this.#closed;
-    // Errors reading go to onError when there is one; the handler's own propagate.
-    let inHandler = false;
-    const take = (r: T): void => {
-      inHandler = true;
-      handler(r);
-      inHandler = false;
-    };
-    try {
-      this.drain(take, active);
-    } catch (e) {
-      if (inHandler || !(e instanceof EbpfError) || this.#onError === undefined) throw e;
-      this.#onError(e);
-    }
+    if (this.#closed) return;
+    this.#deliver?.();
   }
 }

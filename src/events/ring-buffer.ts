@@ -5,10 +5,13 @@ import { MapType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
-import { codecForType, decodeRecord, RecordCopier } from './decode.js';
+import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { low, publishPosition } from './position.js';
-import { EventReader } from './reader.js';
+import { EventReader, type HandlerState } from './reader.js';
+
+/** The state of consume(), which no handler stops. */
+const ALWAYS: HandlerState = { active: true };
 
 /** Record header bits (uapi linux/bpf.h). */
 export const BPF_RINGBUF_BUSY_BIT = 1 << 31;
@@ -156,6 +159,23 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
    */
   consume(fn: RecordView, max = Infinity): number {
     this.checkOpen();
+    return this.walk(fn, max, ALWAYS);
+  }
+
+  /**
+   * Handler mode, zero-copy: from now on `fn(view, offset, length)` is called for each record as
+   * soon as the event loop reports it, over the ring's own bytes as consume() hands them out
+   * (the same `view` each time: read what you need before returning). The ring's space is
+   * released once per batch. An exception from `fn` propagates as an uncaught exception (its
+   * record consumed); a malformed record goes to `onError` when given. Returns a function that
+   * stops it. Use one way of consuming at a time.
+   */
+  onView(fn: RecordView, onError?: (error: EbpfError) => void): () => void {
+    return this.startHandler(onError, (state) => () => this.walk(fn, Infinity, state));
+  }
+
+  /** consume()'s loop; stops early once `state.active` is false. */
+  private walk(fn: RecordView, max: number, state: HandlerState): number {
     // Everything the loop reads is a local: module constants are context loads with hole checks.
     const words = this.#words;
     const view = this.#view;
@@ -189,6 +209,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
         if ((header & discard) === 0) {
           n++;
           fn(view, at + 8, length);
+          if (!state.active) break;
         }
       }
     } finally {
@@ -258,15 +279,17 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   }
 
   private badLength(length: number, at: number): EbpfError {
-    return new EbpfError(`record header claims ${length} bytes, more than the ring holds`, {
-      map: this.name,
-      offset: at,
-    });
+    return this.readError(
+      new EbpfError(`record header claims ${length} bytes, more than the ring holds`, {
+        map: this.name,
+        offset: at,
+      }),
+    );
   }
 
   private decode(at: number, length: number): T {
     const codec = this.#codec;
-    if (codec !== undefined) return decodeRecord(codec, this.#view, at, length, { map: this.name });
+    if (codec !== undefined) return this.decodeChecked(codec, this.#view, at, length);
     return this.#copier.copy(this.#bytes, at, length) as T;
   }
 
