@@ -728,6 +728,53 @@ test('perf buffer: a sample written while the reader first registers with epoll 
   assert.deepEqual(pids, [1, 2]);
 });
 
+test('waits take an AbortSignal and a deadline: poll, ready, records()', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+  t.after(() => {
+    ring.close();
+    obj.close();
+  });
+  const isAbort = (e: unknown): boolean => e instanceof Error && e.name === 'AbortError';
+  // Aborted while waiting: rejects with the signal's reason, and the reader keeps working.
+  const ac = new AbortController();
+  const waiting = ring.poll({ signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(waiting, isAbort);
+  await assert.rejects(ring.ready({ signal: AbortSignal.abort() }), isAbort);
+  // A deadline ends a wait quietly.
+  const t0 = Date.now();
+  assert.equal(await ring.ready({ deadline: t0 + 50 }), false);
+  assert.deepEqual(await ring.poll({ timeoutMs: 30 }), []);
+  assert.ok(Date.now() - t0 >= 75, 'each wait lasted until its deadline');
+  // records(): yields what comes, ends at its deadline...
+  run(obj, 'ring_output', 2);
+  const seen: bigint[] = [];
+  for await (const e of ring.records({ timeoutMs: 100 })) seen.push(e.seq);
+  assert.deepEqual(seen, [0n, 1n]);
+  // ...and throws once its signal aborts, records read until then kept.
+  const stop = new AbortController();
+  const timer = setInterval(() => run(obj, 'ring_output', 1), 10);
+  t.after(() => clearInterval(timer));
+  const more: bigint[] = [];
+  await assert.rejects(async () => {
+    for await (const e of ring.records({ signal: stop.signal })) {
+      more.push(e.seq);
+      if (more.length === 3) stop.abort();
+    }
+  }, isAbort);
+  clearInterval(timer);
+  assert.deepEqual(more, [2n, 3n, 4n]);
+  // The reader reads on after the aborted iteration.
+  const rest = ring.readAvailable().length;
+  run(obj, 'ring_output', 1);
+  assert.deepEqual(
+    (await ring.poll(1000)).map((e) => e.seq),
+    [BigInt(5 + rest)],
+  );
+});
+
 test('perf_event_mmap_page offsets are those of the running kernel', (t) => {
   if (!needFile(t, VMLINUX)) return;
   const btf = loadKernelBtf();

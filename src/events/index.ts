@@ -1,5 +1,5 @@
 // Event streams from BPF programs: ring buffers and perf buffers read on Node's event loop.
-export { EventReader, type EventHandler } from './reader.js';
+export { EventReader, type EventHandler, type WaitOptions } from './reader.js';
 export {
   RingBuffer,
   BPF_RINGBUF_BUSY_BIT,

@@ -6,6 +6,32 @@ import { decodeRecord } from './decode.js';
 import type { SyscallError } from '../sys/error.js';
 import { Poller, PollEvent } from '../sys/poll.js';
 
+/** How long a wait may last: poll(), ready(), records(). */
+export interface WaitOptions {
+  /** Milliseconds from the call (negative: no limit). */
+  timeoutMs?: number;
+  /** A Date.now() time; the earlier of this and timeoutMs ends the wait. */
+  deadline?: number;
+  /** Aborts the wait: it rejects (or the iteration throws) with the signal's reason. */
+  signal?: AbortSignal;
+  /** poll(): at most this many records. */
+  max?: number;
+}
+
+interface Wait {
+  deadline: number;
+  signal: AbortSignal | undefined;
+  max: number | undefined;
+}
+
+function waitOf(w: number | WaitOptions): Wait {
+  const o = typeof w === 'number' ? { timeoutMs: w } : w;
+  const now = Date.now();
+  let deadline = o.timeoutMs === undefined || o.timeoutMs < 0 ? Infinity : now + o.timeoutMs;
+  if (o.deadline !== undefined) deadline = Math.min(deadline, o.deadline);
+  return { deadline, signal: o.signal, max: o.max };
+}
+
 /** Whether a handler mode is still on: cleared when it is stopped or the reader closes. */
 export interface HandlerState {
   active: boolean;
@@ -94,37 +120,75 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   }
 
   /**
-   * Waits until at least one record is there or `timeoutMs` passed (negative: no limit), then
-   * returns what is available (empty on timeout or close). Does not block the event loop.
+   * Waits until at least one record is there or the wait ends (`timeoutMs` passed, negative: no
+   * limit; or `opts.deadline`, a Date.now() time), then returns what is available (empty when it
+   * ended or the reader closed). `opts.signal` aborts the wait: the promise rejects with the
+   * signal's reason. Does not block the event loop.
    */
-  async poll(timeoutMs = -1, max = Infinity): Promise<T[]> {
-    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+  async poll(timeoutMs: number | WaitOptions = -1, max = Infinity): Promise<T[]> {
+    const w = waitOf(timeoutMs);
     for (;;) {
+      w.signal?.throwIfAborted();
       if (this.#closed) return [];
       this.throwPending();
-      const got = this.readAvailable(max);
+      const got = this.readAvailable(w.max ?? max);
       if (got.length > 0) return got;
-      const left = deadline - Date.now();
-      if (left <= 0) return [];
-      await this.waitReadable(left === Infinity ? undefined : left);
+      if (!(await this.waitUntil(w))) return [];
     }
   }
 
   /**
-   * Waits until records are there (true) or `timeoutMs` passed or the reader closed (false),
-   * without reading any: for consume(), which hands out the records' bytes without copying
-   * (`while (await ring.ready()) ring.consume(fn)`). Does not block the event loop.
+   * Waits until records are there (true) or the wait ends or the reader closed (false), without
+   * reading any: for consume(), which hands out the records' bytes without copying
+   * (`while (await ring.ready()) ring.consume(fn)`). Takes a timeout or the options of poll().
+   * Does not block the event loop.
    */
-  async ready(timeoutMs = -1): Promise<boolean> {
-    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+  async ready(timeoutMs: number | WaitOptions = -1): Promise<boolean> {
+    const w = waitOf(timeoutMs);
     for (;;) {
+      w.signal?.throwIfAborted();
       if (this.#closed) return false;
       this.throwPending();
       if (this.hasData()) return true;
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await this.waitReadable(left === Infinity ? undefined : left);
+      if (!(await this.waitUntil(w))) return false;
     }
+  }
+
+  /**
+   * Records as an async iterable that ends at `opts.deadline` or after `opts.timeoutMs` (counted
+   * from this call) or when the reader closes, and throws the reason of `opts.signal` once it is
+   * aborted (as Node's own iterables do): `for await (const r of ring.records({ signal }))`.
+   * Leaving the loop does not close the reader.
+   */
+  records(opts: WaitOptions = {}): AsyncIterable<T> {
+    const w = waitOf(opts);
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<T>> => {
+          for (;;) {
+            w.signal?.throwIfAborted();
+            if (this.#closed) return { done: true, value: undefined };
+            this.throwPending();
+            const r = this.readNext();
+            if (r !== undefined) return { done: false, value: r };
+            if (!(await this.waitUntil(w))) return { done: true, value: undefined };
+          }
+        },
+        return: (): Promise<IteratorResult<T>> => Promise.resolve({ done: true, value: undefined }),
+      }),
+    };
+  }
+
+  /**
+   * Waits for readiness until the wait's deadline (false once it passed) or its signal aborts
+   * (throws its reason).
+   */
+  private async waitUntil(w: Wait): Promise<boolean> {
+    const left = w.deadline - Date.now();
+    if (left <= 0) return false;
+    await this.waitReadable(left === Infinity ? undefined : left, w.signal);
+    w.signal?.throwIfAborted();
+    return true;
   }
 
   /**
@@ -204,18 +268,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
    * closed. Leaving the loop does not close the reader.
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: async (): Promise<IteratorResult<T>> => {
-        for (;;) {
-          if (this.#closed) return { done: true, value: undefined };
-          this.throwPending();
-          const r = this.readNext();
-          if (r !== undefined) return { done: false, value: r };
-          await this.waitReadable();
-        }
-      },
-      return: (): Promise<IteratorResult<T>> => Promise.resolve({ done: true, value: undefined }),
-    };
+    return this.records()[Symbol.asyncIterator]();
   }
 
   /** Whether waiting keeps the process alive (default true), like a socket's ref/unref. */
@@ -252,30 +305,31 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
     }
   }
 
-  private waitReadable(timeoutMs?: number): Promise<void> {
+  private waitReadable(timeoutMs?: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
+      const finish = (): void => {
         if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', leave);
         resolve();
       };
-      this.#waiters.push(done);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          const i = this.#waiters.indexOf(done);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          this.updateArming();
-          resolve();
-        }, timeoutMs);
-      }
+      // Timed out or aborted: no longer a waiter (the caller sees which).
+      const leave = (): void => {
+        const i = this.#waiters.indexOf(finish);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        this.updateArming();
+        finish();
+      };
+      this.#waiters.push(finish);
+      if (timeoutMs !== undefined) timer = setTimeout(leave, timeoutMs);
+      signal?.addEventListener('abort', leave, { once: true });
       try {
         this.arm();
       } catch (e) {
         this.#waiters.pop();
-        if (timer !== undefined) clearTimeout(timer);
         this.#error =
           e instanceof EbpfError ? e : new EbpfError(String(e), this.errorContext(), { cause: e });
-        resolve();
+        finish();
       }
     });
   }
