@@ -15,6 +15,7 @@ import {
   PERF_EVENT_MMAP_PAGE,
   PerfBuffer,
   RingBuffer,
+  RingBuffers,
   type EventReader,
   type PerfRecord,
 } from '../src/events/index.js';
@@ -773,6 +774,65 @@ test('waits take an AbortSignal and a deadline: poll, ready, records()', async (
     (await ring.poll(1000)).map((e) => e.seq),
     [BigInt(5 + rest)],
   );
+});
+
+test('RingBuffers: two rings behind one epoll descriptor, a callback each, raw and decoded', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const obj2 = loadObject(OBJECT);
+  const before = openFds();
+  const raw: number[] = [];
+  const decoded: Event[] = [];
+  const set = new RingBuffers()
+    .add(obj.map('ring'), (view, offset, length) => {
+      assert.equal(length, EVENT_SIZE);
+      raw.push(view.getUint32(offset, true));
+    })
+    .add(obj2.map('ring'), obj2.codec('struct event'), (e) => decoded.push(e as Event));
+  t.after(() => {
+    set.close();
+    obj.close();
+    obj2.close();
+  });
+  assert.equal(openFds(), before + 2, 'a descriptor per ring (the epoll one is not a bpf descriptor)');
+  assert.equal(set.rings.length, 2);
+  // One descriptor to wait on: readable once either ring has a record.
+  const t0 = Date.now();
+  assert.equal(await set.poll(60), 0);
+  assert.ok(Date.now() - t0 >= 50);
+  setTimeout(() => run(obj2, 'ring_output', 2, command(22, 'two')), 20);
+  assert.equal(await set.poll(5000), 2);
+  assert.deepEqual(
+    decoded.map((e) => [e.pid, e.comm, e.seq]),
+    [
+      [22, 'two', 0n],
+      [22, 'two', 1n],
+    ],
+  );
+  run(obj, 'ring_output', 3, command(11, 'one'));
+  run(obj2, 'ring_output', 1, command(22, 'two'));
+  assert.equal(set.consume(), 4);
+  assert.deepEqual(raw, [11, 11, 11]);
+  // Handler mode through the event loop, and an aborted poll.
+  const stop = set.start();
+  const seen = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (raw.length === 5) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  run(obj, 'ring_output', 2, command(11, 'one'));
+  await seen;
+  stop();
+  await assert.rejects(
+    set.poll({ signal: AbortSignal.timeout(20) }),
+    (e: Error) => e.name === 'TimeoutError',
+  );
+  set.close();
+  assert.equal(openFds(), before);
+  assert.equal(await set.poll(10), 0);
 });
 
 test('perf_event_mmap_page offsets are those of the running kernel', (t) => {

@@ -7,6 +7,7 @@ export {
   BPF_RINGBUF_HDR_SZ,
   type RecordView,
 } from './ring-buffer.js';
+export { RingBuffers } from './ring-buffers.js';
 export { UserRingBuffer, type UserRecord } from './user-ring-buffer.js';
 export {
   PerfBuffer,

@@ -18,13 +18,14 @@ export interface WaitOptions {
   max?: number;
 }
 
-interface Wait {
+/** A wait's end and signal, as poll() and records() take them. */
+export interface Wait {
   deadline: number;
   signal: AbortSignal | undefined;
   max: number | undefined;
 }
 
-function waitOf(w: number | WaitOptions): Wait {
+export function waitOf(w: number | WaitOptions): Wait {
   const o = typeof w === 'number' ? { timeoutMs: w } : w;
   const now = Date.now();
   let deadline = o.timeoutMs === undefined || o.timeoutMs < 0 ? Infinity : now + o.timeoutMs;

@@ -297,6 +297,11 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     return [this.#map.fd.fd];
   }
 
+  /** The reader's own descriptor for the map, which readiness is polled on. */
+  get pollFd(): number {
+    return this.#map.fd.fd;
+  }
+
   protected errorContext(): { map?: string } {
     return { map: this.name };
   }
