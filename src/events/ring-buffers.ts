@@ -33,6 +33,8 @@ export class RingBuffers implements Disposable {
   #poller: Poller | undefined;
   #keepAlive = true;
   #handler: { active: boolean } | undefined;
+  /** start()'s reading of every ring, called when the epoll descriptor is readable. */
+  #onReadable: (() => void) | undefined;
   #waiters: (() => void)[] = [];
   #closed = false;
 
@@ -142,8 +144,6 @@ export class RingBuffers implements Disposable {
       this.updateArming();
     };
   }
-
-  #onReadable: (() => void) | undefined;
 
   /** Whether waiting keeps the process alive (default true). */
   ref(keepAlive = true): void {
