@@ -3,7 +3,7 @@
 // All or nothing: a failure closes every descriptor this load made and removes its pins.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
@@ -25,7 +25,6 @@ import {
 } from '../object/index.js';
 import { SyscallError } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
-import { makePinDirs } from '../sys/bpffs.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
 import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
@@ -34,7 +33,8 @@ import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
 import { findAttachBtfId } from './attach-target.js';
 import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './freplace.js';
 import { LoadError, VerifierError, atStep } from './errors.js';
-import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
+import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
+import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { Made } from './made.js';
@@ -314,6 +314,7 @@ class Loader {
       maps: spec.maps.length,
     });
     try {
+      this.recoverPins();
       this.resolveExterns();
       this.loadBtf(toLoad);
       this.mapLoader.createAll(this.btfFd, this.kconfigContents);
@@ -652,41 +653,62 @@ class Loader {
 
   // ---- pins ---------------------------------------------------------------------------------
 
-  private pin(what: 'map' | 'program', name: string, fd: Fd, path: string): void {
-    atStep(
-      'pin',
-      { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
-      () => {
-        // The directory is checked to be on a bpffs (mounted when root may) and made when missing,
-        // as bpftool and iproute2 (tc/globals) make theirs; a failed load removes what it made.
-        this.made.dirs.push(...makePinDirs(dirname(path)));
-        sys.objPin(fd.fd, path);
-      },
-      { message: (e) => `cannot pin ${what}: ${e.message}`, catches: 'ebpf' },
-    );
-    this.made.pins.push(path);
-    this.trace({ kind: 'pin', what, name, path });
+  /** Settles what loads killed while pinning left on the mounts this load pins on (see pin-set.ts). */
+  private recoverPins(): void {
+    const dirs = [this.opts.pinDir, this.opts.pinMaps];
+    if (this.spec.maps.some((m) => this.mapLoader.pinPathOf(m) !== undefined))
+      dirs.push(this.opts.pinRoot ?? DEFAULT_PIN_ROOT);
+    const seen = new Set<string>();
+    for (const d of dirs) {
+      if (d === undefined || seen.has(d)) continue;
+      seen.add(d);
+      for (const r of recoverPins(d)) this.trace({ kind: 'pin-recovered', ...r });
+    }
   }
 
+  /** Every pin this load makes, committed as one set: all of them or none, even if killed. */
   private pinAll(toLoad: ProgramSpec[]): void {
+    const requests: PinRequest[] = [];
+    const mapAt = new Map<PinRequest, LoadedMapRecord>();
     for (const rec of this.mapLoader.maps.values()) {
       const byName = this.mapLoader.pinPathOf(rec.spec);
-      if (byName !== undefined && !rec.reused) {
-        this.pin('map', rec.spec.name, rec.fd, byName);
-        rec.pinnedAt = byName;
-      }
-      if (this.opts.pinMaps !== undefined && rec.pinnedAt === undefined) {
-        const path = join(this.opts.pinMaps, pinFileName(rec.spec.name));
-        this.pin('map', rec.spec.name, rec.fd, path);
-        rec.pinnedAt = path;
+      let path: string | undefined;
+      if (byName !== undefined && !rec.reused) path = byName;
+      else if (this.opts.pinMaps !== undefined && rec.pinnedAt === undefined)
+        path = join(this.opts.pinMaps, pinFileName(rec.spec.name));
+      if (path === undefined) continue;
+      const r: PinRequest = { what: 'map', name: rec.spec.name, fd: rec.fd, path };
+      requests.push(r);
+      mapAt.set(r, rec);
+    }
+    if (this.opts.pinDir !== undefined) {
+      for (const p of toLoad) {
+        const rec = this.programs.get(p.name)!;
+        requests.push({
+          what: 'program',
+          name: p.name,
+          fd: rec.fd,
+          path: join(this.opts.pinDir, pinFileName(p.name)),
+        });
       }
     }
-    if (this.opts.pinDir === undefined) return;
-    for (const p of toLoad) {
-      const rec = this.programs.get(p.name)!;
-      const path = join(this.opts.pinDir, pinFileName(p.name));
-      this.pin('program', p.name, rec.fd, path);
-      rec.pinnedAt = path;
+    try {
+      this.made.dirs.push(
+        ...commitPins(requests, (r) => {
+          this.made.pins.push(r.path);
+          (mapAt.get(r) ?? this.programs.get(r.name)!).pinnedAt = r.path;
+          this.trace({ kind: 'pin', what: r.what, name: r.name, path: r.path });
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof PinSetError)) throw e;
+      const { what, name } = e.request;
+      throw new LoadError(
+        'pin',
+        `cannot pin ${what}: ${e.message}`,
+        { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
+        { cause: e.cause },
+      );
     }
   }
 }

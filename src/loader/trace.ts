@@ -39,6 +39,8 @@ export type TraceEvent =
       attachBtfId?: number;
     }
   | { kind: 'pin'; what: 'map' | 'program'; name: string; path: string }
+  /** A load killed while pinning left a journal: its pins were completed, or removed (see pin-set.ts). */
+  | { kind: 'pin-recovered'; journal: string; action: 'completed' | 'removed'; pins: string[] }
   | { kind: 'warning'; message: string }
   | { kind: 'rollback'; closed: number; unpinned: string[] };
 
@@ -98,6 +100,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       );
     case 'pin':
       return `${e.what} '${e.name}' pinned at ${e.path}`;
+    case 'pin-recovered':
+      return `pins of a killed load (${e.journal}) ${e.action}${e.pins.length ? `: ${e.pins.join(', ')}` : ''}`;
     case 'warning':
       return `warning: ${e.message}`;
     case 'rollback':
