@@ -101,12 +101,16 @@ function startProducers(progFd: number, cpus: readonly number[]): Producers {
       };
       // The worker is TypeScript too: it registers tsx's loader before importing it.
       const w = new Worker(PRODUCER_BOOT, { eval: true, workerData: data });
+      // Resolved once the thread is gone, so its teardown is not counted in the idle check.
       workers.push(
         new Promise((resolve, reject) => {
-          w.once('message', resolve);
+          let sent: { producer: number; sent: number } | undefined;
+          w.once('message', (m: { producer: number; sent: number }) => (sent = m));
           w.once('error', reject);
           w.once('exit', (code) => {
-            if (code !== 0) reject(new Error(`producer ${data.producer} exited with ${code}`));
+            if (code !== 0 || sent === undefined)
+              reject(new Error(`producer ${data.producer} exited with ${code}`));
+            else resolve(sent);
           });
         }),
       );
@@ -147,7 +151,8 @@ async function sleepsWhenIdle<T>(reader: EventReader<T>, ms: number): Promise<vo
   const cpu = process.cpuUsage(cpu0);
   assert.equal(reader.wakeups, w0, 'no wakeup while nothing was written');
   const used = (cpu.user + cpu.system) / 1000;
-  assert.ok(used < ms / 4, `${used} ms of CPU in ${ms} ms idle`);
+  // A busy wait spends all of it; GC and JIT on a loaded machine can take a third.
+  assert.ok(used < ms / 2, `${used} ms of CPU in ${ms} ms idle`);
 }
 
 function setup(t: TestContext): { obj: LoadedObject; cpus: number[] } | undefined {
