@@ -16,7 +16,9 @@ import {
 import { mapCreate } from '../src/sys/bpf.js';
 import { ProgType } from '../src/constants.js';
 import { parseKernelConfig, readKernelConfig } from '../src/loader/kconfig.js';
-import { needRoot, bpfDescriptors } from './helpers.js';
+import { needRoot, bpfDescriptors, TESTDATA } from './helpers.js';
+import { loadObject } from '../src/loader/index.js';
+import { join } from 'node:path';
 
 const openFds = (): string[] => bpfDescriptors();
 
@@ -71,6 +73,7 @@ test('the named probes the loader relies on exist with their versions', () => {
     [features.MAP_FREEZE, '5.2'],
     [features.BPF_F_MMAPABLE_FLAG, '5.5'],
     [features.BPF_TO_BPF_CALLS, '4.16'],
+    [features.CALLBACKS, '5.13'],
     [features.PROG_NAME, '4.15'],
     [features.MAP_NAME, '4.15'],
     [features.RINGBUF, '5.8'],
@@ -117,4 +120,24 @@ test('probes say no to what the kernel lacks, and are memoised', (t) => {
   });
   assert.throws(() => haveFeature(flaky), /cannot tell/);
   assert.equal(haveFeature(flaky), true);
+});
+
+test('a program with a callback loads where the callbacks probe says yes, and is a NotSupportedError naming it where not (5.10)', (t) => {
+  if (!needRoot(t)) return;
+  const path = join(TESTDATA, 'calls-el.o');
+  if (haveFeature(features.CALLBACKS)) {
+    loadObject(path).close();
+    return;
+  }
+  // libbpf passes xdp_loop (bpf_loop's callback) on to a 5.10 kernel, which answers only "number
+  // of funcs in func_info doesn't match number of subprogs"; both refuse the object.
+  assert.throws(
+    () => loadObject(path).close(),
+    (e: unknown) =>
+      e instanceof NotSupportedError &&
+      e.location.program === 'xdp_loop' &&
+      /callbacks \(ld_imm64 BPF_PSEUDO_FUNC\) requires Linux 5\.13 or later/.test(e.message),
+  );
+  // Its other programs load.
+  loadObject(path, { programs: ['xdp_calls', 'tc_calls'] }).close();
 });

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { encode, type Instruction } from '../asm/index.js';
+import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
@@ -26,6 +26,7 @@ import {
 import { SyscallError } from '../sys/error.js';
 import { objName } from '../sys/bpf.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
+import { kernelModuleBtfs } from '../btf/kernel.js';
 import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
@@ -37,6 +38,8 @@ import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './
 import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
+import { notSupportedMessage } from '../features/feature.js';
+import { CALLBACKS } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -541,6 +544,9 @@ class Loader {
       return c;
     });
     let attachBtfId: number | undefined;
+    /** A module's BTF object, for a target in a module (fentry on a module's function). */
+    let attachBtfObjFd: number | undefined;
+    let attachModule: string | undefined;
     let extension: ExtensionTarget | undefined;
     let expectedAttachType = p.expectedAttachType;
     if (structOps !== undefined) {
@@ -558,19 +564,32 @@ class Loader {
         );
       }
       const name = p.attachTo;
-      attachBtfId = atStep(
+      const found = atStep(
         'program',
         at,
-        () => findAttachBtfId(this.kernelBtf(), p.expectedAttachType, name),
+        () =>
+          findAttachBtfId(
+            this.kernelBtf(),
+            p.expectedAttachType,
+            name,
+            // The modules' BTF only with the running kernel's (not a kernelBtf given instead).
+            this.opts.kernelBtf === undefined ? kernelModuleBtfs() : [],
+          ),
         {
           catches: 'ebpf',
         },
       );
+      attachBtfId = found.btfId;
+      if (found.module !== undefined) {
+        attachModule = found.module;
+        attachBtfObjFd = atStep('program', at, () => this.moduleBtfFd(found.module!).fd, { catches: 'ebpf' });
+      }
     }
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
     const insns = this.relocate(p, insnsSpec);
+    this.checkCallbacks(p, insns);
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -583,6 +602,7 @@ class Loader {
         (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0),
       ...(this.features.progName ? { prog_name: objName(p.name) } : {}),
       ...(attachBtfId !== undefined ? { attach_btf_id: attachBtfId } : {}),
+      ...(attachBtfObjFd !== undefined ? { attach_btf_obj_fd: attachBtfObjFd } : {}),
       ...(extension !== undefined ? { attach_prog_fd: extension.progFd } : {}),
       ...(withBtf ? { prog_btf_fd: this.btfFd!.fd } : {}),
       ...(funcInfo ? { func_info_rec_size: FUNC_INFO_REC_SIZE, func_info_cnt: p.funcInfo.length } : {}),
@@ -634,6 +654,7 @@ class Loader {
       fd: fd.fd,
       insns: bufs.insns.length / 8,
       ...(attachBtfId !== undefined ? { attachBtfId } : {}),
+      ...(attachModule !== undefined ? { attachModule } : {}),
     });
     // As libbpf: keep .rodata alive with every program, even one that does not read it; a
     // failure here does not fail the load.
@@ -648,6 +669,27 @@ class Loader {
           message: `prog '${p.name}': cannot bind map '${rec.spec.name}': ${e.code}`,
         });
       }
+    }
+  }
+
+  /**
+   * A kernel before 5.13 does not take a subprogram's address (the callbacks of bpf_loop,
+   * bpf_for_each_map_elem, bpf_timer_set_callback): its verifier says only "number of funcs in
+   * func_info doesn't match number of subprogs" (with BTF) or "unrecognized bpf_ld_imm64 insn".
+   * libbpf passes the program on and fails there; here it is a NotSupportedError naming the
+   * feature, the version and the instruction.
+   */
+  private checkCallbacks(p: ProgramSpec, insns: readonly Instruction[]): void {
+    let slot = 0;
+    for (const insn of insns) {
+      // (The feature is read only for a program that has a callback: its probe is lazy.)
+      if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC && !this.features.callbacks) {
+        throw new NotSupportedError(
+          `a subprogram passed as a callback: ${notSupportedMessage(CALLBACKS)} (this is ${release()})`,
+          { ...this.loc, program: p.name, instruction: slot },
+        );
+      }
+      slot += insn.opcode === BPF_LD_IMM64 ? 2 : 1;
     }
   }
 

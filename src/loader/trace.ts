@@ -37,6 +37,8 @@ export type TraceEvent =
       fd: number;
       insns: number;
       attachBtfId?: number;
+      /** The module whose BTF has the attach target (none: vmlinux). */
+      attachModule?: string;
     }
   | { kind: 'pin'; what: 'map' | 'program'; name: string; path: string }
   /** A load killed while pinning left a journal: its pins were completed, or removed (see pin-set.ts). */
@@ -96,7 +98,9 @@ export function formatTraceEvent(e: TraceEvent): string {
     case 'program':
       return (
         `prog '${e.name}' (${e.type}, kernel name '${e.kernelName}'): loaded fd ${e.fd}, ${e.insns} instructions` +
-        (e.attachBtfId !== undefined ? `, attach_btf_id ${e.attachBtfId}` : '')
+        (e.attachBtfId !== undefined
+          ? `, attach_btf_id ${e.attachBtfId}${e.attachModule !== undefined ? ` in module '${e.attachModule}'` : ''}`
+          : '')
       );
     case 'pin':
       return `${e.what} '${e.name}' pinned at ${e.path}`;

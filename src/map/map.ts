@@ -512,15 +512,26 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (this.keySize === 0) throw this.error('a map without keys cannot be iterated (use pop)');
     const size = opts.batchSize ?? DEFAULT_BATCH;
     if (size > 0 && this.batchIterate && BATCH_ITERATED.has(this.type)) {
-      const decode = (
-        _k: Uint8Array,
-        kview: DataView,
-        _v: Uint8Array,
-        vview: DataView,
-        ko: number,
-        vo: number,
-      ): [K, V] => [this.keyCodec.decodeView(kview, ko) as K, this.decodeValue(vview, vo)];
-      if (yield* this.batchedEntries(size, decode)) return;
+      // batchedEntries() inlined: a generator delegating to another per entry costs a fifth of
+      // the rate of a walk decoding small entries.
+      const ks = this.keySize;
+      const es = this.elemSize;
+      const keyCodec = this.keyCodec;
+      let kview: DataView | undefined;
+      let vview: DataView | undefined;
+      const walk = this.walk(false, size, false, true);
+      for (let r = walk.next(); ; r = walk.next()) {
+        if (r.done === true) {
+          if (r.value) return;
+          break;
+        }
+        const { keys, values, count } = r.value;
+        if (kview?.buffer !== keys.buffer) kview = new DataView(keys.buffer);
+        if (vview?.buffer !== values.buffer) vview = new DataView(values.buffer);
+        for (let i = 0; i < count; i++) {
+          yield [keyCodec.decodeView(kview, i * ks) as K, this.decodeValue(vview, i * es)];
+        }
+      }
     }
     // The walk of rawKeys() inlined, with a DataView kept per key buffer: this is the hot loop of
     // a dump, and a view or generator per entry costs as much as the codecs.
