@@ -41,6 +41,7 @@ const EVENT_SIZES = [16, 128, 1024] as const;
 const EVENT_MODES = [
   ['consume', 'consume(): zero-copy batch, one consumer store per batch'],
   ['ondata', 'onData(): a JS callback per record, each a copy'],
+  ['onview', 'onView(): a JS callback per record over the ring (a reused view, no copy)'],
   ['iterator', 'for await: the async iterator, a copy per record'],
 ] as const;
 
