@@ -36,6 +36,11 @@ export interface LoaderFeatures {
    * kprobe can reach. libbpf finds out by creating a kprobe, so without kprobes it says 0.
    */
   syscallWrapper: boolean;
+  /**
+   * struct_ops links (Linux 6.4): `.struct_ops.link` maps keep BPF_F_LINK. Probed when such a map
+   * is created, if left undefined.
+   */
+  structOpsLink?: boolean;
 }
 
 /** The running kernel's features (each probed once per process, by src/features). */

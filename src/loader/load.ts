@@ -320,6 +320,7 @@ class Loader {
       const structOps = this.structOps(toLoad);
       for (const p of toLoad) yield* this.loadProgram(p, structOps.get(p.name));
       this.mapLoader.setProgramSlots((name) => this.programs.get(name)?.fd.fd);
+      this.mapLoader.prepareStructOps((name) => this.programs.get(name)?.fd.fd);
       this.pinAll(toLoad);
     } catch (e) {
       const undone = this.made.undo();
