@@ -275,7 +275,12 @@ function attachStructOpsCommand(a: Args, pin: string | undefined): Promise<numbe
   return holdOrPin(att, `struct_ops map '${att.map}' (${att.typeName}) registered`, pin, a.json);
 }
 
-async function holdOrPin(att: Attachment, what: string, pin: string | undefined, json: boolean): Promise<number> {
+async function holdOrPin(
+  att: Attachment,
+  what: string,
+  pin: string | undefined,
+  json: boolean,
+): Promise<number> {
   if (pin === undefined) return hold(att, what, json);
   try {
     const link = linkOf(att);
