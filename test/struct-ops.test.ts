@@ -15,7 +15,12 @@ import { test, type TestContext } from 'node:test';
 import { LinkType } from '../src/constants.js';
 import { NotSupportedError } from '../src/errors.js';
 import { haveFeature, STRUCT_OPS_LINK, versionAtLeast } from '../src/features/index.js';
-import { attachStructOps, StructOpsLink, StructOpsRegistration } from '../src/link/struct-ops.js';
+import {
+  attachStructOps,
+  attachStructOpsMap,
+  StructOpsLink,
+  StructOpsRegistration,
+} from '../src/link/struct-ops.js';
 import { LoadError, loadObject, type LoadedObject, type LoadOptions } from '../src/loader/index.js';
 import { loaderFeatures } from '../src/loader/features.js';
 import { structOpsValue } from '../src/loader/struct-ops.js';
@@ -173,7 +178,15 @@ test('a struct_ops link swaps in another map (BPF_LINK_UPDATE) and detaches', (t
   using _a = a;
   const bin = tcpClient(t);
   if (bin === undefined) return;
-  if (!needKernel(t, haveFeature(STRUCT_OPS_LINK), 'struct_ops links require Linux 6.4')) return;
+  if (!haveFeature(STRUCT_OPS_LINK)) {
+    // No links to update: linking a map is refused naming the kernel that has them.
+    assert.throws(
+      () => attachStructOpsMap(a.maps.get(CC)!.fd, CC),
+      (e: unknown) =>
+        e instanceof NotSupportedError && /struct_ops links .* requires Linux 6\.4 or later/.test(e.message),
+    );
+    return;
+  }
   using b = loadObject(TCP_CC_O);
   const link = attachStructOps(a, CC);
   try {

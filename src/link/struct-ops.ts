@@ -5,7 +5,7 @@
 // the map), which can swap in another map of the same type (BPF_LINK_UPDATE) and goes with the link.
 import { AttachType, BPF_F_LINK, BPF_F_REPLACE, MapType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
-import { haveFeature, STRUCT_OPS_LINK } from '../features/index.js';
+import { haveFeature, notSupportedMessage, STRUCT_OPS_LINK } from '../features/index.js';
 import type { LoadedMapRecord, LoadedObject } from '../loader/loaded.js';
 import { structOpsValue } from '../loader/struct-ops.js';
 import {
@@ -177,7 +177,7 @@ function readyLinkMap(obj: LoadedObject, mapName: string): LoadedMapRecord {
     throw new NotSupportedError(
       haveFeature(STRUCT_OPS_LINK)
         ? `not a '.struct_ops.link' map: a link needs one (BPF_F_LINK)`
-        : `struct_ops links require Linux ${STRUCT_OPS_LINK.version} or later`,
+        : notSupportedMessage(STRUCT_OPS_LINK),
       { map: mapName },
     );
   }
@@ -232,6 +232,8 @@ export function attachStructOpsMap(mapFd: Fd, name = ''): StructOpsLink {
   const { info, name: kernelName } = mapGetInfo(mapFd.fd);
   const map = name !== '' ? name : kernelName;
   if (info.type !== MapType.STRUCT_OPS) throw new EbpfError('not a struct_ops map', { map });
+  if (!haveFeature(STRUCT_OPS_LINK))
+    throw new NotSupportedError(notSupportedMessage(STRUCT_OPS_LINK), { map });
   if ((info.map_flags & BPF_F_LINK) === 0)
     throw new EbpfError(
       'a struct_ops map without BPF_F_LINK registers when its value is written, by the program that loads it (attachStructOps)',
