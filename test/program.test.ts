@@ -6,7 +6,8 @@ import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
 import { openListed } from '../src/cli/handles.js';
-import { EbpfError } from '../src/errors.js';
+import { EbpfError, NotSupportedError } from '../src/errors.js';
+import { haveFeature, SYSCALL_PROGRAMS } from '../src/features/index.js';
 import { Link } from '../src/link/link.js';
 import { loadObject } from '../src/loader/index.js';
 import { enableStats, Program, programIds } from '../src/program/program.js';
@@ -230,6 +231,15 @@ function syscallArgs(a: bigint, b: bigint, maxEntries: number): Uint8Array {
 
 test('a syscall program runs by test_run on its context: result and context back, and the map it made is ours', (t) => {
   if (!setup(t)) return;
+  if (!haveFeature(SYSCALL_PROGRAMS)) {
+    assert.throws(
+      () => loadObject(join(TESTDATA, 'syscall-el.o')),
+      (e: unknown) =>
+        e instanceof NotSupportedError &&
+        /prog 'make_map': BPF_PROG_TYPE_SYSCALL programs require Linux 5\.14 or later/.test(e.message),
+    );
+    return;
+  }
   using obj = loadObject(join(TESTDATA, 'syscall-el.o'));
   const p = obj.program('make_map');
   assert.equal(p.type, ProgType.SYSCALL);

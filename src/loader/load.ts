@@ -37,6 +37,8 @@ import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
+import { haveFeature } from '../features/feature.js';
+import { PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -619,6 +621,13 @@ class Loader {
           },
           { cause: e },
         );
+      }
+      // A kernel older than the program type refuses it with a bare EINVAL: say which kernel it needs.
+      const since = PROG_TYPE_VERSIONS[p.type];
+      if (since !== undefined && e.code === 'EINVAL' && !haveFeature(progTypeFeature(p.type, since))) {
+        throw new NotSupportedError(`${progTypeName(p.type)} programs require Linux ${since} or later`, at, {
+          cause: e,
+        });
       }
       throw new LoadError('program', `BPF_PROG_LOAD: ${e.message.replace(/^BPF_PROG_LOAD: /, '')}`, at, {
         cause: e,
