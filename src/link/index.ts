@@ -23,3 +23,4 @@ export * from './sockmap.js';
 export * from './iter.js';
 export * from './perf-event.js';
 export * from './struct-ops.js';
+export * from './probe-group.js';

@@ -41,6 +41,13 @@ export interface LoaderFeatures {
    * is created, if left undefined.
    */
   structOpsLink?: boolean;
+  /**
+   * uprobe_multi links (Linux 6.6) and kprobe_multi links (5.18): without them uprobe.multi and
+   * kprobe.multi programs are loaded for single probes. Probed when such a program loads, if
+   * left undefined.
+   */
+  uprobeMultiLink?: boolean;
+  kprobeMultiLink?: boolean;
 }
 
 /** The running kernel's features (each probed once per process, by src/features). */

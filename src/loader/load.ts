@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
+import { AttachType, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
@@ -37,7 +37,8 @@ import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
-import { haveFeature } from '../features/feature.js';
+import { haveFeature, notSupportedMessage } from '../features/feature.js';
+import { KPROBE_MULTI_LINK, UPROBE_MULTI_LINK } from '../features/links.js';
 import { PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
@@ -532,6 +533,28 @@ class Loader {
     return t;
   }
 
+  /**
+   * A kprobe.multi / uprobe.multi program on a kernel without those links (or told so by the
+   * features) is loaded for single probes, expected attach type 0, so that it can be attached one
+   * probe per function (their attach functions fall back so): kernels with multi links refuse a
+   * perf-event probe to a program loaded for a multi link.
+   */
+  private withoutMultiLinks(p: ProgramSpec, expected: number): number {
+    if (p.type !== ProgType.KPROBE) return expected;
+    const multi =
+      expected === AttachType.TRACE_UPROBE_MULTI
+        ? { has: this.features.uprobeMultiLink ?? haveFeature(UPROBE_MULTI_LINK), f: UPROBE_MULTI_LINK }
+        : expected === AttachType.TRACE_KPROBE_MULTI
+          ? { has: this.features.kprobeMultiLink ?? haveFeature(KPROBE_MULTI_LINK), f: KPROBE_MULTI_LINK }
+          : undefined;
+    if (multi === undefined || multi.has) return expected;
+    this.trace({
+      kind: 'warning',
+      message: `prog '${p.name}': ${notSupportedMessage(multi.f)}; loaded for single probes, attached one per function`,
+    });
+    return 0;
+  }
+
   private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
@@ -569,6 +592,7 @@ class Loader {
         },
       );
     }
+    expectedAttachType = this.withoutMultiLinks(p, expectedAttachType);
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
