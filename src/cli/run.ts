@@ -11,6 +11,7 @@ import {
   autoAttachNeeds,
   Link,
   PerfEventLink,
+  ProbeGroup,
   StructOpsLink,
   XDP_MODES,
   type Attachment,
@@ -78,7 +79,10 @@ function attach(obj: LoadedObject, p: ProgramSpec, opts: AutoAttachOptions): Att
     return { program: p.name, how: 'loaded (give --cgroup DIR to attach it)' };
   try {
     const attachment = autoAttachLoaded(obj, p.name, opts);
-    return { program: p.name, how: describeAttachment(p, opts), attachment };
+    let how = describeAttachment(p, opts);
+    if (attachment instanceof ProbeGroup)
+      how += ` (${attachment.probes.length} single probes: ${attachment.reason})`;
+    return { program: p.name, how, attachment };
   } catch (e) {
     if (needs !== undefined) throw e;
     if (e instanceof NotSupportedError)
