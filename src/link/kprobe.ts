@@ -6,7 +6,7 @@ import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
 import { checkBoolean, checkChoice, checkOffset, checkU64 } from '../internal/options.js';
 import { haveFeature, notSupportedMessage } from '../features/feature.js';
-import { attachEach, MULTI_MODES, ProbeGroup, type MultiMode } from './probe-group.js';
+import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
 import { KPROBE_MULTI_LINK } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
@@ -164,8 +164,8 @@ export function attachKprobeMulti(
   if (session && retprobe)
     throw new EbpfError('kprobe_multi: a session is not a retprobe', { program: program.name });
   const mode = checkChoice('mode', opts.mode, MULTI_MODES, { program: program.name }) ?? 'auto';
-  if (mode !== 'multi' && !session && (mode === 'single' || !haveFeature(KPROBE_MULTI_LINK))) {
-    const reason = mode === 'single' ? 'single kprobes asked for' : notSupportedMessage(KPROBE_MULTI_LINK);
+  const reason = singleProbesReason(mode, session, KPROBE_MULTI_LINK, 'kprobes');
+  if (reason !== undefined) {
     const probes = attachEach(
       symbols,
       (symbol, i) =>

@@ -1,5 +1,6 @@
 // A group of single probes standing in for one multi link (kprobe_multi, uprobe_multi) on a kernel
 // that lacks it: one perf-event probe per function, detached and closed together.
+import { haveFeature, notSupportedMessage, type Feature } from '../features/feature.js';
 import type { Attachment } from './link.js';
 import type { ProbeLink } from './probe-link.js';
 
@@ -68,4 +69,20 @@ export function attachEach<T, P extends ProbeLink>(
   }
   if (warning !== undefined) process.emitWarning(warning, { code: MULTI_LINK_FALLBACK });
   return made;
+}
+
+/**
+ * Why a multi link gives way to single probes (`what`: kprobes, uprobes), or undefined when the
+ * multi link is to be made: asked for (`multi`), a session (which single probes cannot be), or a
+ * kernel that has the link (`auto`).
+ */
+export function singleProbesReason(
+  mode: MultiMode,
+  session: boolean,
+  link: Feature,
+  what: string,
+): string | undefined {
+  if (mode === 'multi' || session) return undefined;
+  if (mode === 'single') return `single ${what} asked for`;
+  return haveFeature(link) ? undefined : notSupportedMessage(link);
 }

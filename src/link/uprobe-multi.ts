@@ -7,14 +7,14 @@ import { AttachType, ProgType } from '../constants.js';
 import { STT_FUNC, SHN_UNDEF } from '../elf/constants.js';
 import type { ElfFile } from '../elf/elf.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
-import { haveFeature, notSupportedMessage, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../features/index.js';
+import { haveFeature, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../features/index.js';
 import { checkChoice } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { cString, linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
-import { attachEach, MULTI_MODES, ProbeGroup, type MultiMode } from './probe-group.js';
+import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
 import { attachUprobe, type UprobeLink } from './uprobe.js';
 import { readBinary, resolveBinary, symbolFileOffset, unversioned } from './uprobe-target.js';
 
@@ -172,8 +172,8 @@ export function attachUprobeMulti(
   if (session && retprobe) throw new EbpfError('uprobe_multi: a session is not a retprobe', where);
   const pid = opts.pid ?? 0;
   const mode = checkChoice('mode', opts.mode, MULTI_MODES, where) ?? 'auto';
-  if (mode !== 'multi' && !session && (mode === 'single' || !haveFeature(UPROBE_MULTI_LINK))) {
-    const reason = mode === 'single' ? 'single uprobes asked for' : notSupportedMessage(UPROBE_MULTI_LINK);
+  const reason = singleProbesReason(mode, session, UPROBE_MULTI_LINK, 'uprobes');
+  if (reason !== undefined) {
     const probes = attachEach(
       functions,
       (f, i) =>
