@@ -68,6 +68,9 @@ export function loaderFeatures(): LoaderFeatures {
     globalData: haveFeature(GLOBAL_DATA),
     mmapable: haveFeature(BPF_F_MMAPABLE_FLAG),
     bpfCookie: haveFeature(BPF_COOKIE),
-    syscallWrapper: haveFeature(SYSCALL_WRAPPER) && kprobesAvailable(),
+    // Lazy: the probe reads all of /proc/kallsyms, and only a `LINUX_HAS_SYSCALL_WRAPPER` extern asks.
+    get syscallWrapper(): boolean {
+      return kprobesAvailable() && haveFeature(SYSCALL_WRAPPER);
+    },
   };
 }
