@@ -57,6 +57,8 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
   uprobe_multi:
     'uprobe.multi, uretprobe.multi and uprobe.session are newer than libbpf 1.1: "failed to guess program type"',
   net_hooks: 'the netfilter section is newer than libbpf 1.1: "failed to guess program type"',
+  tcp_cc:
+    'libbpf 1.1 skips the `.struct_ops.link` section (1.2 added it), leaving its struct_ops programs without a target: ENOTSUPP',
 };
 
 /** The last line of a tool's complaint that says something (libbpf's end in "Error: ..."). */
