@@ -125,6 +125,58 @@ test('cgroup links and BPF_PROG_ATTACH count the sockets, connects and packets o
   assert.equal(counters(obj).sockets, 2n);
 });
 
+test('sockops, sysctl, getsockopt/setsockopt and device hooks count exactly what the cgroup does, and refuse what they refuse', (t) => {
+  const s = setup(t);
+  if (s === undefined) return;
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-cgroup-hooks-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = join(dir, 'cgroup_hooks_client');
+  execFileSync('gcc', ['-O1', '-o', bin, join(ROOT, 'test/c/cgroup_hooks_client.c')]);
+  const runHooksClient = (n: number): string => {
+    const r = spawnSync(bin, [join(s.cgroup, 'cgroup.procs'), String(n)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `client failed: ${r.status} ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  using obj = loadObject(join(TESTDATA, 'cgroup_hooks-el.o'));
+  // Each by the section's own hook (autoAttach), the dev hook by its bpftool name as well.
+  const links = ['count_established', 'guard_domainname', 'count_getsockopt', 'rewrite_tos'].map((p) =>
+    autoAttachLoaded(obj, p, { cgroup: s.cgroup }),
+  );
+  links.push(attachCgroup(obj.program('guard_devices'), s.cgroup, 'device', { mode: 'link' }));
+  try {
+    for (const l of links) assert.ok(l instanceof CgroupLink);
+    assert.deepEqual(
+      bpftoolCgroup(s.cgroup)
+        .map((p) => p.attach_type)
+        .sort(),
+      ['cgroup_device', 'cgroup_getsockopt', 'cgroup_setsockopt', 'cgroup_sock_ops', 'cgroup_sysctl'],
+    );
+    const EPERM = 1;
+    assert.equal(runHooksClient(5), `tos=16 write_errno=${EPERM} zero_errno=${EPERM}`);
+    assert.deepEqual(counters(obj), {
+      active_established: 5n,
+      passive_established: 5n,
+      sysctl_reads: 5n,
+      sysctl_writes_refused: 1n,
+      // the client's one getsockopt(IP_TOS) and one setsockopt(IP_TOS)
+      getsockopt_calls: 1n,
+      setsockopt_calls: 1n,
+      tos_rewritten: 1n,
+      dev_null_opens: 5n,
+      dev_zero_refused: 1n,
+    });
+  } finally {
+    for (const l of links) l.close();
+  }
+  assert.deepEqual(bpftoolCgroup(s.cgroup), []);
+  // Detached: nothing counted, nothing refused.
+  assert.equal(runHooksClient(1), 'tos=8 write_errno=0 zero_errno=0');
+  assert.equal(counters(obj).dev_null_opens, 5n);
+});
+
 test('cgroup errors: wrong hook for the program, unknown type, missing cgroup, no cgroup option', (t) => {
   const s = setup(t);
   if (s === undefined) return;

@@ -231,7 +231,7 @@ test('kprobes: NotSupportedError "kprobes unavailable" here, or attached and cou
   // kprobe_multi needs fprobe, which kernels without kprobes lack as well.
   let multi: Link | undefined;
   try {
-    multi = attachKprobeMulti(obj.program('getppid_multi'), ['__x64_sys_getppid']);
+    multi = attachKprobeMulti(obj.program('getppid_multi'), ['__x64_sys_getppid'], { mode: 'multi' }) as Link;
   } catch (e) {
     assert.ok(
       e instanceof NotSupportedError &&

@@ -16,8 +16,16 @@ import { haveFeature, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../src/features/
 import { autoAttachLoaded } from '../src/link/auto.js';
 import { attachKprobeMulti } from '../src/link/kprobe.js';
 import { pmuType } from '../src/link/probe-link.js';
-import { attachUprobeMulti, binaryFunctionsMatching, globRegExp } from '../src/link/uprobe-multi.js';
+import {
+  attachUprobeMulti,
+  binaryFunctionsMatching,
+  globRegExp,
+  UprobeGroup,
+  UprobeMultiLink,
+} from '../src/link/uprobe-multi.js';
 import { loadObject } from '../src/loader/index.js';
+import { loaderFeatures } from '../src/loader/features.js';
+import { MULTI_LINK_FALLBACK } from '../src/link/probe-group.js';
 import { loadObjectSpec } from '../src/object/index.js';
 import { need, needRoot, needTool, ROOT, TESTDATA } from './helpers.js';
 
@@ -78,6 +86,7 @@ test('uprobe.multi and uretprobe.multi: one link, counts per function by cookie'
     retprobe: true,
   });
   try {
+    assert.ok(enter instanceof UprobeMultiLink, 'a multi link on a kernel that has them');
     assert.equal(enter.functions.length, 3);
     assert.equal(enter.info().type, LinkType.UPROBE_MULTI);
     const sum = run(bin, n);
@@ -177,4 +186,92 @@ test('kprobe.session: attached where the kernel has kprobes, else a clear NotSup
     return;
   }
   t.diagnostic('kprobes available: the session runs in test/kernel/ where the object is built for it');
+});
+
+const fallbackWarning = (prog: string): string =>
+  `prog '${prog}': uprobe_multi links (BPF_TRACE_UPROBE_MULTI) requires Linux 6.6 or later; loaded for single probes, attached one per function`;
+
+test('single uprobes forced (loader and attach options): one per function, counted as the multi link counts', (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  const warnings: string[] = [];
+  using obj = loadObject(MULTI_O, {
+    programs: ['multi_enter', 'multi_return'],
+    features: { ...loaderFeatures(), uprobeMultiLink: false },
+    trace: (e) => {
+      if (e.kind === 'warning') warnings.push(e.message);
+    },
+  });
+  assert.deepEqual(warnings, [fallbackWarning('multi_enter'), fallbackWarning('multi_return')]);
+  const n = 6;
+  const enter = attachUprobeMulti(obj.program('multi_enter'), bin, {
+    symbols: ['fn_*'],
+    cookies: [0n, 1n, 2n],
+    mode: 'single',
+  });
+  const exit = attachUprobeMulti(obj.program('multi_return'), bin, {
+    symbols: ['fn_one', 'fn_three'],
+    retprobe: true,
+    mode: 'single',
+  });
+  try {
+    assert.ok(enter instanceof UprobeGroup && exit instanceof UprobeGroup);
+    assert.equal(enter.reason, 'single uprobes asked for');
+    assert.deepEqual(
+      enter.probes.map((p) => p.fileOffset),
+      enter.functions.map((f) => f.offset),
+    );
+    assert.ok(exit.probes.every((p) => p.retprobe));
+    const sum = run(bin, n);
+    const bss = obj.bss as Bss;
+    assert.deepEqual(arr(bss.entries).slice(0, 4), [BigInt(n), BigInt(n), BigInt(n), 0n]);
+    assert.equal(bss.arg_sum, 3n * sumTo(n));
+    assert.equal(bss.returns, BigInt(2 * n));
+    assert.equal(bss.ret_sum, 2n * sumTo(n) + BigInt(4 * n));
+    assert.equal(sum, Number(4n * sumTo(n)) + 106 * n);
+  } finally {
+    enter.close();
+    exit.close();
+  }
+  assert.ok(enter.closed && exit.closed);
+  run(bin, 2);
+  assert.equal(arr((obj.bss as Bss).entries)[0], BigInt(n), 'closed: no longer counted');
+  assert.throws(
+    () =>
+      attachUprobeMulti(obj.program('multi_enter'), bin, { symbols: ['fn_*'], mode: 'sideways' as 'auto' }),
+    /mode/,
+  );
+});
+
+test('auto: a multi link where the kernel has one, else one uprobe per function with a warning', async (t) => {
+  if (!needRoot(t)) return;
+  const bin = compileTarget(t);
+  if (bin === undefined) return;
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.code === MULTI_LINK_FALLBACK) warnings.push(w.message);
+  };
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const spec = loadObjectSpec(MULTI_O);
+  spec.programs.find((p) => p.name === 'multi_named')!.attachTo = `${bin}:fn_*`;
+  using obj = loadObject(spec, { programs: ['multi_named'] });
+  const a = autoAttachLoaded(obj, 'multi_named');
+  try {
+    run(bin, 4);
+    assert.equal((obj.bss as Bss).named_calls, 12n);
+  } finally {
+    a.close();
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  if (haveFeature(UPROBE_MULTI_LINK)) {
+    assert.ok(a instanceof UprobeMultiLink);
+    assert.deepEqual(warnings, []);
+  } else {
+    assert.ok(a instanceof UprobeGroup && a.probes.length === 3);
+    assert.deepEqual(warnings, [
+      `prog 'multi_named': uprobe_multi links (BPF_TRACE_UPROBE_MULTI) requires Linux 6.6 or later; attached 3 uprobes on ${bin}, one per function`,
+    ]);
+  }
 });

@@ -68,6 +68,8 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
     'uprobe.multi, uretprobe.multi and uprobe.session are newer than libbpf 1.1: "failed to guess program type"',
   net_hooks: 'the netfilter section is newer than libbpf 1.1: "failed to guess program type"',
   arena: "arenas are newer than libbpf 1.1: \"bad map relo against 'counter' in section '.addr_space.1'\"",
+  tcp_cc:
+    'libbpf 1.1 skips the `.struct_ops.link` section (1.2 added it), leaving its struct_ops programs without a target: ENOTSUPP',
 };
 
 /** The last line of a tool's complaint that says something (libbpf's end in "Error: ..."). */

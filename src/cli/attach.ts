@@ -1,5 +1,5 @@
 // `ebpf attach`: attach a loaded program (XDP, tc, tracepoint, raw tracepoint, uprobe, kprobe,
-// cgroup), list links, detach.
+// cgroup) or register a struct_ops map, list links, detach.
 import { attachTypeName, linkTypeShortName } from '../exports/constants.js';
 import {
   attachCgroup,
@@ -8,6 +8,7 @@ import {
   attachTc,
   attachTracepoint,
   attachUprobe,
+  attachStructOpsMap,
   attachXdp,
   CGROUP_MODES,
   CgroupProgAttachment,
@@ -15,6 +16,7 @@ import {
   linkIds,
   parseUprobeTarget,
   PerfEventLink,
+  StructOpsLink,
   TC_MODES,
   TcFilter,
   XDP_MODES,
@@ -23,7 +25,7 @@ import {
 } from '../exports/link.js';
 import { EbpfError, SyscallError } from '../index.js';
 import { parse, positionals, UsageError, type Args, type Command } from './common.js';
-import { openLink, openListed, openProgram } from './handles.js';
+import { openLink, openListed, openMap, openProgram } from './handles.js';
 
 const usage = `usage: ebpf attach xdp PROG DEV [--mode ${XDP_MODES.join('|')}] [--pin PATH]
        ebpf attach tc PROG DEV ingress|egress [--mode ${TC_MODES.join('|')}] [--priority N] [--handle N] [--pin PATH]
@@ -32,11 +34,14 @@ const usage = `usage: ebpf attach xdp PROG DEV [--mode ${XDP_MODES.join('|')}] [
        ebpf attach uprobe PROG BINARY:FUNCTION[+OFFSET] [--retprobe] [--pid N] [--cookie N] [--pin PATH]
        ebpf attach kprobe PROG FUNCTION[+OFFSET] [--retprobe] [--cookie N] [--pin PATH]
        ebpf attach cgroup PROG CGROUP TYPE [--mode ${CGROUP_MODES.join('|')}] [--pin PATH]
+       ebpf attach struct_ops MAP [--pin PATH]
        ebpf attach list [-j]
        ebpf attach detach LINK [-j]
 
   PROG     id N | pinned PATH | name NAME | N | PATH
   LINK     id N | pinned PATH: BPF_LINK_DETACH, and the pin removed
+  MAP      id N | pinned PATH: a '.struct_ops.link' map an 'ebpf load --pin-dir' left (its value
+           is written at load), registered by a struct_ops link (Linux 6.4)
   BINARY   path, or a program in PATH, or a library (libc.so.6); BINARY:0xOFFSET is a file offset
   TYPE     cgroup hook: ingress, egress, sock_create, connect4, bind4, sendmsg4, sysctl, ...
            (bpftool's names; cgroup_inet_egress and BPF_CGROUP_INET_EGRESS too)
@@ -142,6 +147,7 @@ const KIND_OPTIONS: Record<string, string[]> = {
   uprobe: ['retprobe', 'pid', 'cookie'],
   kprobe: ['retprobe', 'cookie'],
   cgroup: ['mode'],
+  struct_ops: [],
 };
 
 /** A device word: an index or a name. */
@@ -161,6 +167,7 @@ async function attach(kind: string, a: Args): Promise<number> {
   const retprobe = a.flag('retprobe');
   if (pin !== undefined && mode === 'legacy')
     throw new UsageError(`a legacy ${kind} attachment is not a bpf_link and cannot be pinned`);
+  if (kind === 'struct_ops') return attachStructOpsCommand(a, pin);
   const { program: prog, rest: words } = openProgram(a.positionals);
   let att: Attachment;
   let what: string;
@@ -252,14 +259,36 @@ async function attach(kind: string, a: Args): Promise<number> {
     // The attachment holds its own reference to the program.
     prog.close();
   }
-  if (pin === undefined) return hold(att, what, a.json);
+  return holdOrPin(att, what, pin, a.json);
+}
+
+/** `attach struct_ops MAP`: a struct_ops link on a loaded (pinned) `.struct_ops.link` map. */
+function attachStructOpsCommand(a: Args, pin: string | undefined): Promise<number> {
+  const { map, rest } = openMap(a.positionals);
+  let att: StructOpsLink;
+  try {
+    positionals(rest, 0, 0, '');
+    att = attachStructOpsMap(map.fd, map.name);
+  } finally {
+    map.close();
+  }
+  return holdOrPin(att, `struct_ops map '${att.map}' (${att.typeName}) registered`, pin, a.json);
+}
+
+async function holdOrPin(
+  att: Attachment,
+  what: string,
+  pin: string | undefined,
+  json: boolean,
+): Promise<number> {
+  if (pin === undefined) return hold(att, what, json);
   try {
     const link = linkOf(att);
     if (link === undefined) throw new EbpfError('this attachment is not a bpf_link and cannot be pinned');
     link.pin(pin);
     const id = link.info().id;
     process.stdout.write(
-      a.json
+      json
         ? JSON.stringify({ attached: what, link: id, pinnedAt: pin }) + '\n'
         : `${what}: link ${id} pinned at ${pin}\n`,
     );
@@ -269,10 +298,11 @@ async function attach(kind: string, a: Args): Promise<number> {
   return 0;
 }
 
-const KINDS = ['xdp', 'tc', 'tracepoint', 'raw_tp', 'uprobe', 'kprobe', 'cgroup'];
+const KINDS = ['xdp', 'tc', 'tracepoint', 'raw_tp', 'uprobe', 'kprobe', 'cgroup', 'struct_ops'];
 
 export const command: Command = {
-  summary: 'attach programs (xdp, tc, tracepoint, raw_tp, uprobe, kprobe, cgroup), list and detach links',
+  summary:
+    'attach programs (xdp, tc, tracepoint, raw_tp, uprobe, kprobe, cgroup) and struct_ops maps, list and detach links',
   usage,
   run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;

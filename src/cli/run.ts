@@ -3,13 +3,16 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inspect } from 'node:util';
-import { mapTypeShortName } from '../exports/constants.js';
+import { mapTypeShortName, ProgType } from '../exports/constants.js';
 import { EbpfError, NotSupportedError } from '../index.js';
 import {
+  attachStructOps,
   autoAttachLoaded,
   autoAttachNeeds,
   Link,
   PerfEventLink,
+  ProbeGroup,
+  StructOpsLink,
   XDP_MODES,
   type Attachment,
   type AutoAttachOptions,
@@ -25,7 +28,8 @@ const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR
   Loads every program of OBJ and attaches those whose section says where, as the library's
   autoAttach does (libbpf's bpf_program__attach): kprobe/F, uprobe/BIN:F, tracepoint/C/N,
   raw_tp/N, kprobe.multi/GLOB, tp_btf/N (and fentry/fexit where the kernel allows); XDP and
-  tc/tcx ingress/egress on --dev; cgroup hooks on --cgroup. Others are loaded only. Then prints
+  tc/tcx ingress/egress on --dev; cgroup hooks on --cgroup; and registers every struct_ops map
+  (a '.struct_ops.link' one by a link). Others are loaded only. Then prints
   the maps and global variables every --interval seconds until Ctrl-C or --seconds, and
   detaches everything. Meanwhile every ring buffer and perf buffer map is streamed, one line per
   record, decoded through BTF: as the type --record names, else as the one named struct of the
@@ -50,7 +54,10 @@ const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR
   A BPF ELF made executable runs this directly once 'ebpf binfmt install' registered it.`;
 
 interface Attached {
+  /** The program, or `struct_ops map 'NAME'`. */
   program: string;
+  /** For a struct_ops map: its name. */
+  map?: string;
   /** How, or why not. */
   how: string;
   attachment?: Attachment;
@@ -61,6 +68,17 @@ interface Attached {
  * loaded. A device or cgroup the user named that cannot take the program is an error.
  */
 function attach(obj: LoadedObject, p: ProgramSpec, opts: AutoAttachOptions): Attached {
+  if (p.type === ProgType.STRUCT_OPS) {
+    const uses = [...obj.maps.values()].flatMap((r) =>
+      [...(r.spec.structOps?.programs ?? [])]
+        .filter(([, prog]) => prog === p.name)
+        .map(([member]) => `${r.spec.name}.${member}`),
+    );
+    return {
+      program: p.name,
+      how: uses.length > 0 ? `struct_ops ${uses.join(', ')}` : 'loaded (in no struct_ops map)',
+    };
+  }
   const needs = autoAttachNeeds(p);
   if (needs === 'device' && opts.device === undefined)
     return { program: p.name, how: 'loaded (give --dev IFACE to attach it)' };
@@ -68,12 +86,31 @@ function attach(obj: LoadedObject, p: ProgramSpec, opts: AutoAttachOptions): Att
     return { program: p.name, how: 'loaded (give --cgroup DIR to attach it)' };
   try {
     const attachment = autoAttachLoaded(obj, p.name, opts);
-    return { program: p.name, how: describeAttachment(p, opts), attachment };
+    let how = describeAttachment(p, opts);
+    if (attachment instanceof ProbeGroup)
+      how += ` (${attachment.probes.length} single probes: ${attachment.reason})`;
+    return { program: p.name, how, attachment };
   } catch (e) {
     if (needs !== undefined) throw e;
     if (e instanceof NotSupportedError)
       return { program: p.name, how: `loaded (not attached: ${e.message})` };
     if (e instanceof EbpfError) return { program: p.name, how: `loaded (attach failed: ${e.message})` };
+    throw e;
+  }
+}
+
+/** Registers a struct_ops map (a TCP congestion control...), or says why not. */
+function registerStructOps(obj: LoadedObject, name: string): Attached {
+  const what = `struct_ops map '${name}'`;
+  try {
+    const attachment = attachStructOps(obj, name);
+    const how =
+      attachment instanceof StructOpsLink
+        ? `${attachment.typeName} registered by a struct_ops link`
+        : `${attachment.typeName} registered (map update)`;
+    return { program: what, how, attachment, map: name };
+  } catch (e) {
+    if (e instanceof EbpfError) return { program: what, how: `not registered: ${e.message}`, map: name };
     throw e;
   }
 }
@@ -113,6 +150,11 @@ function snapshot(obj: LoadedObject, limit: number, streamed: ReadonlySet<string
     const type = mapTypeShortName(r.spec.type);
     if (streamed.has(name)) {
       maps[name] = { type, note: 'records streamed' };
+      continue;
+    }
+    if (r.spec.structOps !== undefined) {
+      // Its value is the kernel's struct, not the object's: what it implements is listed above.
+      maps[name] = { type, note: `implements ${r.spec.structOps.typeName}` };
       continue;
     }
     try {
@@ -212,17 +254,20 @@ export const command: Command = {
       for (const f of events.failed) process.stderr.write(`map '${f.map}': not streamed: ${f.reason}\n`);
       for (const p of obj.spec.programs)
         if (obj.programs.has(p.name)) attached.push(attach(obj, p, attachOpts));
+      for (const [name, r] of obj.maps)
+        if (r.spec.structOps !== undefined) attached.push(registerStructOps(obj, name));
       for (const a of attached) {
         if (pinDir === undefined || a.attachment === undefined) continue;
         const link = linkOf(a.attachment);
-        const at = join(pinDir, 'links', a.program);
+        const at = join(pinDir, 'links', a.map ?? a.program);
         if (link !== undefined && !existsSync(at)) {
           link.pin(at);
           a.how += `, link pinned at ${at}`;
         }
       }
       if (!json) {
-        for (const a of attached) process.stdout.write(`prog '${a.program}': ${a.how}\n`);
+        for (const a of attached)
+          process.stdout.write(`${a.map !== undefined ? a.program : `prog '${a.program}'`}: ${a.how}\n`);
         for (const st of events.streams)
           process.stdout.write(
             `map '${st.map}' (${st.kind}): streaming records as ${st.type ?? 'hex'}${st.type !== undefined ? ` (${st.how})` : ` (${st.how.replace(/^hex: /, '')})`}\n`,
@@ -253,11 +298,12 @@ export const command: Command = {
       const last = snapshot(obj, limit, streamed);
       if (json) {
         const out = {
-          programs: attached.map((a) => ({
-            name: a.program,
-            attached: a.attachment !== undefined,
-            how: a.how,
-          })),
+          programs: attached
+            .filter((a) => a.map === undefined)
+            .map((a) => ({ name: a.program, attached: a.attachment !== undefined, how: a.how })),
+          structOps: attached
+            .filter((a) => a.map !== undefined)
+            .map((a) => ({ map: a.map, registered: a.attachment !== undefined, how: a.how })),
           maps: toJson(last.maps),
           globals: toJson(last.globals),
           streams: events.streams,

@@ -1,7 +1,7 @@
-// Link probes: bpf_link through BPF_LINK_CREATE, for XDP, tcx, uprobe_multi and uprobe sessions.
+// Link probes: bpf_link through BPF_LINK_CREATE, for XDP, tcx, uprobe_multi, uprobe sessions and struct_ops.
 import { asm, R0 } from '../asm/index.js';
-import { AttachType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
-import { cString, linkCreate, progLoad } from '../sys/bpf.js';
+import { AttachType, BPF_F_LINK, MapType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
+import { cString, linkCreate, mapCreate, progLoad } from '../sys/bpf.js';
 import { cStringPointers } from '../sys/probe-event.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
@@ -124,4 +124,22 @@ export const KPROBE_MULTI_LINK = feature(
     }
   },
   'CONFIG_FPROBE',
+);
+
+// A struct_ops map with BPF_F_LINK and a value type id no kernel has: a kernel with struct_ops
+// links accepts the flag and then finds no such struct_ops type (ENOTSUPP); one before refuses
+// any map flag on a struct_ops map (EINVAL), as does one without struct_ops maps at all.
+export const STRUCT_OPS_LINK = feature('struct_ops links (BPF_F_LINK struct_ops maps)', '6.4', () =>
+  attempt(
+    () =>
+      mapCreate({
+        map_type: MapType.STRUCT_OPS,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        map_flags: BPF_F_LINK,
+        btf_vmlinux_value_type_id: 0x7fffffff,
+      }),
+    { alsoYes: [E.ENOTSUPP], no: [E.EINVAL] },
+  ),
 );

@@ -1,6 +1,13 @@
 // Program probes: names, calls, global data, flags, and helpers per program type.
 import { asm, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_VALUE, R0, R1 } from '../asm/index.js';
-import { AttachType, BPF_F_XDP_HAS_FRAGS, MapType, ProgType, progTypeName } from '../constants.js';
+import {
+  AttachType,
+  BPF_F_SLEEPABLE,
+  BPF_F_XDP_HAS_FRAGS,
+  MapType,
+  ProgType,
+  progTypeName,
+} from '../constants.js';
 import { mapCreate, objName, progLoad } from '../sys/bpf.js';
 import type { ProgLoadAttr } from '../sys/bpf-attr.generated.js';
 import { SyscallError } from '../sys/error.js';
@@ -108,7 +115,9 @@ const progTypes = new Map<number, Feature>();
 export function progTypeFeature(type: number, version: string): Feature {
   let f = progTypes.get(type);
   if (f === undefined) {
-    f = feature(progTypeName(type), version, () => load({ prog_type: type }));
+    // Syscall programs load only sleepable.
+    const flags = type === ProgType.SYSCALL ? { prog_flags: BPF_F_SLEEPABLE } : {};
+    f = feature(progTypeName(type), version, () => load({ prog_type: type, ...flags }));
     progTypes.set(type, f);
   }
   return f;
@@ -148,8 +157,34 @@ export function helperFeature(type: number, id: number, name: string, version: s
   return f;
 }
 
+/**
+ * The release that brought each program type that a plain `return 0` load can probe: types that
+ * load only with an attach target or a particular expected attach type (tracing, lsm, ext,
+ * struct_ops, sock_addr, sockopt, sk_lookup, sk_reuseport, netfilter) are left out.
+ */
+export const PROG_TYPE_VERSIONS: Readonly<Partial<Record<number, string>>> = {
+  [ProgType.SOCKET_FILTER]: '3.19',
+  [ProgType.KPROBE]: '4.1',
+  [ProgType.SCHED_CLS]: '4.1',
+  [ProgType.SCHED_ACT]: '4.1',
+  [ProgType.TRACEPOINT]: '4.7',
+  [ProgType.XDP]: '4.8',
+  [ProgType.PERF_EVENT]: '4.9',
+  [ProgType.CGROUP_SKB]: '4.10',
+  [ProgType.CGROUP_SOCK]: '4.10',
+  [ProgType.SOCK_OPS]: '4.13',
+  [ProgType.SK_SKB]: '4.14',
+  [ProgType.CGROUP_DEVICE]: '4.15',
+  [ProgType.SK_MSG]: '4.17',
+  [ProgType.RAW_TRACEPOINT]: '4.17',
+  [ProgType.FLOW_DISSECTOR]: '4.20',
+  [ProgType.CGROUP_SYSCTL]: '5.2',
+  [ProgType.SYSCALL]: '5.14',
+};
+
 export const KPROBE = progTypeFeature(ProgType.KPROBE, '4.1');
 export const XDP = progTypeFeature(ProgType.XDP, '4.8');
 export const PROBE_READ_KERNEL = helperFeature(ProgType.KPROBE, 113, 'bpf_probe_read_kernel', '5.5');
 export const RINGBUF_OUTPUT = helperFeature(ProgType.SOCKET_FILTER, 130, 'bpf_ringbuf_output', '5.8');
 export const BPF_COOKIE = helperFeature(ProgType.KPROBE, 174, 'bpf_get_attach_cookie', '5.15');
+export const SYSCALL_PROGRAMS = progTypeFeature(ProgType.SYSCALL, '5.14');

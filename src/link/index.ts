@@ -22,3 +22,5 @@ export * from './netkit.js';
 export * from './sockmap.js';
 export * from './iter.js';
 export * from './perf-event.js';
+export * from './struct-ops.js';
+export * from './probe-group.js';

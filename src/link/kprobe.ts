@@ -4,8 +4,9 @@
 // carries kprobe sessions (BPF_TRACE_KPROBE_SESSION, Linux 6.10).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
-import { checkBoolean, checkOffset, checkU64 } from '../internal/options.js';
+import { checkBoolean, checkChoice, checkOffset, checkU64 } from '../internal/options.js';
 import { haveFeature, notSupportedMessage } from '../features/feature.js';
+import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
 import { KPROBE_MULTI_LINK } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
@@ -101,6 +102,27 @@ export interface KprobeMultiOptions {
   session?: boolean;
   /** One cookie per symbol, in the same order. */
   cookies?: readonly bigint[];
+  /**
+   * auto (default): one kprobe_multi link where the kernel has them (Linux 5.18 with
+   * CONFIG_FPROBE), else one kprobe per function, with a warning (process.emitWarning, code
+   * EBPF_MULTI_LINK_FALLBACK); multi: the link or an error; single: one kprobe per function.
+   * Single kprobes need the program loaded for them, which the loader does on kernels without
+   * kprobe_multi links (or with LoaderFeatures.kprobeMultiLink false). Sessions have no fallback.
+   */
+  mode?: MultiMode;
+}
+
+/** A kprobe_multi link's stand-in: one kprobe per function. */
+export class KprobeGroup extends ProbeGroup<KprobeLink> {
+  readonly symbols: readonly string[];
+  readonly retprobe: boolean;
+  readonly session = false;
+
+  constructor(probes: KprobeLink[], reason: string, symbols: readonly string[], retprobe: boolean) {
+    super(probes, reason);
+    this.symbols = symbols;
+    this.retprobe = retprobe;
+  }
 }
 
 export class KprobeMultiLink extends Link {
@@ -118,14 +140,15 @@ export class KprobeMultiLink extends Link {
 
 /**
  * Attaches a KPROBE program loaded with expected attach type BPF_TRACE_KPROBE_MULTI (section
- * `kprobe.multi/...`) to every function in `symbols` through one link. Requires Linux 5.18 with
- * CONFIG_FPROBE; without either a NotSupportedError naming what is missing.
+ * `kprobe.multi/...`) to every function in `symbols` through one link (Linux 5.18 with
+ * CONFIG_FPROBE), or without one kprobe per function (KprobeGroup, see `mode`). Sessions need the
+ * link: without it a NotSupportedError naming what is missing.
  */
 export function attachKprobeMulti(
   program: Program,
   symbols: readonly string[],
   opts: KprobeMultiOptions = {},
-): KprobeMultiLink {
+): KprobeMultiLink | KprobeGroup {
   checkBoolean('retprobe', opts.retprobe, { program: program.name });
   for (const c of opts.cookies ?? []) checkU64('cookies', c, { program: program.name });
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);
@@ -140,6 +163,22 @@ export function attachKprobeMulti(
   const session = opts.session ?? false;
   if (session && retprobe)
     throw new EbpfError('kprobe_multi: a session is not a retprobe', { program: program.name });
+  const mode = checkChoice('mode', opts.mode, MULTI_MODES, { program: program.name }) ?? 'auto';
+  const reason = singleProbesReason(mode, session, KPROBE_MULTI_LINK, 'kprobes');
+  if (reason !== undefined) {
+    const probes = attachEach(
+      symbols,
+      (symbol, i) =>
+        attachKprobe(program, symbol, {
+          retprobe,
+          ...(opts.cookies !== undefined && { cookie: opts.cookies[i]! }),
+        }),
+      mode === 'single'
+        ? undefined
+        : `prog '${program.name}': ${reason}; attached ${symbols.length} kprobes, one per function`,
+    );
+    return new KprobeGroup(probes, reason, [...symbols], retprobe);
+  }
   const { pointers, keep } = cStringPointers(symbols);
   try {
     const fd = linkCreate(

@@ -8,11 +8,14 @@ import { STT_FUNC, SHN_UNDEF } from '../elf/constants.js';
 import type { ElfFile } from '../elf/elf.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
 import { haveFeature, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../features/index.js';
+import { checkChoice } from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { cString, linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
+import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
+import { attachUprobe, type UprobeLink } from './uprobe.js';
 import { readBinary, resolveBinary, symbolFileOffset, unversioned } from './uprobe-target.js';
 
 /** BPF_F_UPROBE_MULTI_RETURN: the program runs when the functions return. */
@@ -33,6 +36,14 @@ export interface UprobeMultiOptions {
   session?: boolean;
   /** Only this process (default every process). */
   pid?: number;
+  /**
+   * auto (default): one uprobe_multi link where the kernel has them (Linux 6.6), else one uprobe
+   * per function, with a warning (process.emitWarning, code EBPF_MULTI_LINK_FALLBACK); multi:
+   * the link or an error; single: one uprobe per function. Single uprobes need the program loaded
+   * for them, which the loader does on kernels without uprobe_multi links (or with
+   * LoaderFeatures.uprobeMultiLink false). Sessions have no fallback.
+   */
+  mode?: MultiMode;
 }
 
 /** One probed function: its name (undefined when given by offset) and file offset. */
@@ -57,6 +68,28 @@ export class UprobeMultiLink extends Link {
     this.functions = t.functions;
     this.retprobe = t.retprobe;
     this.session = t.session;
+    this.pid = t.pid;
+  }
+}
+
+/** A uprobe_multi link's stand-in: one uprobe per function. */
+export class UprobeGroup extends ProbeGroup<UprobeLink> {
+  readonly path: string;
+  readonly functions: readonly ProbedFunction[];
+  readonly retprobe: boolean;
+  readonly session = false;
+  /** -1 for every process. */
+  readonly pid: number;
+
+  constructor(
+    probes: UprobeLink[],
+    reason: string,
+    t: { path: string; functions: ProbedFunction[]; retprobe: boolean; pid: number },
+  ) {
+    super(probes, reason);
+    this.path = t.path;
+    this.functions = t.functions;
+    this.retprobe = t.retprobe;
     this.pid = t.pid;
   }
 }
@@ -103,14 +136,15 @@ function resolveFunctions(elf: ElfFile, opts: UprobeMultiOptions): ProbedFunctio
 
 /**
  * Attaches a KPROBE program loaded for BPF_TRACE_UPROBE_MULTI (or _SESSION with `session`) to
- * many functions of `binary` through one uprobe_multi link. Requires Linux 6.6 (sessions 6.13):
- * older kernels give NotSupportedError naming the version.
+ * many functions of `binary` through one uprobe_multi link (Linux 6.6), or on older kernels one
+ * uprobe per function (UprobeGroup, see `mode`). Sessions require Linux 6.13: older kernels give
+ * NotSupportedError naming the version.
  */
 export function attachUprobeMulti(
   program: Program,
   binary: string,
   opts: UprobeMultiOptions,
-): UprobeMultiLink {
+): UprobeMultiLink | UprobeGroup {
   requireProgramType(program, 'a uprobe (BPF_PROG_TYPE_KPROBE)', ProgType.KPROBE);
   const where = { program: program.name };
   if ((opts.symbols === undefined) === (opts.offsets === undefined))
@@ -137,6 +171,25 @@ export function attachUprobeMulti(
   const retprobe = opts.retprobe ?? false;
   if (session && retprobe) throw new EbpfError('uprobe_multi: a session is not a retprobe', where);
   const pid = opts.pid ?? 0;
+  const mode = checkChoice('mode', opts.mode, MULTI_MODES, where) ?? 'auto';
+  const reason = singleProbesReason(mode, session, UPROBE_MULTI_LINK, 'uprobes');
+  if (reason !== undefined) {
+    const probes = attachEach(
+      functions,
+      (f, i) =>
+        attachUprobe(program, path, {
+          offset: f.offset,
+          retprobe,
+          ...(pid !== 0 && { pid }),
+          ...(opts.cookies !== undefined && { cookie: opts.cookies[i]! }),
+          ...(opts.refCtrOffsets !== undefined && { refCtrOffset: Number(opts.refCtrOffsets[i]!) }),
+        }),
+      mode === 'single'
+        ? undefined
+        : `prog '${program.name}': ${reason}; attached ${functions.length} uprobes on ${path}, one per function`,
+    );
+    return new UprobeGroup(probes, reason, { path, functions, retprobe, pid: pid === 0 ? -1 : pid });
+  }
   const pathBytes = cString(path);
   try {
     const fd = linkCreate(

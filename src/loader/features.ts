@@ -44,6 +44,18 @@ export interface LoaderFeatures {
    * of the arena rather than at its start. Probed only when an object has such globals, when unset.
    */
   ldimm64FullRangeOff?: boolean;
+  /**
+   * struct_ops links (Linux 6.4): `.struct_ops.link` maps keep BPF_F_LINK. Probed when such a map
+   * is created, if left undefined.
+   */
+  structOpsLink?: boolean;
+  /**
+   * uprobe_multi links (Linux 6.6) and kprobe_multi links (5.18): without them uprobe.multi and
+   * kprobe.multi programs are loaded for single probes. Probed when such a program loads, if
+   * left undefined.
+   */
+  uprobeMultiLink?: boolean;
+  kprobeMultiLink?: boolean;
 }
 
 /** The running kernel's features (each probed once per process, by src/features). */

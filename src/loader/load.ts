@@ -8,6 +8,7 @@ import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import {
+  AttachType,
   BPF_F_SLEEPABLE,
   BPF_F_TOKEN_FD,
   BPF_F_XDP_HAS_FRAGS,
@@ -45,8 +46,9 @@ import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { openToken } from './token.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
-import { notSupportedMessage } from '../features/feature.js';
-import { CALLBACKS } from '../features/programs.js';
+import { haveFeature, notSupportedMessage } from '../features/feature.js';
+import { KPROBE_MULTI_LINK, UPROBE_MULTI_LINK } from '../features/links.js';
+import { CALLBACKS, PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -350,6 +352,7 @@ class Loader {
       const structOps = this.structOps(toLoad);
       for (const p of toLoad) yield* this.loadProgram(p, structOps.get(p.name));
       this.mapLoader.setProgramSlots((name) => this.programs.get(name)?.fd.fd);
+      this.mapLoader.prepareStructOps((name) => this.programs.get(name)?.fd.fd);
       this.pinAll(toLoad);
     } catch (e) {
       const undone = this.made.undo();
@@ -563,6 +566,28 @@ class Loader {
     return t;
   }
 
+  /**
+   * A kprobe.multi / uprobe.multi program on a kernel without those links (or told so by the
+   * features) is loaded for single probes, expected attach type 0, so that it can be attached one
+   * probe per function (their attach functions fall back so): kernels with multi links refuse a
+   * perf-event probe to a program loaded for a multi link.
+   */
+  private withoutMultiLinks(p: ProgramSpec, expected: number): number {
+    if (p.type !== ProgType.KPROBE) return expected;
+    const multi =
+      expected === AttachType.TRACE_UPROBE_MULTI
+        ? { has: this.features.uprobeMultiLink ?? haveFeature(UPROBE_MULTI_LINK), f: UPROBE_MULTI_LINK }
+        : expected === AttachType.TRACE_KPROBE_MULTI
+          ? { has: this.features.kprobeMultiLink ?? haveFeature(KPROBE_MULTI_LINK), f: KPROBE_MULTI_LINK }
+          : undefined;
+    if (multi === undefined || multi.has) return expected;
+    this.trace({
+      kind: 'warning',
+      message: `prog '${p.name}': ${notSupportedMessage(multi.f)}; loaded for single probes, attached one per function`,
+    });
+    return 0;
+  }
+
   private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
@@ -615,6 +640,7 @@ class Loader {
         attachBtfObjFd = atStep('program', at, () => this.moduleBtfFd(found.module!).fd, { catches: 'ebpf' });
       }
     }
+    expectedAttachType = this.withoutMultiLinks(p, expectedAttachType);
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
@@ -671,6 +697,13 @@ class Loader {
           },
           { cause: e },
         );
+      }
+      // A kernel older than the program type refuses it with a bare EINVAL: say which kernel it needs.
+      const since = PROG_TYPE_VERSIONS[p.type];
+      if (since !== undefined && e.code === 'EINVAL' && !haveFeature(progTypeFeature(p.type, since))) {
+        throw new NotSupportedError(`${progTypeName(p.type)} programs require Linux ${since} or later`, at, {
+          cause: e,
+        });
       }
       throw new LoadError('program', `BPF_PROG_LOAD: ${e.message.replace(/^BPF_PROG_LOAD: /, '')}`, at, {
         cause: e,

@@ -36,6 +36,12 @@ export interface LoadedMapRecord {
    * globals start.
    */
   arena?: { memory: ArrayBuffer; globalsOffset: number };
+  /**
+   * struct_ops maps whose programs all loaded: the kernel value (`bpf_struct_ops_<name>`, program
+   * descriptors in its function pointers), whether the map is a link map (BPF_F_LINK), and whether
+   * the value is in the map already (link maps get it at load; plain ones when registered).
+   */
+  structOps?: { value: Uint8Array; link: boolean; ready: boolean };
 }
 
 export interface LoadedProgramRecord {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Btf } from '../btf/btf.js';
-import { BPF_F_MMAPABLE, BPF_F_TOKEN_FD, MapType, ProgType, mapTypeName } from '../constants.js';
+import { BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_TOKEN_FD, MapType, ProgType, mapTypeName } from '../constants.js';
 import type { ElfFile } from '../elf/index.js';
 import { NotSupportedError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
@@ -23,13 +23,19 @@ import { E } from '../sys/errno.js';
 import { SyscallError, isErrno } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { mappedAddress, mmap, pageSize } from '../sys/mmap.js';
-import { LDIMM64_FULL_RANGE_OFF, haveFeature, knownMapTypeFeature } from '../features/index.js';
+import {
+  LDIMM64_FULL_RANGE_OFF,
+  STRUCT_OPS_LINK,
+  haveFeature,
+  knownMapTypeFeature,
+  notSupportedMessage,
+} from '../features/index.js';
 import { LoadError, MapIncompatibleError, atStep } from './errors.js';
 import type { LoaderFeatures } from './features.js';
 import type { LoadedMapRecord } from './loaded.js';
 import type { Made } from './made.js';
 import { mapDifferences, shapeOf } from './pin.js';
-import { structOpsKernelTypes } from './struct-ops.js';
+import { structOpsKernelTypes, structOpsValue } from './struct-ops.js';
 import { sys } from './syscalls.js';
 import type { TraceEvent } from './trace.js';
 
@@ -89,9 +95,54 @@ export class MapLoader {
     return m.type === MapType.PERF_EVENT_ARRAY && m.maxEntries === 0 ? possibleCpus() : m.maxEntries;
   }
 
-  /** libbpf drops BPF_F_MMAPABLE from internal maps on kernels without mmapable arrays. */
+  /**
+   * libbpf drops BPF_F_MMAPABLE from internal maps on kernels without mmapable arrays; a
+   * `.struct_ops.link` map loses BPF_F_LINK on a kernel without struct_ops links (before 6.4), and
+   * is then registered by a map update at attach, as a `.struct_ops` map is.
+   */
   private mapFlags(m: MapSpec): number {
-    return isDataMap(m) && !this.ctx.features.mmapable ? m.flags & ~BPF_F_MMAPABLE : m.flags;
+    if (isDataMap(m) && !this.ctx.features.mmapable) return m.flags & ~BPF_F_MMAPABLE;
+    if (m.structOps !== undefined && (m.flags & BPF_F_LINK) !== 0 && !this.structOpsLinks()) {
+      this.ctx.trace({
+        kind: 'warning',
+        message: `map '${m.name}': ${notSupportedMessage(STRUCT_OPS_LINK)}; created without BPF_F_LINK, registered by a map update instead`,
+      });
+      return m.flags & ~BPF_F_LINK;
+    }
+    return m.flags;
+  }
+
+  private structOpsLinks(): boolean {
+    return this.ctx.features.structOpsLink ?? haveFeature(STRUCT_OPS_LINK);
+  }
+
+  /**
+   * Once the programs are loaded: each struct_ops map's kernel value, function pointers set to
+   * the programs' descriptors (when every program it names was loaded; else attach reports it).
+   * A map created with BPF_F_LINK gets it now: the kernel keeps it ready and registers nothing
+   * until a link is made; a plain struct_ops map would register at once, so it waits for attach.
+   */
+  prepareStructOps(programFd: (name: string) => number | undefined): void {
+    for (const m of this.ctx.spec.maps) {
+      const rec = this.maps.get(m.name);
+      if (m.structOps === undefined || rec === undefined || rec.reused) continue;
+      if (![...m.structOps.programs.values()].every((p) => programFd(p) !== undefined)) continue;
+      const btf = this.ctx.spec.btf;
+      if (btf === undefined) continue;
+      const value = structOpsValue(this.ctx.kernelBtf(), btf, m, programFd);
+      const link = (m.flags & BPF_F_LINK) !== 0 && this.structOpsLinks();
+      rec.structOps = { value, link, ready: false };
+      if (!link) continue;
+      atStep('map', this.at(m), () => sys.mapUpdateElem(rec.fd.fd, new Uint32Array([0]), value), {
+        message: (e) => `cannot set the struct_ops value: ${e.message}`,
+      });
+      rec.structOps.ready = true;
+      this.ctx.trace({
+        kind: 'map-init',
+        name: m.name,
+        what: `struct_ops ${m.structOps.typeName} value written (${value.length} bytes), ready for a link`,
+      });
+    }
   }
 
   /** Where a map pinned by name (libbpf's LIBBPF_PIN_BY_NAME, or iproute2's pinning) lives; else undefined. */

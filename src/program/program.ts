@@ -5,8 +5,8 @@ import {
   BPF_F_TEST_SKB_CHECKSUM_COMPLETE,
   BPF_F_TEST_XDP_LIVE_FRAMES,
   progTypeName,
+  ProgType,
   StatsType,
-  type ProgType,
 } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { checkFlags, checkInteger } from '../internal/options.js';
@@ -160,6 +160,7 @@ export class Program {
       checkInteger(k, opts[k], 0, 0xffffffff, at);
     const known = BPF_F_TEST_RUN_ON_CPU | BPF_F_TEST_XDP_LIVE_FRAMES | BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
     checkFlags('flags', opts.flags, known, at);
+    if (this.type === ProgType.SYSCALL) return this.#runSyscall(opts);
     const fd = this.fd.fd;
     let dataSize = opts.dataIn !== undefined ? (opts.dataSizeOut ?? opts.dataIn.byteLength + 256) : 0;
     const ctxSize = opts.ctxSizeOut ?? opts.ctxIn?.byteLength ?? 0;
@@ -191,6 +192,30 @@ export class Program {
         if (err instanceof SyscallError) throw withProgram(err, this.name);
         throw err;
       }
+    }
+  }
+
+  /**
+   * A `syscall` program (Linux 5.14) runs once on its context alone: the kernel writes the context
+   * back into the buffer it came in, which is returned as ctxOut (a copy: `ctxIn` is left as given).
+   */
+  #runSyscall(opts: TestRunOptions): TestRunResult {
+    const refused = (['dataIn', 'dataSizeOut', 'ctxSizeOut', 'flags', 'cpu', 'batchSize'] as const).find(
+      (k) => opts[k] !== undefined && opts[k] !== 0,
+    );
+    if (refused !== undefined || (opts.repeat ?? 0) > 1) {
+      throw new EbpfError(
+        `a syscall program runs once on its context only: no ${refused ?? 'repeat'} (the kernel says EINVAL)`,
+        { program: this.name },
+      );
+    }
+    const ctx = opts.ctxIn !== undefined ? opts.ctxIn.slice() : undefined;
+    try {
+      const r = progTestRun(this.fd.fd, { ...(ctx !== undefined && { ctxIn: ctx }) });
+      return { retval: r.retval, duration: r.duration, ...(ctx !== undefined && { ctxOut: ctx }) };
+    } catch (err) {
+      if (err instanceof SyscallError) throw withProgram(err, this.name);
+      throw err;
     }
   }
 
