@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     else names.push(a);
   }
   if (names.length === 0) usage();
-  if (inputs.length > 0) return await replay(names[0]!, inputs);
+  if (inputs.length > 0) return await replay(names[0]!, [...inputs, ...names.slice(1)]);
   const reports: EngineReport[] = [];
   for (const name of names) {
     targetNamed(name);

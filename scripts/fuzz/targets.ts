@@ -2,6 +2,7 @@
 // that feeds one input to one part of the library and checks its properties. A run may throw the
 // project's typed errors (EbpfError and its subclasses) and nothing else: anything else, a failed
 // property (FuzzPropertyError), a hang or memory without bound is a finding.
+import { isUtf8 } from 'node:buffer';
 import { isDeepStrictEqual } from 'node:util';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -177,7 +178,11 @@ function btfRoundTrip(b: Uint8Array): Btf | undefined {
     v.getUint32(8, le) === 0 &&
     v.getUint32(16, le) === v.getUint32(12, le) &&
     24 + v.getUint32(16, le) + v.getUint32(20, le) === b.length;
-  if (canonical) expect(isDeepStrictEqual(m, b.slice()), 'marshal(parse(b)) differs from a canonical b');
+  // Names are JS strings: bytes that are not UTF-8 come back as U+FFFD, so only a table of
+  // UTF-8 is kept byte for byte (the kernel takes no such name: identifiers are ASCII).
+  const strStart = 24 + (canonical ? v.getUint32(16, le) : 0);
+  const utf8 = canonical && isUtf8(b.subarray(strStart));
+  if (utf8) expect(isDeepStrictEqual(m, b.slice()), 'marshal(parse(b)) differs from a canonical b');
   return btf;
 }
 

@@ -62,6 +62,8 @@ class PathError extends Error {
 
 interface Node {
   size: number;
+  /** Bytes from its offset the node touches when that is not `size` (a bitfield: size 0). */
+  end?: number;
   read(v: DataView, off: number): unknown;
   /** The bytes are zero when called. */
   write(v: DataView, off: number, x: unknown): void;
@@ -314,6 +316,7 @@ function bitfieldNode(bitOff: number, bits: number, signed: boolean, asBigint: b
   };
   return {
     size: 0,
+    end: first + span,
     read(v, o) {
       const raw = readRaw(v, o);
       const val = signed ? BigInt.asIntN(bits, raw) : raw;
@@ -364,6 +367,8 @@ class Compiler {
     const t = this.resolve(id);
     switch (t.kind) {
       case 'INT':
+        if (t.bitsOffset + t.bits > t.size * 8)
+          fail(`integer of ${t.size} bytes has bits [${t.bitsOffset}, ${t.bitsOffset + t.bits}) past its end`, t.id);
         if (t.bitsOffset !== 0 || t.bits !== t.size * 8) {
           return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size };
         }
@@ -388,7 +393,10 @@ class Compiler {
           if (v.kind !== 'VAR') continue;
           fields.push({ name: v.name, node: this.node(vs.type, depth + 1), offset: vs.offset });
         }
-        return structNode(t.size, fields, [], false);
+        // An object's DATASEC has size 0 until a loader fixes it up: then its variables say.
+        if (t.size > 0) within(t, fields);
+        const size = t.size > 0 ? t.size : Math.max(0, ...fields.map((f) => f.offset + (f.node.end ?? f.node.size)));
+        return structNode(size, fields, [], false);
       }
       default:
         return fail(`a ${t.kind} type has no value representation`, t.id);
@@ -430,18 +438,38 @@ class Compiler {
   private struct(t: Type & { kind: 'STRUCT' | 'UNION' }, depth: number): Node {
     const fields: Field[] = [];
     const inline: Field[] = [];
+    /** Bits each member holds, [start, end): a struct's must not overlap (see below). */
+    const spans: { name: string; start: number; end: number }[] = [];
     for (const m of t.members) {
       const byteOff = m.bitsOffset >> 3;
       const mt = this.resolve(m.type);
+      let node: Node;
       if (m.name === '') {
         // Anonymous struct/union: its members read and write as the parent's, as in C.
-        if (mt.kind === 'STRUCT' || mt.kind === 'UNION') {
-          inline.push({ name: '', node: this.node(m.type, depth + 1), offset: byteOff });
-        }
-        continue; // unnamed padding bitfield
+        if (mt.kind !== 'STRUCT' && mt.kind !== 'UNION') continue; // unnamed padding bitfield
+        node = this.node(m.type, depth + 1);
+        inline.push({ name: '', node, offset: byteOff });
+      } else {
+        node = this.member(m, mt, depth);
+        fields.push({ name: m.name, node, offset: byteOff });
       }
-      fields.push({ name: m.name, node: this.member(m, mt, depth), offset: byteOff });
+      let bits = m.bitfieldSize;
+      if (bits === 0) bits = mt.kind === 'INT' && mt.bits !== mt.size * 8 ? mt.bits : node.size * 8;
+      spans.push({ name: m.name === '' ? 'anonymous member' : `'${m.name}'`, start: m.bitsOffset, end: m.bitsOffset + bits });
     }
+    // Members of a struct that share bits (a damaged file; no compiler makes them, though the
+    // kernel only checks that offsets do not decrease) cannot all be written back: writing one
+    // changes what the other decodes to.
+    if (t.kind === 'STRUCT') {
+      spans.sort((a, b) => a.start - b.start || a.end - b.end);
+      for (let i = 1; i < spans.length; i++) {
+        const [a, b] = [spans[i - 1]!, spans[i]!];
+        if (b.start < a.end && b.end > b.start && a.end > a.start)
+          fail(`member ${b.name} (bits ${b.start}..${b.end}) overlaps member ${a.name} (bits ${a.start}..${a.end})`, t.id);
+      }
+    }
+    within(t, fields);
+    within(t, inline);
     return structNode(t.size, fields, inline, t.kind === 'UNION');
   }
 
@@ -469,6 +497,22 @@ class Compiler {
       return enumOver(raw, mt.values, mt.size, mt.signed, mt.id);
     }
     return fail(`bitfield member '${m.name}' of kind ${mt.kind} is not supported`, mt.id);
+  }
+}
+
+/**
+ * Every field inside its struct, union or section: the codec reads and writes `size` bytes, so a
+ * member BTF places past them (the kernel refuses such BTF; a damaged file has it) is refused here
+ * rather than read from beyond the value.
+ */
+function within(t: { kind: string; id: number; size: number }, fields: readonly Field[]): void {
+  for (const f of fields) {
+    const end = f.offset + (f.node.end ?? f.node.size);
+    if (f.offset < 0 || end > t.size)
+      fail(
+        `${f.name === '' ? 'anonymous member' : `member '${f.name}'`} at byte ${f.offset} ends at byte ${end}, past the ${t.kind.toLowerCase()}'s ${t.size} bytes`,
+        t.id,
+      );
   }
 }
 
@@ -539,6 +583,7 @@ function enumOver(
   }
   return {
     size: int.size,
+    ...(int.end !== undefined && { end: int.end }),
     read(v, o) {
       const n = int.read(v, o) as number | bigint;
       return byValue.get(n.toString()) ?? n;
