@@ -532,7 +532,15 @@ function leftInKernel(made: { prog: Set<number>; map: Set<number>; btf: Set<numb
   return left;
 }
 
-/** Load input: object index, which bpf() call fails (u16), errno index, flags (1 pin, 2 async). */
+/** Load cleanly once (probing the kernel's features), leaving nothing. */
+function warm(bytes: Uint8Array): void {
+  resetFeatureCache();
+  const o = loadObject(bytes, { pinRoot });
+  o.unpin();
+  o.close();
+}
+
+/** Load input: object index, which bpf() call fails (u16), errno index, flags (1 pin, 2 async, 4 probe, 8 sticky). */
 async function loadRun(input: Uint8Array): Promise<void> {
   if (loadables.length === 0 || input.length < 5) return;
   const o = loadables[input[0]! % loadables.length]!;
@@ -540,11 +548,20 @@ async function loadRun(input: Uint8Array): Promise<void> {
   const errno = ERRNOS[input[3]! % ERRNOS.length]!;
   const pin = (input[4]! & 1) === 1;
   const async = (input[4]! & 2) === 2;
+  // Probe the kernel afresh (the probes' bpf() calls come first, and may be the failing one).
+  const probes = (input[4]! & 4) === 4;
+  if (probes) resetFeatureCache();
   const before = descriptors();
   const made = { prog: new Set<number>(), map: new Set<number>(), btf: new Set<number>() };
   let n = 0;
   let quiet = false;
-  setSyscallFault((call) => (quiet || (call !== 'bpf' && call !== 'bpfAsync') ? undefined : n++ === failAt ? errno : undefined));
+  // Sticky: that call and every one after fail (a retry cannot get past it).
+  const sticky = (input[4]! & 8) === 8;
+  setSyscallFault((call) => {
+    if (quiet || (call !== 'bpf' && call !== 'bpfAsync')) return undefined;
+    const i = n++;
+    return i === failAt || (sticky && i > failAt) ? errno : undefined;
+  });
   const trace = (e: TraceEvent): void => {
     quiet = true;
     try {
@@ -566,10 +583,11 @@ async function loadRun(input: Uint8Array): Promise<void> {
     failure = e;
   } finally {
     setSyscallFault(undefined);
-    // A failed feature probe is remembered: forget it, so that every run starts from the truth.
-    resetFeatureCache();
+    // A probe that failed is remembered: forget it and probe again cleanly, so that the next run
+    // starts from the truth with its calls counted as in setup.
+    if (probes) warm(o.bytes);
   }
-  const what = `${o.name}, bpf() call ${failAt} of ${o.calls} failing with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}`;
+  const what = `${o.name}, bpf() call ${failAt} of ${o.calls}${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}`;
   if (failure !== undefined) {
     if (!(failure instanceof EbpfError)) throw failure;
     expect(Object.keys(failure.location).length > 0 || failure.name === 'SyscallError', `${what}: ${failure.name} says nowhere: ${failure.message}`);
@@ -583,6 +601,8 @@ async function loadRun(input: Uint8Array): Promise<void> {
   }
   const left = leftInKernel(made);
   expect(left.length === 0, `${what}: left in the kernel: ${left.join(', ')}`);
+  // Nothing left behind: the typed error is the outcome.
+  if (failure !== undefined) throw failure;
 }
 
 const load: Target = {
@@ -601,12 +621,19 @@ const load: Target = {
       if (!loads) continue;
       const bytes = new Uint8Array(readFileSync(join(TESTDATA, `${name}-el.o`)));
       let calls = 0;
+      try {
+        warm(bytes);
+      } catch {
+        continue; // an object this kernel does not load is no base for fault injection
+      }
       setSyscallFault((call) => {
         if (call === 'bpf') calls++;
         return undefined;
       });
       try {
-        loadObject(bytes, { pinRoot }).close();
+        const o = loadObject(bytes, { pinRoot });
+        o.unpin();
+        o.close();
         loadables.push({ name, bytes, calls });
       } catch {
         // an object this kernel does not load is no base for fault injection
@@ -619,8 +646,9 @@ const load: Target = {
     rmSync(pinRoot, { recursive: true, force: true });
   },
   generate: () =>
-    fc.tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(3)).map(([o, at, e, flags]) => Uint8Array.of(o, at & 0xff, at >> 8, e, flags)),
-  seeds: () => loadables.map((_, i) => Uint8Array.of(i, 0, 0, 0, 0)),
+    fc.tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(15)).map(([o, at, e, flags]) => Uint8Array.of(o, at & 0xff, at >> 8, e, flags)),
+  // Each object with each of its calls failing once, and failing for good, each errno in turn.
+  seeds: () => loadables.flatMap((o, i) => Array.from({ length: o.calls + 1 }, (_, at) => [Uint8Array.of(i, at & 0xff, at >> 8, at % ERRNOS.length, 0), Uint8Array.of(i, at & 0xff, at >> 8, (at + 5) % ERRNOS.length, 8 | (at & 3))]).flat()),
   run: loadRun,
 };
 
