@@ -266,6 +266,7 @@ export async function fuzz(
   // Seeds first, each kept (with its coverage, so later inputs are new only beyond them).
   coverage?.take();
   for (const s of seeds) {
+    if (performance.now() >= deadline || execs >= o.runs) break;
     const out = await exec(s);
     execs++;
     if (record(s, out) && findings.length >= o.maxFindings) break;
