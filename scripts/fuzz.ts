@@ -8,7 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { EbpfError } from '../src/errors.js';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { type EngineOptions, type EngineReport, type Finding, HEARTBEAT_BYTES, MAX_INPUT } from './fuzz/engine.js';
+import {
+  type EngineOptions,
+  type EngineReport,
+  type Finding,
+  HEARTBEAT_BYTES,
+  MAX_INPUT,
+} from './fuzz/engine.js';
 import { REPO, TARGETS, targetNamed } from './fuzz/targets.js';
 
 export interface RunOptions extends Omit<EngineOptions, 'target'> {
@@ -108,7 +114,8 @@ export function runTarget(name: string, o: RunOptions): Promise<EngineReport> {
   });
 }
 
-const pct = ([hit, total]: [number, number]): string => (total === 0 ? '-' : `${((100 * hit) / total).toFixed(1)}%`);
+const pct = ([hit, total]: [number, number]): string =>
+  total === 0 ? '-' : `${((100 * hit) / total).toFixed(1)}%`;
 
 export function summary(r: EngineReport): string {
   const lines = [
@@ -116,10 +123,18 @@ export function summary(r: EngineReport): string {
     `  outcomes: ${JSON.stringify(r.outcomes)}`,
   ];
   if (r.coverage.length > 0) {
-    lines.push(`  coverage: lines ${pct(r.totals.lines)}, functions ${pct(r.totals.functions)}, blocks ${pct(r.totals.blocks)}`);
-    for (const c of r.coverage) lines.push(`    ${c.file.padEnd(40)} lines ${pct(c.lines).padStart(6)}  functions ${pct(c.functions).padStart(6)}  blocks ${pct(c.blocks).padStart(6)}`);
+    lines.push(
+      `  coverage: lines ${pct(r.totals.lines)}, functions ${pct(r.totals.functions)}, blocks ${pct(r.totals.blocks)}`,
+    );
+    for (const c of r.coverage)
+      lines.push(
+        `    ${c.file.padEnd(40)} lines ${pct(c.lines).padStart(6)}  functions ${pct(c.functions).padStart(6)}  blocks ${pct(c.blocks).padStart(6)}`,
+      );
   }
-  for (const f of r.findings) lines.push(`  FINDING ${f.kind}${f.file ? ` (input: ${f.file})` : ''}: ${f.message.split('\n').slice(0, 6).join('\n      ')}`);
+  for (const f of r.findings)
+    lines.push(
+      `  FINDING ${f.kind}${f.file ? ` (input: ${f.file})` : ''}: ${f.message.split('\n').slice(0, 6).join('\n      ')}`,
+    );
   return lines.join('\n');
 }
 
@@ -135,7 +150,12 @@ async function replay(name: string, files: string[]): Promise<number> {
       await t.run(new Uint8Array(readFileSync(f)));
     } catch (e) {
       if (!(e instanceof EbpfError)) bad++;
-      what = e instanceof Error ? (e instanceof EbpfError ? `${e.name}: ${e.message}` : (e.stack ?? e.message)) : String(e);
+      what =
+        e instanceof Error
+          ? e instanceof EbpfError
+            ? `${e.name}: ${e.message}`
+            : (e.stack ?? e.message)
+          : String(e);
     }
     console.log(`${f}: ${(performance.now() - started).toFixed(1)} ms: ${what}`);
   }
@@ -190,7 +210,9 @@ async function main(argv: string[]): Promise<number> {
   const reports: EngineReport[] = [];
   for (const name of names) {
     targetNamed(name);
-    console.log(`fuzzing ${name} (seed ${seed}, ${seconds} s${runs < Number.MAX_SAFE_INTEGER ? `, ${runs} runs` : ''})`);
+    console.log(
+      `fuzzing ${name} (seed ${seed}, ${seconds} s${runs < Number.MAX_SAFE_INTEGER ? `, ${runs} runs` : ''})`,
+    );
     const r = await runTarget(name, {
       seconds,
       runs,
@@ -200,7 +222,10 @@ async function main(argv: string[]): Promise<number> {
       corpusDirs: [join(REPO, 'test', 'fuzz-corpus', name)],
       maxFindings,
       maxMb,
-      onProgress: (p) => console.log(`  ${p.execs} execs, ${p.execsPerSecond}/s, corpus ${p.corpus}, features ${p.features}, ${JSON.stringify(p.outcomes)}`),
+      onProgress: (p) =>
+        console.log(
+          `  ${p.execs} execs, ${p.execsPerSecond}/s, corpus ${p.corpus}, features ${p.features}, ${JSON.stringify(p.outcomes)}`,
+        ),
     });
     reports.push(r);
     console.log(summary(r));

@@ -14,7 +14,8 @@ import { targetNamed } from '../scripts/fuzz/targets.js';
 import { ROOT } from './helpers.js';
 
 const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
-const read = (target: string, name: string): Uint8Array => new Uint8Array(readFileSync(join(CORPUS, target, name)));
+const read = (target: string, name: string): Uint8Array =>
+  new Uint8Array(readFileSync(join(CORPUS, target, name)));
 
 test('every committed fuzz input runs through its target with typed errors only', async () => {
   const dirs = readdirSync(CORPUS);
@@ -27,7 +28,10 @@ test('every committed fuzz input runs through its target with typed errors only'
       try {
         await target.run(read(dir, name));
       } catch (e) {
-        assert.ok(e instanceof EbpfError, `${dir}/${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        assert.ok(
+          e instanceof EbpfError,
+          `${dir}/${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        );
       }
     }
     target.teardown?.();
@@ -38,7 +42,12 @@ test('btf-format/member-past-struct-end: the C formatter refuses it instead of w
   const btf = Btf.parse(read('btf-format', 'member-past-struct-end'));
   assert.throws(
     () => formatC(btf),
-    (e) => e instanceof BtfError && e.location.typeId === 2 && /member ingress_ifindex of struct \[2\] starts at bit 117440512, past its end \(24 bytes\)/.test(e.message),
+    (e) =>
+      e instanceof BtfError &&
+      e.location.typeId === 2 &&
+      /member ingress_ifindex of struct \[2\] starts at bit 117440512, past its end \(24 bytes\)/.test(
+        e.message,
+      ),
   );
 });
 
@@ -53,7 +62,10 @@ test('codec: members past the end of their struct are refused when the codec is 
     const { btf, id } = codecInput(name);
     assert.throws(
       () => codecFor(btf, id),
-      (e) => e instanceof CodecError && e.location.typeId !== undefined && /ends at byte \d+, past the (struct|union)'s \d+ bytes/.test(e.message),
+      (e) =>
+        e instanceof CodecError &&
+        e.location.typeId !== undefined &&
+        /ends at byte \d+, past the (struct|union)'s \d+ bytes/.test(e.message),
       name,
     );
   }
@@ -67,7 +79,11 @@ test('codec: struct members that share bits are refused (encode then decode chan
     ['bitfield-past-struct-end', /member 'f2' \(bits 96\.\.128\) overlaps member 'f1' \(bits 16\.\.499792\)/],
   ] as const) {
     const { btf, id } = codecInput(name);
-    assert.throws(() => codecFor(btf, id), (e) => e instanceof CodecError && e.location.typeId === 11 && what.test(e.message), name);
+    assert.throws(
+      () => codecFor(btf, id),
+      (e) => e instanceof CodecError && e.location.typeId === 11 && what.test(e.message),
+      name,
+    );
   }
 });
 
@@ -78,4 +94,12 @@ test('btf/name-not-utf8: a name that is not UTF-8 reads with U+FFFD, and marshal
   assert.ok(names.includes('flow_key\uFFFD'));
   const again = Btf.parse(btf.marshal());
   assert.deepEqual([...again.types()], [...btf.types()]);
+});
+
+test('btf/name-is-tail-of-another: a name pointing into another string marshals back byte for byte', () => {
+  // A member named by an offset inside 'vlan_present' ('esent'): marshal used to append a copy.
+  const b = read('btf', 'name-is-tail-of-another');
+  const btf = Btf.parse(b);
+  assert.ok([...btf.types()].some((t) => 'members' in t && t.members.some((m) => m.name === 'esent')));
+  assert.deepEqual(btf.marshal(), b);
 });

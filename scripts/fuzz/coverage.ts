@@ -102,7 +102,9 @@ export class Coverage {
         if (!files.some((f) => file.startsWith(f))) continue;
         const fns = this.functionRanges.get(url)!;
         const id = this.scriptIds.get(url)!;
-        const { scriptSource } = post<{ scriptSource: string }>(this.session, 'Debugger.getScriptSource', { scriptId: id });
+        const { scriptSource } = post<{ scriptSource: string }>(this.session, 'Debugger.getScriptSource', {
+          scriptId: id,
+        });
         const ranges = [...seen].map(([k, hit]) => {
           const [s, e] = k.split(':').map(Number) as [number, number];
           return { s, e, hit, fn: fns.has(k) };
@@ -178,7 +180,10 @@ function originalLines(url: string, source: string, painted: Int8Array): [number
       const e = starts[i + 1] ?? source.length;
       const text = source.slice(s, e).trim();
       if (text === '' || text === '}' || text.startsWith('//')) return;
-      state.set(String(i), painted[s + (source.slice(s, e).length - source.slice(s, e).trimStart().length)] === 1);
+      state.set(
+        String(i),
+        painted[s + (source.slice(s, e).length - source.slice(s, e).trimStart().length)] === 1,
+      );
     });
   } else {
     const payload = map.payload as { mappings: string; sources: string[] };

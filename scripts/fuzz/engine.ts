@@ -228,7 +228,10 @@ export async function fuzz(
     }
     outcomes[out.kind] = (outcomes[out.kind] ?? 0) + 1;
     // One finding per place it was thrown from (the stack's first frames) or property message.
-    const key = out.kind === 'property' ? out.message.split('\n')[0]!.replace(/\d+/g, 'N') : out.message.split('\n').slice(0, 3).join('|');
+    const key =
+      out.kind === 'property'
+        ? out.message.split('\n')[0]!.replace(/\d+/g, 'N')
+        : out.message.split('\n').slice(0, 3).join('|');
     if (findingKeys.has(key)) return false;
     findingKeys.add(key);
     let file: string | undefined;
@@ -236,7 +239,12 @@ export async function fuzz(
       file = join(o.outDir, `${out.kind}-${hash(input)}`);
       writeFileSync(file, input);
     }
-    findings.push({ kind: out.kind, message: out.message, file, input: Buffer.from(input.subarray(0, 4096)).toString('base64') });
+    findings.push({
+      kind: out.kind,
+      message: out.message,
+      file,
+      input: Buffer.from(input.subarray(0, 4096)).toString('base64'),
+    });
     return true;
   };
 
@@ -281,7 +289,8 @@ export async function fuzz(
     for (let i = 0; i < batchSize && execs < o.runs; i++) {
       let input: Uint8Array;
       if (corpus.length === 0 || rnd() < 0.2) {
-        if (generated.length === 0) generated = fc.sample(arb, { seed: Math.floor(rnd() * 0x7fffffff), numRuns: 256 });
+        if (generated.length === 0)
+          generated = fc.sample(arb, { seed: Math.floor(rnd() * 0x7fffffff), numRuns: 256 });
         input = generated.pop()!;
       } else {
         const a = corpus[Math.floor(rnd() * corpus.length)]!;

@@ -277,9 +277,24 @@ export function writeElf(raw: RawElf): ElfBlob {
   let locals = 1;
   for (const s of raw.symbols) {
     if (s.info >> 4 === 0) locals++;
-    sym.u32(str.off(s.name)).u8(s.info).u8(s.other ?? 0).u16(resolve(s.shndx)).u64(s.value).u64(s.size);
+    sym
+      .u32(str.off(s.name))
+      .u8(s.info)
+      .u8(s.other ?? 0)
+      .u16(resolve(s.shndx))
+      .u64(s.value)
+      .u64(s.size);
   }
-  all.push({ name: '.symtab', type: SHT.SYMTAB, flags: 0, data: sym.done(), link: symtabIndex + 1, info: locals, entsize: 24, align: 8 });
+  all.push({
+    name: '.symtab',
+    type: SHT.SYMTAB,
+    flags: 0,
+    data: sym.done(),
+    link: symtabIndex + 1,
+    info: locals,
+    entsize: 24,
+    align: 8,
+  });
   all.push({ name: '.strtab', type: SHT.STRTAB, flags: 0, data: str.bytes(), align: 1 });
   for (const s of all) shstr.off(s.name);
   shstr.off('.shstrtab');
@@ -291,7 +306,15 @@ export function writeElf(raw: RawElf): ElfBlob {
   // e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx.
   out.u16(1).u16(247).u32(1).u64(0).u64(0);
   const shoffAt = out.length;
-  out.u64(0).u32(0).u16(64).u16(0).u16(0).u16(64).u16(all.length + 1).u16(all.length);
+  out
+    .u64(0)
+    .u32(0)
+    .u16(64)
+    .u16(0)
+    .u16(0)
+    .u16(64)
+    .u16(all.length + 1)
+    .u16(all.length);
   const spans: [number, number][] = [[0, 0]];
   for (const s of all) {
     out.align(Math.max(1, Math.min(s.align ?? 8, 8)));
@@ -304,8 +327,15 @@ export function writeElf(raw: RawElf): ElfBlob {
   for (let i = 0; i < 16; i++) out.u32(0);
   for (const [i, s] of all.entries()) {
     out.u32(shstr.off(s.name)).u32(s.type).u64(s.flags);
-    out.u64(0).u64(spans[i + 1]![0]).u64(s.data.length);
-    out.u32(resolve(s.link)).u32(resolve(s.info)).u64(s.align ?? 8).u64(s.entsize ?? 0);
+    out
+      .u64(0)
+      .u64(spans[i + 1]![0])
+      .u64(s.data.length);
+    out
+      .u32(resolve(s.link))
+      .u32(resolve(s.info))
+      .u64(s.align ?? 8)
+      .u64(s.entsize ?? 0);
   }
   return { bytes: out.done(), shoff, shnum: all.length + 1, spans };
 }

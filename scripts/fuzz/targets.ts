@@ -144,7 +144,10 @@ const insn: Target = {
   parts: 0,
   hangMs: 5000,
   generate: () => insnStream,
-  seeds: () => sectionsOf('xdp').concat(sectionsOf('.text'), sectionsOf('tc')).map((s) => Uint8Array.of(0, ...s)),
+  seeds: () =>
+    sectionsOf('xdp')
+      .concat(sectionsOf('.text'), sectionsOf('tc'))
+      .map((s) => Uint8Array.of(0, ...s)),
   run(input) {
     if (input.length === 0) return;
     const le = (input[0]! & 1) === 0;
@@ -152,12 +155,18 @@ const insn: Target = {
     const insns = typed(() => decode(bytes, le));
     if (insns !== undefined) {
       const back = encode(insns, le);
-      expect(isDeepStrictEqual(back, bytes.slice()), `encode(decode(b)) differs from b (${bytes.length} bytes)`);
+      expect(
+        isDeepStrictEqual(back, bytes.slice()),
+        `encode(decode(b)) differs from b (${bytes.length} bytes)`,
+      );
       for (const i of insns) formatInstruction(i);
       disassemble(insns);
       // The other byte order: decoding is total on whole slots, encoding must invert it too.
       const other = decode(bytes.subarray(0, bytes.length & ~15), !le);
-      expect(isDeepStrictEqual(encode(other, !le), bytes.slice(0, bytes.length & ~15)), 'round trip in the other byte order');
+      expect(
+        isDeepStrictEqual(encode(other, !le), bytes.slice(0, bytes.length & ~15)),
+        'round trip in the other byte order',
+      );
     }
     typed(() => disassembleBytes(bytes, le));
   },
@@ -170,7 +179,10 @@ function btfRoundTrip(b: Uint8Array): Btf | undefined {
   exerciseBtf(btf);
   const m = btf.marshal();
   const again = Btf.parse(m);
-  expect(isDeepStrictEqual(typesOf(again), typesOf(btf)), 'parse(marshal(parse(b))) has other types than parse(b)');
+  expect(
+    isDeepStrictEqual(typesOf(again), typesOf(btf)),
+    'parse(marshal(parse(b))) has other types than parse(b)',
+  );
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const le = btf.littleEndian;
   const canonical =
@@ -221,15 +233,24 @@ const btfExt: Target = {
     const parsed = typed(() => Btf.parse(b));
     if (parsed === undefined) return;
     const ext = parseBtfExt(e, parsed, { file: 'fuzz.o' });
-    for (const recs of ext.funcInfo.values()) for (const r of recs) expect(r.insnOff % 8 === 0, 'func_info insnOff not on a slot');
-    for (const recs of ext.lineInfo.values()) for (const r of recs) expect(r.insnOff % 8 === 0, 'line_info insnOff not on a slot');
+    for (const recs of ext.funcInfo.values())
+      for (const r of recs) expect(r.insnOff % 8 === 0, 'func_info insnOff not on a slot');
+    for (const recs of ext.lineInfo.values())
+      for (const r of recs) expect(r.insnOff % 8 === 0, 'line_info insnOff not on a slot');
   },
 };
 
 const btfFormat: Target = {
   name: 'btf-format',
   what: 'the BTF formatters: raw (bpftool-style text and JSON), C (vmlinux.h-style), tree',
-  files: ['src/btf/format-raw.ts', 'src/btf/format-c.ts', 'src/btf/format-c-layout.ts', 'src/btf/format-tree.ts', 'src/btf/c-name.ts', 'src/btf/walk.ts'],
+  files: [
+    'src/btf/format-raw.ts',
+    'src/btf/format-c.ts',
+    'src/btf/format-c-layout.ts',
+    'src/btf/format-tree.ts',
+    'src/btf/c-name.ts',
+    'src/btf/walk.ts',
+  ],
   parts: 0,
   hangMs: 5000,
   generate: () => btfBlob,
@@ -257,7 +278,17 @@ const object: Target = {
       {
         weight: 2,
         arbitrary: fc
-          .tuple(fc.nat(), fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), fc.nat(), fc.constantFrom(0, 1, 2, 3, 8, 0xff, 0xffff, 0x7fffffff, 0xffffffff, -1, -8, 8)), { minLength: 1, maxLength: 3 }))
+          .tuple(
+            fc.nat(),
+            fc.array(
+              fc.tuple(
+                fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+                fc.nat(),
+                fc.constantFrom(0, 1, 2, 3, 8, 0xff, 0xffff, 0x7fffffff, 0xffffffff, -1, -8, 8),
+              ),
+              { minLength: 1, maxLength: 3 },
+            ),
+          )
           .map(([which, ds]) => {
             const o = objects()[which % objects().length]!;
             const b = o.bytes.slice();
@@ -292,7 +323,8 @@ function kernel(): NonNullable<typeof vmlinux> {
     const enums: number[] = [];
     for (let id = 1; id < btf.endTypeId; id++) {
       const t = btf.type(id);
-      if ((t.kind === 'STRUCT' || t.kind === 'UNION') && t.name !== '' && t.members.length > 0) structs.push(id);
+      if ((t.kind === 'STRUCT' || t.kind === 'UNION') && t.name !== '' && t.members.length > 0)
+        structs.push(id);
       if ((t.kind === 'ENUM' || t.kind === 'ENUM64') && t.name !== '') enums.push(id);
     }
     vmlinux = { btf, target: btfTarget(btf, 'vmlinux'), structs, enums };
@@ -308,27 +340,44 @@ function kernel(): NonNullable<typeof vmlinux> {
  */
 function coreInput(): fc.Arbitrary<Uint8Array> {
   const k = kernel();
-  const rename = fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('nope', 'x', '') });
+  const rename = fc.oneof(
+    { weight: 6, arbitrary: fc.constant(undefined) },
+    { weight: 1, arbitrary: fc.constantFrom('nope', 'x', '') },
+  );
   return fc
     .tuple(
       fc.nat(k.structs.length - 1),
       fc.nat(k.enums.length - 1),
-      fc.array(fc.tuple(fc.nat(), rename, fc.constantFrom('same', 'same', 'same', 'int1', 'ptr', 'int8')), { minLength: 1, maxLength: 8 }),
+      fc.array(fc.tuple(fc.nat(), rename, fc.constantFrom('same', 'same', 'same', 'int1', 'ptr', 'int8')), {
+        minLength: 1,
+        maxLength: 8,
+      }),
       fc.constantFrom('', '___flavor', '___v2'),
-      fc.array(fc.tuple(fc.constantFrom(1, 2, 3), fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 3 }), fc.nat(3)), { minLength: 1, maxLength: 6 }),
+      fc.array(
+        fc.tuple(
+          fc.constantFrom(1, 2, 3),
+          fc.integer({ min: 0, max: 12 }),
+          fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 3 }),
+          fc.nat(3),
+        ),
+        { minLength: 1, maxLength: 6 },
+      ),
       fc.boolean(),
     )
     .map(([si, ei, picks, flavor, relos, le]) => {
       const st = k.btf.type(k.structs[si]!);
       const en = k.btf.type(k.enums[ei]!);
-      if ((st.kind !== 'STRUCT' && st.kind !== 'UNION') || (en.kind !== 'ENUM' && en.kind !== 'ENUM64')) throw new Error('vmlinux index');
+      if ((st.kind !== 'STRUCT' && st.kind !== 'UNION') || (en.kind !== 'ENUM' && en.kind !== 'ENUM64'))
+        throw new Error('vmlinux index');
       const types: RawType[] = [];
       const add = (t: RawType): number => types.push(t);
-      const int = (size: number): number => add({ name: `int${size}`, kind: K.INT, vlen: 0, kflag: false, sizeType: size, extra: [size * 8] });
+      const int = (size: number): number =>
+        add({ name: `int${size}`, kind: K.INT, vlen: 0, kflag: false, sizeType: size, extra: [size * 8] });
       const memberType = (id: number, how: string): number => {
         if (how === 'int1') return int(1);
         if (how === 'int8') return int(8);
-        if (how === 'ptr') return add({ name: '', kind: K.PTR, vlen: 0, kflag: false, sizeType: 0, extra: [] });
+        if (how === 'ptr')
+          return add({ name: '', kind: K.PTR, vlen: 0, kflag: false, sizeType: 0, extra: [] });
         const t = k.btf.resolve(id);
         switch (t.kind) {
           case 'INT':
@@ -339,17 +388,36 @@ function coreInput(): fc.Arbitrary<Uint8Array> {
           case 'PTR':
             return add({ name: '', kind: K.PTR, vlen: 0, kflag: false, sizeType: 0, extra: [] });
           case 'ARRAY':
-            return add({ name: '', kind: K.ARRAY, vlen: 0, kflag: false, sizeType: 0, extra: [int(1), int(4), t.nelems] });
+            return add({
+              name: '',
+              kind: K.ARRAY,
+              vlen: 0,
+              kflag: false,
+              sizeType: 0,
+              extra: [int(1), int(4), t.nelems],
+            });
           case 'STRUCT':
           case 'UNION':
-            return add({ name: t.name, kind: t.kind === 'STRUCT' ? K.STRUCT : K.UNION, vlen: 0, kflag: false, sizeType: t.size, extra: [] });
+            return add({
+              name: t.name,
+              kind: t.kind === 'STRUCT' ? K.STRUCT : K.UNION,
+              vlen: 0,
+              kflag: false,
+              sizeType: t.size,
+              extra: [],
+            });
           default:
             return int(4);
         }
       };
       const chosen = picks.map(([i, name, how]) => {
         const m = st.members[i % st.members.length]!;
-        return { name: name ?? m.name, type: memberType(m.type, how), bits: m.bitsOffset, size: m.bitfieldSize };
+        return {
+          name: name ?? m.name,
+          type: memberType(m.type, how),
+          bits: m.bitsOffset,
+          size: m.bitfieldSize,
+        };
       });
       const root = add({
         name: `${st.name}${flavor}`,
@@ -357,7 +425,11 @@ function coreInput(): fc.Arbitrary<Uint8Array> {
         vlen: chosen.length,
         kflag: chosen.some((m) => m.size > 0),
         sizeType: st.size,
-        extra: chosen.flatMap((m) => [{ str: m.name }, m.type, chosen.some((c) => c.size > 0) ? (m.size << 24) | m.bits : m.bits]),
+        extra: chosen.flatMap((m) => [
+          { str: m.name },
+          m.type,
+          chosen.some((c) => c.size > 0) ? (m.size << 24) | m.bits : m.bits,
+        ]),
       });
       const enumId = add({
         name: en.name,
@@ -365,7 +437,17 @@ function coreInput(): fc.Arbitrary<Uint8Array> {
         vlen: Math.min(3, en.values.length),
         kflag: false,
         sizeType: en.size,
-        extra: en.values.slice(0, 3).flatMap((v) => (en.kind === 'ENUM' ? [{ str: v.name }, Number(BigInt.asUintN(32, BigInt(v.value)))] : [{ str: v.name }, Number(BigInt.asUintN(32, BigInt(v.value))), Number(BigInt.asUintN(32, BigInt(v.value) >> 32n))])),
+        extra: en.values
+          .slice(0, 3)
+          .flatMap((v) =>
+            en.kind === 'ENUM'
+              ? [{ str: v.name }, Number(BigInt.asUintN(32, BigInt(v.value)))]
+              : [
+                  { str: v.name },
+                  Number(BigInt.asUintN(32, BigInt(v.value))),
+                  Number(BigInt.asUintN(32, BigInt(v.value) >> 32n)),
+                ],
+          ),
       });
       const strings = new Strings();
       const blob = writeBtf({ le, types }, strings).bytes;
@@ -421,7 +503,7 @@ const core: Target = {
     const { target } = kernel();
     const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
     const cache = new Map();
-    for (let at = 0; at + 8 < r.length && at < 4096; ) {
+    for (let at = 0; at + 8 < r.length && at < 4096;) {
       const typeId = v.getUint32(at, true);
       const kind = v.getUint32(at + 4, true);
       let end = at + 8;
@@ -442,13 +524,15 @@ const codec: Target = {
   parts: 3,
   hangMs: 5000,
   generate: () =>
-    fc.tuple(valueType, fc.uint8Array({ minLength: 0, maxLength: 512 }), fc.boolean()).map(([t, fill, any]) => {
-      const id = new Uint8Array(4);
-      new DataView(id.buffer).setUint32(0, any ? (fill[0] ?? 0) % 40 : t.id, true);
-      const value = new Uint8Array(t.size);
-      value.set(fill.subarray(0, t.size));
-      return pack([t.btf, id, value]);
-    }),
+    fc
+      .tuple(valueType, fc.uint8Array({ minLength: 0, maxLength: 512 }), fc.boolean())
+      .map(([t, fill, any]) => {
+        const id = new Uint8Array(4);
+        new DataView(id.buffer).setUint32(0, any ? (fill[0] ?? 0) % 40 : t.id, true);
+        const value = new Uint8Array(t.size);
+        value.set(fill.subarray(0, t.size));
+        return pack([t.btf, id, value]);
+      }),
   seeds() {
     // Each testdata BTF with its map value types: every STRUCT, zero and 0xff bytes.
     const out: Uint8Array[] = [];
@@ -482,7 +566,17 @@ const codec: Target = {
     expect(isDeepStrictEqual(again, decoded), 'decode(encode(decode(v))) differs from decode(v)');
     expect(isDeepStrictEqual(c.encode(again), bytes), 'encode is not stable');
     // Wrong values: typed errors only.
-    for (const wrong of [null, 42, 'x', [], {}, -1n, 1.5, new Uint8Array(c.size + 1), { ...(decoded as object), zz: 1 }])
+    for (const wrong of [
+      null,
+      42,
+      'x',
+      [],
+      {},
+      -1n,
+      1.5,
+      new Uint8Array(c.size + 1),
+      { ...(decoded as object), zz: 1 },
+    ])
       typed(() => c.encode(wrong));
   },
 };
@@ -574,7 +668,11 @@ async function loadRun(input: Uint8Array): Promise<void> {
       quiet = false;
     }
   };
-  const opts = { pinRoot, trace, ...(pin ? { pinMaps: join(pinRoot, 'maps'), pinDir: join(pinRoot, 'progs') } : {}) };
+  const opts = {
+    pinRoot,
+    trace,
+    ...(pin ? { pinMaps: join(pinRoot, 'maps'), pinDir: join(pinRoot, 'progs') } : {}),
+  };
   let failure: unknown;
   try {
     const obj = async ? await loadObjectAsync(o.bytes, opts) : loadObject(o.bytes, opts);
@@ -592,11 +690,19 @@ async function loadRun(input: Uint8Array): Promise<void> {
   const what = `${o.name}, bpf() call ${failAt} of ${o.calls}${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}`;
   if (failure !== undefined) {
     if (!(failure instanceof EbpfError)) throw failure;
-    expect(Object.keys(failure.location).length > 0 || failure.name === 'SyscallError', `${what}: ${failure.name} says nowhere: ${failure.message}`);
+    expect(
+      Object.keys(failure.location).length > 0 || failure.name === 'SyscallError',
+      `${what}: ${failure.name} says nowhere: ${failure.message}`,
+    );
   }
   const after = descriptors();
-  expect(after.length === before.length, `${what}: ${before.length} bpf descriptors before, ${after.length} after`);
-  const pins = ['maps', 'progs', ''].flatMap((d) => readdirSync(join(pinRoot, d)).map((e) => join(d, e))).filter((p) => p !== 'maps' && p !== 'progs');
+  expect(
+    after.length === before.length,
+    `${what}: ${before.length} bpf descriptors before, ${after.length} after`,
+  );
+  const pins = ['maps', 'progs', '']
+    .flatMap((d) => readdirSync(join(pinRoot, d)).map((e) => join(d, e)))
+    .filter((p) => p !== 'maps' && p !== 'progs');
   if (pins.length > 0) {
     for (const p of pins) rmSync(join(pinRoot, p), { recursive: true, force: true });
     throw new FuzzPropertyError(`${what}: left pins ${pins.join(', ')}`);
@@ -617,7 +723,9 @@ const load: Target = {
     pinRoot = join('/sys/fs/bpf', `ebpf_fuzz_${process.pid}`);
     mkdirSync(join(pinRoot, 'maps'), { recursive: true });
     mkdirSync(join(pinRoot, 'progs'), { recursive: true });
-    const manifest = JSON.parse(readFileSync(join(TESTDATA, 'manifest.json'), 'utf8')) as { objects: { name: string; loads: boolean }[] };
+    const manifest = JSON.parse(readFileSync(join(TESTDATA, 'manifest.json'), 'utf8')) as {
+      objects: { name: string; loads: boolean }[];
+    };
     loadables = [];
     for (const { name, loads } of manifest.objects) {
       if (!loads) continue;
@@ -648,9 +756,17 @@ const load: Target = {
     rmSync(pinRoot, { recursive: true, force: true });
   },
   generate: () =>
-    fc.tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(15)).map(([o, at, e, flags]) => Uint8Array.of(o, at & 0xff, at >> 8, e, flags)),
+    fc
+      .tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(15))
+      .map(([o, at, e, flags]) => Uint8Array.of(o, at & 0xff, at >> 8, e, flags)),
   // Each object with each of its calls failing once, and failing for good, each errno in turn.
-  seeds: () => loadables.flatMap((o, i) => Array.from({ length: o.calls + 1 }, (_, at) => [Uint8Array.of(i, at & 0xff, at >> 8, at % ERRNOS.length, 0), Uint8Array.of(i, at & 0xff, at >> 8, (at + 5) % ERRNOS.length, 8 | (at & 3))]).flat()),
+  seeds: () =>
+    loadables.flatMap((o, i) =>
+      Array.from({ length: o.calls + 1 }, (_, at) => [
+        Uint8Array.of(i, at & 0xff, at >> 8, at % ERRNOS.length, 0),
+        Uint8Array.of(i, at & 0xff, at >> 8, (at + 5) % ERRNOS.length, 8 | (at & 3)),
+      ]).flat(),
+    ),
   run: loadRun,
 };
 
@@ -658,6 +774,7 @@ export const TARGETS: readonly Target[] = [elf, insn, btf, btfExt, btfFormat, ob
 
 export function targetNamed(name: string): Target {
   const t = TARGETS.find((x) => x.name === name);
-  if (t === undefined) throw new Error(`no fuzz target ${name}: one of ${TARGETS.map((x) => x.name).join(', ')}`);
+  if (t === undefined)
+    throw new Error(`no fuzz target ${name}: one of ${TARGETS.map((x) => x.name).join(', ')}`);
   return t;
 }

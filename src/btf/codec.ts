@@ -88,11 +88,13 @@ function show(x: unknown): string {
 
 function buildCodec(node: Node, typeId: number, root: string): Codec {
   const size = node.size;
+  /** Bytes a read touches: `size`, or more for a DATASEC not laid out yet (size 0). */
+  const need = Math.max(size, node.end ?? 0);
   const wrap = (e: unknown): unknown =>
     e instanceof PathError ? new CodecError(e.reason, root + e.path, e.typeId ?? (typeId || undefined)) : e;
   const encodeView = (value: unknown, view: DataView, offset: number): void => {
-    if (offset < 0 || offset + size > view.byteLength) {
-      throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${size} at ${offset}`, root);
+    if (offset < 0 || offset + need > view.byteLength) {
+      throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${need} at ${offset}`, root);
     }
     if (value instanceof Uint8Array) {
       if (value.length !== size) throw new CodecError(`expected ${size} bytes, got ${value.length}`, root);
@@ -109,8 +111,8 @@ function buildCodec(node: Node, typeId: number, root: string): Codec {
     }
   };
   const decodeView = (view: DataView, offset: number): unknown => {
-    if (offset < 0 || offset + size > view.byteLength) {
-      throw new CodecError(`need ${size} bytes at ${offset}, buffer has ${view.byteLength}`, root);
+    if (offset < 0 || offset + need > view.byteLength) {
+      throw new CodecError(`need ${need} bytes at ${offset}, buffer has ${view.byteLength}`, root);
     }
     return node.read(view, offset);
   };
@@ -368,7 +370,10 @@ class Compiler {
     switch (t.kind) {
       case 'INT':
         if (t.bitsOffset + t.bits > t.size * 8)
-          fail(`integer of ${t.size} bytes has bits [${t.bitsOffset}, ${t.bitsOffset + t.bits}) past its end`, t.id);
+          fail(
+            `integer of ${t.size} bytes has bits [${t.bitsOffset}, ${t.bitsOffset + t.bits}) past its end`,
+            t.id,
+          );
         if (t.bitsOffset !== 0 || t.bits !== t.size * 8) {
           return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size };
         }
@@ -393,10 +398,14 @@ class Compiler {
           if (v.kind !== 'VAR') continue;
           fields.push({ name: v.name, node: this.node(vs.type, depth + 1), offset: vs.offset });
         }
-        // An object's DATASEC has size 0 until a loader fixes it up: then its variables say.
-        if (t.size > 0) within(t, fields);
-        const size = t.size > 0 ? t.size : Math.max(0, ...fields.map((f) => f.offset + (f.node.end ?? f.node.size)));
-        return structNode(size, fields, [], false);
+        if (t.size > 0) {
+          within(t, fields);
+          return structNode(t.size, fields, [], false);
+        }
+        // An object's DATASEC has size 0 until a loader lays it out: it keeps size 0 (a map
+        // value of another size is read as bytes), but reads stay inside what its variables need.
+        const end = Math.max(0, ...fields.map((f) => f.offset + (f.node.end ?? f.node.size)));
+        return { ...structNode(0, fields, [], false), end };
       }
       default:
         return fail(`a ${t.kind} type has no value representation`, t.id);
@@ -455,7 +464,11 @@ class Compiler {
       }
       let bits = m.bitfieldSize;
       if (bits === 0) bits = mt.kind === 'INT' && mt.bits !== mt.size * 8 ? mt.bits : node.size * 8;
-      spans.push({ name: m.name === '' ? 'anonymous member' : `'${m.name}'`, start: m.bitsOffset, end: m.bitsOffset + bits });
+      spans.push({
+        name: m.name === '' ? 'anonymous member' : `'${m.name}'`,
+        start: m.bitsOffset,
+        end: m.bitsOffset + bits,
+      });
     }
     // Members of a struct that share bits (a damaged file; no compiler makes them, though the
     // kernel only checks that offsets do not decrease) cannot all be written back: writing one
@@ -465,7 +478,10 @@ class Compiler {
       for (let i = 1; i < spans.length; i++) {
         const [a, b] = [spans[i - 1]!, spans[i]!];
         if (b.start < a.end && b.end > b.start && a.end > a.start)
-          fail(`member ${b.name} (bits ${b.start}..${b.end}) overlaps member ${a.name} (bits ${a.start}..${a.end})`, t.id);
+          fail(
+            `member ${b.name} (bits ${b.start}..${b.end}) overlaps member ${a.name} (bits ${a.start}..${a.end})`,
+            t.id,
+          );
       }
     }
     within(t, fields);

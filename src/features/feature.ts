@@ -2,6 +2,7 @@
 // whose probe asks the running kernel once; the answer is memoised for the process.
 import { release } from 'node:os';
 import { NotSupportedError } from '../errors.js';
+import { checkArgument } from '../internal/options.js';
 
 export interface Feature {
   /** What is probed: `BTF_KIND_FLOAT`, `BPF_MAP_TYPE_RINGBUF`. */
@@ -36,6 +37,7 @@ export function feature(name: string, version: string, probe: Probe, config?: st
 
 /** Whether the running kernel has `f`, asking it on first use only. */
 export function haveFeature(f: Feature): boolean {
+  checkArgument('haveFeature', 'feature', f, 'a Feature (from ebpf/features)', probes.has(f));
   const known = results.get(f);
   if (known !== undefined) return known;
   const probe = probes.get(f);

@@ -5,6 +5,7 @@ import type { MapCreateAttr } from '../sys/bpf-attr.generated.js';
 import { pageSize } from '../sys/mmap.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
+import { checkArgument } from '../internal/options.js';
 
 const array = (extra: MapCreateAttr = {}): MapCreateAttr => ({
   map_type: MapType.ARRAY,
@@ -91,6 +92,14 @@ const mapTypes = new Map<number, Feature>();
 
 /** The probe for one map type, made on first request. `version` is what the docs say. */
 export function mapTypeFeature(type: number, version: string): Feature {
+  checkArgument(
+    'mapTypeFeature',
+    'type',
+    type,
+    'a map type (MapType)',
+    Number.isInteger(type) && type >= 0 && type <= 0xffffffff,
+  );
+  checkArgument('mapTypeFeature', 'version', version, 'a kernel version string', typeof version === 'string');
   let f = mapTypes.get(type);
   if (f === undefined) {
     f = feature(mapTypeName(type), version, () => attempt(() => mapCreate(minimalMap(type))));

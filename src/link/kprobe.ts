@@ -4,7 +4,7 @@
 // carries kprobe sessions (BPF_TRACE_KPROBE_SESSION, Linux 6.10).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
-import { checkBoolean, checkOffset, checkU64 } from '../internal/options.js';
+import { checkBoolean, checkOffset, checkU64, checkOptionsArgument } from '../internal/options.js';
 import { haveFeature, notSupportedMessage } from '../features/feature.js';
 import { KPROBE_MULTI_LINK } from '../features/links.js';
 import type { Program } from '../program/program.js';
@@ -14,6 +14,7 @@ import type { Fd } from '../sys/fd.js';
 import { cStringPointers, perfEventOpenProbe } from '../sys/probe-event.js';
 import { Link, requireProgramType } from './link.js';
 import { attachToPerfEvent, pmuConfigBit, pmuType, ProbeLink } from './probe-link.js';
+import { checkProgramArgument } from './link.js';
 
 /** BPF_F_KPROBE_MULTI_RETURN: a kprobe_multi link whose program runs on return. */
 export const BPF_F_KPROBE_MULTI_RETURN = 1;
@@ -49,6 +50,8 @@ const unavailable = (why: string, program: string): NotSupportedError =>
  * an unknown function NotFoundError.
  */
 export function attachKprobe(program: Program, symbol: string, opts: KprobeOptions = {}): KprobeLink {
+  checkProgramArgument('attachKprobe', program);
+  checkOptionsArgument('attachKprobe', opts);
   const at = { program: program.name };
   const retprobe = checkBoolean('retprobe', opts.retprobe, at) ?? false;
   const offset = checkOffset('offset', opts.offset, at) ?? 0n;
@@ -89,6 +92,8 @@ export function attachKretprobe(
   symbol: string,
   opts: Omit<KprobeOptions, 'retprobe'> = {},
 ): KprobeLink {
+  checkProgramArgument('attachKretprobe', program);
+  checkOptionsArgument('attachKretprobe', opts);
   return attachKprobe(program, symbol, { ...opts, retprobe: true });
 }
 
@@ -126,6 +131,8 @@ export function attachKprobeMulti(
   symbols: readonly string[],
   opts: KprobeMultiOptions = {},
 ): KprobeMultiLink {
+  checkProgramArgument('attachKprobeMulti', program);
+  checkOptionsArgument('attachKprobeMulti', opts);
   checkBoolean('retprobe', opts.retprobe, { program: program.name });
   for (const c of opts.cookies ?? []) checkU64('cookies', c, { program: program.name });
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);

@@ -14,6 +14,8 @@ import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
 import { readBinary, resolveBinary, symbolFileOffset, unversioned } from './uprobe-target.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 /** BPF_F_UPROBE_MULTI_RETURN: the program runs when the functions return. */
 export const BPF_F_UPROBE_MULTI_RETURN = 1;
@@ -111,6 +113,8 @@ export function attachUprobeMulti(
   binary: string,
   opts: UprobeMultiOptions,
 ): UprobeMultiLink {
+  checkProgramArgument('attachUprobeMulti', program);
+  checkOptionsArgument('attachUprobeMulti', opts);
   requireProgramType(program, 'a uprobe (BPF_PROG_TYPE_KPROBE)', ProgType.KPROBE);
   const where = { program: program.name };
   if ((opts.symbols === undefined) === (opts.offsets === undefined))
