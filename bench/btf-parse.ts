@@ -2,12 +2,10 @@
 // btf__parse does) the way the loader does it: mapped read-only where the kernel allows (6.16+),
 // else read. Also reported: read + parse, the parse alone, and the memory the index holds.
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Btf } from '../src/btf/btf.js';
 import { parseKernelBtf } from '../src/btf/kernel.js';
 import { mapKernelBtfFile } from '../src/sys/kernel-btf.js';
-import { timeIt, type Measurement, type TimeOptions } from './measure.js';
+import { heldSinceKb, memorySnapshot, timeIt, type Measurement, type TimeOptions } from './measure.js';
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 
@@ -18,34 +16,25 @@ export interface BtfParseResult extends Measurement {
   ours: number;
 }
 
-/** A full collection, so that heap figures count what is live and nothing more. */
-function collect(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
 /**
  * What a parsed vmlinux holds while kept (the loader keeps one for CO-RE), in KiB: JS heap and
  * array buffers allocated for it (the mapping, an external buffer, is not among them), the
- * resident set's growth, and the same after a first lookup by name (CO-RE's candidate search),
- * which builds the name index.
+ * resident set's growth (which counts the pages of the mapping the parse touched), and the same
+ * after a first lookup by name, which builds the name index. Measured first, before the timed
+ * loops leave garbage and grown heaps behind.
  */
 function held(): { heapKb: number; rssKb: number; afterLookupHeapKb: number; afterLookupRssKb: number } {
-  collect();
-  const m0 = process.memoryUsage();
+  const m0 = memorySnapshot();
   const btf = parseKernelBtf(VMLINUX, mapKernelBtfFile);
-  collect();
-  const m1 = process.memoryUsage();
+  const parsed = heldSinceKb(m0);
   btf.findByName('task_struct');
-  collect();
-  const m2 = process.memoryUsage();
-  const heap = (m: NodeJS.MemoryUsage): number => m.heapUsed + m.arrayBuffers;
-  const kb = (n: number): number => Math.round(n / 1024);
+  const looked = heldSinceKb(m0);
+  if (btf.typeCount === 0) throw new Error('empty vmlinux BTF');
   return {
-    heapKb: kb(heap(m1) - heap(m0)),
-    rssKb: kb(m1.rss - m0.rss),
-    afterLookupHeapKb: kb(heap(m2) - heap(m0)),
-    afterLookupRssKb: kb(m2.rss - m0.rss),
+    heapKb: parsed.heapKb,
+    rssKb: parsed.rssKb,
+    afterLookupHeapKb: looked.heapKb,
+    afterLookupRssKb: looked.rssKb,
   };
 }
 
@@ -57,6 +46,7 @@ function read(): Uint8Array {
 export async function benchBtfParse(opts: TimeOptions = {}): Promise<BtfParseResult> {
   const iterations = opts.iterations ?? 50;
   const warmup = opts.warmup ?? 10;
+  const mem = held();
   let types = 0;
   const mapped = mapKernelBtfFile(VMLINUX) !== undefined;
   const full = await timeIt(
@@ -71,7 +61,6 @@ export async function benchBtfParse(opts: TimeOptions = {}): Promise<BtfParseRes
   const btf = Btf.parse(bytes);
   // Held beyond the input bytes: one u32 offset per type (the decoded-type cache starts empty).
   const indexBytes = btf.typeCount * Uint32Array.BYTES_PER_ELEMENT;
-  const mem = held();
   return {
     name: 'btf-parse-vmlinux',
     unit: 'ms',

@@ -1,8 +1,8 @@
 // ring-* and perf-* benchmarks, our side: testdata/event_load-el.o's raw tracepoint program,
 // run with BPF_PROG_TEST_RUN, fills the ring buffer (16 MiB) or every CPU's perf ring (1024
 // pages) to capacity with records of one size; the records are read back through one of the
-// reader's ways (consume: zero-copy batch; onData: a callback per record, each a copy; the async
-// iterator), each record's producer and sequence number read as bench/c/events.c's callback
+// reader's ways (consume: zero-copy batch; onData: a callback per record, each a copy; onView: a
+// callback per record over the ring's own bytes; the async iterator), each record's producer and sequence number read as bench/c/events.c's callback
 // does. Only the reading is timed, in CPU time of the process (wall clock in `extra`), from the
 // end of the fill to the last record; the fill's own time is in `extra` too.
 import { performance } from 'node:perf_hooks';
@@ -31,7 +31,7 @@ const WARMUP_RECORDS = 200_000;
 const MAX_WARMUP = 16;
 
 export type EventKind = 'ring' | 'perf';
-export type ReadMode = 'consume' | 'ondata' | 'iterator';
+export type ReadMode = 'consume' | 'ondata' | 'onview' | 'iterator';
 
 interface Counter {
   seen: number;
@@ -112,14 +112,29 @@ function drainFor(reader: EventReader<unknown>, kind: EventKind, mode: ReadMode,
   }
   let target = 0;
   let done: (() => void) | undefined;
-  reader.onData((r) => {
-    onRecord(r);
+  const finish = (): void => {
     if (c.seen >= target && done !== undefined) {
       const d = done;
       done = undefined;
       d();
     }
-  });
+  };
+  if (mode === 'onview') {
+    // The same callback as consume's, called from the event loop per record over the ring.
+    const fn = (view: DataView, offset: number, length: number): void => {
+      if (length < 16 || view.getUint32(offset, true) !== PRODUCER) c.bad++;
+      c.sum = (c.sum + view.getUint32(offset + 8, true)) | 0;
+      c.seen++;
+      finish();
+    };
+    if (kind === 'ring') (reader as RingBuffer).onView(fn);
+    else (reader as PerfBuffer).onView(fn, { onLost: () => c.bad++ });
+  } else {
+    reader.onData((r) => {
+      onRecord(r);
+      finish();
+    });
+  }
   return (want) =>
     new Promise<void>((resolve, reject) => {
       target = c.seen + want;

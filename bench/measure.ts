@@ -44,3 +44,31 @@ export async function timeIt(fn: () => unknown, opts: TimeOptions = {}): Promise
     maxRssKb: process.resourceUsage().maxRSS,
   };
 }
+
+/** What the process holds: JS heap + array buffers (not external ones such as mappings), and RSS. */
+export interface MemorySnapshot {
+  heap: number;
+  rss: number;
+}
+
+/**
+ * A full collection (with node --expose-gc; the runner starts memory benchmarks so), then what is
+ * held: so that a difference of two snapshots counts what is live and nothing more.
+ */
+export function memorySnapshot(): MemorySnapshot {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('memory figures need node --expose-gc');
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed + m.arrayBuffers, rss: m.rss };
+}
+
+/** KiB held now beyond `before` (heap and RSS), with the same collection first. */
+export function heldSinceKb(before: MemorySnapshot): { heapKb: number; rssKb: number } {
+  const now = memorySnapshot();
+  return {
+    heapKb: Math.round((now.heap - before.heap) / 1024),
+    rssKb: Math.round((now.rss - before.rss) / 1024),
+  };
+}

@@ -21,7 +21,13 @@ interface Benchmark {
   name: string;
   unit: string;
   description: string;
-  ours: { module: string; export: string; args?: readonly (string | number)[] };
+  ours: {
+    module: string;
+    export: string;
+    args?: readonly (string | number)[];
+    /** Node options for the child process (`--expose-gc` for memory figures). */
+    nodeArgs?: readonly string[];
+  };
   reference?: (opts: Required<TimeOptions>) => Measurement;
   /**
    * Runs of each side, alternating ours and the reference (default 1): on a busy machine the
@@ -35,6 +41,7 @@ const EVENT_SIZES = [16, 128, 1024] as const;
 const EVENT_MODES = [
   ['consume', 'consume(): zero-copy batch, one consumer store per batch'],
   ['ondata', 'onData(): a JS callback per record, each a copy'],
+  ['onview', 'onView(): a JS callback per record over the ring (a reused view, no copy)'],
   ['iterator', 'for await: the async iterator, a copy per record'],
 ] as const;
 
@@ -68,13 +75,87 @@ function eventBenchmarks(): Benchmark[] {
   return out;
 }
 
+/**
+ * map-* rows: each operation on raw bytes (the `*Into` and packed forms), and the same through the
+ * BTF codecs (`-typed`: objects in and out), each against the same libbpf harness (raw bytes; C
+ * does no decoding).
+ */
+function mapBenchmarks(): Benchmark[] {
+  const ops = [
+    [
+      'lookup',
+      'lookup',
+      'MapLookup',
+      '2^20-entry hash, existing keys in random order',
+      'bpf_map_lookup_elem',
+    ],
+    [
+      'update',
+      'update',
+      'MapUpdate',
+      '2^20-entry hash, existing keys in random order',
+      'bpf_map_update_elem',
+    ],
+    [
+      'lookup-batch',
+      'lookup_batch',
+      'MapLookupBatch',
+      '2^20-entry hash, whole map, 4096 a call',
+      'bpf_map_lookup_batch',
+    ],
+    [
+      'update-batch',
+      'update_batch',
+      'MapUpdateBatch',
+      '2^20-entry hash, every entry, 4096 a call',
+      'bpf_map_update_batch',
+    ],
+    [
+      'iterate',
+      'iterate',
+      'MapIterate',
+      '2^20-entry hash, entries(), BPF_MAP_LOOKUP_BATCH underneath',
+      'bpf_map_get_next_key + lookup per entry',
+    ],
+  ] as const;
+  const raw: Record<string, string> = {
+    lookup: 'lookupInto, one reused value buffer',
+    update: 'update of byte keys and values',
+    'lookup-batch': 'lookupBatchInto, reused buffers',
+    'update-batch': 'updateBatch of packed bytes',
+    iterate: 'entries() of byte pairs',
+  };
+  const typedHow: Record<string, string> = {
+    lookup: 'lookup() of a key object, a value object back',
+    update: 'update() of key and value objects',
+    'lookup-batch': 'lookupBatch(): an array of [key, value] objects',
+    'update-batch': 'updateBatch() of [key, value] objects',
+    iterate: 'entries() of [key, value] objects',
+  };
+  const out: Benchmark[] = [];
+  for (const [name, cmd, fn, what, c] of ops) {
+    for (const typed of [false, true]) {
+      out.push({
+        name: typed ? `map-${name}-typed` : `map-${name}`,
+        unit: 'ops/s',
+        description: `${what}: ${typed ? typedHow[name] : raw[name]} (libbpf: ${c})`,
+        ours: { module: 'map-ops.ts', export: `bench${fn}${typed ? 'Typed' : ''}` },
+        reference: (o) => runReferenceRate('map_ops', [cmd, o.iterations, o.warmup]),
+        rounds: 3,
+      });
+    }
+  }
+  return out;
+}
+
 const BENCHMARKS: Benchmark[] = [
   {
     name: 'btf-parse-vmlinux',
     unit: 'ms',
     description: 'parse /sys/kernel/btf/vmlinux and release it (libbpf: btf__parse + btf__free)',
-    ours: { module: 'btf-parse.ts', export: 'benchBtfParse' },
+    ours: { module: 'btf-parse.ts', export: 'benchBtfParse', nodeArgs: ['--expose-gc'] },
     reference: (o) => runReference('btf_parse', [o.iterations, o.warmup, '/sys/kernel/btf/vmlinux']),
+    rounds: 3,
   },
   {
     name: 'load-object',
@@ -98,54 +179,20 @@ const BENCHMARKS: Benchmark[] = [
     ours: { module: 'load-async.ts', export: 'benchLoadDelay' },
   },
   ...eventBenchmarks(),
-  {
-    name: 'map-lookup',
-    unit: 'ops/s',
-    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_lookup_elem)',
-    ours: { module: 'map-ops.ts', export: 'benchMapLookup' },
-    reference: (o) => runReferenceRate('map_ops', ['lookup', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-update',
-    unit: 'ops/s',
-    description: '2^20-entry hash, existing keys in random order (libbpf: bpf_map_update_elem)',
-    ours: { module: 'map-ops.ts', export: 'benchMapUpdate' },
-    reference: (o) => runReferenceRate('map_ops', ['update', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-lookup-batch',
-    unit: 'ops/s',
-    description: '2^20-entry hash, whole map, 4096 a call (libbpf: bpf_map_lookup_batch)',
-    ours: { module: 'map-ops.ts', export: 'benchMapLookupBatch' },
-    reference: (o) => runReferenceRate('map_ops', ['lookup_batch', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-update-batch',
-    unit: 'ops/s',
-    description: '2^20-entry hash, every entry, 4096 a call (libbpf: bpf_map_update_batch)',
-    ours: { module: 'map-ops.ts', export: 'benchMapUpdateBatch' },
-    reference: (o) => runReferenceRate('map_ops', ['update_batch', o.iterations, o.warmup]),
-  },
-  {
-    name: 'map-iterate',
-    unit: 'ops/s',
-    description:
-      '2^20-entry hash, entries(), BPF_MAP_LOOKUP_BATCH underneath (libbpf: bpf_map_get_next_key + lookup per entry)',
-    ours: { module: 'map-ops.ts', export: 'benchMapIterate' },
-    reference: (o) => runReferenceRate('map_ops', ['iterate', o.iterations, o.warmup]),
-  },
+  ...mapBenchmarks(),
   {
     name: 'core-relocate',
     unit: 'ms',
     description:
       'CO-RE-relocate testdata/core_many-el.o (264 relocations) against vmlinux (libbpf: bpf_object__relocate inside load)',
-    ours: { module: 'core.ts', export: 'benchCoreRelocate' },
+    ours: { module: 'core.ts', export: 'benchCoreRelocate', nodeArgs: ['--expose-gc'] },
     reference: (o) =>
       runReference('core_relo', [
         o.iterations,
         o.warmup,
         join(BENCH_DIR, '..', 'testdata', 'core_many-el.o'),
       ]),
+    rounds: 3,
   },
   {
     name: 'link-objects',
@@ -228,6 +275,7 @@ function runOurs(b: Benchmark, opts: Required<TimeOptions>): Measurement {
   const out = execFileSync(
     process.execPath,
     [
+      ...(b.ours.nodeArgs ?? []),
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),

@@ -8,12 +8,14 @@
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -280,6 +282,39 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return close(fd) < 0 ? errno_result(env) : make_int(env, 0);
 }
 
+// dup(fd) -> a new descriptor for the same open file, close-on-exec, or -errno.
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "dup(fd)");
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// epollCreate() -> a close-on-exec epoll descriptor, or -errno.
+static napi_value js_epoll_create(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = epoll_create1(EPOLL_CLOEXEC);
+  return r < 0 ? errno_result(env) : make_int(env, r);
+}
+
+// epollCtl(epfd, op, fd, events): op 1 add, 2 delete, 3 modify; the event's data is fd. 0 or -errno.
+static napi_value js_epoll_ctl(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t epfd, op, fd;
+  uint32_t events;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &epfd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &op) != napi_ok || napi_get_value_int32(env, argv[2], &fd) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &events) != napi_ok)
+    return throw_type(env, "epollCtl(epfd, op, fd, events)");
+  struct epoll_event ev = {.events = events, .data.fd = fd};
+  return epoll_ctl(epfd, op, fd, &ev) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
 // ioctl(fd, request, arg): arg is an integer (number or bigint) or a buffer passed by address.
 static napi_value js_ioctl(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -367,25 +402,34 @@ static void finalize_mapping(napi_env env, void *data, void *hint) {
   free(m);
 }
 
-// mmap(fd, length, prot, flags, offset) -> ArrayBuffer over the mapping, or -errno.
+// mmap(fd, length, prot, flags, offset[, addr]) -> ArrayBuffer over the mapping, or -errno.
+// `addr` is the address hint (a BPF arena's user address goes with MAP_FIXED_NOREPLACE).
 static napi_value js_mmap(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, prot, flags;
   int64_t length, offset;
   if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !get_i64(env, argv[1], &length) ||
       napi_get_value_int32(env, argv[2], &prot) != napi_ok || napi_get_value_int32(env, argv[3], &flags) != napi_ok ||
       !get_i64(env, argv[4], &offset))
-    return throw_type(env, "mmap(fd, length, prot, flags, offset)");
+    return throw_type(env, "mmap(fd, length, prot, flags, offset[, addr])");
+  uint64_t hint = 0;
+  if (argc > 5 && !get_u64(env, argv[5], &hint)) return throw_type(env, "mmap: addr must be a bigint or number");
   if (length <= 0) return make_int(env, -EINVAL);
   mapping *m = calloc(1, sizeof(*m));
   if (!m) return make_int(env, -ENOMEM);
-  void *addr = mmap(NULL, (size_t)length, prot, flags, fd, (off_t)offset);
+  void *addr = mmap((void *)(uintptr_t)hint, (size_t)length, prot, flags, fd, (off_t)offset);
   if (addr == MAP_FAILED) {
     int e = errno;
     free(m);
     return make_int(env, -e);
+  }
+  // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a mere hint: elsewhere is a failure too.
+  if ((flags & MAP_FIXED_NOREPLACE) && addr != (void *)(uintptr_t)hint) {
+    munmap(addr, (size_t)length);
+    free(m);
+    return make_int(env, -EEXIST);
   }
   m->addr = addr;
   m->len = (size_t)length;
@@ -665,6 +709,9 @@ NAPI_MODULE_INIT() {
   EXPORT("bpfAsync", js_bpf_async);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
+  EXPORT("dup", js_dup);
+  EXPORT("epollCreate", js_epoll_create);
+  EXPORT("epollCtl", js_epoll_ctl);
   EXPORT("ioctl", js_ioctl);
   EXPORT("perfEventOpen", js_perf_event_open);
   EXPORT("mmap", js_mmap);
@@ -682,6 +729,7 @@ NAPI_MODULE_INIT() {
   EXPORT_INT("PROT_READ", PROT_READ);
   EXPORT_INT("PROT_WRITE", PROT_WRITE);
   EXPORT_INT("MAP_SHARED", MAP_SHARED);
+  EXPORT_INT("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE);
   EXPORT_INT("MAP_PRIVATE", MAP_PRIVATE);
   EXPORT_INT("UV_READABLE", UV_READABLE);
   EXPORT_INT("UV_WRITABLE", UV_WRITABLE);

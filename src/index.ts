@@ -121,11 +121,13 @@ export { autoAttach, autoAttachLoaded, type AutoAttachOptions } from './link/aut
 // Events from programs, read on the event loop.
 export {
   RingBuffer,
+  RingBuffers,
   UserRingBuffer,
   type UserRecord,
   PerfBuffer,
   EventReader,
   type EventHandler,
+  type WaitOptions,
   type PerfBufferOptions,
   type PerfRecord,
   type EventMapLike,

@@ -18,6 +18,7 @@ export const MAP_TYPES_WITHOUT_BTF: ReadonlySet<number> = new Set<number>([
   MapType.SOCKHASH,
   MapType.QUEUE,
   MapType.STACK,
+  MapType.ARENA,
 ]);
 
 /**

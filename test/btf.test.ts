@@ -13,7 +13,8 @@ import { formatTree } from '../src/btf/format-tree.js';
 import { parseBtfFile } from '../src/btf/from-elf.js';
 import { loadKernelBtf, loadModuleBtf } from '../src/btf/kernel.js';
 import { parseElf } from '../src/elf/index.js';
-import { BTF_INT_SIGNED, type Struct } from '../src/btf/types.js';
+import { essentialName } from '../src/core/names.js';
+import { BTF_INT_SIGNED, BtfKind, type BtfKindName, type Struct } from '../src/btf/types.js';
 import {
   allObjects,
   assertSameText,
@@ -378,4 +379,73 @@ test('cli: btf dump raw, json, tree and c', (t) => {
     badDepth.stderr,
     "ebpf: --depth wants a whole number >= 0, not 'abc'\n(see 'ebpf btf --help')\n",
   );
+});
+
+test('searches by name and essential name: record scans and the name index agree with a walk of every type', () => {
+  // Names that share hash prefixes, flavours (`___`), long names, non-ASCII, and split BTF whose
+  // types reuse the base's strings.
+  const names = [
+    'a',
+    'a___v1',
+    'a___v1___v2',
+    'ab',
+    'a_b',
+    'a__',
+    '___x',
+    'task_struct',
+    'task_struct___old',
+    'a_very_long_name_beyond_the_hashed_bytes',
+    'a_very_long_name_beyond_the_hashed_bytes___2',
+    'a_very_long_name_beyond_the_hashed_other',
+    'naïve',
+  ];
+  const b = new BtfBuilder();
+  const int = b.add({ kind: 'INT', name: 'int', size: 4, encoding: BTF_INT_SIGNED, bitsOffset: 0, bits: 32 });
+  for (const name of names) {
+    b.add({ kind: 'STRUCT', name, size: 4, kindFlag: false, members: [] });
+    b.add({ kind: 'TYPEDEF', name, type: int });
+    b.add({ kind: 'ENUM', name, size: 4, signed: false, values: [] });
+  }
+  const base = Btf.parse(b.build());
+  const sb = new BtfBuilder({ base });
+  for (const name of [...names, 'only_split'])
+    sb.add({ kind: 'UNION', name, size: 4, kindFlag: false, members: [] });
+  const split = Btf.parse(sb.build(), { base });
+  const essential = essentialName;
+  const queries = [...names, 'only_split', 'missing', 'a_very_long_name_beyond_the_hashed_bytes_not'];
+  for (const btf of [base, split]) {
+    const own = [...btf.types()];
+    const expect = (q: string, kinds: number): number[] =>
+      own
+        .filter(
+          (t) =>
+            (t.name === q || essential(t.name) === q) &&
+            ((1 << BtfKind[t.kind as BtfKindName]) & kinds) !== 0,
+        )
+        .map((t) => t.id - btf.firstTypeId);
+    // Run the queries until past the scans, so the later rounds go through the index.
+    for (let round = 0; round < 3; round++) {
+      for (const q of queries) {
+        for (const kinds of [-1, 1 << BtfKind.STRUCT, (1 << BtfKind.ENUM) | (1 << BtfKind.UNION)]) {
+          const got = btf.indexesByEssentialName(
+            q,
+            kinds,
+            (i) => essential(btf.type(btf.firstTypeId + i).name) === q,
+          );
+          assert.deepEqual(got, expect(q, kinds), `${q} kinds ${kinds} round ${round}`);
+        }
+        const all = [...(btf.base?.types() ?? []), ...own];
+        assert.deepEqual(
+          btf.findByName(q).map((t) => t.id),
+          all.filter((t) => t.name === q).map((t) => t.id),
+          q,
+        );
+        assert.deepEqual(
+          btf.findByName(q, 'TYPEDEF').map((t) => t.id),
+          all.filter((t) => t.name === q && t.kind === 'TYPEDEF').map((t) => t.id),
+          q,
+        );
+      }
+    }
+  }
 });

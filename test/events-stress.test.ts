@@ -101,12 +101,16 @@ function startProducers(progFd: number, cpus: readonly number[]): Producers {
       };
       // The worker is TypeScript too: it registers tsx's loader before importing it.
       const w = new Worker(PRODUCER_BOOT, { eval: true, workerData: data });
+      // Resolved once the thread is gone, so its teardown is not counted in the idle check.
       workers.push(
         new Promise((resolve, reject) => {
-          w.once('message', resolve);
+          let sent: { producer: number; sent: number } | undefined;
+          w.once('message', (m: { producer: number; sent: number }) => (sent = m));
           w.once('error', reject);
           w.once('exit', (code) => {
-            if (code !== 0) reject(new Error(`producer ${data.producer} exited with ${code}`));
+            if (code !== 0 || sent === undefined)
+              reject(new Error(`producer ${data.producer} exited with ${code}`));
+            else resolve(sent);
           });
         }),
       );
@@ -147,7 +151,8 @@ async function sleepsWhenIdle<T>(reader: EventReader<T>, ms: number): Promise<vo
   const cpu = process.cpuUsage(cpu0);
   assert.equal(reader.wakeups, w0, 'no wakeup while nothing was written');
   const used = (cpu.user + cpu.system) / 1000;
-  assert.ok(used < ms / 4, `${used} ms of CPU in ${ms} ms idle`);
+  // A busy wait spends all of it; GC and JIT on a loaded machine can take a third.
+  assert.ok(used < ms / 2, `${used} ms of CPU in ${ms} ms idle`);
 }
 
 function setup(t: TestContext): { obj: LoadedObject; cpus: number[] } | undefined {
@@ -226,59 +231,52 @@ test('stress: ring buffer, producers on every CPU, consume() woken by the event 
   }
 });
 
-// TODO, not a pass: the perf reader can miss its first wakeup when its pollers are registered
-// before any sample (a known bug, open); this test then fails now and again. Reported as a todo
-// until that is fixed, so a CI run shows it without failing on it.
-test(
-  'stress: perf buffer, producers on every CPU, onData handler',
-  { todo: 'perf reader may miss its first wakeup (open bug)' },
-  async (t) => {
-    const s = setup(t);
-    if (!s) return;
-    const { obj, cpus } = s;
-    // 8 pages per CPU: records wrap around the ring's end often, and a slow reader loses some.
-    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 8 });
-    try {
-      const producers = startProducers(obj.program('perf_load').fd.fd, cpus);
-      const tally = new Tally(producers.count + 1);
-      let lost = 0n;
-      const stop = perf.onData((r) => {
-        if (r.kind === 'lost') lost += r.lost;
-        else
-          tally.check(
-            new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength),
-            0,
-            r.data.byteLength,
-            true,
-          );
-      });
-      const sent = await producers.done;
-      const dropped = (): number => drops(obj, producers.count).reduce((a, b) => a + b, 0);
-      const expected = (): number => sent.reduce((a, b) => a + b, 0) - dropped();
-      await caughtUp(tally, expected, () => `${lost} reported lost`);
-      assertExact(tally, sent, drops(obj, producers.count));
+test('stress: perf buffer, producers on every CPU, onData handler', async (t) => {
+  const s = setup(t);
+  if (!s) return;
+  const { obj, cpus } = s;
+  // 8 pages per CPU: records wrap around the ring's end often, and a slow reader loses some.
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 8 });
+  try {
+    const producers = startProducers(obj.program('perf_load').fd.fd, cpus);
+    const tally = new Tally(producers.count + 1);
+    let lost = 0n;
+    const stop = perf.onData((r) => {
+      if (r.kind === 'lost') lost += r.lost;
+      else
+        tally.check(
+          new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength),
+          0,
+          r.data.byteLength,
+          true,
+        );
+    });
+    const sent = await producers.done;
+    const dropped = (): number => drops(obj, producers.count).reduce((a, b) => a + b, 0);
+    const expected = (): number => sent.reduce((a, b) => a + b, 0) - dropped();
+    await caughtUp(tally, expected, () => `${lost} reported lost`);
+    assertExact(tally, sent, drops(obj, producers.count));
 
-      await sleepsWhenIdle(perf, 300);
-      // One more sample on each CPU: it wakes the reader, and the kernel reports any loss not yet
-      // reported ahead of it, so the lost counts now add up to the helper's failures.
-      const extra = producers.count;
-      cpus.forEach((cpu, i) => produceOne(obj, 'perf_load', extra, i, cpu));
-      await caughtUp(
-        tally,
-        () => expected() + cpus.length,
-        () => `${lost} reported lost`,
-      );
-      // The kernel's lost reports are its own count: once it reported one more than the helper
-      // failures the program counted (1 in ~300), so only their presence is checked exactly.
-      assert.equal(lost > 0n, dropped() > 0, `${lost} reported lost, ${dropped()} refused`);
-      assert.equal(perf.lost, lost);
-      t.diagnostic(
-        `${tally.total} samples read, ${perf.wakeups} wakeups, ${lost} reported lost, ${dropped()} refused, from ${producers.count} producers on CPUs ${cpus.join(',')}`,
-      );
-      stop();
-    } finally {
-      perf.close();
-      obj.close();
-    }
-  },
-);
+    await sleepsWhenIdle(perf, 300);
+    // One more sample on each CPU: it wakes the reader, and the kernel reports any loss not yet
+    // reported ahead of it, so the lost counts now add up to the helper's failures.
+    const extra = producers.count;
+    cpus.forEach((cpu, i) => produceOne(obj, 'perf_load', extra, i, cpu));
+    await caughtUp(
+      tally,
+      () => expected() + cpus.length,
+      () => `${lost} reported lost`,
+    );
+    // The kernel's lost reports are its own count: once it reported one more than the helper
+    // failures the program counted (1 in ~300), so only their presence is checked exactly.
+    assert.equal(lost > 0n, dropped() > 0, `${lost} reported lost, ${dropped()} refused`);
+    assert.equal(perf.lost, lost);
+    t.diagnostic(
+      `${tally.total} samples read, ${perf.wakeups} wakeups, ${lost} reported lost, ${dropped()} refused, from ${producers.count} producers on CPUs ${cpus.join(',')}`,
+    );
+    stop();
+  } finally {
+    perf.close();
+    obj.close();
+  }
+});

@@ -3,7 +3,7 @@
 // helpers reported) and the kernel's positions are the oracles for what must come out.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFile, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -15,6 +15,7 @@ import {
   PERF_EVENT_MMAP_PAGE,
   PerfBuffer,
   RingBuffer,
+  RingBuffers,
   type EventReader,
   type PerfRecord,
 } from '../src/events/index.js';
@@ -626,7 +627,11 @@ test('close() unmaps, removes the perf events from the map, leaks no descriptor,
   assert.equal(loaded, before + 1 + 4 + 4, 'BTF, 3 maps and .bss, 4 programs');
   const ring = RingBuffer.open(obj.map('ring'));
   const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
-  assert.equal(openFds(), loaded + perf.cpus.length, 'a perf event per CPU, nothing for the ring');
+  assert.equal(
+    openFds(),
+    loaded + perf.cpus.length + 2,
+    'a perf event per CPU, and each reader its own descriptor for its map',
+  );
   // Wait once so that pollers exist, then close while one is armed.
   const pending = ring.poll(10_000);
   await sleep(10);
@@ -650,6 +655,184 @@ test('close() unmaps, removes the perf events from the map, leaks no descriptor,
   assert.equal(stat(obj, STAT_PERF_DROPS), 1n);
   obj.close();
   assert.equal(openFds(), before);
+});
+
+test('readers own their map descriptor: closing the object first leaves them working, and their poller holds no reused number', async (t) => {
+  if (!needRoot(t)) return;
+  const before = openFds();
+  const obj = loadObject(OBJECT);
+  const ring = RingBuffer.open(obj.map('ring'));
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
+  t.after(() => {
+    ring.close();
+    perf.close();
+    obj.close();
+  });
+  run(obj, 'ring_output', 2);
+  // Armed (the poller registers the descriptor with the loop), then the object goes away.
+  assert.equal(await ring.ready(0), true);
+  const waiting = perf.poll(10_000);
+  await sleep(10);
+  obj.close();
+  // Records written before are still there; the perf reader still waits on its own events.
+  assert.equal(ring.readAvailable().length, 2);
+  const idle = ring.poll(50);
+  // A second object takes the descriptor numbers the first freed; its readers poll them.
+  const obj2 = loadObject(OBJECT);
+  t.after(() => obj2.close());
+  const ring2 = RingBuffer.open(obj2.map('ring'));
+  t.after(() => ring2.close());
+  const next = ring2.poll(5000);
+  run(obj2, 'ring_output', 1, command(9, 'second'));
+  assert.equal(parseEvent((await next)[0]!).pid, 9);
+  assert.deepEqual(await idle, []);
+  // Closing the readers after their object: no error, and every descriptor is back.
+  perf.close();
+  assert.deepEqual(await waiting, []);
+  ring.close();
+  ring2.close();
+  obj2.close();
+  assert.equal(openFds(), before);
+});
+
+test('perf buffer: a sample written while the reader first registers with epoll is delivered', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 2 });
+  t.after(() => {
+    perf.close();
+    obj.close();
+  });
+  const send = (pid: number): void => run(obj, 'perf_output', 1, command(pid, 'edge'));
+  // From an I/O callback (the loop's poll phase), the handler's first delivery runs before libuv
+  // registers the perf event with epoll. A sample written after that delivery (from a microtask,
+  // so not read by the same drain) is seen by the registration's poll, which clears the event's
+  // wakeup flag: epoll then reports nothing for it, and the reader must find it by looking once
+  // the registration is done (without that look, it stayed unread until the next sample).
+  const pids: number[] = [];
+  const got = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${pids.join(',')} after 3 s`)), 3000);
+    readFile(OBJECT, () => {
+      perf.onData((r) => {
+        if (r.kind !== 'sample') return;
+        pids.push(parseEvent(r.data).pid);
+        if (pids.length === 1) queueMicrotask(() => send(2));
+        if (pids.length === 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      send(1);
+    });
+  });
+  await got;
+  assert.deepEqual(pids, [1, 2]);
+});
+
+test('waits take an AbortSignal and a deadline: poll, ready, records()', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const ring = RingBuffer.open(obj.map('ring')).decodeWith<Event>(obj.spec.btf!, 'struct event');
+  t.after(() => {
+    ring.close();
+    obj.close();
+  });
+  const isAbort = (e: unknown): boolean => e instanceof Error && e.name === 'AbortError';
+  // Aborted while waiting: rejects with the signal's reason, and the reader keeps working.
+  const ac = new AbortController();
+  const waiting = ring.poll({ signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(waiting, isAbort);
+  await assert.rejects(ring.ready({ signal: AbortSignal.abort() }), isAbort);
+  // A deadline ends a wait quietly.
+  const t0 = Date.now();
+  assert.equal(await ring.ready({ deadline: t0 + 50 }), false);
+  assert.deepEqual(await ring.poll({ timeoutMs: 30 }), []);
+  assert.ok(Date.now() - t0 >= 75, 'each wait lasted until its deadline');
+  // records(): yields what comes, ends at its deadline...
+  run(obj, 'ring_output', 2);
+  const seen: bigint[] = [];
+  for await (const e of ring.records({ timeoutMs: 100 })) seen.push(e.seq);
+  assert.deepEqual(seen, [0n, 1n]);
+  // ...and throws once its signal aborts, records read until then kept.
+  const stop = new AbortController();
+  const timer = setInterval(() => run(obj, 'ring_output', 1), 10);
+  t.after(() => clearInterval(timer));
+  const more: bigint[] = [];
+  await assert.rejects(async () => {
+    for await (const e of ring.records({ signal: stop.signal })) {
+      more.push(e.seq);
+      if (more.length === 3) stop.abort();
+    }
+  }, isAbort);
+  clearInterval(timer);
+  assert.deepEqual(more, [2n, 3n, 4n]);
+  // The reader reads on after the aborted iteration.
+  const rest = ring.readAvailable().length;
+  run(obj, 'ring_output', 1);
+  assert.deepEqual(
+    (await ring.poll(1000)).map((e) => e.seq),
+    [BigInt(5 + rest)],
+  );
+});
+
+test('RingBuffers: two rings behind one epoll descriptor, a callback each, raw and decoded', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const obj2 = loadObject(OBJECT);
+  const before = openFds();
+  const raw: number[] = [];
+  const decoded: Event[] = [];
+  const set = new RingBuffers()
+    .add(obj.map('ring'), (view, offset, length) => {
+      assert.equal(length, EVENT_SIZE);
+      raw.push(view.getUint32(offset, true));
+    })
+    .add(obj2.map('ring'), obj2.codec('struct event'), (e) => decoded.push(e as Event));
+  t.after(() => {
+    set.close();
+    obj.close();
+    obj2.close();
+  });
+  assert.equal(openFds(), before + 2, 'a descriptor per ring (the epoll one is not a bpf descriptor)');
+  assert.equal(set.rings.length, 2);
+  // One descriptor to wait on: readable once either ring has a record.
+  const t0 = Date.now();
+  assert.equal(await set.poll(60), 0);
+  assert.ok(Date.now() - t0 >= 50);
+  setTimeout(() => run(obj2, 'ring_output', 2, command(22, 'two')), 20);
+  assert.equal(await set.poll(5000), 2);
+  assert.deepEqual(
+    decoded.map((e) => [e.pid, e.comm, e.seq]),
+    [
+      [22, 'two', 0n],
+      [22, 'two', 1n],
+    ],
+  );
+  run(obj, 'ring_output', 3, command(11, 'one'));
+  run(obj2, 'ring_output', 1, command(22, 'two'));
+  assert.equal(set.consume(), 4);
+  assert.deepEqual(raw, [11, 11, 11]);
+  // Handler mode through the event loop, and an aborted poll.
+  const stop = set.start();
+  const seen = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (raw.length === 5) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  run(obj, 'ring_output', 2, command(11, 'one'));
+  await seen;
+  stop();
+  await assert.rejects(
+    set.poll({ signal: AbortSignal.timeout(20) }),
+    (e: Error) => e.name === 'TimeoutError',
+  );
+  set.close();
+  assert.equal(openFds(), before);
+  assert.equal(await set.poll(10), 0);
 });
 
 test('perf_event_mmap_page offsets are those of the running kernel', (t) => {

@@ -9,7 +9,7 @@ import { BPF_F_MMAPABLE } from '../src/constants.js';
 import { EbpfError, NotFoundError } from '../src/errors.js';
 import { loadObject } from '../src/loader/index.js';
 import { CodecError } from '../src/btf/codec.js';
-import { isGlobalsMap } from '../src/object/globals-view.js';
+import { globalsSection, isGlobalsMap } from '../src/object/globals-view.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
 import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects, bpfDescriptors } from './helpers.js';
 
@@ -55,7 +55,7 @@ function skeletonMembers(object: string): Map<string, string[]> | undefined {
 /** bpftool's identifier for a section: the name without its dot, other characters as '_'. */
 const ident = (section: string): string => section.slice(1).replace(/[^A-Za-z0-9_]/g, '_');
 
-const dataSections = (spec: ObjectSpec): string[] => spec.maps.filter(isGlobalsMap).map((m) => m.sectionName);
+const dataSections = (spec: ObjectSpec): string[] => spec.maps.filter(isGlobalsMap).map(globalsSection);
 
 test('spec views expose the variables bpftool gen skeleton exposes, in its order', (t) => {
   if (!needTool(t, 'bpftool')) return;

@@ -125,9 +125,14 @@ export function run(cmd: string, args: string[], opts: { input?: string } = {}):
   });
 }
 
+/** The CLI from source with tsx, or compiled (the kernel matrix runs the tests from build/vm-js). */
+const CLI = existsSync(join(ROOT, 'src', 'cli', 'main.ts'))
+  ? ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')]
+  : [join(ROOT, 'src', 'cli', 'main.js')];
+
 /** Run the ebpf CLI from source; returns { status, stdout, stderr }. */
 export function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+  const r = spawnSync(process.execPath, [...CLI, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 30,
   });

@@ -1,6 +1,7 @@
 // `ebpf load` against libbpf: for every object libbpf loads (testdata manifest, xdp-tools), the
-// same programs are loaded and `bpftool prog dump xlated` of each is the same, map ids mapped
-// to map names. The kernel's own rewrite of the instructions is the oracle. freplace programs,
+// same programs are loaded and the xlated instructions of each (what `bpftool prog dump xlated`
+// prints) are the same, map ids mapped to map names, as is the BTF loaded with them. The kernel's
+// own rewrite of the instructions is the oracle. freplace programs,
 // which need a target program, against libbpf's bpf_program__set_attach_target (test/c/freplace_load.c).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -10,6 +11,15 @@ import { test } from 'node:test';
 import { LoadError, loadObject, type LoadedObject, type TraceEvent } from '../src/loader/index.js';
 import { LIBBPF_PIN_BY_NAME, loadObjectSpec } from '../src/object/index.js';
 import { SyscallError } from '../src/sys/error.js';
+import { mapGetFdById, mapGetInfo, objGet, progGetInfo } from '../src/sys/bpf.js';
+import {
+  BPF_LD_IMM64,
+  BPF_PSEUDO_MAP_FD,
+  BPF_PSEUDO_MAP_VALUE,
+  decode,
+  formatInstruction,
+} from '../src/asm/index.js';
+import { HOST_LITTLE_ENDIAN } from '../src/host.js';
 import {
   assertSameText,
   cli,
@@ -57,6 +67,7 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
   uprobe_multi:
     'uprobe.multi, uretprobe.multi and uprobe.session are newer than libbpf 1.1: "failed to guess program type"',
   net_hooks: 'the netfilter section is newer than libbpf 1.1: "failed to guess program type"',
+  arena: "arenas are newer than libbpf 1.1: \"bad map relo against 'counter' in section '.addr_space.1'\"",
 };
 
 /** The last line of a tool's complaint that says something (libbpf's end in "Error: ..."). */
@@ -68,40 +79,59 @@ const lastLine = (text: string): string =>
     .slice(-3)
     .join(' / ');
 
-/** Map id → name of every map in the system. */
-function mapNames(): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const m of JSON.parse(run('bpftool', ['-j', 'map', 'show'])) as { id: number; name?: string }[]) {
-    out.set(m.id, m.name ?? '');
+/** A map's name by id (the kernel's), for the ld_imm64 instructions of xlated programs. */
+function mapName(id: number, names: Map<number, string>): string {
+  let name = names.get(id);
+  if (name === undefined) {
+    const fd = mapGetFdById(id);
+    try {
+      name = mapGetInfo(fd.fd).name;
+    } finally {
+      fd.close();
+    }
+    names.set(id, name);
   }
-  return out;
-}
-
-/** `bpftool prog dump xlated` of each program pinned in `dir`, by file name, map ids replaced by names. */
-function dumps(dir: string): Map<string, string> {
-  const names = mapNames();
-  const out = new Map<string, string>();
-  for (const f of readdirSync(dir).sort()) {
-    const text = run('bpftool', ['prog', 'dump', 'xlated', 'pinned', join(dir, f)]);
-    out.set(
-      f,
-      text.replace(/map\[id:(\d+)\]/g, (_, id: string) => `map[${names.get(Number(id)) ?? `?${id}`}]`),
-    );
-  }
-  return out;
+  return name;
 }
 
 /**
- * The BTF the kernel accepted with the object's programs (`bpftool btf dump id`, raw), or '' when
- * loaded without: what sanitising made of the object's BTF for this kernel.
+ * The kernel's own rewrite of each program pinned in `dir` (its xlated instructions, by file
+ * name, read with BPF_OBJ_GET_INFO_BY_FD as `bpftool prog dump xlated` reads them, without
+ * bpftool's read of /proc/kallsyms per program, which cost tens of seconds per object in the
+ * kernel matrix's VMs): one line per instruction with every field and its disassembly, map ids
+ * (ld_imm64 of a map or of a map value) replaced by the map's name. And the BTF the kernel
+ * accepted with the programs (`bpftool btf dump id`, raw; '' when loaded without): what
+ * sanitising made of the object's BTF for this kernel.
  */
-function loadedBtf(dir: string): string {
-  const first = readdirSync(dir).sort()[0];
-  if (first === undefined) return '';
-  const info = JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', join(dir, first)])) as {
-    btf_id?: number;
-  };
-  return info.btf_id === undefined ? '' : run('bpftool', ['btf', 'dump', 'id', String(info.btf_id)]);
+function snapshot(dir: string): { dumps: Map<string, string>; btf: string } {
+  const names = new Map<number, string>();
+  const dumps = new Map<string, string>();
+  let btfId = 0;
+  for (const f of readdirSync(dir).sort()) {
+    const fd = objGet(join(dir, f));
+    let info: ReturnType<typeof progGetInfo>;
+    try {
+      info = progGetInfo(fd.fd, { xlatedInsns: true });
+    } finally {
+      fd.close();
+    }
+    if (btfId === 0) btfId = info.info.btf_id;
+    const lines: string[] = [];
+    let pc = 0;
+    for (const insn of decode(info.xlatedInsns!, HOST_LITTLE_ENDIAN)) {
+      const isMap =
+        insn.opcode === BPF_LD_IMM64 && (insn.src === BPF_PSEUDO_MAP_FD || insn.src === BPF_PSEUDO_MAP_VALUE);
+      lines.push(
+        isMap
+          ? `${pc}: r${insn.dst} = map[${mapName(insn.imm, names)}]${insn.src === BPF_PSEUDO_MAP_VALUE ? ` + ${insn.next!.imm}` : ''}`
+          : `${pc}: ${formatInstruction(insn).text}  [${[insn.opcode, insn.dst, insn.src, insn.off, insn.imm, ...(insn.next ? [insn.next.imm] : [])].join(' ')}]`,
+      );
+      pc += insn.opcode === BPF_LD_IMM64 ? 2 : 1;
+    }
+    dumps.set(f, lines.join('\n') + '\n');
+  }
+  const btf = btfId === 0 ? '' : run('bpftool', ['btf', 'dump', 'id', String(btfId)]);
+  return { dumps, btf };
 }
 
 /** Entries directly in /sys/fs/bpf, to remove the maps a load pinned by name. */
@@ -115,15 +145,25 @@ function cleanup(path: string, before: Set<string>, dirs: string[]): void {
   for (const e of pinnedByName(path)) if (!before.has(e)) rmSync(join(BPFFS, e), { force: true });
 }
 
-/** Names of the maps an object pins by name (LIBBPF_PIN_BY_NAME), which libbpf puts in /sys/fs/bpf. */
+const pinNames = new Map<string, string[]>();
+
+/**
+ * Names of the maps an object pins by name (LIBBPF_PIN_BY_NAME), which libbpf puts in
+ * /sys/fs/bpf; read once per object (each cleanup asks).
+ */
 function pinnedByName(path: string): string[] {
-  try {
-    return loadObjectSpec(path)
-      .maps.filter((m) => m.pinning === LIBBPF_PIN_BY_NAME)
-      .map((m) => m.name);
-  } catch {
-    return []; // an object the object step refuses pins nothing
+  let names = pinNames.get(path);
+  if (names === undefined) {
+    try {
+      names = loadObjectSpec(path)
+        .maps.filter((m) => m.pinning === LIBBPF_PIN_BY_NAME)
+        .map((m) => m.name);
+    } catch {
+      names = []; // an object the object step refuses pins nothing
+    }
+    pinNames.set(path, names);
   }
+  return names;
 }
 
 /**
@@ -148,7 +188,10 @@ function loadAsCli(path: string, pinDir: string, pinMaps: string): { status: num
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_');
 
 for (const o of objects) {
-  test(`ebpf load ${o.label}: loads with the same xlated instructions as libbpf, or both refuse it`, (t) => {
+  test(`ebpf load ${o.label}: loads with the same xlated instructions as libbpf, or both refuse it`, async (t) => {
+    // A turn of the event loop, so that the reporter shows each result as it comes (in the
+    // kernel matrix's slow VMs); synchronous tests would all be reported at the end.
+    await new Promise((r) => setImmediate(r));
     if (!needRoot(t) || !needTool(t, 'bpftool')) return;
     if (!need(t, existsSync(o.path), `${o.path} missing`)) return;
     const tag = `ebpf_test_${process.pid}_${safe(o.label)}`;
@@ -166,8 +209,8 @@ for (const o of objects) {
         assert.equal(none.status, 0, `libbpf loads it (no programs), ours refuses: ${none.stderr}`);
         return;
       }
-      const expected = libbpfLoads ? dumps(libbpfDir) : undefined;
-      const expectedBtf = libbpfLoads ? loadedBtf(libbpfDir) : undefined;
+      const theirs = libbpfLoads ? snapshot(libbpfDir) : undefined;
+      const expected = theirs?.dumps;
       // Remove libbpf's maps pinned by name first, so ours are created rather than reused.
       cleanup(o.path, before, [libbpfDir]);
       const r = loadAsCli(o.path, oursDir, oursMaps);
@@ -190,11 +233,12 @@ for (const o of objects) {
           ? `libbpf loads it, ours refuses: ${r.stderr}`
           : `ours loads it, libbpf refuses: ${lastLine(lib.stderr)}`,
       );
-      const actual = dumps(oursDir);
+      const ours = snapshot(oursDir);
+      const actual = ours.dumps;
       assert.deepEqual([...actual.keys()], [...expected!.keys()], 'the same programs are loaded');
       for (const [name, text] of expected!) assert.equal(actual.get(name), text, `prog '${name}'`);
       // The BTF the kernel took, sanitised for it (5.10 lacks FLOAT, DECL_TAG, TYPE_TAG, ENUM64).
-      assertSameText(loadedBtf(oursDir), expectedBtf!, `${o.label}: BTF loaded with the programs`, 'libbpf');
+      assertSameText(ours.btf, theirs!.btf, `${o.label}: BTF loaded with the programs`, 'libbpf');
     } finally {
       cleanup(o.path, before, [libbpfDir, oursDir, oursMaps]);
     }
@@ -256,9 +300,9 @@ test('freplace: an extension of a loaded program loads as with libbpf, or fails 
 
     if (lib.loaded) {
       assert.equal(err, undefined, String(err));
-      const theirs = dumps(libbpfDir).get('new_verdict');
+      const theirs = snapshot(libbpfDir).dumps.get('new_verdict');
       assert.ok(theirs !== undefined);
-      assert.equal(dumps(oursDir).get('new_verdict'), theirs);
+      assert.equal(snapshot(oursDir).dumps.get('new_verdict'), theirs);
     } else {
       // Here the kernel refuses extensions (trampolines) as it refuses fentry: libbpf gets EPERM
       // from BPF_PROG_LOAD of the extension; so must we, after the same steps before it.

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BPF_DW, BPF_LDX, BPF_MEM, Instruction } from '../src/asm/index.js';
+import { BPF_DW, BPF_LD_IMM64, BPF_LDX, BPF_MEM, BPF_PSEUDO_FUNC, Instruction } from '../src/asm/index.js';
+import { NotSupportedError } from '../src/errors.js';
 import { Btf } from '../src/btf/btf.js';
 import { BtfBuilder } from '../src/btf/builder.js';
 import {
@@ -24,10 +25,11 @@ import {
   loadObjectSpec,
   type ExternSpec,
   type KconfigType,
+  type SpecInstruction,
 } from '../src/object/index.js';
 import { fillKconfig, type KconfigSources } from '../src/loader/kconfig.js';
 import { btfGetInfo, btfLoad, mapGetInfo, mapLookupElem, objGet, progGetInfo } from '../src/sys/bpf.js';
-import { cli, needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
+import { bpfDescriptors, cli, needRoot, needTool, run, TESTDATA, XDP_TOOLS_DIR } from './helpers.js';
 
 const BPFFS = '/sys/fs/bpf';
 const NONE: BtfFeatures = {
@@ -265,6 +267,44 @@ test('internal maps lose BPF_F_MMAPABLE on a kernel without mmapable arrays, as 
   };
   assert.equal(mmapable(loaderFeatures()), BPF_F_MMAPABLE);
   assert.equal(mmapable({ ...loaderFeatures(), mmapable: false }), 0);
+});
+
+test('a callback (ld_imm64 BPF_PSEUDO_FUNC) on a kernel without them (before 5.13) is a NotSupportedError naming the program and instruction, with nothing left loaded', (t) => {
+  if (!needRoot(t)) return;
+  const path = join(TESTDATA, 'calls-el.o');
+  // Here (callbacks supported) the whole object loads; the kernel matrix runs this on 5.10 itself.
+  loadObject(path).close();
+  const before = bpfDescriptors();
+  const events: TraceEvent[] = [];
+  let err: unknown;
+  try {
+    loadObject(path, {
+      features: { ...loaderFeatures(), callbacks: false },
+      trace: (e) => events.push(e),
+    }).close();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof NotSupportedError, String(err));
+  assert.equal(err.location.program, 'xdp_loop');
+  assert.match(
+    err.message,
+    /prog 'xdp_loop', insn \d+: a subprogram passed as a callback: callbacks \(ld_imm64 BPF_PSEUDO_FUNC\) requires Linux 5\.13 or later/,
+  );
+  // The instruction named is the ld_imm64 of bpf_loop's callback in the object's own program.
+  const spec = loadObjectSpec(path).programs.find((p) => p.name === 'xdp_loop')!;
+  let slot = 0;
+  const at = spec.instructions.find((i) => {
+    const here = slot;
+    slot += i.opcode === BPF_LD_IMM64 ? 2 : 1;
+    return here === err.location.instruction;
+  });
+  assert.equal(at?.opcode, BPF_LD_IMM64);
+  assert.ok(at.src === BPF_PSEUDO_FUNC || (at as SpecInstruction).reference?.kind === 'func', String(at));
+  // The programs loaded before it (xdp_calls) and the maps were rolled back.
+  assert.ok(events.some((e) => e.kind === 'program' && e.name === 'xdp_calls'));
+  assert.ok(events.some((e) => e.kind === 'rollback'));
+  assert.deepEqual(bpfDescriptors(), before);
 });
 
 test('FLOAT, TYPE_TAG, DECL_TAG and ENUM64 are replaced as libbpf does, and the kernel accepts the result', (t) => {

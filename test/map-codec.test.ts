@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btf } from '../src/btf/btf.js';
-import { codecFor, rawCodec, CodecError, type TypeSource } from '../src/btf/codec.js';
-import type { Type, Void } from '../src/btf/types.js';
+import { codecFor, compileCodec, rawCodec, CodecError, type TypeSource } from '../src/btf/codec.js';
+import type { Member, Type, Void } from '../src/btf/types.js';
 import { BTF_INT_SIGNED, BTF_INT_CHAR, VOID } from '../src/btf/types.js';
 import { TESTDATA, needTool, run } from './helpers.js';
 
@@ -280,4 +280,172 @@ test('raw codec copies bytes and takes host-order integers', () => {
   assert.throws(() => c.encode(new Uint8Array(5)), /key: expected 4 bytes, got 5/);
   assert.throws(() => c.encode(2 ** 32), /out of range/);
   assert.throws(() => rawCodec(3).encode(1), CodecError);
+});
+
+/** xorshift32: the property test below is reproducible from its seed. */
+function rng(seed: number): (n: number) => number {
+  let s = seed >>> 0 || 1;
+  return (n) => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s % n;
+  };
+}
+
+/**
+ * A random type table: integers of every width and signedness, bools, floats, enums, pointers,
+ * char and numeric arrays, arrays of structs, structs with padding and bitfields, unions and
+ * anonymous members, under typedefs and qualifiers. Returns the table and its root struct's id.
+ */
+type NewType = Type extends infer T ? (T extends Type ? Omit<T, 'id'> : never) : never;
+
+function randomTypes(pick: (n: number) => number): { types: Type[]; root: number } {
+  const types: Type[] = [];
+  const add = (t: NewType): number => {
+    const id = types.length + 1;
+    types.push({ ...t, id } as Type);
+    return id;
+  };
+  const ints: number[] = [];
+  for (const size of [1, 2, 4, 8, 16]) {
+    ints.push(add({ kind: 'INT', name: `u${size}`, size, encoding: 0, bitsOffset: 0, bits: size * 8 }));
+    ints.push(
+      add({ kind: 'INT', name: `s${size}`, size, encoding: BTF_INT_SIGNED, bitsOffset: 0, bits: size * 8 }),
+    );
+  }
+  const char = add({ kind: 'INT', name: 'char', size: 1, encoding: BTF_INT_CHAR, bitsOffset: 0, bits: 8 });
+  const bool = add({ kind: 'INT', name: '_Bool', size: 1, encoding: 4, bitsOffset: 0, bits: 8 });
+  const f32 = add({ kind: 'FLOAT', name: 'float', size: 4 });
+  const f64 = add({ kind: 'FLOAT', name: 'double', size: 8 });
+  const en = add({
+    kind: 'ENUM',
+    name: 'e',
+    size: 4,
+    signed: false,
+    values: [
+      { name: 'A', value: 0n },
+      { name: 'B', value: 7n },
+    ],
+  });
+  const ptr = add({ kind: 'PTR', name: '', type: 0 });
+  const index = ints[4]!;
+  const leaves = [...ints, bool, f32, f64, en, ptr];
+  const sizeOf = new Map<number, number>();
+  for (const id of leaves) sizeOf.set(id, id === ptr ? 8 : (types[id - 1] as { size: number }).size);
+  const wrap = (id: number): number => {
+    const w = pick(4);
+    if (w === 0) return add({ kind: 'TYPEDEF', name: `t${types.length}`, type: id });
+    if (w === 1) return add({ kind: 'CONST', name: '', type: id });
+    return id;
+  };
+  /** A struct or union of `n` members from `pool`, each at its natural alignment (up to 8). */
+  const aggregate = (pool: number[], n: number, union: boolean, named: boolean): number => {
+    const members: Member[] = [];
+    let off = 0;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      if (!union && pick(5) === 0) {
+        // A bitfield on a u32 (kind_flag encoding).
+        const bits = 1 + pick(12);
+        members.push({ name: `b${i}`, type: ints[4]!, bitsOffset: off * 8, bitfieldSize: bits });
+        off += 4;
+        size = Math.max(size, off);
+        continue;
+      }
+      const t = pool[pick(pool.length)]!;
+      const s = sizeOf.get(t)!;
+      const align = Math.min(s & -s || 1, 8);
+      if (!union) off = Math.ceil(off / align) * align + (pick(4) === 0 ? align : 0);
+      const anon =
+        !named && (types[t - 1]!.kind === 'STRUCT' || types[t - 1]!.kind === 'UNION') && pick(3) === 0;
+      members.push({
+        name: anon ? '' : `m${i}`,
+        type: wrap(t),
+        bitsOffset: (union ? 0 : off) * 8,
+        bitfieldSize: 0,
+      });
+      size = Math.max(size, (union ? 0 : off) + s);
+      if (!union) off += s;
+    }
+    size = Math.ceil(size / 8) * 8 + (pick(3) === 0 ? 8 : 0);
+    const id = add({ kind: union ? 'UNION' : 'STRUCT', name: '', size, kindFlag: true, members });
+    sizeOf.set(id, size);
+    return id;
+  };
+  const pool = [...leaves];
+  for (let i = 0; i < 3; i++) {
+    const n = 1 + pick(8);
+    const elem = pool[pick(pool.length)]!;
+    const arr = add({ kind: 'ARRAY', name: '', type: elem, indexType: index, nelems: n });
+    sizeOf.set(arr, n * sizeOf.get(elem)!);
+    pool.push(arr);
+    const str = add({ kind: 'ARRAY', name: '', type: char, indexType: index, nelems: 1 + pick(16) });
+    sizeOf.set(str, (types[str - 1] as { nelems: number }).nelems);
+    pool.push(str);
+    pool.push(aggregate(pool, 1 + pick(5), pick(4) === 0, pick(2) === 0));
+  }
+  return { types, root: aggregate(pool, 2 + pick(8), false, false) };
+}
+
+/** Replaces one leaf of a decoded value with something a codec may refuse. */
+function mutate(v: unknown, pick: (n: number) => number): unknown {
+  const bad = [undefined, 'x', -1, 2 ** 40, 1.5, 256, 1n << 70n, null, [], {}, true];
+  if (typeof v !== 'object' || v === null || pick(3) === 0) return bad[pick(bad.length)];
+  if (Array.isArray(v) || ArrayBuffer.isView(v)) {
+    const a = Array.from(v as ArrayLike<unknown>);
+    if (a.length === 0) return a;
+    const i = pick(a.length);
+    a[i] = mutate(a[i], pick);
+    return a;
+  }
+  const o = { ...(v as Record<string, unknown>) };
+  const keys = Object.keys(o);
+  if (keys.length === 0 || pick(6) === 0) return { ...o, extra: 1 };
+  const k = keys[pick(keys.length)]!;
+  if (pick(5) === 0) delete o[k];
+  else o[k] = mutate(o[k], pick);
+  return o;
+}
+
+function outcome(f: () => Uint8Array): { bytes?: number[]; error?: string } {
+  try {
+    return { bytes: [...f()] };
+  } catch (e) {
+    return { error: e instanceof CodecError ? `${e.path}: ${e.reason}` : String(e) };
+  }
+}
+
+test('specialised codecs decode and encode as the walk does, on random types', () => {
+  for (let seed = 1; seed <= 150; seed++) {
+    const pick = rng(seed * 2654435761);
+    const { types, root } = randomTypes(pick);
+    for (const le of [true, false]) {
+      const src = source(types, le);
+      const walk = compileCodec(src, root, 'value', false);
+      const fast = compileCodec(src, root, 'value', true);
+      const msg = `seed ${seed}, ${le ? 'little' : 'big'} endian`;
+      assert.equal(fast.size, walk.size, msg);
+      for (let round = 0; round < 4; round++) {
+        const bytes = new Uint8Array(walk.size + 3);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = pick(256);
+        const v = walk.decode(bytes, 3);
+        assert.deepEqual(fast.decode(bytes, 3), v, msg);
+        assert.deepEqual(
+          outcome(() => fast.encode(v)),
+          outcome(() => walk.encode(v)),
+          msg,
+        );
+        const bad = mutate(v, pick);
+        const out = new Uint8Array(walk.size + 2).fill(0xaa);
+        assert.deepEqual(
+          outcome(() => fast.encode(bad, out.slice(), 1)),
+          outcome(() => walk.encode(bad, out.slice(), 1)),
+          `${msg}: ${String(bad)}`,
+        );
+      }
+    }
+  }
 });

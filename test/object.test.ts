@@ -9,6 +9,7 @@ import { BPF_PSEUDO_FUNC } from '../src/asm/index.js';
 import { mapTypeName, progTypeName, MapType, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from '../src/constants.js';
 import { EbpfError, NotFoundError } from '../src/errors.js';
 import {
+  MapDefinitionError,
   ObjectError,
   RelocationError,
   internalMapName,
@@ -40,6 +41,8 @@ const REFUSED: Record<string, typeof ObjectError> = {
   link_b: ObjectError,
   link_c: ObjectError,
   link_bad_extern: ObjectError,
+  arena_two_maps: MapDefinitionError,
+  arena_no_map: MapDefinitionError,
 };
 
 test('every testdata object reads in both endians, and the two agree', () => {

@@ -8,8 +8,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /run
-# /tmp stays on the overlay (writes land in its tmpfs): tsx's transform cache that the runner
-# warmed on the host (/tmp/tsx-0) is then read rather than redone, slowly, under emulation.
+# /tmp stays on the overlay (writes land in its tmpfs).
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 # The VM kernel's modules come from the package extracted in the cache; busybox loads them
 # (the kernel runs /sbin/modprobe for request_module).
@@ -18,6 +17,9 @@ pkg="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root"
 [ -d "$pkg/lib/modules/$(uname -r)" ] && mkdir -p /lib/modules && mount --bind "$pkg/lib/modules" /lib/modules
 [ -f "$pkg/boot/config-$(uname -r)" ] && mount --bind "$pkg/boot" /boot
 mkdir -p /sbin && ln -sf /bin/busybox /sbin/modprobe && echo /sbin/modprobe > /proc/sys/kernel/modprobe
+# A module with BTF (6.1+) that tests attach to and relocate against (test/kernel/modules.test.ts,
+# the load oracle's modules-el.o), loaded before any test so that all see the same kernel.
+/sbin/modprobe veth || echo "ebpf-vm: modprobe veth failed"
 ip link set lo up
 hostname ebpf-vm-"$EBPF_KERNEL_SERIES"
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -111,7 +111,12 @@ export class Btf {
   /** Byte offset in `bytes` of each type record, by id - firstTypeId. */
   private readonly offsets: Uint32Array;
   private readonly cache: (Type | undefined)[] = [];
-  private names: Map<number, number[]> | undefined;
+  /** Built on the first findByName, or after a few searches by essential name; see NameIndex. */
+  private names: NameIndex | undefined;
+  /** Searches by essential name made by scanning. */
+  private scans = 0;
+  /** The type section as host-order words, when it is host-endian and aligned (else undefined). */
+  private readonly words: Uint32Array | undefined;
 
   private constructor(
     bytes: Uint8Array,
@@ -131,6 +136,11 @@ export class Btf {
     this.file = opts.file;
     this.firstTypeId = opts.base ? opts.base.endTypeId : 1;
     this.typeCount = offsets.length;
+    // Records are 4-byte multiples from a 4-aligned section start: every word is aligned.
+    this.words =
+      littleEndian === HOST_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0
+        ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2)
+        : undefined;
   }
 
   /**
@@ -234,12 +244,16 @@ export class Btf {
    * read from its record without decoding it: for scans over every type.
    */
   nameOffAt(index: number): number {
-    return this.view.getUint32(this.recordAt(index), this.littleEndian);
+    const off = this.recordAt(index);
+    return this.words !== undefined ? this.words[off >>> 2]! : this.view.getUint32(off, this.littleEndian);
   }
 
   /** Raw kind number (BtfKind) of one of this BTF's own types, by index; see nameOffAt. */
   kindAt(index: number): number {
-    return (this.view.getUint32(this.recordAt(index) + 4, this.littleEndian) >>> 24) & 0x1f;
+    const off = this.recordAt(index) + 4;
+    const info =
+      this.words !== undefined ? this.words[off >>> 2]! : this.view.getUint32(off, this.littleEndian);
+    return (info >>> 24) & 0x1f;
   }
 
   private recordAt(index: number): number {
@@ -266,19 +280,69 @@ export class Btf {
   /** Every type named `name` (optionally of one kind), base types first. */
   findByName(name: string, kind?: TypeKind): Type[] {
     const out: Type[] = this.base ? this.base.findByName(name, kind) : [];
-    // The index is keyed by name offset, so building it decodes no string; the name's offsets
-    // are found by searching the string bytes.
-    const offsets = this.strings.offsetsOf(name);
-    if (offsets.length === 0) return out;
-    this.names ??= this.buildNameIndex();
-    for (const off of offsets) {
-      for (const id of this.names.get(off) ?? []) {
-        const t = this.type(id) as Type;
-        if (kind === undefined || t.kind === kind) out.push(t);
-      }
+    if (name === '') return out;
+    const want = kind === undefined ? -1 : BtfKind[kind as BtfKindName];
+    const needle = nameBytes(name);
+    this.names ??= new NameIndex(this);
+    for (let i = this.names.first(needle); i >= 0; i = this.names.next(i)) {
+      if (want >= 0 && this.kindAt(i) !== want) continue;
+      if (this.nameAt(i, needle) === needle.length) out.push(this.type(this.firstTypeId + i) as Type);
     }
-    if (offsets.length > 1) out.sort((a, b) => a.id - b.id);
     return out;
+  }
+
+  /**
+   * The types this BTF itself defines (not its base) whose name is `essential` once a flavour
+   * (`___suffix`, see core/names.ts) is cut off, and whose raw kind number is set in `kinds` (a
+   * mask of 1 << kind), in id order, as indexes from firstTypeId: for callers that filter before
+   * decoding, CO-RE's candidate search. `flavoured(index)` is asked for names that continue with
+   * `___`, whose flavour only the caller knows how to cut. The first searches scan the records
+   * (as libbpf does for each); from the seventh on, the name index is built and used.
+   */
+  indexesByEssentialName(essential: string, kinds: number, flavoured: (index: number) => boolean): number[] {
+    const out: number[] = [];
+    if (essential === '') return out;
+    const needle = nameBytes(essential);
+    const take = (i: number): void => {
+      if (((1 << this.kindAt(i)) & kinds) === 0) return;
+      const matched = this.nameAt(i, needle);
+      if (matched === needle.length || (matched === -needle.length && flavoured(i))) out.push(i);
+    };
+    if (this.names === undefined && this.scans++ < SCANS_BEFORE_INDEX) {
+      const words = this.words;
+      if (words === undefined) {
+        for (let i = 0; i < this.typeCount; i++) take(i);
+        return out;
+      }
+      // The hot loop of a cold CO-RE load: the kind test on the record's info word, in place.
+      const offsets = this.offsets;
+      for (let i = 0; i < offsets.length; i++) {
+        if (((1 << ((words[(offsets[i]! >>> 2) + 1]! >>> 24) & 0x1f)) & kinds) !== 0) take(i);
+      }
+    } else {
+      this.names ??= new NameIndex(this);
+      for (let i = this.names.first(needle); i >= 0; i = this.names.next(i)) take(i);
+    }
+    return out;
+  }
+
+  /**
+   * Compares the name of the type at `index` with `needle` (UTF-8, no NUL): `needle.length` when
+   * equal, minus it when the name continues after it with `_`, anything else otherwise.
+   */
+  private nameAt(index: number, needle: Uint8Array): number {
+    const nameOff = this.nameOffAt(index);
+    // Offsets below the table's start are the base's strings (split BTF).
+    let table = this.strings;
+    while (nameOff < table.start && table.base) table = table.base;
+    const bytes = table.bytes;
+    const p = nameOff - table.start;
+    if (p < 0 || p + needle.length >= bytes.length) return 0;
+    let j = 0;
+    while (j < needle.length && bytes[p + j] === needle[j]) j++;
+    if (j < needle.length) return 0;
+    const next = bytes[p + j];
+    return next === 0 ? j : next === 0x5f ? -j : 0;
   }
 
   /** The one type named `name` of `kind`; NotFound-style BtfError when missing. */
@@ -391,20 +455,6 @@ export class Btf {
     const l: Location = { section: '.BTF', typeId: id };
     if (this.file !== undefined) l.file = this.file;
     return l;
-  }
-
-  /** Name offset → ids of this BTF's own types with that name (base types are the base's). */
-  private buildNameIndex(): Map<number, number[]> {
-    const m = new Map<number, number[]>();
-    const le = this.littleEndian;
-    for (let i = 0; i < this.typeCount; i++) {
-      const nameOff = this.view.getUint32(this.offsets[i]!, le);
-      if (nameOff === 0) continue;
-      const ids = m.get(nameOff);
-      if (ids) ids.push(this.firstTypeId + i);
-      else m.set(nameOff, [this.firstTypeId + i]);
-    }
-    return m;
   }
 
   private decode(id: number, off: number): Type {
@@ -531,6 +581,91 @@ export class Btf {
         // The index pass already rejected unknown kinds.
         throw new BtfError(`unknown kind ${kind}`, { ...this.loc(id), offset: off });
     }
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Searches by essential name scan the type records until this many have been made on one BTF;
+ * then the name index (one pass hashing every name) costs less than the scans still to come.
+ */
+const SCANS_BEFORE_INDEX = 6;
+
+/** A name's UTF-8 bytes (names are nearly always ASCII: no encoder for those). */
+function nameBytes(name: string): Uint8Array {
+  const out = new Uint8Array(name.length);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x80) return utf8.encode(name);
+    out[i] = c;
+  }
+  return out;
+}
+
+const HASHED_BYTES = 12;
+
+/**
+ * FNV-1a of a name's first bytes, up to its first `___` (or its end). Names equal up to a CO-RE flavour
+ * (`task_struct`, `task_struct___old`) agree up to there, so one index serves searches by whole
+ * name and by essential name; what the hash leaves out is compared afterwards.
+ */
+function prefixHash(bytes: Uint8Array, from: number, end: number): number {
+  let h = 0x811c9dc5;
+  // The first bytes tell most names apart; the rest is compared on lookup anyway.
+  const stop = Math.min(end, from + HASHED_BYTES);
+  for (let p = from; p < stop; p++) {
+    const c = bytes[p]!;
+    if (c === 0 || (c === 0x5f && bytes[p + 1] === 0x5f && bytes[p + 2] === 0x5f)) break;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Types by name, for a BTF's own named types: a chained hash table in two Int32Arrays (a head per
+ * bucket, a next per type, both type indexes from firstTypeId, chains in id order) keyed by
+ * prefixHash. About 6 bytes a type (0.75 MB for vmlinux), where a Map of names or offsets to
+ * arrays of ids held ~8 MB; built in one pass over the records without decoding a string.
+ */
+class NameIndex {
+  private readonly heads: Int32Array;
+  private readonly chain: Int32Array;
+  private readonly mask: number;
+
+  constructor(btf: Btf) {
+    const n = btf.typeCount;
+    // About two types a bucket: chains stay short, the heads small.
+    let buckets = 16;
+    while (buckets * 2 < n) buckets *= 2;
+    this.mask = buckets - 1;
+    this.heads = new Int32Array(buckets).fill(-1);
+    this.chain = new Int32Array(n);
+    const own = btf.strings;
+    // Backwards, so that each chain (pushed at its head) ends up in id order.
+    for (let i = n - 1; i >= 0; i--) {
+      const nameOff = btf.nameOffAt(i);
+      let table = own;
+      while (nameOff < table.start && table.base) table = table.base;
+      const p = nameOff - table.start;
+      if (nameOff === 0 || p < 0 || p >= table.bytes.length) {
+        this.chain[i] = -1;
+        continue;
+      }
+      const b = prefixHash(table.bytes, p, table.bytes.length) & this.mask;
+      this.chain[i] = this.heads[b]!;
+      this.heads[b] = i;
+    }
+  }
+
+  /** The first type index whose name may equal `name` (bytes), -1 for none. */
+  first(name: Uint8Array): number {
+    return this.heads[prefixHash(name, 0, name.length) & this.mask]!;
+  }
+
+  /** The next index in the same chain, -1 at its end (a chain mixes names: compare them). */
+  next(index: number): number {
+    return this.chain[index]!;
   }
 }
 

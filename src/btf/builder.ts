@@ -26,6 +26,11 @@ export interface BtfBuilderOptions {
   base?: BtfBase;
   /** Start from an existing string section (kept byte for byte). */
   strings?: Uint8Array;
+  /**
+   * Continue this string table (taken over, not copied): what deduplication already built, so
+   * its strings are not encoded and decoded once more.
+   */
+  stringTable?: StringTableBuilder;
 }
 
 const U32_MAX = 0xffffffff;
@@ -43,7 +48,7 @@ export class BtfBuilder {
       throw new BtfError('split BTF must have the byte order of its base');
     }
     this.firstTypeId = opts.base ? opts.base.endTypeId : 1;
-    this.strings = new StringTableBuilder(opts.base?.strings, opts.strings);
+    this.strings = opts.stringTable ?? new StringTableBuilder(opts.base?.strings, opts.strings);
     this.types = new BinaryWriter(this.littleEndian, 4096);
   }
 

@@ -5,6 +5,7 @@ import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { BTF_INT_BOOL, BTF_INT_SIGNED, type Member, type Type, type Void } from './types.js';
 import { isCharElement, typedArrayFor, type TypedArrayName } from './value-rules.js';
 import { skipQualifiers, skips, type SkipOptions } from './walk.js';
+import { compileNode, type Checks, type CompiledNode, type Plan } from './codegen.js';
 
 /** What a codec needs from BTF: id → type, and the byte order the types describe. */
 export interface TypeSource {
@@ -67,6 +68,8 @@ interface Node {
   read(v: DataView, off: number): unknown;
   /** The bytes are zero when called. */
   write(v: DataView, off: number, x: unknown): void;
+  /** What the code generator needs to specialise this node (codegen.ts); none: called as is. */
+  plan?: Plan;
 }
 
 function viewOf(b: Uint8Array): DataView {
@@ -86,12 +89,19 @@ function show(x: unknown): string {
   return typeof x === 'object' ? 'object' : String(x);
 }
 
-function buildCodec(node: Node, typeId: number, root: string): Codec {
+function buildCodec(node: Node, typeId: number, root: string, fast?: CompiledNode): Codec {
   const size = node.size;
   /** Bytes a read touches: `size`, or more for a DATASEC not laid out yet (size 0). */
   const need = Math.max(size, node.end ?? 0);
   const wrap = (e: unknown): unknown =>
     e instanceof PathError ? new CodecError(e.reason, root + e.path, e.typeId ?? (typeId || undefined)) : e;
+  const zero = (view: DataView, offset: number): void => {
+    // Small values are cleared in place rather than through a view.
+    if (size > 64) new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
+    else for (let i = 0; i < size; i++) view.setUint8(offset + i, 0);
+  };
+  const fastWrite = fast?.write;
+  const fastFull = fast?.full === true;
   const encodeView = (value: unknown, view: DataView, offset: number): void => {
     if (offset < 0 || offset + need > view.byteLength) {
       throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${need} at ${offset}`, root);
@@ -101,20 +111,32 @@ function buildCodec(node: Node, typeId: number, root: string): Codec {
       new Uint8Array(view.buffer, view.byteOffset + offset, size).set(value);
       return;
     }
-    // Writers expect zeroed bytes; small values are cleared in place rather than through a view.
-    if (size > 64) new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
-    else for (let i = 0; i < size; i++) view.setUint8(offset + i, 0);
+    // The specialised writer takes the values it knows at once and gives up (throws) on anything
+    // else, having written part of the bytes: the walk below then writes them, or says what is
+    // wrong and where, exactly as without it.
+    if (fastWrite !== undefined) {
+      if (!fastFull) zero(view, offset);
+      try {
+        fastWrite(view, offset, value);
+        return;
+      } catch {
+        // fall through to the walk
+      }
+    }
+    // Writers expect zeroed bytes.
+    zero(view, offset);
     try {
       node.write(view, offset, value);
     } catch (e) {
       throw wrap(e);
     }
   };
+  const read = fast?.read ?? node.read;
   const decodeView = (view: DataView, offset: number): unknown => {
     if (offset < 0 || offset + need > view.byteLength) {
       throw new CodecError(`need ${need} bytes at ${offset}, buffer has ${view.byteLength}`, root);
     }
-    return node.read(view, offset);
+    return read(view, offset);
   };
   return {
     size,
@@ -169,17 +191,26 @@ export function codecFor(btf: TypeSource, typeId: number, root = 'value'): Codec
   const k = `${typeId}:${root}`;
   let c = perBtf.get(k);
   if (!c) {
-    let node: Node;
-    try {
-      node = new Compiler(btf).node(typeId, 0);
-    } catch (e) {
-      if (e instanceof PathError) throw new CodecError(e.reason, root + e.path, e.typeId ?? typeId);
-      throw e;
-    }
-    c = buildCodec(node, typeId, root);
+    c = compileCodec(btf, typeId, root, true);
     perBtf.set(k, c);
   }
   return c;
+}
+
+/**
+ * The codec for `typeId`, uncached. With `specialise`, reading and writing go through functions
+ * generated for the type's layout (codegen.ts) where the host allows generating code, and through
+ * the walk of closures otherwise; without, always the walk (what the tests compare against).
+ */
+export function compileCodec(btf: TypeSource, typeId: number, root: string, specialise: boolean): Codec {
+  let node: Node;
+  try {
+    node = new Compiler(btf).node(typeId, 0);
+  } catch (e) {
+    if (e instanceof PathError) throw new CodecError(e.reason, root + e.path, e.typeId ?? typeId);
+    throw e;
+  }
+  return buildCodec(node, typeId, root, specialise ? compileNode(node, CHECKS) : undefined);
 }
 
 // ---- integers ----
@@ -224,6 +255,12 @@ function checkBigint(x: unknown, bits: number, signed: boolean): bigint {
 }
 
 function intNode(size: number, signed: boolean, le: boolean): Node {
+  const node = intWalkNode(size, signed, le);
+  if (size === 1 || size === 2 || size === 4 || size === 8) node.plan = { t: 'int', size, signed, le };
+  return node;
+}
+
+function intWalkNode(size: number, signed: boolean, le: boolean): Node {
   switch (size) {
     case 1:
       return signed
@@ -425,6 +462,7 @@ class Compiler {
     if (array !== undefined) return typedArrayNode(TYPED_ARRAYS[array], n, elem);
     return {
       size: esize * n,
+      plan: { t: 'array', n, elem },
       read(v, o) {
         const out: unknown[] = new Array(n);
         for (let i = 0; i < n; i++) out[i] = elem.read(v, o + i * esize);
@@ -549,15 +587,29 @@ function boolNode(size: number, le: boolean): Node {
   };
 }
 
+function checkFloat(x: unknown): number {
+  if (typeof x !== 'number') fail(`expected a number, got ${show(x)}`);
+  return x;
+}
+
 function floatNode(size: number, le: boolean): Node {
-  const num = (x: unknown): number => {
-    if (typeof x !== 'number') fail(`expected a number, got ${show(x)}`);
-    return x;
-  };
-  if (size === 4)
-    return { size, read: (v, o) => v.getFloat32(o, le), write: (v, o, x) => v.setFloat32(o, num(x), le) };
-  if (size === 8)
-    return { size, read: (v, o) => v.getFloat64(o, le), write: (v, o, x) => v.setFloat64(o, num(x), le) };
+  const num = checkFloat;
+  if (size === 4) {
+    return {
+      size,
+      read: (v, o) => v.getFloat32(o, le),
+      write: (v, o, x) => v.setFloat32(o, num(x), le),
+      plan: { t: 'float', size, le },
+    };
+  }
+  if (size === 8) {
+    return {
+      size,
+      read: (v, o) => v.getFloat64(o, le),
+      write: (v, o, x) => v.setFloat64(o, num(x), le),
+      plan: { t: 'float', size, le },
+    };
+  }
   // half and long double have no JS number type: their bytes.
   return {
     size,
@@ -673,6 +725,7 @@ function typedArrayNode(ctor: NumericArrayCtor, n: number, elem: Node): Node {
   const esize = elem.size;
   return {
     size: esize * n,
+    plan: { t: 'tarray', ctor, n, elem },
     read(v, o) {
       const out = new ctor(n);
       const w = out as unknown as { [i: number]: unknown };
@@ -760,6 +813,7 @@ function structNode(
   const node: InlineNode = {
     size,
     names,
+    ...(union || inline.length > 0 ? {} : { plan: { t: 'struct' as const, fields, names } }),
     readInto,
     writeFrom,
     read(v, o) {
@@ -775,6 +829,9 @@ function structNode(
   };
   return node;
 }
+
+/** What the generated writers call for the checks they do not make inline. */
+const CHECKS: Checks = { checkNumber, checkBigint, float: checkFloat, isPlainObject };
 
 interface InlineNode extends Node {
   names: Set<string>;

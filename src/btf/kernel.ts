@@ -76,6 +76,22 @@ export function kernelModuleNames(): string[] {
   }
 }
 
+/**
+ * Each module with BTF and its BTF (split on vmlinux), in name order, parsed on first use; a
+ * module whose BTF cannot be read (unloaded meanwhile) is left out.
+ */
+export function* kernelModuleBtfs(): Generator<{ name: string; btf: Btf }> {
+  for (const name of kernelModuleNames()) {
+    let btf: Btf;
+    try {
+      btf = loadModuleBtf(name);
+    } catch {
+      continue;
+    }
+    yield { name, btf };
+  }
+}
+
 /** What BPF_OBJ_GET_INFO_BY_FD says about a BTF object, with its bytes. */
 export interface KernelBtfObject {
   data: Uint8Array;

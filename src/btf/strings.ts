@@ -100,7 +100,7 @@ export class StringTable {
  * a base table whose strings are reused rather than copied (split BTF).
  */
 export class StringTableBuilder {
-  private readonly chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(4096);
   private length = 0;
   private readonly offsets = new Map<string, number>();
   private readonly start: number;
@@ -115,8 +115,7 @@ export class StringTableBuilder {
     if (seed && seed.length > 0) {
       const copy = seed.slice();
       this.seed = copy;
-      this.chunks.push(copy);
-      this.length = copy.length;
+      this.append(copy);
       let i = 0;
       while (i < copy.length) {
         let nul = copy.indexOf(0, i);
@@ -132,8 +131,16 @@ export class StringTableBuilder {
     }
   }
 
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+  }
+
   private append(b: Uint8Array): void {
-    this.chunks.push(b);
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
     this.length += b.length;
   }
 
@@ -146,8 +153,8 @@ export class StringTableBuilder {
     if (inBase !== undefined) return inBase;
     // The tail of a longer string in the seeded table: names may share it (the kernel takes any
     // offset into the table), and reusing it is what keeps a parsed BTF byte for byte.
-    const enc = encoder.encode(s);
-    if (this.seed !== undefined && enc.length > 0) {
+    if (this.seed !== undefined && s.length > 0) {
+      const enc = encoder.encode(s);
       const needle = new Uint8Array(enc.length + 1);
       needle.set(enc);
       const at = Buffer.from(this.seed.buffer, this.seed.byteOffset, this.seed.byteLength).indexOf(needle);
@@ -157,9 +164,22 @@ export class StringTableBuilder {
       }
     }
     const off = this.start + this.length;
-    const rec = new Uint8Array(enc.length + 1);
-    rec.set(enc);
-    this.append(rec);
+    // Nearly every name is ASCII: its characters are its bytes, written in place.
+    this.reserve(s.length + 1);
+    let i = 0;
+    while (i < s.length && s.charCodeAt(i) < 0x80) {
+      this.buf[this.length + i] = s.charCodeAt(i);
+      i++;
+    }
+    if (i === s.length) {
+      this.buf[this.length + i] = 0;
+      this.length += i + 1;
+    } else {
+      const enc = encoder.encode(s);
+      const rec = new Uint8Array(enc.length + 1);
+      rec.set(enc);
+      this.append(rec);
+    }
     this.offsets.set(s, off);
     return off;
   }
@@ -169,12 +189,6 @@ export class StringTableBuilder {
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return this.buf.slice(0, this.length);
   }
 }

@@ -5,7 +5,7 @@ import { Program } from '../exports/program.js';
 import { parse, parseId, positionals, UsageError, type Args, type Command } from './common.js';
 
 const usage = `usage: ebpf load OBJ --pin-dir DIR [--pin-maps DIR] [--trace] [--legacy-maps] [--log-level N]
-                [--freplace-target PINNED_PROG | --freplace-target id N] [-j]
+                [--freplace-target PINNED_PROG | --freplace-target id N] [--token-path BPFFS] [-j]
 
   OBJ            a BPF ELF object
   --pin-dir      pin each loaded program at DIR/<program name> (made if missing; must be on a
@@ -19,6 +19,9 @@ const usage = `usage: ebpf load OBJ --pin-dir DIR [--pin-maps DIR] [--trace] [--
   --freplace-target
                  the loaded program whose functions the object's freplace programs replace: a
                  pin in a bpffs, or 'id N' (also id:N) for a program id
+  --token-path   load through a BPF token (Linux 6.9) from the bpffs mounted at BPFFS with
+                 delegate_* options, as libbpf's bpf_token_path (default: LIBBPF_BPF_TOKEN_PATH,
+                 else /sys/fs/bpf when it gives one; '' for none)
   -j, --json     print {programs: [{name, pinnedAt}], maps: [{name, pinnedAt}], logs} as JSON`;
 
 /**
@@ -49,6 +52,7 @@ export const command: Command = {
       'pin-maps': { type: 'string' },
       'log-level': { type: 'string' },
       'freplace-target': { type: 'string' },
+      'token-path': { type: 'string' },
       trace: { type: 'boolean' },
       'legacy-maps': { type: 'boolean' },
     });
@@ -80,6 +84,8 @@ async function load(args: Args, words: string[], target: Program | undefined): P
   }
   if (trace) opts.trace = (e) => process.stdout.write(formatTraceEvent(e) + '\n');
   if (args.flag('legacy-maps')) opts.legacyMaps = true;
+  const tokenPath = args.string('token-path');
+  if (tokenPath !== undefined) opts.tokenPath = tokenPath;
   const level = args.int('log-level', 0, MAX_LOG_LEVEL);
   if (level !== undefined) opts.logLevel = level;
   // The loader checks the pin directories are on a bpffs before it loads anything, makes them,

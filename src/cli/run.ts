@@ -17,16 +17,20 @@ import {
 import { DEFAULT_PIN_ROOT, loadObject, type LoadedObject, type LoadOptions } from '../exports/loader.js';
 import type { ProgramSpec } from '../exports/object.js';
 import { parse, positionals, toJson, type Command } from './common.js';
+import { parseRecordOptions, startEventStreams, type EventStreams } from './run-events.js';
 
 const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR] [--pid N] [--pin | --pin-dir DIR]
-               [--seconds N] [--interval S] [--entries N] [-j]
+               [--seconds N] [--interval S] [--entries N] [--record MAP=TYPE]... [-j]
 
   Loads every program of OBJ and attaches those whose section says where, as the library's
   autoAttach does (libbpf's bpf_program__attach): kprobe/F, uprobe/BIN:F, tracepoint/C/N,
   raw_tp/N, kprobe.multi/GLOB, tp_btf/N (and fentry/fexit where the kernel allows); XDP and
   tc/tcx ingress/egress on --dev; cgroup hooks on --cgroup. Others are loaded only. Then prints
   the maps and global variables every --interval seconds until Ctrl-C or --seconds, and
-  detaches everything.
+  detaches everything. Meanwhile every ring buffer and perf buffer map is streamed, one line per
+  record, decoded through BTF: as the type --record names, else as the one named struct of the
+  size the object's programs pass to bpf_ringbuf_reserve/bpf_ringbuf_output/
+  bpf_perf_event_output with that map, else as hex.
 
   --dev       the interface for XDP and tc programs
   --xdp-mode  ${XDP_MODES.join(', ')} (default auto)
@@ -38,7 +42,10 @@ const usage = `usage: ebpf run OBJ [--dev IFACE] [--xdp-mode MODE] [--cgroup DIR
   --seconds   stop after N seconds (default: run until Ctrl-C or SIGTERM)
   --interval  seconds between summaries (default 1)
   --entries   entries shown per map (default 10)
-  -j, --json  no live summaries; at the end one JSON object {programs, maps, globals, pinDir}
+  --record    MAP=TYPE: decode MAP's records as the C type TYPE ('struct event'); repeatable
+  -j, --json  no live summaries: one JSON object per record ({map, record} or {map, hex}, with
+              cpu for perf samples; {map, cpu, lost} for lost ones), and at the end one JSON
+              object {programs, maps, globals, streams, pinDir}
 
   A BPF ELF made executable runs this directly once 'ebpf binfmt install' registered it.`;
 
@@ -99,11 +106,15 @@ interface Snapshot {
   globals: Record<string, Record<string, unknown>>;
 }
 
-function snapshot(obj: LoadedObject, limit: number): Snapshot {
+function snapshot(obj: LoadedObject, limit: number, streamed: ReadonlySet<string>): Snapshot {
   const maps: Snapshot['maps'] = {};
   for (const [name, r] of obj.maps) {
     if (isDataMap(r.spec.source)) continue;
     const type = mapTypeShortName(r.spec.type);
+    if (streamed.has(name)) {
+      maps[name] = { type, note: 'records streamed' };
+      continue;
+    }
     try {
       const entries: [unknown, unknown][] = [];
       let more = false;
@@ -163,12 +174,14 @@ export const command: Command = {
       seconds: { type: 'string' },
       interval: { type: 'string' },
       entries: { type: 'string' },
+      record: { type: 'string', multiple: true },
     });
     const [file] = positionals(args.positionals, 1, 1, 'OBJ, the object to run') as [string];
     const seconds = args.positive('seconds');
     const interval = args.positive('interval') ?? 1;
     const limit = args.int('entries', 1) ?? 10;
     const json = args.json;
+    const records = parseRecordOptions(args.list('record'));
     const attachOpts: AutoAttachOptions = {};
     const dev = args.string('dev');
     if (dev !== undefined) attachOpts.device = /^\d+$/.test(dev) ? Number(dev) : dev;
@@ -191,7 +204,12 @@ export const command: Command = {
     const obj = loadObject(file, opts);
     const attached: Attached[] = [];
     const started = Date.now();
+    let events: EventStreams | undefined;
     try {
+      // Readers first: records sent from the moment programs attach are in them.
+      events = startEventStreams(obj, records, json, (line) => process.stdout.write(line + '\n'));
+      const streamed = new Set(events.streams.map((s) => s.map));
+      for (const f of events.failed) process.stderr.write(`map '${f.map}': not streamed: ${f.reason}\n`);
       for (const p of obj.spec.programs)
         if (obj.programs.has(p.name)) attached.push(attach(obj, p, attachOpts));
       for (const a of attached) {
@@ -205,6 +223,10 @@ export const command: Command = {
       }
       if (!json) {
         for (const a of attached) process.stdout.write(`prog '${a.program}': ${a.how}\n`);
+        for (const st of events.streams)
+          process.stdout.write(
+            `map '${st.map}' (${st.kind}): streaming records as ${st.type ?? 'hex'}${st.type !== undefined ? ` (${st.how})` : ` (${st.how.replace(/^hex: /, '')})`}\n`,
+          );
         if (pinDir !== undefined) process.stdout.write(`pinned under ${pinDir} (stays after exit)\n`);
         process.stdout.write(
           seconds !== undefined ? `running for ${seconds}s\n` : 'running; Ctrl-C to stop\n',
@@ -219,13 +241,16 @@ export const command: Command = {
           resolve();
         };
         const tick = setInterval(() => {
-          if (!json) printSnapshot(snapshot(obj, limit), (Date.now() - started) / 1000);
+          if (!json) printSnapshot(snapshot(obj, limit, streamed), (Date.now() - started) / 1000);
         }, interval * 1000);
         const timer = seconds !== undefined ? setTimeout(stop, seconds * 1000) : undefined;
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
-      const last = snapshot(obj, limit);
+      // The records sent until the programs detach, then the last summary.
+      for (const a of attached) a.attachment?.close();
+      events.close();
+      const last = snapshot(obj, limit, streamed);
       if (json) {
         const out = {
           programs: attached.map((a) => ({
@@ -235,6 +260,7 @@ export const command: Command = {
           })),
           maps: toJson(last.maps),
           globals: toJson(last.globals),
+          streams: events.streams,
           pinDir: pinDir ?? null,
         };
         process.stdout.write(JSON.stringify(out) + '\n');
@@ -242,6 +268,7 @@ export const command: Command = {
     } finally {
       // Pinned links keep their programs attached; the rest detach as their descriptors close.
       for (const a of attached) a.attachment?.close();
+      events?.close();
       // Without --pin a run leaves nothing behind, maps the object pins by name included.
       if (pinDir === undefined) obj.unpin();
       obj.close();

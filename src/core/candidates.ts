@@ -1,7 +1,8 @@
 // Candidate search: target types of the same kind (ENUM and ENUM64 alike) whose name equals the
-// local root type's name once both flavours (`___suffix`) are cut off. Like libbpf, each search
-// scans the target's type records, but comparing name bytes in place: no type is decoded and no
-// string built unless its name starts with the wanted one.
+// local root type's name once both flavours (`___suffix`) are cut off. The first searches on a
+// BTF scan its type records as libbpf does for each, later ones go through its name index (see
+// Btf.indexesByEssentialName); names are compared as bytes in place, and no type is decoded
+// unless its name matches.
 import type { Btf } from '../btf/btf.js';
 import { BtfKind, type Type } from '../btf/types.js';
 import { kindsCompatible } from './compat.js';
@@ -34,32 +35,18 @@ export function typesByEssentialName(btf: Btf, essential: string, kind?: Type['k
 }
 
 function scan(btf: Btf, essential: string, kind: Type['kind'] | undefined): Type[] {
-  const want = new Uint8Array(essential.length);
-  for (let i = 0; i < essential.length; i++) want[i] = essential.charCodeAt(i) & 0xff;
   const k = kind === undefined ? -1 : KIND_NUMBERS[kind]!;
-  const isEnum = k === BtfKind.ENUM || k === BtfKind.ENUM64;
-  const out: Type[] = [];
-  for (let i = 0; i < btf.typeCount; i++) {
-    const tk = btf.kindAt(i);
-    if (k >= 0 && tk !== k && !(isEnum && (tk === BtfKind.ENUM || tk === BtfKind.ENUM64))) continue;
-    const nameOff = btf.nameOffAt(i);
-    if (nameOff === 0) continue;
-    // Offsets below the table's start are the base's strings (split BTF).
-    let table = btf.strings;
-    while (nameOff < table.start && table.base) table = table.base;
-    const bytes = table.bytes;
-    const p = nameOff - table.start;
-    if (p < 0 || p + want.length >= bytes.length) continue;
-    let j = 0;
-    while (j < want.length && bytes[p + j] === want[j]) j++;
-    if (j < want.length) continue;
-    const next = bytes[p + j];
-    if (next !== 0 && next !== 0x5f) continue;
-    const t = btf.type(btf.firstTypeId + i) as Type;
-    if (next === 0x5f && essentialName(t.name) !== essential) continue;
-    out.push(t);
-  }
-  return out;
+  const kinds =
+    k < 0
+      ? -1
+      : k === BtfKind.ENUM || k === BtfKind.ENUM64
+        ? (1 << BtfKind.ENUM) | (1 << BtfKind.ENUM64)
+        : 1 << k;
+  const flavoured = (i: number): boolean =>
+    essentialName((btf.type(btf.firstTypeId + i) as Type).name) === essential;
+  return btf
+    .indexesByEssentialName(essential, kinds, flavoured)
+    .map((i) => btf.type(btf.firstTypeId + i) as Type);
 }
 
 function addFrom(local: Type, essential: string, where: CoreTargetBtf, out: CoreCandidate[]): void {

@@ -1,5 +1,7 @@
-// The map an event reader reads from, as a reader needs it: its descriptor (checked still open
-// at each use when it comes from a handle), name, type and size. The reader does not own it.
+// The map an event reader reads from, as a reader needs it: its own duplicate of the map's
+// descriptor (so that closing the object, or the caller's descriptor, leaves the reader working
+// and its descriptor number reserved in the event loop's poller until the reader closes), name,
+// type and size.
 import { mapTypeName } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { mapGetInfo } from '../sys/bpf.js';
@@ -10,41 +12,43 @@ import { checkArgument } from '../internal/options.js';
 export type EventMapLike = number | Fd | { readonly fd: Fd | number };
 
 export interface EventMap {
-  /** The descriptor, or undefined once its owner closed it. */
-  fd(): number | undefined;
+  /** The reader's own descriptor for the map; the reader closes it. */
+  readonly fd: Fd;
   readonly name: string;
   readonly type: number;
   readonly maxEntries: number;
 }
 
-function fdGetter(m: EventMapLike): () => number | undefined {
-  const fdNumber = (x: unknown): boolean =>
+function fdNumber(m: EventMapLike): number {
+  const isFd = (x: unknown): boolean =>
     typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0x7fffffff;
   checkArgument(
     'open',
     'map',
     m,
     'a map: a BpfMap, an Fd or a descriptor number',
-    fdNumber(m) ||
+    isFd(m) ||
       m instanceof Fd ||
       (typeof m === 'object' &&
         m !== null &&
-        (fdNumber((m as { fd?: unknown }).fd) || (m as { fd?: unknown }).fd instanceof Fd)),
+        (isFd((m as { fd?: unknown }).fd) || (m as { fd?: unknown }).fd instanceof Fd)),
   );
-  if (typeof m === 'number') return () => m;
+  if (typeof m === 'number') return m;
   const fd = m instanceof Fd ? m : m.fd;
-  if (typeof fd === 'number') return () => fd;
-  return () => (fd.closed ? undefined : fd.fd);
+  if (typeof fd === 'number') return fd;
+  if (fd.closed) throw new EbpfError('the map is closed');
+  return fd.fd;
 }
 
-/** Reads the map's info and checks that it is of type `want`. */
+/**
+ * Checks that `m` is a map of type `want` and takes a duplicate of its descriptor, which the
+ * caller owns from then on (and closes on its own errors).
+ */
 export function eventMap(m: EventMapLike, want: number): EventMap {
-  const fd = fdGetter(m);
-  const n = fd();
-  if (n === undefined) throw new EbpfError('the map is closed');
+  const n = fdNumber(m);
   const { info, name } = mapGetInfo(n);
   if (info.type !== want) {
     throw new EbpfError(`is a ${mapTypeName(info.type)}, not a ${mapTypeName(want)}`, { map: name });
   }
-  return { fd, name, type: info.type, maxEntries: info.max_entries };
+  return { fd: Fd.dup(n), name, type: info.type, maxEntries: info.max_entries };
 }

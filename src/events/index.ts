@@ -1,5 +1,5 @@
 // Event streams from BPF programs: ring buffers and perf buffers read on Node's event loop.
-export { EventReader, type EventHandler } from './reader.js';
+export { EventReader, type EventHandler, type WaitOptions } from './reader.js';
 export {
   RingBuffer,
   BPF_RINGBUF_BUSY_BIT,
@@ -7,6 +7,7 @@ export {
   BPF_RINGBUF_HDR_SZ,
   type RecordView,
 } from './ring-buffer.js';
+export { RingBuffers } from './ring-buffers.js';
 export { UserRingBuffer, type UserRecord } from './user-ring-buffer.js';
 export {
   PerfBuffer,

@@ -18,10 +18,13 @@ import {
   PERF_TYPE_SOFTWARE,
   perfEventOpen,
 } from '../sys/perf.js';
-import { codecForType, decodeRecord, RecordCopier } from './decode.js';
+import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { low, publishPosition } from './position.js';
-import { EventReader } from './reader.js';
+import { EventReader, type HandlerState } from './reader.js';
+
+/** The state of consume(), which no handler stops. */
+const ALWAYS: HandlerState = { active: true };
 
 /** Record types in the ring (uapi linux/perf_event.h enum perf_event_type). */
 export const PERF_RECORD_LOST = 2;
@@ -96,7 +99,8 @@ function u32Bytes(n: number): Uint8Array {
 /**
  * Reads perf records from a perf event array: samples (per CPU in the order they were written)
  * and lost counts. Opening stores this reader's perf event descriptors in the map; close()
- * removes them again. The map must stay open while the reader is.
+ * removes them again. The reader holds its own descriptor for the map (a duplicate), so the
+ * object or map handle may be closed before or after it.
  *
  * Errors: EbpfError when the map is not a perf event array or an option is invalid;
  * SyscallError from perf_event_open, mmap or the map update.
@@ -111,6 +115,8 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   readonly #rings: CpuRing[];
   #next = 0;
   #lost = 0n;
+  /** perf_poll() reads and clears the ring's wakeup flag (see EventReader). */
+  protected override readonly pollConsumesReadiness = true;
   #codec: Codec<T> | undefined;
   readonly #copier = new RecordCopier();
   /** Where a record that wraps around the end of its ring is joined. */
@@ -139,13 +145,12 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
       }
     }
     this.cpus = [...cpus];
-    const mapFd = map.fd();
-    if (mapFd === undefined) throw new EbpfError('the map is closed', { map: map.name });
+    const mapFd = map.fd.fd;
     this.#rings = [];
     try {
       for (const cpu of cpus) this.#rings.push(this.openCpu(cpu, mapFd, pages, wakeupEvents));
     } catch (e) {
-      this.release();
+      this.releaseRings();
       throw e;
     }
   }
@@ -154,7 +159,13 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
    * Opens a perf buffer on `map` (a BpfMap, an Fd or a descriptor number; not taken over).
    */
   static open(map: EventMapLike, opts: PerfBufferOptions = {}): PerfBuffer<Uint8Array> {
-    return new PerfBuffer<Uint8Array>(eventMap(map, MapType.PERF_EVENT_ARRAY), opts);
+    const m = eventMap(map, MapType.PERF_EVENT_ARRAY);
+    try {
+      return new PerfBuffer<Uint8Array>(m, opts);
+    } catch (e) {
+      m.fd.close();
+      throw e;
+    }
   }
 
   private openCpu(cpu: number, mapFd: number, pages: number, wakeupEvents: number): CpuRing {
@@ -236,11 +247,40 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
    */
   consume(fn: SampleView, max = Infinity, onLost?: (cpu: number, lost: bigint) => void): number {
     this.checkOpen();
+    return this.walk(fn, max, onLost, ALWAYS);
+  }
+
+  /**
+   * Handler mode, zero-copy: from now on `fn(view, offset, length, cpu)` is called for each
+   * sample as soon as the event loop reports it, over the rings' own bytes as consume() hands
+   * them out (read what you need before returning). Lost-sample reports are added to `lost` and
+   * passed to `opts.onLost`. An exception from `fn` propagates as an uncaught exception (its
+   * sample consumed); a malformed record goes to `opts.onError` when given. Returns a function
+   * that stops it. Use one way of consuming at a time.
+   */
+  onView(
+    fn: SampleView,
+    opts: {
+      onLost?: (cpu: number, lost: bigint) => void;
+      onError?: (error: EbpfError) => void;
+    } = {},
+  ): () => void {
+    const onLost = opts.onLost;
+    return this.startHandler(opts.onError, (state) => () => this.walk(fn, Infinity, onLost, state));
+  }
+
+  private walk(
+    fn: SampleView,
+    max: number,
+    onLost: ((cpu: number, lost: bigint) => void) | undefined,
+    state: HandlerState,
+  ): number {
     const rings = this.#rings;
     let n = 0;
     for (let i = 0; i < rings.length && n < max; i++) {
+      if (!state.active) break;
       const k = (this.#next + i) % rings.length;
-      n += this.consumeRing(rings[k]!, fn, max - n, onLost);
+      n += this.consumeRing(rings[k]!, fn, max - n, onLost, state);
     }
     if (rings.length > 0) this.#next = (this.#next + 1) % rings.length;
     return n;
@@ -251,6 +291,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     fn: SampleView,
     max: number,
     onLost: ((cpu: number, lost: bigint) => void) | undefined,
+    state: HandlerState,
   ): number {
     // Locals and int32 positions in the loop, as in RingBuffer.consume.
     const ringView = ring.view;
@@ -282,6 +323,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
           if (12 + raw > size) throw this.badSample(raw, size, at);
           n++;
           fn(view, offset + 12, raw, cpu);
+          if (!state.active) break;
         } else if (type === PERF_RECORD_LOST) {
           if (size < 24) throw this.badRecord(size, at, left);
           const lost = view.getBigUint64(offset + 16, le);
@@ -308,17 +350,21 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   }
 
   private badRecord(size: number, at: number, available: number): EbpfError {
-    return new EbpfError(`perf record of ${size} bytes at offset ${at} with ${available} bytes written`, {
-      map: this.name,
-      offset: at,
-    });
+    return this.readError(
+      new EbpfError(`perf record of ${size} bytes at offset ${at} with ${available} bytes written`, {
+        map: this.name,
+        offset: at,
+      }),
+    );
   }
 
   private badSample(raw: number, size: number, at: number): EbpfError {
-    return new EbpfError(`perf sample claims ${raw} raw bytes in a ${size} byte record`, {
-      map: this.name,
-      offset: at,
-    });
+    return this.readError(
+      new EbpfError(`perf sample claims ${raw} raw bytes in a ${size} byte record`, {
+        map: this.name,
+        offset: at,
+      }),
+    );
   }
 
   /**
@@ -399,7 +445,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   /** The sample at `at` of `view` (whose bytes are `bytes`), decoded or copied. */
   private decode(view: DataView, bytes: Uint8Array, at: number, length: number): T {
     const codec = this.#codec;
-    if (codec !== undefined) return decodeRecord(codec, view, at, length, { map: this.name });
+    if (codec !== undefined) return this.decodeChecked(codec, view, at, length);
     return this.#copier.copy(bytes, at, length) as T;
   }
 
@@ -412,15 +458,19 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   }
 
   protected release(): void {
-    const mapFd = this.#map.fd();
+    this.releaseRings();
+    this.#map.fd.close();
+  }
+
+  /** Empties this reader's slots in the map, unmaps the rings and closes their events. */
+  private releaseRings(): void {
+    const mapFd = this.#map.fd.fd;
     for (const r of this.#rings) {
-      if (mapFd !== undefined) {
-        try {
-          // The map holds a reference to the event: without this it would outlive the reader.
-          mapDeleteElem(mapFd, u32Bytes(r.cpu));
-        } catch {
-          // A slot already replaced or deleted, or a map no longer there: nothing left to undo.
-        }
+      try {
+        // The map holds a reference to the event: without this it would outlive the reader.
+        mapDeleteElem(mapFd, u32Bytes(r.cpu));
+      } catch {
+        // A slot already replaced or deleted: nothing left to undo.
       }
       munmap(r.memory);
       r.fd.close();

@@ -5,10 +5,13 @@ import { MapType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
-import { codecForType, decodeRecord, RecordCopier } from './decode.js';
+import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { low, publishPosition } from './position.js';
-import { EventReader } from './reader.js';
+import { EventReader, type HandlerState } from './reader.js';
+
+/** The state of consume(), which no handler stops. */
+const ALWAYS: HandlerState = { active: true };
 
 /** Record header bits (uapi linux/bpf.h). */
 export const BPF_RINGBUF_BUSY_BIT = 1 << 31;
@@ -38,8 +41,8 @@ export type RecordView = (view: DataView, offset: number, length: number) => voi
  * Reads records from a ring buffer map. Records come out in the order the kernel committed
  * them; discarded records are skipped. Each record is a copy (a Uint8Array of exactly the
  * length the program gave), or a value when decodeWith() set a type; consume() hands out the
- * ring's own bytes instead, without copying. The map must stay open while the reader is: close
- * the reader first.
+ * ring's own bytes instead, without copying. The reader holds its own descriptor for the map
+ * (a duplicate), so the object or map handle may be closed before or after it.
  *
  * Positions are kept as their low 32 bits (the ring is at most 2^32 bytes, so offsets and the
  * distance between producer and consumer fit); the consumer position is published with a
@@ -87,7 +90,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
       });
     }
     this.size = size;
-    const fd = map.fd() ?? -1;
+    const fd = map.fd.fd;
     this.#consumerPage = mmap(fd, page, { write: true });
     try {
       // The kernel maps the data pages twice in a row, so a record that wraps reads contiguously.
@@ -110,7 +113,13 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
    * Maps the ring buffer `map` (a BpfMap, an Fd or a descriptor number; not taken over).
    */
   static open(map: EventMapLike): RingBuffer<Uint8Array> {
-    return new RingBuffer<Uint8Array>(eventMap(map, MapType.RINGBUF));
+    const m = eventMap(map, MapType.RINGBUF);
+    try {
+      return new RingBuffer<Uint8Array>(m);
+    } catch (e) {
+      m.fd.close();
+      throw e;
+    }
   }
 
   /**
@@ -150,6 +159,23 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
    */
   consume(fn: RecordView, max = Infinity): number {
     this.checkOpen();
+    return this.walk(fn, max, ALWAYS);
+  }
+
+  /**
+   * Handler mode, zero-copy: from now on `fn(view, offset, length)` is called for each record as
+   * soon as the event loop reports it, over the ring's own bytes as consume() hands them out
+   * (the same `view` each time: read what you need before returning). The ring's space is
+   * released once per batch. An exception from `fn` propagates as an uncaught exception (its
+   * record consumed); a malformed record goes to `onError` when given. Returns a function that
+   * stops it. Use one way of consuming at a time.
+   */
+  onView(fn: RecordView, onError?: (error: EbpfError) => void): () => void {
+    return this.startHandler(onError, (state) => () => this.walk(fn, Infinity, state));
+  }
+
+  /** consume()'s loop; stops early once `state.active` is false. */
+  private walk(fn: RecordView, max: number, state: HandlerState): number {
     // Everything the loop reads is a local: module constants are context loads with hole checks.
     const words = this.#words;
     const view = this.#view;
@@ -183,6 +209,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
         if ((header & discard) === 0) {
           n++;
           fn(view, at + 8, length);
+          if (!state.active) break;
         }
       }
     } finally {
@@ -252,23 +279,27 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   }
 
   private badLength(length: number, at: number): EbpfError {
-    return new EbpfError(`record header claims ${length} bytes, more than the ring holds`, {
-      map: this.name,
-      offset: at,
-    });
+    return this.readError(
+      new EbpfError(`record header claims ${length} bytes, more than the ring holds`, {
+        map: this.name,
+        offset: at,
+      }),
+    );
   }
 
   private decode(at: number, length: number): T {
     const codec = this.#codec;
-    if (codec !== undefined) return decodeRecord(codec, this.#view, at, length, { map: this.name });
+    if (codec !== undefined) return this.decodeChecked(codec, this.#view, at, length);
     return this.#copier.copy(this.#bytes, at, length) as T;
   }
 
   protected pollFds(): number[] {
-    const fd = this.#map.fd();
-    if (fd === undefined)
-      throw new EbpfError('the map was closed before its ring buffer reader', { map: this.name });
-    return [fd];
+    return [this.#map.fd.fd];
+  }
+
+  /** The reader's own descriptor for the map, which readiness is polled on. */
+  get pollFd(): number {
+    return this.#map.fd.fd;
   }
 
   protected errorContext(): { map?: string } {
@@ -278,6 +309,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   protected release(): void {
     munmap(this.#producerPages);
     munmap(this.#consumerPage);
+    this.#map.fd.close();
   }
 
   override toString(): string {

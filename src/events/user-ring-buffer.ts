@@ -23,7 +23,7 @@ export interface UserRecord {
 /**
  * Writes records for a BPF program to drain. Records reach the program in the order they were
  * reserved; a record reserved and not yet submitted holds back those after it (the drain stops
- * there, as at the end of the ring). The map must stay open while the writer is.
+ * there, as at the end of the ring). The mappings keep the map alive: closing the object first is safe.
  *
  * Requires Linux 6.1. Errors: EbpfError when the map is not a user ring buffer, when a record
  * does not fit the ring at all; reserve() returns undefined while the ring is full.
@@ -32,7 +32,6 @@ export class UserRingBuffer<T = Uint8Array> {
   readonly name: string;
   /** Bytes of the data area (the map's max_entries, a power of two pages). */
   readonly size: number;
-  readonly #map: EventMap;
   #consumerPage: ArrayBuffer;
   #producerPages: ArrayBuffer;
   readonly #consumerPos: BigUint64Array;
@@ -44,7 +43,6 @@ export class UserRingBuffer<T = Uint8Array> {
   #closed = false;
 
   private constructor(map: EventMap) {
-    this.#map = map;
     this.name = map.name;
     const size = map.maxEntries;
     const page = pageSize();
@@ -54,7 +52,7 @@ export class UserRingBuffer<T = Uint8Array> {
       });
     }
     this.size = size;
-    const fd = map.fd() ?? -1;
+    const fd = map.fd.fd;
     this.#consumerPage = mmap(fd, page);
     try {
       this.#producerPages = mmap(fd, page + 2 * size, { offset: page, write: true });
@@ -71,7 +69,13 @@ export class UserRingBuffer<T = Uint8Array> {
 
   /** Maps the user ring buffer `map` (a BpfMap, an Fd or a descriptor number; not taken over). */
   static open(map: EventMapLike): UserRingBuffer<Uint8Array> {
-    return new UserRingBuffer<Uint8Array>(eventMap(map, MapType.USER_RINGBUF));
+    const m = eventMap(map, MapType.USER_RINGBUF);
+    try {
+      return new UserRingBuffer<Uint8Array>(m);
+    } finally {
+      // The mappings hold the map alive; the writer never waits on the descriptor.
+      m.fd.close();
+    }
   }
 
   /**
@@ -165,6 +169,5 @@ export class UserRingBuffer<T = Uint8Array> {
 
   private checkOpen(): void {
     if (this.#closed) throw new EbpfError('user ring buffer writer is closed', { map: this.name });
-    if (this.#map.fd() === undefined) throw new EbpfError('the map is closed', { map: this.name });
   }
 }

@@ -3,6 +3,10 @@
 import { release } from 'node:os';
 import { NotSupportedError } from '../errors.js';
 import { checkArgument } from '../internal/options.js';
+import { currentToken } from '../sys/bpf.js';
+import { E } from '../sys/errno.js';
+import { SyscallError } from '../sys/error.js';
+import type { Fd } from '../sys/fd.js';
 
 export interface Feature {
   /** What is probed: `BTF_KIND_FLOAT`, `BPF_MAP_TYPE_RINGBUF`. */
@@ -27,6 +31,19 @@ export type Probe = () => boolean;
 
 const probes = new Map<Feature, Probe>();
 const results = new Map<Feature, boolean>();
+/**
+ * Answers given through a BPF token (withToken), kept apart as libbpf keeps them: a token may
+ * allow less than the process's own privileges, or more.
+ */
+const tokenResults = new WeakMap<Fd, Map<Feature, boolean>>();
+
+function cache(): Map<Feature, boolean> {
+  const token = currentToken();
+  if (token === undefined) return results;
+  let m = tokenResults.get(token);
+  if (m === undefined) tokenResults.set(token, (m = new Map()));
+  return m;
+}
 
 /** Declares a feature with the probe that answers for it. */
 export function feature(name: string, version: string, probe: Probe, config?: string): Feature {
@@ -38,12 +55,21 @@ export function feature(name: string, version: string, probe: Probe, config?: st
 /** Whether the running kernel has `f`, asking it on first use only. */
 export function haveFeature(f: Feature): boolean {
   checkArgument('haveFeature', 'feature', f, 'a Feature (from ebpf/features)', probes.has(f));
-  const known = results.get(f);
+  const answers = cache();
+  const known = answers.get(f);
   if (known !== undefined) return known;
   const probe = probes.get(f);
   if (probe === undefined) throw new NotSupportedError(`no probe for feature '${f.name}'`);
-  const ok = probe();
-  results.set(f, ok);
+  let ok: boolean;
+  try {
+    ok = probe();
+  } catch (e) {
+    // What a token does not delegate (a program type a probe loads) is missing for loads through
+    // it, as libbpf counts any probe that fails under a token.
+    if (answers === results || !(e instanceof SyscallError) || e.errno !== E.EPERM) throw e;
+    ok = false;
+  }
+  answers.set(f, ok);
   return ok;
 }
 

@@ -1,8 +1,9 @@
-// Map probes: names, flags, map types and map commands.
-import { BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
-import { mapCreate, mapFreeze, mapLookupBatch, objName } from '../sys/bpf.js';
+// Map probes: names, flags, map types and map commands; and BPF_TOKEN_CREATE.
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, mapTypeName } from '../constants.js';
+import { mapCreate, mapFreeze, mapLookupBatch, objName, tokenCreate } from '../sys/bpf.js';
 import type { MapCreateAttr } from '../sys/bpf-attr.generated.js';
 import { pageSize } from '../sys/mmap.js';
+import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
 import { checkArgument } from '../internal/options.js';
@@ -82,7 +83,8 @@ function minimalMap(type: number): MapCreateAttr {
     case MapType.SOCKMAP:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
     case MapType.ARENA:
-      return { map_type: type, max_entries: 1, map_flags: BPF_F_MMAPABLE | BPF_F_NO_PREALLOC };
+      // An arena takes no flags but these (BPF_F_NO_PREALLOC is EINVAL).
+      return { map_type: type, max_entries: 1, map_flags: BPF_F_MMAPABLE };
     default:
       return { map_type: type, key_size: 4, value_size: 4, max_entries: 1 };
   }
@@ -108,8 +110,22 @@ export function mapTypeFeature(type: number, version: string): Feature {
   return f;
 }
 
+/** The probe of a map type declared below (with the version that brought it), if any. */
+export function knownMapTypeFeature(type: number): Feature | undefined {
+  return mapTypes.get(type);
+}
+
 export const RINGBUF = mapTypeFeature(MapType.RINGBUF, '5.8');
+export const ARENA = mapTypeFeature(MapType.ARENA, '6.9');
 export const USER_RINGBUF = mapTypeFeature(MapType.USER_RINGBUF, '6.1');
 export const BLOOM_FILTER = mapTypeFeature(MapType.BLOOM_FILTER, '5.16');
 export const LRU_HASH = mapTypeFeature(MapType.LRU_HASH, '4.10');
 export const QUEUE = mapTypeFeature(MapType.QUEUE, '4.20');
+
+/**
+ * BPF tokens (BPF_TOKEN_CREATE): asked with no descriptor, a kernel that has the command says
+ * EBADF; older ones do not know it (EINVAL).
+ */
+export const TOKEN = feature('BPF tokens (BPF_TOKEN_CREATE)', '6.9', () =>
+  attempt(() => tokenCreate(-1), { alsoYes: [E.EBADF] }),
+);

@@ -1,5 +1,5 @@
 // Program probes: names, calls, global data, flags, and helpers per program type.
-import { asm, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_VALUE, R0, R1 } from '../asm/index.js';
+import { asm, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_VALUE, R0, R1 } from '../asm/index.js';
 import { AttachType, BPF_F_XDP_HAS_FRAGS, MapType, ProgType, progTypeName } from '../constants.js';
 import { mapCreate, objName, progLoad } from '../sys/bpf.js';
 import type { ProgLoadAttr } from '../sys/bpf-attr.generated.js';
@@ -27,6 +27,34 @@ export const BPF_TO_BPF_CALLS = feature('BPF-to-BPF calls', '4.16', () =>
   ),
 );
 
+/**
+ * Callbacks: a subprogram's address taken with ld_imm64 (BPF_PSEUDO_FUNC), what bpf_loop,
+ * bpf_for_each_map_elem and bpf_timer_set_callback are passed. Older kernels refuse the
+ * instruction ("unrecognized bpf_ld_imm64 insn"), or, with func_info, count one subprogram fewer
+ * than the records ("number of funcs in func_info doesn't match number of subprogs"). A kernel
+ * that has them wants func_info with them: without it (as here, no BTF needed) it says so.
+ */
+export const CALLBACKS = feature('callbacks (ld_imm64 BPF_PSEUDO_FUNC)', '5.13', () => {
+  // r1 = &subprog (insn 0 + imm 3 + 1 = insn 4); r0 = 0; exit; subprog: r0 = 0; exit.
+  const insns = program(
+    asm.ldImm64(R1, 3n, BPF_PSEUDO_FUNC),
+    asm.mov64Imm(R0, 0),
+    asm.exit(),
+    asm.mov64Imm(R0, 0),
+    asm.exit(),
+  );
+  try {
+    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }).fd.close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
+    const log = err.log ?? '';
+    if (/missing btf func_info/.test(log)) return true;
+    if (/unrecognized bpf_ld_imm64 insn/.test(log)) return false;
+    throw err;
+  }
+});
+
 export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', () =>
   attempt(() => {
     const m = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
@@ -47,6 +75,29 @@ export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', 
     }
   }),
 );
+
+/**
+ * ld_imm64 of a map value at any 32-bit offset, which lets libbpf put `__arena` globals at the end
+ * of the arena (its FEAT_LDIMM64_FULL_RANGE_OFF). Older verifiers refuse a direct value offset of
+ * 2^29 or more ("direct value offset of ... is not allowed"); newer ones get as far as the value's
+ * bounds ("invalid access to map value pointer"). The program is refused either way: the log tells.
+ */
+export const LDIMM64_FULL_RANGE_OFF = feature('ld_imm64 map value offsets over 2^29', '7.0', () => {
+  const m = mapCreate({ map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 });
+  try {
+    const insns = program(asm.ldImm64(R1, BigInt(m.fd) | (1n << 62n), BPF_PSEUDO_MAP_VALUE), asm.exit());
+    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }, { level: 1 }).fd.close();
+    return false;
+  } catch (e) {
+    if (!(e instanceof SyscallError)) throw e;
+    return (
+      !(e.log ?? '').includes('direct value offset of') &&
+      (e.log ?? '').includes('invalid access to map value pointer')
+    );
+  } finally {
+    m.close();
+  }
+});
 
 export const XDP_HAS_FRAGS = feature('BPF_F_XDP_HAS_FRAGS', '5.18', () =>
   load({ prog_type: ProgType.XDP, prog_flags: BPF_F_XDP_HAS_FRAGS, expected_attach_type: AttachType.XDP }),

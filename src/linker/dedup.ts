@@ -557,7 +557,7 @@ export function dedupTypes(input: readonly Type[], opts: DedupOptions = {}): Ded
     remap[id] = kept.length;
   }
   for (let id = 1; id < n; id++) remap[id] = remap[resolve(id)]!;
-  const b = new BtfBuilder({ littleEndian: opts.littleEndian ?? true, strings: strs.finish() });
+  const b = new BtfBuilder({ littleEndian: opts.littleEndian ?? true, stringTable: strs });
   for (const t of kept) {
     mapTypeIds(t, (ref) => remap[ref]!);
     t.id = remap[t.id]!;

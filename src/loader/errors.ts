@@ -8,7 +8,7 @@ import { SyscallError } from '../sys/error.js';
 
 /** The steps of a load, in order: what LoadError.step names. */
 export type LoadStep =
-  'open' | 'kconfig' | 'ksym' | 'btf' | 'map' | 'relocation' | 'core' | 'program' | 'pin';
+  'open' | 'token' | 'kconfig' | 'ksym' | 'btf' | 'map' | 'relocation' | 'core' | 'program' | 'pin';
 
 /** A load step failed; `step` says which. */
 export class LoadError extends EbpfError {

@@ -11,6 +11,7 @@ import {
   BTF_KIND_FLOAT,
   BTF_KIND_FUNC,
   BTF_KIND_TYPE_TAG,
+  CALLBACKS,
   GLOBAL_DATA,
   PROG_NAME,
   SYSCALL_WRAPPER,
@@ -29,6 +30,8 @@ export interface LoaderFeatures {
   globalData: boolean;
   /** BPF_F_MMAPABLE array maps (Linux 5.5); libbpf drops the flag from internal maps without it. */
   mmapable: boolean;
+  /** ld_imm64 BPF_PSEUDO_FUNC: subprograms passed as callbacks (Linux 5.13). */
+  callbacks: boolean;
   /** bpf_get_attach_cookie (Linux 5.15): the `LINUX_HAS_BPF_COOKIE` kconfig extern. */
   bpfCookie: boolean;
   /**
@@ -36,6 +39,11 @@ export interface LoaderFeatures {
    * kprobe can reach. libbpf finds out by creating a kprobe, so without kprobes it says 0.
    */
   syscallWrapper: boolean;
+  /**
+   * ld_imm64 map value offsets over 2^29 (Linux 7.0): libbpf then puts `__arena` globals at the end
+   * of the arena rather than at its start. Probed only when an object has such globals, when unset.
+   */
+  ldimm64FullRangeOff?: boolean;
 }
 
 /** The running kernel's features (each probed once per process, by src/features). */
@@ -55,7 +63,14 @@ export function loaderFeatures(): LoaderFeatures {
     progName: haveFeature(PROG_NAME),
     globalData: haveFeature(GLOBAL_DATA),
     mmapable: haveFeature(BPF_F_MMAPABLE_FLAG),
+    // Lazy: only a program passing a callback asks.
+    get callbacks(): boolean {
+      return haveFeature(CALLBACKS);
+    },
     bpfCookie: haveFeature(BPF_COOKIE),
-    syscallWrapper: haveFeature(SYSCALL_WRAPPER) && kprobesAvailable(),
+    // Lazy: the probe reads all of /proc/kallsyms, and only a `LINUX_HAS_SYSCALL_WRAPPER` extern asks.
+    get syscallWrapper(): boolean {
+      return kprobesAvailable() && haveFeature(SYSCALL_WRAPPER);
+    },
   };
 }

@@ -2,7 +2,8 @@
 // data map, in its mmap'd memory (BPF_F_MMAPABLE) or through lookups and updates where it has none.
 import { EbpfError, type Location } from '../errors.js';
 import type { BpfMap } from '../map/map.js';
-import { variableAccess } from '../map/variables.js';
+import { MapType } from '../constants.js';
+import { variableAccess, type VariableAccess } from '../map/variables.js';
 import { globalsMap, globalsView, globalVariables, type GlobalAccess } from '../object/globals-view.js';
 import type { Globals, ObjectSpec } from '../object/spec.js';
 
@@ -15,11 +16,12 @@ export function loadedGlobals<T extends object = Record<string, unknown>>(
   spec: ObjectSpec,
   mapOf: (name: string) => BpfMap,
   section: string,
+  arenaGlobalsOffset = 0,
 ): Globals<T> {
   const m = globalsMap(spec, section);
   const where: Location = { section, map: m.name, ...(spec.file !== undefined ? { file: spec.file } : {}) };
   const map = mapOf(m.name);
-  const live = variableAccess(map);
+  const live = m.type === MapType.ARENA ? arenaAccess(map, arenaGlobalsOffset) : variableAccess(map);
   const frozen = m.source === 'rodata';
   const access: GlobalAccess = {
     read: (v) => live.read(v),
@@ -36,4 +38,17 @@ export function loadedGlobals<T extends object = Record<string, unknown>>(
     },
   };
   return globalsView<T>(section, globalVariables(spec, section), access, where);
+}
+
+/** `__arena` globals: in the arena's memory, from where the loader put them. */
+function arenaAccess(map: BpfMap, base: number): VariableAccess {
+  let view: DataView | undefined;
+  const mem = (): DataView => {
+    if (!view || view.buffer.byteLength === 0) view = new DataView(map.memory(), base);
+    return view;
+  };
+  return {
+    read: (v) => v.codec.decodeView(mem(), v.offset),
+    write: (v, x) => v.codec.encodeView(x, mem(), v.offset),
+  };
 }

@@ -2,7 +2,7 @@
 // by name in vmlinux BTF, then in module BTF; typeless `void` symbols by address in /proc/kallsyms.
 // A weak extern the kernel lacks resolves to nothing (its ld_imm64 reads 0); a strong one fails.
 import type { Btf } from '../btf/btf.js';
-import { kernelModuleNames, loadModuleBtf } from '../btf/kernel.js';
+import { kernelModuleBtfs } from '../btf/kernel.js';
 import { typesAreCompat } from '../core/compat.js';
 import type { Location } from '../errors.js';
 import { kallsyms } from '../features/kallsyms.js';
@@ -25,13 +25,7 @@ function findKernelType(
 ): { btf: Btf; id: number; module: string | undefined } | undefined {
   const t = vmlinux.findByName(name, kind)[0];
   if (t !== undefined) return { btf: vmlinux, id: t.id, module: undefined };
-  for (const m of kernelModuleNames()) {
-    let btf: Btf;
-    try {
-      btf = loadModuleBtf(m);
-    } catch {
-      continue;
-    }
+  for (const { name: m, btf } of kernelModuleBtfs()) {
     // A module's split BTF also finds vmlinux's types; only its own count here.
     const own = btf.findByName(name, kind).find((x) => x.id >= btf.firstTypeId);
     if (own !== undefined) return { btf, id: own.id, module: m };

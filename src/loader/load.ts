@@ -3,11 +3,17 @@
 // All or nothing: a failure closes every descriptor this load made and removes its pins.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
-import { encode, type Instruction } from '../asm/index.js';
+import { join } from 'node:path';
+import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
-import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgType, progTypeName } from '../constants.js';
+import {
+  BPF_F_SLEEPABLE,
+  BPF_F_TOKEN_FD,
+  BPF_F_XDP_HAS_FRAGS,
+  ProgType,
+  progTypeName,
+} from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
@@ -24,9 +30,9 @@ import {
   type SpecInstruction,
 } from '../object/index.js';
 import { SyscallError } from '../sys/error.js';
-import { objName } from '../sys/bpf.js';
-import { makePinDirs } from '../sys/bpffs.js';
+import { objName, withToken } from '../sys/bpf.js';
 import { openKernelBtfByName, runningKernelBtf } from '../sys/kernel-btf.js';
+import { kernelModuleBtfs } from '../btf/kernel.js';
 import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
@@ -34,9 +40,13 @@ import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
 import { findAttachBtfId } from './attach-target.js';
 import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './freplace.js';
 import { LoadError, VerifierError, atStep } from './errors.js';
-import { LoadedObject, type LoadedProgramRecord } from './loaded.js';
+import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
+import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set.js';
 import { loaderFeatures, type LoaderFeatures } from './features.js';
+import { openToken } from './token.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
+import { notSupportedMessage } from '../features/feature.js';
+import { CALLBACKS } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -108,6 +118,15 @@ export interface LoadOptions {
    * libbpf ("attach program FD is not set"). Requires Linux 5.6.
    */
   attachTarget?: AttachTarget;
+  /**
+   * A BPF filesystem mounted with delegation options (delegate_cmds, delegate_maps,
+   * delegate_progs, delegate_attachs) whose BPF token (Linux 6.9) the load goes through, as
+   * libbpf's bpf_token_path: what lets a user namespace without CAP_BPF in the initial namespace
+   * load what the mount delegates. Default: the LIBBPF_BPF_TOKEN_PATH environment variable; else
+   * /sys/fs/bpf is tried, and silently left when it gives no token. '' never uses a token. A token
+   * asked for that cannot be made is a LoadError (step 'token') saying why.
+   */
+  tokenPath?: string;
 }
 
 /** KERNEL_VERSION(a, b, c) of the running kernel, as libbpf passes it when the object has none. */
@@ -249,6 +268,8 @@ class Loader {
   private readonly made = new Made();
   private readonly loc: { file?: string };
   private readonly features: LoaderFeatures;
+  /** The BPF token every BTF, map and program load of this load goes through, if any. */
+  private readonly token: Fd | undefined;
   private btfFd: Fd | undefined;
   private readonly mapLoader: MapLoader;
   private readonly programs = new Map<string, LoadedProgramRecord>();
@@ -269,7 +290,14 @@ class Loader {
     private readonly opts: LoadOptions,
   ) {
     this.loc = spec.file !== undefined ? { file: spec.file } : {};
-    this.features = opts.features ?? loaderFeatures();
+    this.token = openToken(opts.tokenPath, this.loc, (e) => this.trace(e));
+    try {
+      // The probes go through the token too: inside a user namespace nothing loads without one.
+      this.features = opts.features ?? withToken(this.token, loaderFeatures);
+    } catch (e) {
+      this.token?.close();
+      throw e;
+    }
     this.mapLoader = new MapLoader({
       spec,
       elf,
@@ -279,6 +307,7 @@ class Loader {
       made: this.made,
       trace: (e) => this.trace(e),
       kernelBtf: () => this.kernelBtf(),
+      token: this.token,
     });
   }
 
@@ -327,6 +356,7 @@ class Loader {
       maps: spec.maps.length,
     });
     try {
+      this.recoverPins();
       this.resolveExterns();
       this.loadBtf(toLoad);
       this.mapLoader.createAll(this.btfFd, this.kconfigContents);
@@ -338,6 +368,9 @@ class Loader {
       const undone = this.made.undo();
       this.trace({ kind: 'rollback', ...undone });
       throw e;
+    } finally {
+      // What was made through the token keeps its rights; the token is not needed after the load.
+      this.token?.close();
     }
     return new LoadedObject(spec, this.btfFd, this.mapLoader.maps, this.programs, this.logs);
   }
@@ -448,7 +481,7 @@ class Loader {
     if (needsSanitizing(f)) types.push(...sanitizeTypes(types, btf.firstTypeId + types.length, f, sanitized));
     const bytes = buildBtf(btf, types);
     try {
-      const { fd } = sys.btfLoad(bytes);
+      const { fd } = sys.btfLoad(bytes, undefined, 0, this.token?.fd);
       this.btfFd = this.made.fd(fd);
       this.trace({ kind: 'btf', fd: fd.fd, bytes: bytes.length, fixups, sanitized });
     } catch (e) {
@@ -478,6 +511,7 @@ class Loader {
       { name: p.name, instructions },
       {
         mapFd: (name) => this.mapLoader.maps.get(name)?.fd.fd,
+        dataOffset: (name) => this.mapLoader.maps.get(name)?.arena?.globalsOffset ?? 0,
         ksym: (name) => this.ksyms.get(name),
         fdArrayIndex: (module) => this.fdArrayIndex(module),
         moduleBtfFd: (module) => this.moduleBtfFd(module).fd,
@@ -553,6 +587,9 @@ class Loader {
       return c;
     });
     let attachBtfId: number | undefined;
+    /** A module's BTF object, for a target in a module (fentry on a module's function). */
+    let attachBtfObjFd: number | undefined;
+    let attachModule: string | undefined;
     let extension: ExtensionTarget | undefined;
     let expectedAttachType = p.expectedAttachType;
     if (structOps !== undefined) {
@@ -570,19 +607,32 @@ class Loader {
         );
       }
       const name = p.attachTo;
-      attachBtfId = atStep(
+      const found = atStep(
         'program',
         at,
-        () => findAttachBtfId(this.kernelBtf(), p.expectedAttachType, name),
+        () =>
+          findAttachBtfId(
+            this.kernelBtf(),
+            p.expectedAttachType,
+            name,
+            // The modules' BTF only with the running kernel's (not a kernelBtf given instead).
+            this.opts.kernelBtf === undefined ? kernelModuleBtfs() : [],
+          ),
         {
           catches: 'ebpf',
         },
       );
+      attachBtfId = found.btfId;
+      if (found.module !== undefined) {
+        attachModule = found.module;
+        attachBtfObjFd = atStep('program', at, () => this.moduleBtfFd(found.module!).fd, { catches: 'ebpf' });
+      }
     }
     // libbpf resolves CO-RE before the attach target; CO-RE comes second here so that, until it
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
     const insns = this.relocate(p, insnsSpec);
+    this.checkCallbacks(p, insns);
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -592,9 +642,12 @@ class Loader {
       kern_version: p.kernelVersion || this.spec.kernelVersion || hostKernelVersion(),
       prog_flags:
         (p.sleepable ? BPF_F_SLEEPABLE : 0) |
-        (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0),
+        (p.xdpFrags && p.type === ProgType.XDP ? BPF_F_XDP_HAS_FRAGS : 0) |
+        (this.token !== undefined ? BPF_F_TOKEN_FD : 0),
+      ...(this.token !== undefined ? { prog_token_fd: this.token.fd } : {}),
       ...(this.features.progName ? { prog_name: objName(p.name) } : {}),
       ...(attachBtfId !== undefined ? { attach_btf_id: attachBtfId } : {}),
+      ...(attachBtfObjFd !== undefined ? { attach_btf_obj_fd: attachBtfObjFd } : {}),
       ...(extension !== undefined ? { attach_prog_fd: extension.progFd } : {}),
       ...(withBtf ? { prog_btf_fd: this.btfFd!.fd } : {}),
       ...(funcInfo ? { func_info_rec_size: FUNC_INFO_REC_SIZE, func_info_cnt: p.funcInfo.length } : {}),
@@ -646,6 +699,7 @@ class Loader {
       fd: fd.fd,
       insns: bufs.insns.length / 8,
       ...(attachBtfId !== undefined ? { attachBtfId } : {}),
+      ...(attachModule !== undefined ? { attachModule } : {}),
     });
     // As libbpf: keep .rodata alive with every program, even one that does not read it; a
     // failure here does not fail the load.
@@ -663,43 +717,85 @@ class Loader {
     }
   }
 
-  // ---- pins ---------------------------------------------------------------------------------
-
-  private pin(what: 'map' | 'program', name: string, fd: Fd, path: string): void {
-    atStep(
-      'pin',
-      { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
-      () => {
-        // The directory is checked to be on a bpffs (mounted when root may) and made when missing,
-        // as bpftool and iproute2 (tc/globals) make theirs; a failed load removes what it made.
-        this.made.dirs.push(...makePinDirs(dirname(path)));
-        sys.objPin(fd.fd, path);
-      },
-      { message: (e) => `cannot pin ${what}: ${e.message}`, catches: 'ebpf' },
-    );
-    this.made.pins.push(path);
-    this.trace({ kind: 'pin', what, name, path });
+  /**
+   * A kernel before 5.13 does not take a subprogram's address (the callbacks of bpf_loop,
+   * bpf_for_each_map_elem, bpf_timer_set_callback): its verifier says only "number of funcs in
+   * func_info doesn't match number of subprogs" (with BTF) or "unrecognized bpf_ld_imm64 insn".
+   * libbpf passes the program on and fails there; here it is a NotSupportedError naming the
+   * feature, the version and the instruction.
+   */
+  private checkCallbacks(p: ProgramSpec, insns: readonly Instruction[]): void {
+    let slot = 0;
+    for (const insn of insns) {
+      // (The feature is read only for a program that has a callback: its probe is lazy.)
+      if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC && !this.features.callbacks) {
+        throw new NotSupportedError(
+          `a subprogram passed as a callback: ${notSupportedMessage(CALLBACKS)} (this is ${release()})`,
+          { ...this.loc, program: p.name, instruction: slot },
+        );
+      }
+      slot += insn.opcode === BPF_LD_IMM64 ? 2 : 1;
+    }
   }
 
+  // ---- pins ---------------------------------------------------------------------------------
+
+  /** Settles what loads killed while pinning left on the mounts this load pins on (see pin-set.ts). */
+  private recoverPins(): void {
+    const dirs = [this.opts.pinDir, this.opts.pinMaps];
+    if (this.spec.maps.some((m) => this.mapLoader.pinPathOf(m) !== undefined))
+      dirs.push(this.opts.pinRoot ?? DEFAULT_PIN_ROOT);
+    const seen = new Set<string>();
+    for (const d of dirs) {
+      if (d === undefined || seen.has(d)) continue;
+      seen.add(d);
+      for (const r of recoverPins(d)) this.trace({ kind: 'pin-recovered', ...r });
+    }
+  }
+
+  /** Every pin this load makes, committed as one set: all of them or none, even if killed. */
   private pinAll(toLoad: ProgramSpec[]): void {
+    const requests: PinRequest[] = [];
+    const mapAt = new Map<PinRequest, LoadedMapRecord>();
     for (const rec of this.mapLoader.maps.values()) {
       const byName = this.mapLoader.pinPathOf(rec.spec);
-      if (byName !== undefined && !rec.reused) {
-        this.pin('map', rec.spec.name, rec.fd, byName);
-        rec.pinnedAt = byName;
-      }
-      if (this.opts.pinMaps !== undefined && rec.pinnedAt === undefined) {
-        const path = join(this.opts.pinMaps, pinFileName(rec.spec.name));
-        this.pin('map', rec.spec.name, rec.fd, path);
-        rec.pinnedAt = path;
+      let path: string | undefined;
+      if (byName !== undefined && !rec.reused) path = byName;
+      else if (this.opts.pinMaps !== undefined && rec.pinnedAt === undefined)
+        path = join(this.opts.pinMaps, pinFileName(rec.spec.name));
+      if (path === undefined) continue;
+      const r: PinRequest = { what: 'map', name: rec.spec.name, fd: rec.fd, path };
+      requests.push(r);
+      mapAt.set(r, rec);
+    }
+    if (this.opts.pinDir !== undefined) {
+      for (const p of toLoad) {
+        const rec = this.programs.get(p.name)!;
+        requests.push({
+          what: 'program',
+          name: p.name,
+          fd: rec.fd,
+          path: join(this.opts.pinDir, pinFileName(p.name)),
+        });
       }
     }
-    if (this.opts.pinDir === undefined) return;
-    for (const p of toLoad) {
-      const rec = this.programs.get(p.name)!;
-      const path = join(this.opts.pinDir, pinFileName(p.name));
-      this.pin('program', p.name, rec.fd, path);
-      rec.pinnedAt = path;
+    try {
+      this.made.dirs.push(
+        ...commitPins(requests, (r) => {
+          this.made.pins.push(r.path);
+          (mapAt.get(r) ?? this.programs.get(r.name)!).pinnedAt = r.path;
+          this.trace({ kind: 'pin', what: r.what, name: r.name, path: r.path });
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof PinSetError)) throw e;
+      const { what, name } = e.request;
+      throw new LoadError(
+        'pin',
+        `cannot pin ${what}: ${e.message}`,
+        { ...this.loc, [what === 'map' ? 'map' : 'program']: name },
+        { cause: e.cause },
+      );
     }
   }
 }

@@ -18,6 +18,8 @@ import { objectTypes } from '../object/spec.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
 import type { Fd } from '../sys/fd.js';
+import { ARENA_SECTION } from '../object/globals.js';
+import { munmap } from '../sys/mmap.js';
 import { loadedGlobals } from './globals.js';
 
 export interface LoadedMapRecord {
@@ -28,6 +30,12 @@ export interface LoadedMapRecord {
   pinnedAt: string | undefined;
   /** True when the map was an existing pin, opened rather than created. */
   reused: boolean;
+  /**
+   * An arena this load created: its memory, mapped at the arena's user address before the
+   * programs were loaded (the kernel needs that address by then), and where in it the `__arena`
+   * globals start.
+   */
+  arena?: { memory: ArrayBuffer; globalsOffset: number };
 }
 
 export interface LoadedProgramRecord {
@@ -95,6 +103,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
       const r = this.maps.get(name);
       if (r === undefined) throw new NotFoundError(`no map '${name}'`, { map: name });
       h = BpfMap.fromFd(r.fd, this.spec.btf !== undefined ? { btf: this.spec.btf } : {});
+      if (r.arena !== undefined && r.arena.memory.byteLength > 0) h.adoptMemory(r.arena.memory);
       this.#handles.set(name, h);
     }
     return h;
@@ -137,10 +146,28 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     return this.#view(section);
   }
 
+  /**
+   * The `__arena` globals (clang's `address_space(1)` variables, in `.addr_space.1`), read and
+   * written live in the arena's memory; NotFoundError if the object has none. `obj.map(name)
+   * .memory()` is the whole arena.
+   */
+  get arena(): Globals<T['sections']['.addr_space.1']> {
+    return this.#view(ARENA_SECTION) as Globals<T['sections']['.addr_space.1']>;
+  }
+
   #view(section: string): Globals {
     let g = this.#globals.get(section);
     if (g === undefined) {
-      g = loadedGlobals<Globals>(this.spec as unknown as ObjectSpec, (name) => this.#map(name), section);
+      const arenaOffset =
+        section === ARENA_SECTION
+          ? [...this.maps.values()].find((m) => m.arena !== undefined)?.arena?.globalsOffset
+          : undefined;
+      g = loadedGlobals<Globals>(
+        this.spec as unknown as ObjectSpec,
+        (name) => this.#map(name),
+        section,
+        arenaOffset,
+      );
       this.#globals.set(section, g);
     }
     return g;
@@ -166,7 +193,11 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     for (const p of this.programs.values()) p.close();
     // Handles share the records' descriptors, but may also hold a mapping (globals) to unmap.
     for (const h of this.#handles.values()) h.close();
-    for (const m of this.maps.values()) m.fd.close();
+    for (const m of this.maps.values()) {
+      // An arena no handle adopted is still mapped here.
+      if (m.arena !== undefined && m.arena.memory.byteLength > 0) munmap(m.arena.memory);
+      m.fd.close();
+    }
     this.btfFd?.close();
   }
 

@@ -2,6 +2,7 @@
 import { unlinkSync } from 'node:fs';
 import { removeDirs } from '../sys/bpffs.js';
 import type { Fd } from '../sys/fd.js';
+import { munmap } from '../sys/mmap.js';
 
 /** Descriptors, pins and pin directories made so far; undone in reverse when a step fails. */
 export class Made {
@@ -9,9 +10,15 @@ export class Made {
   readonly pins: string[] = [];
   /** Pin directories made for the pins, outermost first. */
   readonly dirs: string[] = [];
+  /** Memory mapped for the load (arenas), unmapped before the descriptors close. */
+  readonly mappings: ArrayBuffer[] = [];
   fd<T extends Fd>(fd: T): T {
     this.fds.push(fd);
     return fd;
+  }
+  mapping(buffer: ArrayBuffer): ArrayBuffer {
+    this.mappings.push(buffer);
+    return buffer;
   }
   undo(): { closed: number; unpinned: string[] } {
     const unpinned: string[] = [];
@@ -24,6 +31,7 @@ export class Made {
       }
     }
     removeDirs(this.dirs);
+    for (const m of this.mappings.reverse()) if (m.byteLength > 0) munmap(m);
     let closed = 0;
     for (const fd of this.fds.reverse()) {
       if (!fd.closed) {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Btf } from '../btf/btf.js';
-import { BPF_F_MMAPABLE, MapType, ProgType, mapTypeName } from '../constants.js';
+import { BPF_F_MMAPABLE, BPF_F_TOKEN_FD, MapType, ProgType, mapTypeName } from '../constants.js';
 import type { ElfFile } from '../elf/index.js';
 import { NotSupportedError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
@@ -22,6 +22,8 @@ import { objName } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { SyscallError, isErrno } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
+import { mappedAddress, mmap, pageSize } from '../sys/mmap.js';
+import { LDIMM64_FULL_RANGE_OFF, haveFeature, knownMapTypeFeature } from '../features/index.js';
 import { LoadError, MapIncompatibleError, atStep } from './errors.js';
 import type { LoaderFeatures } from './features.js';
 import type { LoadedMapRecord } from './loaded.js';
@@ -46,6 +48,8 @@ export interface MapLoadContext {
   made: Made;
   trace: (e: TraceEvent) => void;
   kernelBtf: () => Btf;
+  /** A BPF token every map is created through. */
+  token?: Fd | undefined;
 }
 
 /** Creates, reuses and fills an object's maps; `maps` holds what it made, by name. */
@@ -137,7 +141,7 @@ export class MapLoader {
   }
 
   private createRaw(m: MapSpec, innerFd: number | undefined): { fd: Fd; withoutBtf: boolean } {
-    const { features, made, trace } = this.ctx;
+    const { features, made, trace, token } = this.ctx;
     const btfFd = this.btfFd;
     // struct_ops maps take their value type from the kernel (and the kernel refuses object type
     // ids beside it, so libbpf's first try with them always fails and it retries without).
@@ -155,7 +159,8 @@ export class MapLoader {
         ? { btf_vmlinux_value_type_id: st.valueTypeId, ...(btfFd ? { btf_fd: btfFd.fd } : {}) }
         : {}),
       max_entries: this.maxEntries(m),
-      map_flags: this.mapFlags(m),
+      map_flags: this.mapFlags(m) | (token !== undefined ? BPF_F_TOKEN_FD : 0),
+      ...(token !== undefined ? { map_token_fd: token.fd } : {}),
       numa_node: m.numaNode,
       map_extra: m.mapExtra,
       ...(features.progName ? { map_name: objName(m.name) } : {}),
@@ -179,9 +184,30 @@ export class MapLoader {
         });
       }
     }
-    return atStep('map', this.at(m), () => ({ fd: made.fd(sys.mapCreate(attr)), withoutBtf: withBtf }), {
-      message: (e) => `cannot create map: ${e.message}`,
-    });
+    try {
+      return atStep('map', this.at(m), () => ({ fd: made.fd(sys.mapCreate(attr)), withoutBtf: withBtf }), {
+        message: (e) => `cannot create map: ${e.message}`,
+      });
+    } catch (e) {
+      throw this.typeTooNew(m) ?? e;
+    }
+  }
+
+  /** For a map the kernel refused: NotSupportedError naming the version, when its type is too new. */
+  private typeTooNew(m: MapSpec): NotSupportedError | undefined {
+    const f = knownMapTypeFeature(m.type);
+    if (f === undefined) return undefined;
+    let have: boolean;
+    try {
+      have = haveFeature(f);
+    } catch {
+      return undefined; // the probe itself was refused: say what the kernel said instead
+    }
+    if (have) return undefined;
+    return new NotSupportedError(
+      `${mapTypeName(m.type)} needs Linux ${f.version}; this kernel lacks it`,
+      this.at(m),
+    );
   }
 
   /** Opens the pin at `path` if there is one; checks it matches. */
@@ -251,10 +277,12 @@ export class MapLoader {
         how: 'inner',
       });
     }
+    const arenaGlobals = m.type === MapType.ARENA ? this.arenaGlobalsOffset(m) : undefined;
     const { fd, withoutBtf } = this.createRaw(m, inner?.fd);
     // The template is only needed while the outer map is created (libbpf closes it too).
     inner?.close();
-    this.maps.set(m.name, { spec: m, fd, kernelName, pinnedAt: undefined, reused: false });
+    const rec: LoadedMapRecord = { spec: m, fd, kernelName, pinnedAt: undefined, reused: false };
+    this.maps.set(m.name, rec);
     trace({
       kind: 'map',
       name: m.name,
@@ -264,6 +292,7 @@ export class MapLoader {
       how: 'created',
       ...(withoutBtf ? { withoutBtf } : {}),
     });
+    if (arenaGlobals !== undefined) rec.arena = this.mapArena(m, fd, arenaGlobals);
     if (isDataMap(m)) {
       const value =
         (m.source === 'kconfig' ? this.kconfig : undefined) ?? m.contents ?? new Uint8Array(m.valueSize);
@@ -278,6 +307,68 @@ export class MapLoader {
         trace({ kind: 'map-init', name: m.name, what: 'frozen (BPF_MAP_FREEZE)' });
       }
     }
+  }
+
+  /**
+   * Where an arena's `__arena` globals go: at its start, or, where ld_imm64 takes any offset, in
+   * its last pages (so that allocations, which start at the bottom, do not meet them) — as libbpf
+   * places them. LoadError when the arena is too small to hold them.
+   */
+  private arenaGlobalsOffset(m: MapSpec): number {
+    const page = pageSize();
+    const size = m.maxEntries * page;
+    const data = m.contents;
+    if (data === undefined || data.length === 0) return 0;
+    const pages = Math.ceil(data.length / page) * page;
+    if (pages > size) {
+      throw new LoadError(
+        'map',
+        `arena of ${m.maxEntries} pages (${size} bytes) is too small for its ${data.length} bytes of __arena globals`,
+        this.at(m),
+      );
+    }
+    const atEnd = this.ctx.features.ldimm64FullRangeOff ?? haveFeature(LDIMM64_FULL_RANGE_OFF);
+    return atEnd ? size - pages : 0;
+  }
+
+  /**
+   * Maps a new arena into this process as libbpf does right after creating it: the verifier refuses
+   * a program using an arena whose user address is not yet known (map_extra, or the first mmap).
+   * At map_extra the mapping must land exactly there; it never replaces a mapping this process
+   * already has there (libbpf's MAP_FIXED would). The `__arena` globals are then written at
+   * `globalsOffset`, which allocates their pages.
+   */
+  private mapArena(
+    m: MapSpec,
+    fd: Fd,
+    globalsOffset: number,
+  ): { memory: ArrayBuffer; globalsOffset: number } {
+    const size = m.maxEntries * pageSize();
+    const at = m.mapExtra !== 0n ? { at: m.mapExtra } : {};
+    const memory = atStep(
+      'map',
+      this.at(m),
+      () => this.ctx.made.mapping(mmap(fd.fd, size, { write: true, ...at })),
+      {
+        message: (e) =>
+          isErrno(e, E.EEXIST)
+            ? `cannot map the arena at its map_extra address 0x${m.mapExtra.toString(16)}: this process already has memory there`
+            : `cannot map the arena: ${e.message}`,
+      },
+    );
+    const data = m.contents;
+    if (data !== undefined && data.length > 0) new Uint8Array(memory, globalsOffset, data.length).set(data);
+    const address = mappedAddress(memory);
+    this.ctx.trace({
+      kind: 'map-init',
+      name: m.name,
+      what:
+        `arena mapped at 0x${address.toString(16)} (${size} bytes)` +
+        (data !== undefined && data.length > 0
+          ? `, __arena globals (${data.length} bytes) written at offset ${globalsOffset}`
+          : ''),
+    });
+    return { memory, globalsOffset };
   }
 
   private setSlots(m: MapSpec, fdOf: (name: string) => number | undefined, what: string): void {

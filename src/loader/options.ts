@@ -14,6 +14,7 @@ interface LoadOptionValues {
   pinDir?: unknown;
   trace?: unknown;
   programs?: unknown;
+  tokenPath?: unknown;
 }
 
 /** BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS: the bits the kernel takes in log_level. */
@@ -30,6 +31,8 @@ export function checkLoadOptions(opts: LoadOptionValues): void {
     if (v !== undefined && (typeof v !== 'string' || v === '' || v.includes('\0')))
       throw new OptionError(key, v, 'a directory path');
   }
+  if (opts.tokenPath !== undefined && (typeof opts.tokenPath !== 'string' || opts.tokenPath.includes('\0')))
+    throw new OptionError('tokenPath', opts.tokenPath, "a BPF filesystem's path ('' for no token)");
   if (opts.trace !== undefined && typeof opts.trace !== 'function')
     throw new OptionError('trace', opts.trace, 'a function');
   if (

@@ -25,6 +25,8 @@ export interface RelocationResolver {
   fdArrayIndex(module: string): number;
   /** A descriptor of a module's BTF, for a ksym variable's second half. */
   moduleBtfFd(module: string): number;
+  /** Where a map's data starts in its value: an arena's `__arena` globals may not be at 0. */
+  dataOffset?(map: string): number;
 }
 
 export type RelocationEvent = Extract<TraceEvent, { kind: 'relocation' }>;
@@ -69,8 +71,8 @@ export function relocateInstructions(
       case 'kconfig':
         insn.src = BPF_PSEUDO_MAP_VALUE;
         insn.imm = mapFd(ref.map);
-        insn.next!.imm = ref.offset;
-        note = `map '${ref.map}' fd ${insn.imm} + ${ref.offset}`;
+        insn.next!.imm = ref.offset + (ref.kind === 'data' ? (resolver.dataOffset?.(ref.map) ?? 0) : 0);
+        note = `map '${ref.map}' fd ${insn.imm} + ${insn.next!.imm}`;
         break;
       case 'kfunc':
       case 'ksym': {

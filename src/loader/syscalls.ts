@@ -18,6 +18,7 @@ import {
   progGetInfo,
   progLoad,
   progLoadAsync,
+  tokenCreate,
 } from '../sys/bpf.js';
 
 /**
@@ -68,4 +69,5 @@ export const sys = {
   btfGetInfo: wrap('BPF_OBJ_GET_INFO_BY_FD', btfGetInfo),
   progGetFdById: wrap('BPF_PROG_GET_FD_BY_ID', progGetFdById),
   progGetInfo: wrap('BPF_OBJ_GET_INFO_BY_FD', progGetInfo),
+  tokenCreate: wrap('BPF_TOKEN_CREATE', tokenCreate),
 };

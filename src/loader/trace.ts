@@ -11,6 +11,8 @@ export type TraceEvent =
   | { kind: 'object'; name: string; file: string | undefined; programs: number; maps: number }
   | { kind: 'btf'; fd: number; bytes: number; fixups: BtfChange[]; sanitized: BtfChange[] }
   | { kind: 'btf-skipped'; reason: string }
+  /** A BPF token made from the bpffs at `path`, given to every BTF, map and program load. */
+  | { kind: 'token'; path: string; fd: number }
   | {
       kind: 'map';
       name: string;
@@ -38,8 +40,12 @@ export type TraceEvent =
       fd: number;
       insns: number;
       attachBtfId?: number;
+      /** The module whose BTF has the attach target (none: vmlinux). */
+      attachModule?: string;
     }
   | { kind: 'pin'; what: 'map' | 'program'; name: string; path: string }
+  /** A load killed while pinning left a journal: its pins were completed, or removed (see pin-set.ts). */
+  | { kind: 'pin-recovered'; journal: string; action: 'completed' | 'removed'; pins: string[] }
   | { kind: 'warning'; message: string }
   | { kind: 'rollback'; closed: number; unpinned: string[] };
 
@@ -81,6 +87,8 @@ export function formatTraceEvent(e: TraceEvent): string {
     }
     case 'btf-skipped':
       return `BTF not loaded: ${e.reason}`;
+    case 'token':
+      return `BPF token: fd ${e.fd}, from the BPF filesystem at ${e.path}`;
     case 'map':
       return (
         `map '${e.name}' (${e.type}, kernel name '${e.kernelName}'): ${e.how} fd ${e.fd}` +
@@ -102,10 +110,14 @@ export function formatTraceEvent(e: TraceEvent): string {
     case 'program':
       return (
         `prog '${e.name}' (${e.type}, kernel name '${e.kernelName}'): loaded fd ${e.fd}, ${e.insns} instructions` +
-        (e.attachBtfId !== undefined ? `, attach_btf_id ${e.attachBtfId}` : '')
+        (e.attachBtfId !== undefined
+          ? `, attach_btf_id ${e.attachBtfId}${e.attachModule !== undefined ? ` in module '${e.attachModule}'` : ''}`
+          : '')
       );
     case 'pin':
       return `${e.what} '${e.name}' pinned at ${e.path}`;
+    case 'pin-recovered':
+      return `pins of a killed load (${e.journal}) ${e.action}${e.pins.length ? `: ${e.pins.join(', ')}` : ''}`;
     case 'warning':
       return `warning: ${e.message}`;
     case 'rollback':

@@ -3,6 +3,8 @@
 import type { Btf } from '../btf/btf.js';
 import { EbpfError, NotFoundError, type Location } from '../errors.js';
 import { codecFor, rawCodec, type Codec } from '../btf/codec.js';
+import { MapType } from '../constants.js';
+import { ARENA_SECTION } from './globals.js';
 import type { Globals, MapSpec, ObjectGlobals, ObjectSpec, VariableSpec } from './spec.js';
 
 /** One variable of a view: where it lies in its section and how its bytes become a value. */
@@ -20,16 +22,29 @@ export interface GlobalAccess {
   write(v: GlobalVariable, value: unknown): void;
 }
 
-/** Which maps hold global variables a user sets or reads (.kconfig is the loader's to fill). */
+/**
+ * Which maps hold global variables a user sets or reads (.kconfig is the loader's to fill): data
+ * sections' maps, and the arena holding `__arena` globals.
+ */
 export function isGlobalsMap(m: MapSpec): boolean {
-  return m.source === 'data' || m.source === 'rodata' || m.source === 'bss';
+  return (
+    m.source === 'data' ||
+    m.source === 'rodata' ||
+    m.source === 'bss' ||
+    (m.type === MapType.ARENA && m.contents !== undefined)
+  );
+}
+
+/** The section whose variables a globals map holds: `.addr_space.1` for the arena. */
+export function globalsSection(m: MapSpec): string {
+  return m.type === MapType.ARENA ? ARENA_SECTION : m.sectionName;
 }
 
 /** The map holding `section`; NotFoundError naming the sections the object has. */
 export function globalsMap(spec: Pick<ObjectSpec, 'maps' | 'file' | 'name'>, section: string): MapSpec {
-  const m = spec.maps.find((x) => isGlobalsMap(x) && x.sectionName === section);
+  const m = spec.maps.find((x) => isGlobalsMap(x) && globalsSection(x) === section);
   if (m !== undefined) return m;
-  const have = spec.maps.filter(isGlobalsMap).map((x) => x.sectionName);
+  const have = spec.maps.filter(isGlobalsMap).map(globalsSection);
   throw new NotFoundError(
     `object '${spec.name}' has no global-data section '${section}' (it has: ${have.join(', ') || 'none'})`,
     spec.file !== undefined ? { file: spec.file, section } : { section },

@@ -52,6 +52,7 @@ export interface DataMap {
 function makeVariable(
   name: string,
   map: MapSpec,
+  sectionName: string,
   offset: number,
   size: number,
   typeId: number,
@@ -60,7 +61,7 @@ function makeVariable(
   return {
     name,
     map: map.name,
-    sectionName: map.sectionName,
+    sectionName,
     offset,
     size,
     typeId,
@@ -73,7 +74,7 @@ function makeVariable(
       if (value.length !== size) {
         throw new ObjectError(`variable '${name}' is ${size} bytes, got ${value.length}`, {
           map: map.name,
-          section: map.sectionName,
+          section: sectionName,
           offset,
         });
       }
@@ -108,13 +109,48 @@ export function dataMap(
     valueTypeId: 0,
     contents,
   };
+  const { variables, datasecId, mmapable } = sectionVariables(elf, btf, section, spec);
+  if (datasecId !== 0) spec.valueTypeId = datasecId;
+  if (mmapable) spec.flags |= BPF_F_MMAPABLE;
+  return { spec, section, variables };
+}
+
+/** The ELF section clang gives `__arena` (`address_space(1)`) globals; their initial contents. */
+export const ARENA_SECTION = '.addr_space.1';
+
+/**
+ * The variables of `.addr_space.1`, kept in `arena`'s `contents` (libbpf copies the section into
+ * the arena's memory at load).
+ */
+export function arenaVariables(
+  elf: ElfFile,
+  btf: Btf | undefined,
+  section: ElfSection,
+  arena: MapSpec,
+): VariableSpec[] {
+  const contents = new Uint8Array(section.size);
+  if (section.type !== SHT_NOBITS) contents.set(section.data());
+  arena.contents = contents;
+  return sectionVariables(elf, btf, section, arena).variables;
+}
+
+/**
+ * The variables of one section held by `spec`'s contents, located through the section's DATASEC
+ * (ELF symbols without BTF), sorted by offset; `mmapable` when one of them is global (libbpf then
+ * makes the map BPF_F_MMAPABLE).
+ */
+function sectionVariables(
+  elf: ElfFile,
+  btf: Btf | undefined,
+  section: ElfSection,
+  spec: MapSpec,
+): { variables: VariableSpec[]; datasecId: number; mmapable: boolean } {
   const variables: VariableSpec[] = [];
   // libbpf takes the first type of that name; a `.rodata.str1.1` section has none, which is fine.
   const datasec = btf?.findByName(section.name)[0];
   const symbols = elf.symbolsIn(section.index).filter((s) => s.type === STT_OBJECT);
+  let mmapable = false;
   if (btf !== undefined && datasec?.kind === 'DATASEC') {
-    spec.valueTypeId = datasec.id;
-    let mmapable = false;
     for (const vi of datasec.vars) {
       const v = btf.type(vi.type);
       if (v.kind !== 'VAR') continue;
@@ -142,17 +178,16 @@ export function dataMap(
           },
         );
       }
-      variables.push(makeVariable(v.name, spec, offset, vi.size, v.type, global));
+      variables.push(makeVariable(v.name, spec, section.name, offset, vi.size, v.type, global));
     }
-    if (mmapable) spec.flags |= BPF_F_MMAPABLE;
   } else {
     for (const s of symbols) {
       const offset = Number(s.value);
       const size = Number(s.size);
       if (offset + size > section.size) continue;
-      variables.push(makeVariable(s.name, spec, offset, size, 0, s.bind !== 0));
+      variables.push(makeVariable(s.name, spec, section.name, offset, size, 0, s.bind !== 0));
     }
   }
   variables.sort((a, b) => a.offset - b.offset);
-  return { spec, section, variables };
+  return { variables, datasecId: datasec?.kind === 'DATASEC' ? datasec.id : 0, mmapable };
 }

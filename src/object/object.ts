@@ -32,7 +32,7 @@ import { readCString } from '../internal/cstring.js';
 import { readInputFile } from '../internal/file.js';
 import { parseBtfMaps, type BtfMapDef } from './btf-maps.js';
 import { MapDefinitionError, ObjectError, RelocationError } from './errors.js';
-import { dataMap, dataSectionKind, internalMapName } from './globals.js';
+import { ARENA_SECTION, arenaVariables, dataMap, dataSectionKind, internalMapName } from './globals.js';
 import { withGlobals } from './globals-view.js';
 import { parseLegacyMaps } from './legacy-maps.js';
 import { collectExterns } from './externs.js';
@@ -260,6 +260,7 @@ class ObjectReader {
         this.variables.set(key, v);
       }
     }
+    this.collectArena();
     // libbpf's order: BTF maps, global data, .kconfig, then struct_ops.
     const ext = collectExterns(elf, this.btf, this.name, this.loc);
     this.externs = ext.externs;
@@ -270,6 +271,34 @@ class ObjectReader {
           this.maps.push({ spec, sectionIndex: s.index, offset: -1 });
         }
       }
+    }
+  }
+
+  /**
+   * The arena map (one at most, as libbpf allows) and the `__arena` globals it starts with: clang's
+   * `.addr_space.1` section, whose references become offsets into the arena.
+   */
+  private collectArena(): void {
+    const arenas = this.maps.filter((m) => m.spec.type === MapType.ARENA);
+    if (arenas.length > 1) {
+      throw new MapDefinitionError(
+        `only one BPF_MAP_TYPE_ARENA map is supported ('${arenas[0]!.spec.name}' and '${arenas[1]!.spec.name}')`,
+        { ...this.loc, section: '.maps', map: arenas[1]!.spec.name },
+      );
+    }
+    const section = this.elf.section(ARENA_SECTION);
+    if (section === undefined) return;
+    const arena = arenas[0]?.spec;
+    if (arena === undefined) {
+      throw new MapDefinitionError('__arena globals need a BPF_MAP_TYPE_ARENA map declared in SEC(".maps")', {
+        ...this.loc,
+        section: ARENA_SECTION,
+      });
+    }
+    this.dataBySection.set(section.index, arena);
+    for (const v of arenaVariables(this.elf, this.btf, section, arena)) {
+      const key = this.variables.has(v.name) ? `${section.name}/${v.name}` : v.name;
+      this.variables.set(key, v);
     }
   }
 

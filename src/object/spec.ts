@@ -9,7 +9,10 @@ import type { SectionMatchResult } from './sections.js';
 export type Reference =
   /** ld_imm64 of a map (BTF `.maps` or legacy `maps`): becomes BPF_PSEUDO_MAP_FD. */
   | { kind: 'map'; map: string }
-  /** ld_imm64 of an address inside a global-data map: becomes BPF_PSEUDO_MAP_VALUE + offset. */
+  /**
+   * ld_imm64 of an address inside a global-data map, or of an `__arena` global (then `map` is the
+   * arena and `offset` counts from the start of `.addr_space.1`): becomes BPF_PSEUDO_MAP_VALUE + offset.
+   */
   | { kind: 'data'; map: string; offset: number; symbol?: string }
   /** bpf-to-bpf call; the immediate already points at the linked copy of `target`. */
   | { kind: 'call'; target: string }
@@ -115,7 +118,10 @@ export interface MapSpec {
   inner?: MapSpec;
   /** Initial contents by slot: program names (prog arrays) or map names (maps of maps). */
   initialSlots?: (string | undefined)[];
-  /** Initial value bytes of a global-data map (one entry). Mutate to change before load. */
+  /**
+   * Initial value bytes of a global-data map (one entry), or of an arena's `__arena` globals
+   * (`.addr_space.1`, copied into the arena's memory at load). Mutate to change before load.
+   */
   contents?: Uint8Array;
   /**
    * struct_ops maps: the struct type's name (the kernel's `struct bpf_struct_ops_<name>` gives the

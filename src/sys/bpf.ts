@@ -3,6 +3,7 @@
 // which stores their addresses into the attr's pointer fields for the duration of the call.
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { BPF_F_TOKEN_FD } from '../constants.js';
 import { EbpfError, type Location } from '../errors.js';
 import { readCString } from '../internal/cstring.js';
 import {
@@ -29,6 +30,7 @@ import {
   PROG_QUERY_ATTR,
   PROG_TEST_RUN_ATTR,
   RAW_TRACEPOINT_OPEN_ATTR,
+  TOKEN_CREATE_ATTR,
   readBtfInfo,
   readLinkInfo,
   readMapInfo,
@@ -40,6 +42,7 @@ import {
   writeProgLoadAttr,
   writeProgQueryAttr,
   writeProgTestRunAttr,
+  writeTokenCreateAttr,
   type BtfInfo,
   type LinkCreateAttr,
   type LinkInfo,
@@ -136,8 +139,43 @@ export function objName(name: string): Uint8Array {
 /** BPF_MAP_CREATE. map_name is raw bytes (see objName). */
 export function mapCreate(attr: MapCreateAttr): Fd {
   const a = attrFor(MAP_CREATE_ATTR);
-  writeMapCreateAttr(a.view, attr);
+  const t = ambientToken?.fd;
+  writeMapCreateAttr(
+    a.view,
+    t !== undefined && attr.map_token_fd === undefined
+      ? { ...attr, map_token_fd: t, map_flags: (attr.map_flags ?? 0) | BPF_F_TOKEN_FD }
+      : attr,
+  );
   return callFd(BpfCmd.MAP_CREATE, a);
+}
+
+/** BPF_TOKEN_CREATE (Linux 6.9): a BPF token from the root of a delegating bpffs open at `bpffsFd`. */
+export function tokenCreate(bpffsFd: number, flags = 0): Fd {
+  const a = attrFor(TOKEN_CREATE_ATTR);
+  writeTokenCreateAttr(a.view, { flags, bpffs_fd: bpffsFd });
+  return callFd(BpfCmd.TOKEN_CREATE, a);
+}
+
+let ambientToken: Fd | undefined;
+
+/**
+ * Runs `f` (synchronously) with `token` given to every BPF_MAP_CREATE, BPF_PROG_LOAD and
+ * BPF_BTF_LOAD that names none: how feature probes run for a load through a token, in a user
+ * namespace where nothing loads without one.
+ */
+export function withToken<T>(token: Fd | undefined, f: () => T): T {
+  const outer = ambientToken;
+  ambientToken = token;
+  try {
+    return f();
+  } finally {
+    ambientToken = outer;
+  }
+}
+
+/** The token withToken() is running with, if any. */
+export function currentToken(): Fd | undefined {
+  return ambientToken;
 }
 
 // The element commands go through the addon's bpfElem, which builds the attr (map_fd, key,
@@ -402,9 +440,14 @@ export function progLoadAsync(
   return loadWithLogAsync(progLoadSpec(attr, bufs), log);
 }
 
-function progLoadSpec(attr: PointerFree<ProgLoadAttr>, bufs: ProgLoadBuffers): LoadWithLog {
+function progLoadSpec(given: PointerFree<ProgLoadAttr>, bufs: ProgLoadBuffers): LoadWithLog {
   if (bufs.insns.byteLength % 8 !== 0)
     throw new EbpfError(`instructions are ${bufs.insns.byteLength} bytes, not a multiple of 8`);
+  const t = ambientToken?.fd;
+  const attr =
+    t !== undefined && given.prog_token_fd === undefined
+      ? { ...given, prog_token_fd: t, prog_flags: (given.prog_flags ?? 0) | BPF_F_TOKEN_FD }
+      : given;
   return {
     cmd: BpfCmd.PROG_LOAD,
     layout: PROG_LOAD_ATTR,
@@ -425,12 +468,18 @@ function progLoadSpec(attr: PointerFree<ProgLoadAttr>, bufs: ProgLoadBuffers): L
 }
 
 /** BPF_BTF_LOAD. Requires Linux 4.18. */
-export function btfLoad(btf: Uint8Array, log?: LogOptions, flags = 0): { fd: Fd; log: string } {
+export function btfLoad(
+  btf: Uint8Array,
+  log?: LogOptions,
+  flags = 0,
+  token: number | undefined = ambientToken?.fd,
+): { fd: Fd; log: string } {
+  const withToken = token !== undefined ? { btf_token_fd: token, btf_flags: flags | BPF_F_TOKEN_FD } : {};
   return loadWithLog(
     {
       cmd: BpfCmd.BTF_LOAD,
       layout: BTF_LOAD_ATTR,
-      write: (a) => writeBtfLoadAttr(a.view, { btf_size: btf.byteLength, btf_flags: flags }),
+      write: (a) => writeBtfLoadAttr(a.view, { btf_size: btf.byteLength, btf_flags: flags, ...withToken }),
       ptrs: { btf },
       logBuf: 'btf_log_buf',
       logLevel: 'btf_log_level',

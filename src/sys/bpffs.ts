@@ -1,7 +1,7 @@
 // Pin directories: checked to be on a bpffs before anything is made, and bpffs mounted at
 // /sys/fs/bpf when it is missing and the caller may mount (as bpftool does).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { EbpfError } from '../errors.js';
 
@@ -59,6 +59,37 @@ export function bpffsAncestor(dir: string): string {
 }
 
 /**
+ * The directories mkdir -p would make for the pin directory `dir`, outermost first, after
+ * checking that it lies on a bpffs (bpffsAncestor, which may mount one).
+ */
+export function missingPinDirs(dir: string): string[] {
+  const full = resolve(dir);
+  const base = bpffsAncestor(dir);
+  const out: string[] = [];
+  let p = base;
+  for (const part of full.slice(base.length).split('/')) {
+    if (part === '') continue;
+    p = p === '/' ? `/${part}` : `${p}/${part}`;
+    out.push(p);
+  }
+  return out;
+}
+
+/**
+ * The root of the bpffs mount that holds `path` (or its deepest existing ancestor): where a load
+ * keeps its pending pin journal, found again by the next load whatever directories it pins in.
+ */
+export function bpffsMountRoot(path: string): string {
+  let p = bpffsAncestor(path);
+  const dev = statSync(p).dev;
+  for (;;) {
+    const up = dirname(p);
+    if (up === p || !onBpffs(up) || statSync(up).dev !== dev) return p;
+    p = up;
+  }
+}
+
+/**
  * mkdir -p for a pin directory, which must lie on a bpffs: the check comes before any directory
  * is made (sysfs's empty /sys/fs/bpf, with no bpffs on it, answers ENOENT to every mkdir, and
  * Node's recursive mkdir loops on that forever). A path under /sys/fs/bpf with no bpffs there
@@ -66,16 +97,8 @@ export function bpffsAncestor(dir: string): string {
  * failure later can remove them (see removeDirs).
  */
 export function makePinDirs(dir: string): string[] {
-  const full = resolve(dir);
-  const base = bpffsAncestor(dir);
   const created: string[] = [];
-  const rest = full
-    .slice(base.length)
-    .split('/')
-    .filter((s) => s !== '');
-  let p = base;
-  for (const part of rest) {
-    p = p === '/' ? `/${part}` : `${p}/${part}`;
+  for (const p of missingPinDirs(dir)) {
     try {
       mkdirSync(p);
     } catch (e) {

@@ -1,5 +1,6 @@
 // SyscallError: a failed system call, named by command and errno (`BPF_MAP_CREATE: EPERM`), with
 // a hint where the errno usually means one thing (missing privilege, kernel too old).
+import { readFileSync } from 'node:fs';
 import { EbpfError, type Location } from '../errors.js';
 import { E, errnoMessage, errnoName } from './errno.js';
 import { chargedMemlockLimit } from './memlock.js';
@@ -40,6 +41,8 @@ function defaultHint(command: string, errno: number): string | undefined {
       // trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) is a kernel that cannot make them.
       if (process.geteuid?.() === 0) {
         if (memlock !== undefined) return memlock;
+        if (inUserNamespace())
+          return 'root of a user namespace, which has no BPF privileges of its own: load through a BPF token (tokenPath, LIBBPF_BPF_TOKEN_PATH) from a bpffs that delegates this';
         return command === 'BPF_PROG_LOAD'
           ? 'refused although running as root: lockdown, or for fentry/fexit/fmod_ret/lsm/freplace a kernel that cannot build BPF trampolines'
           : 'refused although running as root (lockdown, an LSM, or unprivileged-BPF settings)';
@@ -90,4 +93,13 @@ export class SyscallError extends EbpfError {
 /** True when `err` is a SyscallError with this errno. */
 export function isErrno(err: unknown, errno: number): boolean {
   return err instanceof SyscallError && err.errno === errno;
+}
+
+/** Whether this process is in a user namespace other than the initial one (whose map is the identity). */
+function inUserNamespace(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') !== '0 0 4294967295';
+  } catch {
+    return false;
+  }
 }

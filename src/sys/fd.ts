@@ -1,5 +1,6 @@
 // Fd: the owner of one kernel descriptor. Closing is explicit (close() or `using`) and idempotent.
 import { EbpfError } from '../errors.js';
+import { SyscallError } from './error.js';
 import { native } from './native.js';
 
 export class Fd {
@@ -28,6 +29,21 @@ export class Fd {
     this.#fd = -1;
     // close(2) releases the descriptor even when it reports an error, so there is no retry.
     native().close(fd);
+  }
+
+  /**
+   * A new descriptor for the same open file (close-on-exec), owned by the caller: it keeps the
+   * kernel object alive and its number reserved however this one is closed.
+   */
+  dup(): Fd {
+    return Fd.dup(this.fd);
+  }
+
+  /** A close-on-exec duplicate of descriptor number `fd`, owned by the caller. */
+  static dup(fd: number): Fd {
+    const r = native().dup(fd);
+    if (r < 0) throw new SyscallError('dup', -r);
+    return new Fd(r);
   }
 
   /** Gives up ownership without closing: the caller now owns the number. */

@@ -9,17 +9,21 @@ export function pageSize(): number {
 
 /**
  * Maps `length` bytes of `fd` at `offset` (MAP_SHARED, or MAP_PRIVATE with `private`, which
- * read-only sysfs files such as /sys/kernel/btf/vmlinux require). The result is an ArrayBuffer
- * over the mapping; munmap() detaches it, and a collected one is unmapped by its finalizer.
+ * read-only sysfs files such as /sys/kernel/btf/vmlinux require). With `at`, the mapping must
+ * start at that address (MAP_FIXED_NOREPLACE: EEXIST when something is mapped there already,
+ * never replacing it). The result is an ArrayBuffer over the mapping; munmap() detaches it, and a
+ * collected one is unmapped by its finalizer.
  */
 export function mmap(
   fd: number,
   length: number,
-  opts: { write?: boolean; offset?: number; private?: boolean } = {},
+  opts: { write?: boolean; offset?: number; private?: boolean; at?: bigint } = {},
 ): ArrayBuffer {
   const n = native();
   const prot = n.PROT_READ | (opts.write ? n.PROT_WRITE : 0);
-  const r = n.mmap(fd, length, prot, opts.private ? n.MAP_PRIVATE : n.MAP_SHARED, opts.offset ?? 0);
+  let flags = opts.private ? n.MAP_PRIVATE : n.MAP_SHARED;
+  if (opts.at !== undefined) flags |= n.MAP_FIXED_NOREPLACE;
+  const r = n.mmap(fd, length, prot, flags, opts.offset ?? 0, opts.at ?? 0n);
   if (typeof r === 'number') throw new SyscallError('mmap', -r);
   return r;
 }
@@ -28,4 +32,9 @@ export function mmap(
 export function munmap(buffer: ArrayBuffer): void {
   const r = native().munmap(buffer);
   if (r < 0) throw new SyscallError('munmap', -r);
+}
+
+/** The address at which a buffer from mmap() is mapped in this process. */
+export function mappedAddress(buffer: ArrayBuffer): bigint {
+  return native().addressOf(new Uint8Array(buffer));
 }

@@ -39,6 +39,12 @@ export interface NativeAddon {
   ): number;
   addressOf(buffer: Bytes): bigint;
   close(fd: number): number;
+  /** A close-on-exec duplicate of `fd`, or -errno. */
+  dup(fd: number): number;
+  /** An epoll descriptor (close-on-exec), or -errno. */
+  epollCreate(): number;
+  /** epoll_ctl with `fd` as the event's data: 0 or -errno. */
+  epollCtl(epfd: number, op: number, fd: number, events: number): number;
   ioctl(fd: number, request: number | bigint, arg?: number | bigint | Bytes): number;
   perfEventOpen(attr: Bytes, pid: number, cpu: number, groupFd: number, flags: number): number;
   /** An external ArrayBuffer over the mapping, or -errno. */
@@ -48,6 +54,7 @@ export interface NativeAddon {
     prot: number,
     flags: number,
     offset: number | bigint,
+    addr?: bigint,
   ): ArrayBuffer | number;
   /** Detaches the ArrayBuffer, then unmaps it. 0 or -errno. */
   munmap(buffer: ArrayBuffer): number;
@@ -68,6 +75,7 @@ export interface NativeAddon {
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;
   readonly MAP_PRIVATE: number;
+  readonly MAP_FIXED_NOREPLACE: number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly UV_DISCONNECT: number;

@@ -48,7 +48,8 @@ test('RLIMIT_MEMLOCK is raised where the kernel charges BPF memory to it, and na
 
   BpfMap.create({ type: MapType.ARRAY, keySize: 4, valueSize: 1024, maxEntries: 1024 }).close();
   assert.equal(getMemlockRlimit().soft, charged ? RLIM_INFINITY : KiB64, charged ? 'raised' : 'left alone');
-  loadObject(join(TESTDATA, 'calls-el.o')).close();
+  // (calls.c's xdp_loop passes a callback, which kernels before 5.13 lack: test/features.test.ts.)
+  loadObject(join(TESTDATA, 'calls-el.o'), { programs: ['xdp_calls', 'tc_calls'] }).close();
   assert.equal(
     haveFeature(MEMCG_ACCOUNTING),
     !charged,
