@@ -50,6 +50,23 @@ export class NotSupportedError extends EbpfError {}
  * An option given to a library call has a value it cannot take (`attachXdp(prog, 'lo', { mode:
  * 'genric' })`): names the option, the value, and what it allows.
  */
+/** A value as an error message shows it; never throws (an object without toString, a symbol). */
+function showValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of ${value.byteLength} bytes`;
+  if (typeof value === 'object' && value !== null) {
+    const name =
+      Object.getPrototypeOf(value) === Object.prototype
+        ? 'an object'
+        : `a ${(value.constructor as { name?: string } | undefined)?.name ?? 'null-prototype'} object`;
+    return name;
+  }
+  return String(value);
+}
+
 export class OptionError extends EbpfError {
   /** The option's name as the call spells it: `mode`, `logLevel`, `cpu`. */
   readonly option: string;
@@ -57,8 +74,7 @@ export class OptionError extends EbpfError {
   /** The values it takes, where they are a list. */
   readonly allowed: readonly string[] | undefined;
   constructor(option: string, value: unknown, expected: string | readonly string[], location: Location = {}) {
-    const shown =
-      typeof value === 'string' ? `'${value}'` : typeof value === 'bigint' ? `${value}n` : String(value);
+    const shown = showValue(value);
     const want =
       typeof expected === 'string' ? expected : `one of ${expected.map((v) => `'${v}'`).join(', ')}`;
     super(`option ${option}: ${shown} is not ${want}`, location);

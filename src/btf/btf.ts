@@ -437,7 +437,10 @@ export class Btf {
     }
   }
 
-  /** Encode back to bytes; a parsed, unmodified BTF comes back byte for byte. */
+  /**
+   * Encode back to bytes; a parsed, unmodified BTF comes back byte for byte when its type names
+   * are UTF-8 (a name that is not is read with U+FFFD in place of the bad bytes, and written so).
+   */
   marshal(): Uint8Array {
     const b = new BtfBuilder({
       littleEndian: this.littleEndian,

@@ -63,6 +63,8 @@ class PathError extends Error {
 
 interface Node {
   size: number;
+  /** Bytes from its offset the node touches when that is not `size` (a bitfield: size 0). */
+  end?: number;
   read(v: DataView, off: number): unknown;
   /** The bytes are zero when called. */
   write(v: DataView, off: number, x: unknown): void;
@@ -89,6 +91,8 @@ function show(x: unknown): string {
 
 function buildCodec(node: Node, typeId: number, root: string, fast?: CompiledNode): Codec {
   const size = node.size;
+  /** Bytes a read touches: `size`, or more for a DATASEC not laid out yet (size 0). */
+  const need = Math.max(size, node.end ?? 0);
   const wrap = (e: unknown): unknown =>
     e instanceof PathError ? new CodecError(e.reason, root + e.path, e.typeId ?? (typeId || undefined)) : e;
   const zero = (view: DataView, offset: number): void => {
@@ -99,8 +103,8 @@ function buildCodec(node: Node, typeId: number, root: string, fast?: CompiledNod
   const fastWrite = fast?.write;
   const fastFull = fast?.full === true;
   const encodeView = (value: unknown, view: DataView, offset: number): void => {
-    if (offset < 0 || offset + size > view.byteLength) {
-      throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${size} at ${offset}`, root);
+    if (offset < 0 || offset + need > view.byteLength) {
+      throw new CodecError(`buffer of ${view.byteLength} bytes has no room for ${need} at ${offset}`, root);
     }
     if (value instanceof Uint8Array) {
       if (value.length !== size) throw new CodecError(`expected ${size} bytes, got ${value.length}`, root);
@@ -129,8 +133,8 @@ function buildCodec(node: Node, typeId: number, root: string, fast?: CompiledNod
   };
   const read = fast?.read ?? node.read;
   const decodeView = (view: DataView, offset: number): unknown => {
-    if (offset < 0 || offset + size > view.byteLength) {
-      throw new CodecError(`need ${size} bytes at ${offset}, buffer has ${view.byteLength}`, root);
+    if (offset < 0 || offset + need > view.byteLength) {
+      throw new CodecError(`need ${need} bytes at ${offset}, buffer has ${view.byteLength}`, root);
     }
     return read(view, offset);
   };
@@ -351,6 +355,7 @@ function bitfieldNode(bitOff: number, bits: number, signed: boolean, asBigint: b
   };
   return {
     size: 0,
+    end: first + span,
     read(v, o) {
       const raw = readRaw(v, o);
       const val = signed ? BigInt.asIntN(bits, raw) : raw;
@@ -401,6 +406,11 @@ class Compiler {
     const t = this.resolve(id);
     switch (t.kind) {
       case 'INT':
+        if (t.bitsOffset + t.bits > t.size * 8)
+          fail(
+            `integer of ${t.size} bytes has bits [${t.bitsOffset}, ${t.bitsOffset + t.bits}) past its end`,
+            t.id,
+          );
         if (t.bitsOffset !== 0 || t.bits !== t.size * 8) {
           return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size };
         }
@@ -425,7 +435,14 @@ class Compiler {
           if (v.kind !== 'VAR') continue;
           fields.push({ name: v.name, node: this.node(vs.type, depth + 1), offset: vs.offset });
         }
-        return structNode(t.size, fields, [], false);
+        if (t.size > 0) {
+          within(t, fields);
+          return structNode(t.size, fields, [], false);
+        }
+        // An object's DATASEC has size 0 until a loader lays it out: it keeps size 0 (a map
+        // value of another size is read as bytes), but reads stay inside what its variables need.
+        const end = Math.max(0, ...fields.map((f) => f.offset + (f.node.end ?? f.node.size)));
+        return { ...structNode(0, fields, [], false), end };
       }
       default:
         return fail(`a ${t.kind} type has no value representation`, t.id);
@@ -468,18 +485,45 @@ class Compiler {
   private struct(t: Type & { kind: 'STRUCT' | 'UNION' }, depth: number): Node {
     const fields: Field[] = [];
     const inline: Field[] = [];
+    /** Bits each member holds, [start, end): a struct's must not overlap (see below). */
+    const spans: { name: string; start: number; end: number }[] = [];
     for (const m of t.members) {
       const byteOff = m.bitsOffset >> 3;
       const mt = this.resolve(m.type);
+      let node: Node;
       if (m.name === '') {
         // Anonymous struct/union: its members read and write as the parent's, as in C.
-        if (mt.kind === 'STRUCT' || mt.kind === 'UNION') {
-          inline.push({ name: '', node: this.node(m.type, depth + 1), offset: byteOff });
-        }
-        continue; // unnamed padding bitfield
+        if (mt.kind !== 'STRUCT' && mt.kind !== 'UNION') continue; // unnamed padding bitfield
+        node = this.node(m.type, depth + 1);
+        inline.push({ name: '', node, offset: byteOff });
+      } else {
+        node = this.member(m, mt, depth);
+        fields.push({ name: m.name, node, offset: byteOff });
       }
-      fields.push({ name: m.name, node: this.member(m, mt, depth), offset: byteOff });
+      let bits = m.bitfieldSize;
+      if (bits === 0) bits = mt.kind === 'INT' && mt.bits !== mt.size * 8 ? mt.bits : node.size * 8;
+      spans.push({
+        name: m.name === '' ? 'anonymous member' : `'${m.name}'`,
+        start: m.bitsOffset,
+        end: m.bitsOffset + bits,
+      });
     }
+    // Members of a struct that share bits (a damaged file; no compiler makes them, though the
+    // kernel only checks that offsets do not decrease) cannot all be written back: writing one
+    // changes what the other decodes to.
+    if (t.kind === 'STRUCT') {
+      spans.sort((a, b) => a.start - b.start || a.end - b.end);
+      for (let i = 1; i < spans.length; i++) {
+        const [a, b] = [spans[i - 1]!, spans[i]!];
+        if (b.start < a.end && b.end > b.start && a.end > a.start)
+          fail(
+            `member ${b.name} (bits ${b.start}..${b.end}) overlaps member ${a.name} (bits ${a.start}..${a.end})`,
+            t.id,
+          );
+      }
+    }
+    within(t, fields);
+    within(t, inline);
     return structNode(t.size, fields, inline, t.kind === 'UNION');
   }
 
@@ -507,6 +551,22 @@ class Compiler {
       return enumOver(raw, mt.values, mt.size, mt.signed, mt.id);
     }
     return fail(`bitfield member '${m.name}' of kind ${mt.kind} is not supported`, mt.id);
+  }
+}
+
+/**
+ * Every field inside its struct, union or section: the codec reads and writes `size` bytes, so a
+ * member BTF places past them (the kernel refuses such BTF; a damaged file has it) is refused here
+ * rather than read from beyond the value.
+ */
+function within(t: { kind: string; id: number; size: number }, fields: readonly Field[]): void {
+  for (const f of fields) {
+    const end = f.offset + (f.node.end ?? f.node.size);
+    if (f.offset < 0 || end > t.size)
+      fail(
+        `${f.name === '' ? 'anonymous member' : `member '${f.name}'`} at byte ${f.offset} ends at byte ${end}, past the ${t.kind.toLowerCase()}'s ${t.size} bytes`,
+        t.id,
+      );
   }
 }
 
@@ -591,6 +651,7 @@ function enumOver(
   }
   return {
     size: int.size,
+    ...(int.end !== undefined && { end: int.end }),
     read(v, o) {
       const n = int.read(v, o) as number | bigint;
       return byValue.get(n.toString()) ?? n;

@@ -149,6 +149,9 @@ export class Layout {
    * Anonymous bitfields that move a compiler from bit `cur` to bit `next` of struct `typeId`,
    * where the next member has alignment `nextAlign`. Each entry is a `type: bits;` declaration.
    */
+  /** Padding bits the whole output may still have (see MAX_PADDING_BITS). */
+  private paddingLeft = 2 * MAX_PADDING_BITS;
+
   padding(cur: number, next: number, nextAlign: number, inBitfield: boolean, typeId: number): string[] {
     const out: string[] = [];
     // libbpf computes bit offsets in C ints; wrapping the same way keeps a malformed size (say
@@ -158,6 +161,10 @@ export class Layout {
     if (cur >= next) return out;
     if (next - cur > MAX_PADDING_BITS)
       throw new BtfError(`${next - cur} bits of padding in one gap`, { typeId });
+    // And all gaps together: many types each with a gap just under the bound are as bad.
+    this.paddingLeft -= next - cur;
+    if (this.paddingLeft < 0)
+      throw new BtfError(`more than ${2 * MAX_PADDING_BITS} bits of padding in all types`, { typeId });
     const pads: [string, number][] = [
       ['long', this.pointerSize * 8],
       ['int', 32],

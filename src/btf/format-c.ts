@@ -98,6 +98,14 @@ class CWriter {
   private readonly tagCounts = new Map<string, number>();
   private readonly identCounts = new Map<string, number>();
   private queue: number[] = [];
+  /**
+   * Anonymous structs and unions written inline so far. C can write one only where it is used,
+   * so each is inlined once in BTF a compiler made; BTF that refers to one anonymous type from
+   * many places (the kernel allows it) would be written again at each, and a chain of them grows
+   * the text exponentially: past this bound the formatter refuses instead of hanging.
+   */
+  private inlined = 0;
+  private readonly maxInlined: number;
 
   constructor(
     count: number,
@@ -108,6 +116,7 @@ class CWriter {
     this.emit = new Uint8Array(count);
     this.fwdEmitted = new Uint8Array(count);
     this.referenced = new Uint8Array(count);
+    this.maxInlined = 2 * count + 64;
     this.order[0] = Order.Ordered;
     this.emit[0] = Emit.Emitted;
     for (let id = 1; id < count; id++) this.markReferences(get(id));
@@ -321,6 +330,13 @@ class CWriter {
     let off = 0;
     let prevBitfield = false;
     for (const m of t.members) {
+      // The kernel refuses such a member ("Member exceeds struct_size"); written out, the padding
+      // before it would be one line per 8 bytes up to 512 MiB.
+      if (m.bitsOffset > t.size * 8)
+        throw new BtfError(
+          `member ${m.name === '' ? '(anonymous)' : m.name} of ${t.kind.toLowerCase()} [${id}] starts at bit ${m.bitsOffset}, past its end (${t.size} bytes)`,
+          { section: '.BTF', typeId: id },
+        );
       const mAlign = packed ? 1 : this.layout.alignOf(m.type);
       const pads = this.layout.padding(off, m.bitsOffset, mAlign, prevBitfield && m.bitfieldSize !== 0, id);
       for (const p of pads) parts.push('\n', indent, p);
@@ -440,6 +456,11 @@ class CWriter {
         case 'STRUCT':
         case 'UNION':
           this.prefixMods(parts, decls);
+          if (t.name === '' && ++this.inlined > this.maxInlined)
+            throw new BtfError(
+              `anonymous ${t.kind === 'STRUCT' ? 'struct' : 'union'} [${id}] is used from more places than C can write it (${this.maxInlined} inline definitions written)`,
+              { section: '.BTF', typeId: id },
+            );
           parts.push(t.name === '' ? this.structDef(id, t, lvl) : this.structFwd(id, t));
           break;
         case 'ENUM':

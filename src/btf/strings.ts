@@ -104,6 +104,8 @@ export class StringTableBuilder {
   private length = 0;
   private readonly offsets = new Map<string, number>();
   private readonly start: number;
+  /** The table it was seeded with, searched for names that are the tail of another string. */
+  private readonly seed: Uint8Array | undefined;
 
   constructor(
     private readonly base?: StringTable,
@@ -112,6 +114,7 @@ export class StringTableBuilder {
     this.start = base ? base.end : 0;
     if (seed && seed.length > 0) {
       const copy = seed.slice();
+      this.seed = copy;
       this.append(copy);
       let i = 0;
       while (i < copy.length) {
@@ -148,6 +151,18 @@ export class StringTableBuilder {
     if (known !== undefined) return known;
     const inBase = this.base?.find(s);
     if (inBase !== undefined) return inBase;
+    // The tail of a longer string in the seeded table: names may share it (the kernel takes any
+    // offset into the table), and reusing it is what keeps a parsed BTF byte for byte.
+    if (this.seed !== undefined && s.length > 0) {
+      const enc = encoder.encode(s);
+      const needle = new Uint8Array(enc.length + 1);
+      needle.set(enc);
+      const at = Buffer.from(this.seed.buffer, this.seed.byteOffset, this.seed.byteLength).indexOf(needle);
+      if (at >= 0) {
+        this.offsets.set(s, this.start + at);
+        return this.start + at;
+      }
+    }
     const off = this.start + this.length;
     // Nearly every name is ASCII: its characters are its bytes, written in place.
     this.reserve(s.length + 1);

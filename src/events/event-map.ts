@@ -6,6 +6,7 @@ import { mapTypeName } from '../constants.js';
 import { EbpfError } from '../errors.js';
 import { mapGetInfo } from '../sys/bpf.js';
 import { Fd } from '../sys/fd.js';
+import { checkArgument } from '../internal/options.js';
 
 /** A map handle (BpfMap, or anything with an `fd`), an Fd, or a descriptor number. */
 export type EventMapLike = number | Fd | { readonly fd: Fd | number };
@@ -19,6 +20,19 @@ export interface EventMap {
 }
 
 function fdNumber(m: EventMapLike): number {
+  const isFd = (x: unknown): boolean =>
+    typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0x7fffffff;
+  checkArgument(
+    'open',
+    'map',
+    m,
+    'a map: a BpfMap, an Fd or a descriptor number',
+    isFd(m) ||
+      m instanceof Fd ||
+      (typeof m === 'object' &&
+        m !== null &&
+        (isFd((m as { fd?: unknown }).fd) || (m as { fd?: unknown }).fd instanceof Fd)),
+  );
   if (typeof m === 'number') return m;
   const fd = m instanceof Fd ? m : m.fd;
   if (typeof fd === 'number') return fd;

@@ -2,6 +2,7 @@
 // whose probe asks the running kernel once; the answer is memoised for the process.
 import { release } from 'node:os';
 import { NotSupportedError } from '../errors.js';
+import { checkArgument } from '../internal/options.js';
 import { currentToken } from '../sys/bpf.js';
 import { E } from '../sys/errno.js';
 import { SyscallError } from '../sys/error.js';
@@ -53,6 +54,7 @@ export function feature(name: string, version: string, probe: Probe, config?: st
 
 /** Whether the running kernel has `f`, asking it on first use only. */
 export function haveFeature(f: Feature): boolean {
+  checkArgument('haveFeature', 'feature', f, 'a Feature (from ebpf/features)', probes.has(f));
   const answers = cache();
   const known = answers.get(f);
   if (known !== undefined) return known;

@@ -6,6 +6,7 @@ import { pageSize } from '../sys/mmap.js';
 import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
+import { checkArgument } from '../internal/options.js';
 
 const array = (extra: MapCreateAttr = {}): MapCreateAttr => ({
   map_type: MapType.ARRAY,
@@ -93,6 +94,14 @@ const mapTypes = new Map<number, Feature>();
 
 /** The probe for one map type, made on first request. `version` is what the docs say. */
 export function mapTypeFeature(type: number, version: string): Feature {
+  checkArgument(
+    'mapTypeFeature',
+    'type',
+    type,
+    'a map type (MapType)',
+    Number.isInteger(type) && type >= 0 && type <= 0xffffffff,
+  );
+  checkArgument('mapTypeFeature', 'version', version, 'a kernel version string', typeof version === 'string');
   let f = mapTypes.get(type);
   if (f === undefined) {
     f = feature(mapTypeName(type), version, () => attempt(() => mapCreate(minimalMap(type))));

@@ -15,6 +15,7 @@ import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
 import { program } from './insns.js';
+import { checkArgument } from '../internal/options.js';
 
 const RETURN_0 = program(asm.mov64Imm(R0, 0), asm.exit());
 
@@ -113,6 +114,20 @@ const progTypes = new Map<number, Feature>();
 
 /** The probe for one program type (loads `return 0`), made on first request. */
 export function progTypeFeature(type: number, version: string): Feature {
+  checkArgument(
+    'progTypeFeature',
+    'type',
+    type,
+    'a program type (ProgType)',
+    Number.isInteger(type) && type >= 0 && type <= 0xffffffff,
+  );
+  checkArgument(
+    'progTypeFeature',
+    'version',
+    version,
+    'a kernel version string',
+    typeof version === 'string',
+  );
   let f = progTypes.get(type);
   if (f === undefined) {
     // Syscall programs load only sleepable.
@@ -148,6 +163,22 @@ const helpers = new Map<string, Feature>();
 
 /** The probe for helper `id` in programs of `type`. */
 export function helperFeature(type: number, id: number, name: string, version: string): Feature {
+  checkArgument(
+    'helperFeature',
+    'type',
+    type,
+    'a program type (ProgType)',
+    Number.isInteger(type) && type >= 0 && type <= 0xffffffff,
+  );
+  checkArgument(
+    'helperFeature',
+    'id',
+    id,
+    'a helper id',
+    Number.isInteger(id) && id >= 0 && id <= 0x7fffffff,
+  );
+  checkArgument('helperFeature', 'name', name, 'a helper name', typeof name === 'string');
+  checkArgument('helperFeature', 'version', version, 'a kernel version string', typeof version === 'string');
   const key = `${type}:${id}`;
   let f = helpers.get(key);
   if (f === undefined) {

@@ -3,6 +3,7 @@
 import { EbpfError } from '../errors.js';
 import type { ObjectSpec, ObjectTypes } from '../object/spec.js';
 import { FINGERPRINT_PARTS, objectShapes, shapesFingerprint } from './object-shapes.js';
+import { checkArgument } from '../internal/options.js';
 
 /** What a generated module knows of the object it was generated from. */
 export interface GeneratedTypesCheck {
@@ -27,6 +28,22 @@ export function withObjectTypes<T extends ObjectTypes>(
   spec: ObjectSpec,
   check: GeneratedTypesCheck,
 ): ObjectSpec<T> {
+  checkArgument(
+    'withObjectTypes',
+    'spec',
+    spec,
+    'an ObjectSpec',
+    typeof spec === 'object' && spec !== null && Array.isArray((spec as { programs?: unknown }).programs),
+  );
+  checkArgument(
+    'withObjectTypes',
+    'check',
+    check,
+    'the check a generated module exports',
+    typeof check === 'object' &&
+      check !== null &&
+      typeof (check as { fingerprint?: unknown }).fingerprint === 'string',
+  );
   const have = shapesFingerprint(objectShapes(spec, { records: check.records }));
   if (have !== check.fingerprint) {
     const parts = (s: string): Map<string, string> =>

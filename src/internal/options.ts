@@ -68,3 +68,46 @@ export function checkOffset(option: string, value: unknown, location: Location =
   if (typeof value === 'bigint' && value >= 0n && value < 1n << 64n) return value;
   throw new OptionError(option, value, 'a whole number >= 0 (number or bigint)', location);
 }
+
+/**
+ * An argument of a public call that is not what the call takes (a JavaScript caller, or `any`,
+ * can hand anything): an OptionError naming the call and the argument, instead of a TypeError
+ * from deep inside.
+ */
+export function checkArgument(
+  call: string,
+  name: string,
+  value: unknown,
+  expected: string,
+  ok: boolean,
+): void {
+  if (!ok) throw new OptionError(`${call}(${name})`, value, expected);
+}
+
+/** The options argument: undefined or an object. */
+export function checkOptionsArgument(call: string, value: unknown, name = 'options'): void {
+  checkArgument(
+    call,
+    name,
+    value,
+    'an object',
+    value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value)),
+  );
+}
+
+/** A handle with a descriptor (Program, BpfMap, Link...): an object whose `fd` is an Fd-like object. */
+export function isHandle(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const fd = (value as { fd?: unknown }).fd;
+  return typeof fd === 'object' && fd !== null && typeof (fd as { fd?: unknown }).fd === 'number';
+}
+
+/** A kernel object id: an integer from 1 to 2^32-1. */
+export function isObjectId(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 0xffffffff;
+}
+
+/** A filesystem path: a non-empty string without NUL. */
+export function isPath(value: unknown): boolean {
+  return typeof value === 'string' && value.length > 0 && !value.includes('\0');
+}

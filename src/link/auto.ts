@@ -21,6 +21,8 @@ import { attachUprobeMulti, globRegExp } from './uprobe-multi.js';
 import { parseUprobeTarget } from './uprobe-target.js';
 import { attachUsdt, parseUsdtTarget } from './usdt.js';
 import { attachXdp, type XdpMode } from './xdp.js';
+import { checkProgramArgument } from './link.js';
+import { checkArgument, checkOptionsArgument } from '../internal/options.js';
 
 export interface AutoAttachOptions {
   /** The cgroup v2 directory for cgroup programs (cgroup_skb/*, cgroup/*, sockops). */
@@ -107,6 +109,8 @@ const missingTarget = (spec: ProgramSpec, example: string): EbpfError =>
  * their own functions.
  */
 export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttachOptions = {}): Attachment {
+  checkProgramArgument('autoAttach', program);
+  checkOptionsArgument('autoAttach', opts);
   const section = spec.section;
   const target = spec.attachTo;
   const prefix = section?.def.prefix ?? '';
@@ -225,6 +229,16 @@ export function autoAttach(program: Program, spec: ProgramSpec, opts: AutoAttach
 
 /** autoAttach for the program `name` of a loaded object, with the spec it was loaded from. */
 export function autoAttachLoaded(obj: LoadedObject, name: string, opts: AutoAttachOptions = {}): Attachment {
+  checkArgument(
+    'autoAttachLoaded',
+    'obj',
+    obj,
+    'a LoadedObject',
+    typeof (obj as { program?: unknown } | null)?.program === 'function' &&
+      (obj as { programRecords?: unknown }).programRecords instanceof Map,
+  );
+  checkArgument('autoAttachLoaded', 'name', name, 'a program name', typeof name === 'string');
+  checkOptionsArgument('autoAttachLoaded', opts);
   const program = obj.program(name);
   const spec = obj.programRecords.get(name)!.spec;
   return autoAttach(program, spec, { ...opts, object: obj });

@@ -10,13 +10,14 @@ import {
   BPF_F_ALLOW_OVERRIDE,
   BPF_F_REPLACE,
 } from '../constants.js';
-import { checkChoice, checkFlags } from '../internal/options.js';
+import { checkChoice, checkFlags, checkOptionsArgument } from '../internal/options.js';
 import { EbpfError, NotFoundError } from '../errors.js';
 import type { Program } from '../program/program.js';
 import { linkCreate, progAttach, progDetach, progGetFdById, progGetInfo } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { Link, type Attachment } from './link.js';
+import { checkProgramArgument } from './link.js';
 
 /**
  * Cgroup attach types by the names `bpftool cgroup attach` takes (`ingress`, `connect4`, ...); the
@@ -193,6 +194,8 @@ export function attachCgroup(
   attachType: string | number,
   opts: CgroupOptions = {},
 ): CgroupLink | CgroupProgAttachment {
+  checkProgramArgument('attachCgroup', program);
+  checkOptionsArgument('attachCgroup', opts);
   const at = { program: program.name };
   const mode = checkChoice('mode', opts.mode, CGROUP_MODES, at) ?? 'auto';
   const legacyFlags = checkFlags(

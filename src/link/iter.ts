@@ -11,6 +11,8 @@ import { iterCreate, linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 export interface IterOptions {
   /** bpf_map_elem, sockmap and map-backed iterators: the map to walk. */
@@ -98,6 +100,8 @@ export class IterLink extends Link {
  * `tid`/`pid` 5.19.
  */
 export function attachIter(program: Program, opts: IterOptions = {}): IterLink {
+  checkProgramArgument('attachIter', program);
+  checkOptionsArgument('attachIter', opts);
   requireProgramType(program, 'an iterator (TRACING, iter/...)', ProgType.TRACING);
   const info = iterInfo(opts);
   try {

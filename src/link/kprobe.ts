@@ -4,7 +4,13 @@
 // carries kprobe sessions (BPF_TRACE_KPROBE_SESSION, Linux 6.10).
 import { AttachType, ProgType } from '../constants.js';
 import { EbpfError, NotFoundError, NotSupportedError } from '../errors.js';
-import { checkBoolean, checkChoice, checkOffset, checkU64 } from '../internal/options.js';
+import {
+  checkBoolean,
+  checkChoice,
+  checkOffset,
+  checkOptionsArgument,
+  checkU64,
+} from '../internal/options.js';
 import { haveFeature, notSupportedMessage } from '../features/feature.js';
 import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
 import { KPROBE_MULTI_LINK } from '../features/links.js';
@@ -15,6 +21,7 @@ import type { Fd } from '../sys/fd.js';
 import { cStringPointers, perfEventOpenProbe } from '../sys/probe-event.js';
 import { Link, requireProgramType } from './link.js';
 import { attachToPerfEvent, pmuConfigBit, pmuType, ProbeLink } from './probe-link.js';
+import { checkProgramArgument } from './link.js';
 
 /** BPF_F_KPROBE_MULTI_RETURN: a kprobe_multi link whose program runs on return. */
 export const BPF_F_KPROBE_MULTI_RETURN = 1;
@@ -50,6 +57,8 @@ const unavailable = (why: string, program: string): NotSupportedError =>
  * an unknown function NotFoundError.
  */
 export function attachKprobe(program: Program, symbol: string, opts: KprobeOptions = {}): KprobeLink {
+  checkProgramArgument('attachKprobe', program);
+  checkOptionsArgument('attachKprobe', opts);
   const at = { program: program.name };
   const retprobe = checkBoolean('retprobe', opts.retprobe, at) ?? false;
   const offset = checkOffset('offset', opts.offset, at) ?? 0n;
@@ -90,6 +99,8 @@ export function attachKretprobe(
   symbol: string,
   opts: Omit<KprobeOptions, 'retprobe'> = {},
 ): KprobeLink {
+  checkProgramArgument('attachKretprobe', program);
+  checkOptionsArgument('attachKretprobe', opts);
   return attachKprobe(program, symbol, { ...opts, retprobe: true });
 }
 
@@ -149,6 +160,8 @@ export function attachKprobeMulti(
   symbols: readonly string[],
   opts: KprobeMultiOptions = {},
 ): KprobeMultiLink | KprobeGroup {
+  checkProgramArgument('attachKprobeMulti', program);
+  checkOptionsArgument('attachKprobeMulti', opts);
   checkBoolean('retprobe', opts.retprobe, { program: program.name });
   for (const c of opts.cookies ?? []) checkU64('cookies', c, { program: program.name });
   requireProgramType(program, 'a kprobe', ProgType.KPROBE);

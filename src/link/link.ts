@@ -9,6 +9,7 @@ import {
   type ProgType,
 } from '../constants.js';
 import { EbpfError } from '../errors.js';
+import { checkArgument, isHandle, isObjectId, isPath } from '../internal/options.js';
 import { removePin } from '../internal/pin.js';
 import type { Program } from '../program/program.js';
 import {
@@ -46,11 +47,23 @@ export interface Attachment extends Disposable {
   close(): void;
 }
 
+/** An OptionError unless `program` is a loaded program (a Program, or an object with its fd and type). */
+export function checkProgramArgument(call: string, program: unknown): asserts program is Program {
+  checkArgument(
+    call,
+    'program',
+    program,
+    'a Program (from a LoadedObject, or Program.fromFd/fromId/fromPin)',
+    isHandle(program) && typeof (program as { type?: unknown }).type === 'number',
+  );
+}
+
 /**
  * Throws unless `program` has one of `types`. The kernel refuses a wrong type too, but with a bare
  * EINVAL that names neither the program nor what the hook takes.
  */
 export function requireProgramType(program: Program, what: string, ...types: ProgType[]): void {
+  checkProgramArgument('attach', program);
   if (types.includes(program.type)) return;
   throw new EbpfError(`not ${what} program (${progTypeName(program.type)})`, { program: program.name });
 }
@@ -108,11 +121,13 @@ export class Link implements Attachment {
 
   /** Opens a link by id (BPF_LINK_GET_FD_BY_ID; needs CAP_SYS_ADMIN). Requires Linux 5.8. */
   static fromId(id: number): Link {
+    checkArgument('Link.fromId', 'id', id, 'a link id (an integer from 1 to 2^32-1)', isObjectId(id));
     return new Link(linkGetFdById(id));
   }
 
   /** Opens the link pinned at `path` (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin(path: string): Link {
+    checkArgument('Link.fromPin', 'path', path, 'a path in a bpffs', isPath(path));
     const fd = objGet(path);
     requireObjectKind(fd, 'link', path);
     const l = new Link(fd);

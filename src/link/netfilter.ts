@@ -8,6 +8,8 @@ import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 /** Protocol families (NFPROTO_*) netfilter links take. */
 export const NFPROTO = { IPV4: 2, IPV6: 10 } as const;
@@ -55,6 +57,8 @@ export function attachNetfilter(
   hook: string | number,
   opts: NetfilterOptions = {},
 ): NetfilterLink {
+  checkProgramArgument('attachNetfilter', program);
+  checkOptionsArgument('attachNetfilter', opts);
   requireProgramType(program, 'a netfilter', ProgType.NETFILTER);
   const hooknum = typeof hook === 'number' ? hook : HOOKS[hook];
   if (hooknum === undefined)

@@ -10,6 +10,8 @@ import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 export type NetkitSide = 'primary' | 'peer';
 
@@ -41,6 +43,8 @@ export function attachNetkit(
   side: NetkitSide,
   opts: NetkitOptions = {},
 ): NetkitLink {
+  checkProgramArgument('attachNetkit', program);
+  checkOptionsArgument('attachNetkit', opts);
   requireProgramType(program, 'a netkit (SCHED_CLS)', ProgType.SCHED_CLS);
   const ifindex = ifindexOf(device);
   try {

@@ -10,6 +10,7 @@ import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
+import { checkProgramArgument } from './link.js';
 
 export class NetnsLink extends Link {
   /** The namespace file it was attached through. */
@@ -67,6 +68,7 @@ function attachNetns(
 
 /** Attaches an SK_LOOKUP program to a network namespace. Requires Linux 5.9. */
 export function attachSkLookup(program: Program, netns = '/proc/self/ns/net'): NetnsLink {
+  checkProgramArgument('attachSkLookup', program);
   requireProgramType(program, 'an sk_lookup', ProgType.SK_LOOKUP);
   return attachNetns(program, netns, AttachType.SK_LOOKUP, 'sk_lookup', '5.9');
 }
@@ -76,6 +78,7 @@ export function attachSkLookup(program: Program, netns = '/proc/self/ns/net'): N
  * in place of the kernel's dissector. One per namespace. Requires Linux 5.8 for the link.
  */
 export function attachFlowDissector(program: Program, netns = '/proc/self/ns/net'): NetnsLink {
+  checkProgramArgument('attachFlowDissector', program);
   requireProgramType(program, 'a flow_dissector', ProgType.FLOW_DISSECTOR);
   return attachNetns(program, netns, AttachType.FLOW_DISSECTOR, 'flow_dissector', '5.8');
 }

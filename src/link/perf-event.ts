@@ -18,6 +18,8 @@ import {
 import { requireProgramType, type Attachment } from './link.js';
 import { attachToPerfEvent } from './probe-link.js';
 import { PerfEventLink } from './tracepoint.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 /** perf_event_attr.config for PERF_TYPE_SOFTWARE (enum perf_sw_ids). */
 export const PerfSwEvent = {
@@ -98,6 +100,8 @@ function readFd(fd: number, into: Uint8Array): void {
  * sampling every `samplePeriod` events or at `frequency` Hz.
  */
 export function attachPerfEvent(program: Program, opts: PerfEventOptions = {}): PerfEventAttachment {
+  checkProgramArgument('attachPerfEvent', program);
+  checkOptionsArgument('attachPerfEvent', opts);
   requireProgramType(program, 'a perf_event', ProgType.PERF_EVENT);
   if (opts.samplePeriod !== undefined && opts.frequency !== undefined)
     throw new EbpfError('perf_event: give samplePeriod or frequency, not both', { program: program.name });

@@ -18,6 +18,8 @@ import {
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType, type Attachment } from './link.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 export type SockmapHook = 'msg_verdict' | 'stream_parser' | 'stream_verdict' | 'skb_verdict';
 
@@ -101,6 +103,8 @@ export function attachSockmap(
   hook: SockmapHook,
   opts: SockmapOptions = {},
 ): SockmapLink | SockmapProgAttachment {
+  checkProgramArgument('attachSockmap', program);
+  checkOptionsArgument('attachSockmap', opts);
   const h = HOOKS[hook];
   requireProgramType(program, hook === 'msg_verdict' ? 'an sk_msg' : 'an sk_skb', h.progType);
   if (map.type !== MapType.SOCKMAP && map.type !== MapType.SOCKHASH)

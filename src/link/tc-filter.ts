@@ -6,11 +6,12 @@ import { rmSync } from 'node:fs';
 import { EbpfError, NotSupportedError, OptionError } from '../errors.js';
 import { ProgType } from '../constants.js';
 import type { Program } from '../program/program.js';
-import { checkInteger } from '../internal/options.js';
+import { checkInteger, checkOptionsArgument } from '../internal/options.js';
 import { pinObject } from '../sys/bpf.js';
 import { requireProgramType, type Attachment } from './link.js';
 import { ifindexOf, nameOf, type Device } from './netdev.js';
 import { checkTcDirection, type TcDirection } from './tcx.js';
+import { checkProgramArgument } from './link.js';
 
 export interface TcFilterOptions {
   /** Filter priority (1..65535): lower runs first. Default 1. */
@@ -111,6 +112,8 @@ export function attachTcFilter(
   direction: TcDirection,
   opts: TcFilterOptions = {},
 ): TcFilter {
+  checkProgramArgument('attachTcFilter', program);
+  checkOptionsArgument('attachTcFilter', opts);
   const at = { program: program.name };
   checkTcDirection(direction, program.name);
   const priority = checkInteger('priority', opts.priority, 1, 0xffff, at) ?? 1;

@@ -1,11 +1,12 @@
 // tc attachment that picks the mechanism: a tcx link where the kernel has one (6.6+), a clsact
 // qdisc with a cls_bpf filter where it does not.
 import type { Program } from '../program/program.js';
-import { checkChoice } from '../internal/options.js';
+import { checkChoice, checkOptionsArgument } from '../internal/options.js';
 import { NotSupportedError } from '../errors.js';
 import { attachTcFilter, type TcFilter, type TcFilterOptions } from './tc-filter.js';
 import { attachTcx, checkTcDirection, type TcDirection, type TcxLink, type TcxOptions } from './tcx.js';
 import type { Device } from './netdev.js';
+import { checkProgramArgument } from './link.js';
 
 export type TcMode = 'auto' | 'tcx' | 'legacy';
 
@@ -24,6 +25,8 @@ export function attachTc(
   direction: TcDirection,
   opts: TcOptions = {},
 ): TcxLink | TcFilter {
+  checkProgramArgument('attachTc', program);
+  checkOptionsArgument('attachTc', opts);
   const mode = checkChoice('mode', opts.mode, TC_MODES, { program: program.name }) ?? 'auto';
   checkTcDirection(direction, program.name);
   if (mode === 'legacy') return attachTcFilter(program, device, direction, opts);

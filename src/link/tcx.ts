@@ -1,7 +1,13 @@
 // tc attachment through a tcx bpf_link (BPF_LINK_CREATE with BPF_TCX_INGRESS / BPF_TCX_EGRESS): the
 // program runs on the device's ingress or egress path, without a qdisc. Requires Linux 6.6.
 import { AttachType, BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, ProgType } from '../constants.js';
-import { checkChoice, checkFlags, checkInteger, checkU64 } from '../internal/options.js';
+import {
+  checkChoice,
+  checkFlags,
+  checkInteger,
+  checkU64,
+  checkOptionsArgument,
+} from '../internal/options.js';
 import { requireFeature } from '../features/feature.js';
 import { TCX } from '../features/links.js';
 import type { Program } from '../program/program.js';
@@ -9,6 +15,7 @@ import { linkCreate } from '../sys/bpf.js';
 import type { Fd } from '../sys/fd.js';
 import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
+import { checkProgramArgument } from './link.js';
 
 export type TcDirection = 'ingress' | 'egress';
 
@@ -50,6 +57,8 @@ export function attachTcx(
   direction: TcDirection,
   opts: TcxOptions = {},
 ): TcxLink {
+  checkProgramArgument('attachTcx', program);
+  checkOptionsArgument('attachTcx', opts);
   const at = { program: program.name };
   checkTcDirection(direction, program.name);
   const flags = checkFlags('flags', opts.flags, TCX_FLAGS, at) ?? 0;

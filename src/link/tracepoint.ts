@@ -16,6 +16,7 @@ import {
   perfEventOpen,
 } from '../sys/perf.js';
 import { Link, requireProgramType, type Attachment } from './link.js';
+import { checkProgramArgument } from './link.js';
 
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
@@ -34,6 +35,7 @@ export class RawTracepointLink extends Link {
  * EXT (freplace, 5.6) or LSM (5.7). Requires Linux 4.17.
  */
 export function attachRawTracepoint(program: Program, name?: string): RawTracepointLink {
+  checkProgramArgument('attachRawTracepoint', program);
   requireProgramType(
     program,
     'a raw tracepoint, tp_btf, fentry/fexit/fmod_ret, freplace or lsm',
@@ -92,6 +94,7 @@ export class PerfEventLink implements Attachment {
 
 /** Attaches a TRACEPOINT program to `category/name` on every CPU. Requires Linux 4.7. */
 export function attachTracepoint(program: Program, category: string, name: string): PerfEventLink {
+  checkProgramArgument('attachTracepoint', program);
   requireProgramType(program, 'a tracepoint', ProgType.TRACEPOINT);
   const id = tracepointId(category, name);
   // pid -1, cpu 0: for tracepoints the program runs wherever the tracepoint fires.

@@ -17,6 +17,8 @@ import { Link, requireProgramType } from './link.js';
 import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
 import { attachUprobe, type UprobeLink } from './uprobe.js';
 import { readBinary, resolveBinary, symbolFileOffset, unversioned } from './uprobe-target.js';
+import { checkProgramArgument } from './link.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 /** BPF_F_UPROBE_MULTI_RETURN: the program runs when the functions return. */
 export const BPF_F_UPROBE_MULTI_RETURN = 1;
@@ -145,6 +147,8 @@ export function attachUprobeMulti(
   binary: string,
   opts: UprobeMultiOptions,
 ): UprobeMultiLink | UprobeGroup {
+  checkProgramArgument('attachUprobeMulti', program);
+  checkOptionsArgument('attachUprobeMulti', opts);
   requireProgramType(program, 'a uprobe (BPF_PROG_TYPE_KPROBE)', ProgType.KPROBE);
   const where = { program: program.name };
   if ((opts.symbols === undefined) === (opts.offsets === undefined))

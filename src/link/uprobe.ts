@@ -3,7 +3,13 @@
 // (PMU), 5.15 for a bpf_link and bpf_cookie.
 import { ProgType } from '../constants.js';
 import { NotSupportedError } from '../errors.js';
-import { checkBoolean, checkInteger, checkOffset, checkU64 } from '../internal/options.js';
+import {
+  checkBoolean,
+  checkInteger,
+  checkOffset,
+  checkU64,
+  checkOptionsArgument,
+} from '../internal/options.js';
 import type { Program } from '../program/program.js';
 import { SyscallError } from '../sys/error.js';
 import type { Fd } from '../sys/fd.js';
@@ -11,6 +17,7 @@ import { perfEventOpenProbe } from '../sys/probe-event.js';
 import { requireProgramType, type Link } from './link.js';
 import { attachToPerfEvent, pmuConfigBit, pmuType, ProbeLink } from './probe-link.js';
 import { readBinary, resolveBinary, symbolFileOffset } from './uprobe-target.js';
+import { checkProgramArgument } from './link.js';
 
 export interface UprobeOptions {
   /** The function to probe; without it `offset` is a file offset by itself. */
@@ -57,6 +64,8 @@ export class UprobeLink extends ProbeLink {
  * or .dynsym and its address turned into a file offset through the program headers.
  */
 export function attachUprobe(program: Program, binary: string, opts: UprobeOptions = {}): UprobeLink {
+  checkProgramArgument('attachUprobe', program);
+  checkOptionsArgument('attachUprobe', opts);
   const at = { program: program.name };
   checkOffset('offset', opts.offset, at);
   checkBoolean('retprobe', opts.retprobe, at);
@@ -114,5 +123,7 @@ export function attachUretprobe(
   binary: string,
   opts: Omit<UprobeOptions, 'retprobe'> = {},
 ): UprobeLink {
+  checkProgramArgument('attachUretprobe', program);
+  checkOptionsArgument('attachUretprobe', opts);
   return attachUprobe(program, binary, { ...opts, retprobe: true });
 }

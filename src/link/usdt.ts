@@ -21,6 +21,7 @@ import { attachUprobe, type UprobeLink } from './uprobe.js';
 import { readBinary, resolveBinary } from './uprobe-target.js';
 import { parseUsdtArgs, UsdtArgType, type UsdtArg } from './usdt-args.js';
 import { findUsdtSites, isPositionIndependent, usdtRuntimeAddress, type UsdtSite } from './usdt-notes.js';
+import { checkOptionsArgument } from '../internal/options.js';
 
 /** The maps <bpf/usdt.bpf.h> declares, by the names libbpf fills. */
 export const USDT_SPECS_MAP = '__bpf_usdt_specs';
@@ -262,6 +263,7 @@ export function attachUsdt(
   name: string,
   opts: UsdtOptions = {},
 ): UsdtLink {
+  checkOptionsArgument('attachUsdt', opts);
   const program = obj.program(programName);
   requireProgramType(program, 'a USDT (BPF_PROG_TYPE_KPROBE)', ProgType.KPROBE);
   const where = { program: programName };

@@ -8,11 +8,12 @@ import {
   XDP_FLAGS_SKB_MODE,
 } from '../constants.js';
 import type { Program } from '../program/program.js';
-import { checkChoice } from '../internal/options.js';
+import { checkChoice, checkOptionsArgument } from '../internal/options.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
 import { Link, requireProgramType } from './link.js';
 import { ifindexOf, type Device } from './netdev.js';
+import { checkProgramArgument } from './link.js';
 
 /**
  * generic: in the network stack after the skb is built (XDP_FLAGS_SKB_MODE), works on any device;
@@ -52,6 +53,8 @@ export class XdpLink extends Link {
  * already (EBUSY); the link detaches when closed, unless pinned.
  */
 export function attachXdp(program: Program, device: Device, opts: XdpOptions = {}): XdpLink {
+  checkProgramArgument('attachXdp', program);
+  checkOptionsArgument('attachXdp', opts);
   const mode = checkChoice('mode', opts.mode, XDP_MODES, { program: program.name }) ?? 'auto';
   requireProgramType(program, 'an XDP', ProgType.XDP);
   const ifindex = ifindexOf(device);

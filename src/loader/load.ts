@@ -58,6 +58,7 @@ import type { TraceEvent } from './trace.js';
 import { lastInstruction, sourceOf } from './verifier-log.js';
 import { fillKconfig, parseKernelConfig, readKernelConfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
+import { checkArgument, checkOptionsArgument, isPath } from '../internal/options.js';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -187,6 +188,18 @@ function readInput(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): 
  * memory to it (before 5.11: before the first probe or object), and the load's steps begun.
  */
 function startLoad(input: ObjectSpec | string | Uint8Array, opts: LoadOptions): ReturnType<Loader['load']> {
+  checkArgument(
+    'loadObject',
+    'input',
+    input,
+    'a path, the object file bytes (a Uint8Array) or an ObjectSpec',
+    isPath(input) ||
+      input instanceof Uint8Array ||
+      (typeof input === 'object' &&
+        input !== null &&
+        Array.isArray((input as { programs?: unknown }).programs)),
+  );
+  checkOptionsArgument('loadObject', opts);
   checkLoadOptions(opts);
   const { spec, elf } = readInput(input, opts);
   checkPinDirs(opts);

@@ -5,6 +5,7 @@ import type { AppliedCoreRelocation } from '../core/apply.js';
 import { formatCoreRelocation } from '../core/describe.js';
 import type { Reference } from '../object/index.js';
 import type { BtfChange } from './btf-fixup.js';
+import { checkArgument } from '../internal/options.js';
 
 export type TraceEvent =
   | { kind: 'object'; name: string; file: string | undefined; programs: number; maps: number }
@@ -66,6 +67,13 @@ function refText(r: Reference): string {
 
 /** One line (or a few) of text for an event, as `ebpf load --trace` prints it. */
 export function formatTraceEvent(e: TraceEvent): string {
+  checkArgument(
+    'formatTraceEvent',
+    'event',
+    e,
+    'a TraceEvent',
+    typeof (e as { kind?: unknown } | null)?.kind === 'string',
+  );
   switch (e.kind) {
     case 'object':
       return `object '${e.name}'${e.file !== undefined ? ` (${e.file})` : ''}: ${e.programs} programs, ${e.maps} maps`;

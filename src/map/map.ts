@@ -39,6 +39,7 @@ import { requireObjectKind } from '../sys/object-kind.js';
 import { codecFor, rawCodec, CodecError, type Codec, type TypeSource } from '../btf/codec.js';
 import { possibleCpus } from './cpus.js';
 import { FD_VALUE_MAP_TYPES, PERCPU_MAP_TYPES } from '../map-traits.js';
+import { checkArgument, checkOptionsArgument, isObjectId, isPath } from '../internal/options.js';
 
 /** Kept importable from here, where it lived before src/sys/kernel-btf.ts. */
 export { btfFromKernel };
@@ -310,6 +311,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * reading the map's info fails.
    */
   static fromFd<K = unknown, V = unknown>(fd: Fd, opts: MapOptions = {}): BpfMap<K, V> {
+    checkOptionsArgument('BpfMap.fromFd', opts);
     requireObjectKind(fd, 'map');
     try {
       return new BpfMap<K, V>(fd, readInfo(fd), opts);
@@ -321,11 +323,15 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Opens the map with this id (BPF_MAP_GET_FD_BY_ID; needs CAP_SYS_ADMIN). */
   static fromId<K = unknown, V = unknown>(id: number, opts: MapOptions = {}): BpfMap<K, V> {
+    checkArgument('BpfMap.fromId', 'id', id, 'a map id (an integer from 1 to 2^32-1)', isObjectId(id));
+    checkOptionsArgument('BpfMap.fromId', opts);
     return BpfMap.fromFd<K, V>(mapGetFdById(id), opts);
   }
 
   /** Opens the map pinned at `path` in a bpffs (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin<K = unknown, V = unknown>(path: string, opts: MapOptions = {}): BpfMap<K, V> {
+    checkArgument('BpfMap.fromPin', 'path', path, 'a path in a bpffs', isPath(path));
+    checkOptionsArgument('BpfMap.fromPin', opts);
     const fd = objGet(path);
     requireObjectKind(fd, 'map', path);
     return BpfMap.fromFd<K, V>(fd, opts);
@@ -333,6 +339,20 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Creates a map (BPF_MAP_CREATE). Most maps come from the loader; this is for hand-made ones. */
   static create<K = unknown, V = unknown>(o: MapCreateOptions): BpfMap<K, V> {
+    checkArgument(
+      'BpfMap.create',
+      'options',
+      o,
+      'an object with type, keySize, valueSize, maxEntries',
+      typeof o === 'object' && o !== null && !Array.isArray(o),
+    );
+    checkArgument(
+      'BpfMap.create',
+      'name',
+      o.name,
+      'a string',
+      o.name === undefined || typeof o.name === 'string',
+    );
     raiseMemlockIfCharged();
     const fd = mapCreate({
       map_type: o.type,

@@ -40,6 +40,7 @@ import { linkProgram, type ElfFunction, type ExtInfo, type FunctionRelo } from '
 import { isAutoload, matchSection } from './sections.js';
 import { isStructOpsSection, structOpsMaps } from './struct-ops.js';
 import type { ExternSpec, MapSpec, ObjectSpec, ProgramSpec, Reference, VariableSpec } from './spec.js';
+import { checkArgument, checkOptionsArgument, isPath } from '../internal/options.js';
 
 export interface LoadObjectOptions {
   /** Object name, as libbpf's `object_name` option; defaults to the file name up to the first '.'. */
@@ -61,6 +62,14 @@ const CALL = BPF_JMP | BPF_CALL;
 
 /** Read an object file (path) or its bytes into an ObjectSpec. */
 export function loadObjectSpec(input: Uint8Array | string, opts: LoadObjectOptions = {}): ObjectSpec {
+  checkArgument(
+    'loadObjectSpec',
+    'input',
+    input,
+    'a path or the object file bytes (a Uint8Array)',
+    isPath(input) || input instanceof Uint8Array,
+  );
+  checkOptionsArgument('loadObjectSpec', opts);
   const file = typeof input === 'string' ? input : opts.file;
   const bytes = typeof input === 'string' ? readInputFile(input) : input;
   const name = (opts.name ?? (file !== undefined ? objectName(file) : 'object')).slice(0, 15);

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { ProgType } from '../constants.js';
 import { progGetInfo } from '../sys/bpf.js';
+import { checkArgument, checkOptionsArgument } from '../internal/options.js';
 
 export interface ProgramInfo {
   id: number;
@@ -57,6 +58,14 @@ export function bootTimeMs(): number {
 
 /** BPF_OBJ_GET_INFO_BY_FD on a program descriptor. Requires Linux 4.13. */
 export function programInfo(fd: number, opts: InfoOptions = {}): ProgramInfo {
+  checkArgument(
+    'programInfo',
+    'fd',
+    fd,
+    'a descriptor number',
+    typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 && fd <= 0x7fffffff,
+  );
+  checkOptionsArgument('programInfo', opts);
   const r = progGetInfo(fd, {
     mapIds: true,
     xlatedInsns: opts.xlated === true,

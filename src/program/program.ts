@@ -9,7 +9,14 @@ import {
   StatsType,
 } from '../constants.js';
 import { EbpfError } from '../errors.js';
-import { checkFlags, checkInteger } from '../internal/options.js';
+import {
+  checkArgument,
+  checkFlags,
+  checkInteger,
+  checkOptionsArgument,
+  isObjectId,
+  isPath,
+} from '../internal/options.js';
 import { removePin } from '../internal/pin.js';
 import {
   enableStats as sysEnableStats,
@@ -100,6 +107,7 @@ export class Program {
    * EbpfError.
    */
   static fromFd(fd: Fd, opts: ProgramOptions = {}): Program {
+    checkOptionsArgument('Program.fromFd', opts);
     requireObjectKind(fd, 'prog');
     let { name, type } = opts;
     if (name === undefined || type === undefined) {
@@ -117,11 +125,13 @@ export class Program {
 
   /** Opens a program by its kernel id (BPF_PROG_GET_FD_BY_ID; needs CAP_SYS_ADMIN). */
   static fromId(id: number): Program {
+    checkArgument('Program.fromId', 'id', id, 'a program id (an integer from 1 to 2^32-1)', isObjectId(id));
     return Program.fromFd(progGetFdById(id));
   }
 
   /** Opens the program pinned at `path` in a bpffs (BPF_OBJ_GET); another kind of pin is an EbpfError. */
   static fromPin(path: string): Program {
+    checkArgument('Program.fromPin', 'path', path, 'a path in a bpffs', isPath(path));
     const fd = objGet(path);
     requireObjectKind(fd, 'prog', path);
     const p = Program.fromFd(fd);

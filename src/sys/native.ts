@@ -111,9 +111,51 @@ function load(): NativeAddon {
 }
 
 let addon: NativeAddon | undefined;
+let faulty: NativeAddon | undefined;
 
 /** The addon, loaded on first use so that pure code importing sys types never needs it. */
 export function native(): NativeAddon {
   addon ??= load();
-  return addon;
+  return faulty ?? addon;
+}
+
+/** The addon's calls that reach the kernel and can fail, as {@link SyscallFault} names them. */
+export type FaultableCall = 'bpf' | 'bpfAsync' | 'bpfElem' | 'ioctl' | 'perfEventOpen' | 'mmap';
+
+/**
+ * Decides, before each faultable call, whether it fails: a positive errno makes the call return
+ * -errno without entering the kernel (so nothing is created that the caller cannot know of);
+ * undefined lets it through. `cmd` is the bpf command (bpf, bpfAsync, bpfElem) or the ioctl request.
+ */
+export type SyscallFault = (call: FaultableCall, cmd: number) => number | undefined;
+
+/**
+ * For tests and the fuzzer only: route the addon's kernel-facing calls through `fault` (undefined
+ * restores the plain addon). Lets a test make the Nth bpf() of a load fail with a chosen errno and
+ * check that what the load made before is all taken back.
+ */
+export function setSyscallFault(fault: SyscallFault | undefined): void {
+  if (fault === undefined) {
+    faulty = undefined;
+    return;
+  }
+  const a = (addon ??= load());
+  const gate =
+    <A extends unknown[], R>(call: FaultableCall, f: (...args: A) => R, fail: (errno: number) => R) =>
+    (...args: A): R => {
+      const errno = fault(call, typeof args[0] === 'number' ? args[0] : 0);
+      return errno === undefined ? f(...args) : fail(errno);
+    };
+  // The addon's exports are not enumerable (napi_default): inherit them, override the calls.
+  faulty = Object.assign(Object.create(a) as NativeAddon, {
+    bpf: gate('bpf', a.bpf.bind(a), (e) => -e),
+    bpfAsync: gate('bpfAsync', a.bpfAsync.bind(a), (e) => Promise.resolve(-e)),
+    bpfElem: gate('bpfElem', a.bpfElem.bind(a), (e) => -e),
+    ioctl: (fd, request, arg) => {
+      const errno = fault('ioctl', Number(request));
+      return errno === undefined ? a.ioctl(fd, request, arg) : -errno;
+    },
+    perfEventOpen: gate('perfEventOpen', a.perfEventOpen.bind(a), (e) => -e),
+    mmap: gate('mmap', a.mmap.bind(a), (e) => -e),
+  } satisfies Partial<NativeAddon>);
 }

@@ -2,7 +2,8 @@
 // BPF_OBJ_GET opens any pin, and info commands answer for any kind, so the kind is checked here.
 import { readlinkSync } from 'node:fs';
 import { EbpfError } from '../errors.js';
-import type { Fd } from './fd.js';
+import { Fd } from './fd.js';
+import { checkArgument } from '../internal/options.js';
 
 export type ObjectKind = 'prog' | 'map' | 'link' | 'btf' | 'other';
 
@@ -41,6 +42,7 @@ export function objectKind(fd: number): ObjectKind {
  * ownership of it. The error is located at `path` (a pin) when given, else names the descriptor.
  */
 export function requireObjectKind(fd: Fd, want: ObjectKind, path?: string): void {
+  checkArgument('fromFd', 'fd', fd, 'an Fd', fd instanceof Fd);
   let kind: ObjectKind;
   try {
     kind = objectKind(fd.fd);

@@ -1,0 +1,105 @@
+// Inputs the fuzzer found (test/fuzz-corpus/<target>/<what>), kept after their fix: each is run
+// through its target again (typed errors only, properties hold), and each finding's own behaviour
+// is asserted: the error, and where it points.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Btf } from '../src/btf/btf.js';
+import { CodecError, codecFor } from '../src/btf/codec.js';
+import { formatC } from '../src/btf/format-c.js';
+import { BtfError, EbpfError } from '../src/errors.js';
+import { unpack } from '../scripts/fuzz/raw.js';
+import { targetNamed } from '../scripts/fuzz/targets.js';
+import { ROOT } from './helpers.js';
+
+const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
+const read = (target: string, name: string): Uint8Array =>
+  new Uint8Array(readFileSync(join(CORPUS, target, name)));
+
+test('every committed fuzz input runs through its target with typed errors only', async () => {
+  const dirs = readdirSync(CORPUS);
+  assert.ok(dirs.length > 0);
+  for (const dir of dirs) {
+    const target = targetNamed(dir);
+    if (target.name === 'load') continue; // needs root and the kernel: test/fuzz-targets.test.ts
+    target.setup?.();
+    for (const name of readdirSync(join(CORPUS, dir))) {
+      try {
+        await target.run(read(dir, name));
+      } catch (e) {
+        assert.ok(
+          e instanceof EbpfError,
+          `${dir}/${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        );
+      }
+    }
+    target.teardown?.();
+  }
+});
+
+test('btf-format/member-past-struct-end: the C formatter refuses it instead of writing 14 MiB of padding', () => {
+  const btf = Btf.parse(read('btf-format', 'member-past-struct-end'));
+  assert.throws(
+    () => formatC(btf),
+    (e) =>
+      e instanceof BtfError &&
+      e.location.typeId === 2 &&
+      /member ingress_ifindex of struct \[2\] starts at bit 117440512, past its end \(24 bytes\)/.test(
+        e.message,
+      ),
+  );
+});
+
+/** The codec input: BTF, the type id, the value bytes. */
+function codecInput(name: string): { btf: Btf; id: number; value: Uint8Array } {
+  const [b, id, value] = unpack(read('codec', name), 3) as [Uint8Array, Uint8Array, Uint8Array];
+  return { btf: Btf.parse(b), id: new DataView(id.buffer, id.byteOffset).getUint32(0, true), value };
+}
+
+test('codec: members past the end of their struct are refused when the codec is made (they read past the value)', () => {
+  for (const name of ['member-past-struct-end', 'int64-past-struct-end']) {
+    const { btf, id } = codecInput(name);
+    assert.throws(
+      () => codecFor(btf, id),
+      (e) =>
+        e instanceof CodecError &&
+        e.location.typeId !== undefined &&
+        /ends at byte \d+, past the (struct|union)'s \d+ bytes/.test(e.message),
+      name,
+    );
+  }
+});
+
+test('codec: struct members that share bits are refused (encode then decode changed them)', () => {
+  // A bool over a pointer's first bytes; and a bitfield the damage made 499776 bits wide (it read
+  // past the value) over the members after it.
+  for (const [name, what] of [
+    ['overlapping-members', /member 'f0' \(bits 0\.\.64\) overlaps member 'f6' \(bits 0\.\.16\)/],
+    ['bitfield-past-struct-end', /member 'f2' \(bits 96\.\.128\) overlaps member 'f1' \(bits 16\.\.499792\)/],
+  ] as const) {
+    const { btf, id } = codecInput(name);
+    assert.throws(
+      () => codecFor(btf, id),
+      (e) => e instanceof CodecError && e.location.typeId === 11 && what.test(e.message),
+      name,
+    );
+  }
+});
+
+test('btf/name-not-utf8: a name that is not UTF-8 reads with U+FFFD, and marshal keeps every type', () => {
+  const b = read('btf', 'name-not-utf8');
+  const btf = Btf.parse(b);
+  const names = [...btf.types()].flatMap((t) => ('members' in t ? t.members.map((m) => m.name) : []));
+  assert.ok(names.includes('flow_key\uFFFD'));
+  const again = Btf.parse(btf.marshal());
+  assert.deepEqual([...again.types()], [...btf.types()]);
+});
+
+test('btf/name-is-tail-of-another: a name pointing into another string marshals back byte for byte', () => {
+  // A member named by an offset inside 'vlan_present' ('esent'): marshal used to append a copy.
+  const b = read('btf', 'name-is-tail-of-another');
+  const btf = Btf.parse(b);
+  assert.ok([...btf.types()].some((t) => 'members' in t && t.members.some((m) => m.name === 'esent')));
+  assert.deepEqual(btf.marshal(), b);
+});
