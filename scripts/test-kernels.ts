@@ -56,6 +56,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
 const DEFAULT_TESTS = [
   'test/kernel/*.test.ts',
   'test/features.test.ts',
+  // Arenas: this host refuses them (EPERM); 6.12 runs them, 5.10 and 6.1 name Linux 6.9.
+  'test/arena.test.ts',
   'test/load-oracle.test.ts',
   'test/core-oracle.test.ts',
 ];

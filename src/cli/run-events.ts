@@ -2,15 +2,19 @@
 // runs, one line per record, decoded through the BTF type its programs send (see
 // events/record-type.ts) or the one `--record MAP=TYPE` names, else shown as hex.
 import { inspect } from 'node:util';
-import type { Codec } from '../btf/codec.js';
-import { MapType } from '../constants.js';
-import { EbpfError } from '../errors.js';
-import { decodeRecord } from '../events/decode.js';
-import { PerfBuffer, type PerfRecord } from '../events/perf-buffer.js';
-import type { EventReader } from '../events/reader.js';
-import { recordSizes, recordType } from '../events/record-type.js';
-import { RingBuffer } from '../events/ring-buffer.js';
-import type { LoadedObject } from '../loader/index.js';
+import type { Codec } from '../exports/btf.js';
+import { MapType } from '../exports/constants.js';
+import {
+  decodeRecord,
+  PerfBuffer,
+  recordSizes,
+  recordType,
+  RingBuffer,
+  type EventReader,
+  type PerfRecord,
+} from '../exports/events.js';
+import { EbpfError } from '../index.js';
+import type { LoadedObject } from '../exports/loader.js';
 import { hex, toJson, UsageError } from './common.js';
 
 /** `--record MAP=TYPE` options as a map from map name to C type name. */

@@ -17,4 +17,5 @@ export {
   type SampleView,
 } from './perf-buffer.js';
 export { type EventMapLike } from './event-map.js';
-export { codecForType } from './decode.js';
+export { codecForType, decodeRecord } from './decode.js';
+export { recordSizes, recordType, type RecordTypeGuess } from './record-type.js';
