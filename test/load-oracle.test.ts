@@ -72,6 +72,17 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
     'libbpf 1.1 skips the `.struct_ops.link` section (1.2 added it), leaving its struct_ops programs without a target: ENOTSUPP',
 };
 
+/**
+ * The other way round: objects libbpf 1.1 loads because it predates a rule newer libbpf enforces,
+ * which ours enforces too. Ours must refuse them for that reason (the pattern).
+ */
+const LIBBPF_TOO_OLD_TO_REFUSE: Record<string, { why: string; ours: RegExp }> = {
+  arena_two_maps: {
+    why: 'libbpf 1.1 predates arenas and creates both maps; libbpf 1.4+ allows one arena per object',
+    ours: /only one BPF_MAP_TYPE_ARENA map is supported/,
+  },
+};
+
 /** The last line of a tool's complaint that says something (libbpf's end in "Error: ..."). */
 const lastLine = (text: string): string =>
   text
@@ -226,6 +237,12 @@ for (const o of objects) {
       }
       if (!libbpfLoads && LIBBPF_TOO_OLD[o.label] !== undefined) {
         t.diagnostic(`libbpf 1.1 refuses it (${LIBBPF_TOO_OLD[o.label]}); ours loads`);
+        return;
+      }
+      const rule = LIBBPF_TOO_OLD_TO_REFUSE[o.label];
+      if (libbpfLoads && !oursLoads && rule !== undefined) {
+        assert.match(r.stderr, rule.ours);
+        t.diagnostic(`libbpf 1.1 loads it (${rule.why}); ours refuses: ${lastLine(r.stderr)}`);
         return;
       }
       assert.equal(
