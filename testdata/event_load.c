@@ -55,12 +55,26 @@ struct scratch {
 	__u8 bytes[MAX_RECORD];
 };
 
+/*
+ * One scratch record per nesting level: a run on a CPU (BPF_F_TEST_RUN_ON_CPU from a thread on
+ * that CPU) can be interrupted by another run sent to the same CPU by IPI, which would otherwise
+ * overwrite the record the outer run is about to output (a doubled record, another lost).
+ */
+#define MAX_NESTING 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_NESTING);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
+	__type(value, __u32);
+} nesting SEC(".maps");
 
 struct loop_ctx {
 	void *ctx;
@@ -68,6 +82,7 @@ struct loop_ctx {
 	__u64 first_seq;
 	__u32 producer;
 	__u32 dropped;
+	__u32 slot; /* this run's scratch record: its nesting level on this CPU */
 };
 
 static __always_inline __u32 size_of(struct loop_ctx *l, __u64 seq)
@@ -125,8 +140,8 @@ static long ring_one(__u64 i, struct loop_ctx *l)
 static long perf_one(__u64 i, struct loop_ctx *l)
 {
 	__u64 seq = l->first_seq + i;
-	__u32 zero = 0, size = size_of(l, seq);
-	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	__u32 size = size_of(l, seq);
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &l->slot);
 	long err;
 
 	if (!s)
@@ -184,10 +199,22 @@ SEC("raw_tp")
 int perf_load(struct load_args *a)
 {
 	struct loop_ctx l;
+	__u32 zero = 0, *depth;
 
 	if (!setup(&l, a, a))
 		return 1;
+	depth = bpf_map_lookup_elem(&nesting, &zero);
+	if (!depth)
+		return 1;
+	/* A nested run finishes before the run it interrupted continues: plain counting holds. */
+	l.slot = *depth;
+	if (l.slot >= MAX_NESTING) {
+		l.dropped = a->count;
+		return finish(&l);
+	}
+	*depth = l.slot + 1;
 	bpf_loop(a->count, perf_one, &l, 0);
+	*depth = l.slot;
 	return finish(&l);
 }
 
