@@ -211,6 +211,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
    * what is there already). It must stop as soon as `state.active` turns false (the handler was
    * stopped or the reader closed). Errors it throws propagate (as uncaught exceptions), except
    * those made by readError(), which go to `onError` when one is given.
+   * @internal For the readers in this package.
    */
   protected startHandler(
     onError: ((error: EbpfError) => void) | undefined,
