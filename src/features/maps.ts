@@ -92,8 +92,11 @@ function minimalMap(type: number): MapCreateAttr {
 
 const mapTypes = new Map<number, Feature>();
 
-/** The probe for one map type, made on first request. `version` is what the docs say. */
-export function mapTypeFeature(type: number, version: string): Feature {
+/**
+ * The probe for one map type, made on first request. `version` is the kernel release that brought
+ * the type (for messages); it may be left out for a type already probed or predefined here.
+ */
+export function mapTypeFeature(type: number, version?: string): Feature {
   checkArgument(
     'mapTypeFeature',
     'type',
@@ -101,10 +104,18 @@ export function mapTypeFeature(type: number, version: string): Feature {
     'a map type (MapType)',
     Number.isInteger(type) && type >= 0 && type <= 0xffffffff,
   );
-  checkArgument('mapTypeFeature', 'version', version, 'a kernel version string', typeof version === 'string');
   let f = mapTypes.get(type);
+  // The version is needed only for a type no probe exists for yet (the known ones carry theirs).
+  if (f === undefined || version !== undefined)
+    checkArgument(
+      'mapTypeFeature',
+      'version',
+      version,
+      'a kernel version string',
+      typeof version === 'string',
+    );
   if (f === undefined) {
-    f = feature(mapTypeName(type), version, () => attempt(() => mapCreate(minimalMap(type))));
+    f = feature(mapTypeName(type), version!, () => attempt(() => mapCreate(minimalMap(type))));
     mapTypes.set(type, f);
   }
   return f;
