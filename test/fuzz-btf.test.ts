@@ -11,18 +11,7 @@ import { formatRaw } from '../src/btf/format-raw.js';
 import { formatTree } from '../src/btf/format-tree.js';
 import { parseElf } from '../src/elf/index.js';
 import { TESTDATA } from './helpers.js';
-
-/** mulberry32: small, seeded, good enough to pick offsets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../scripts/fuzz/engine.js';
 
 const INTERESTING = [0, 1, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 12, 0x0d000005, 0x84000002];
 

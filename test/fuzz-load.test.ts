@@ -16,6 +16,7 @@ import { ObjectError, objectSpecFromElf } from '../src/object/index.js';
 import { SyscallError } from '../src/sys/error.js';
 import { btfGetInfo, btfGetNextId, mapGetInfo, mapGetNextId, progGetInfo } from '../src/sys/bpf.js';
 import { bpfDescriptors, needRoot, TESTDATA } from './helpers.js';
+import { prng } from '../scripts/fuzz/engine.js';
 
 // Fixed, so a failure repeats. To look further: FUZZ_LOAD_SEED=<n> FUZZ_LOAD_ITERATIONS=<n>; to
 // repeat one failure: FUZZ_LOAD_ONLY=<iteration> (earlier mutants are still drawn, not loaded).
@@ -47,18 +48,6 @@ interface Report {
 type Message = { kind: 'begin'; i: number; what: string } | { kind: 'done'; report: Report };
 
 // ---- the objects and where their structures are ---------------------------------------------------
-
-/** mulberry32: small, seeded, good enough to pick offsets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** File offsets of the records a mutation aims at, all found from the original object. */
 interface Layout {
