@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { kprobesAvailable } from '../../src/features/kernel.js';
 import { autoAttachLoaded } from '../../src/link/auto.js';
-import { LoadError, loadObject, type TraceEvent } from '../../src/loader/index.js';
+import { LoadError, loadObject, type LoadedObject, type TraceEvent } from '../../src/loader/index.js';
 import { KERNEL_SERIES, needKernel, needRoot, run, TESTDATA } from '../helpers.js';
 
 const MODULES_O = join(TESTDATA, 'modules-el.o');
@@ -47,6 +47,23 @@ function vethPrivFromBpftool(): { size: number; offset: number } {
   const member = /'requested_headroom' type_id=\d+ bits_offset=(\d+)/.exec(m[2]!);
   assert.ok(member !== null, m[0]);
   return { size: Number(m[1]), offset: Number(member[1]) / 8 };
+}
+
+/**
+ * Attaches `program` (which counts veth_open calls for the ifindex in .bss), brings up a veth pair
+ * once, detaches and removes the pair; returns the object's counters.
+ */
+function bringUpVethWith(obj: LoadedObject, program: string): Counters {
+  const bss = obj.bss as Counters;
+  const pair = vethPair();
+  try {
+    bss.target_ifindex = pair.ifindex;
+    using _link = autoAttachLoaded(obj, program);
+    pair.up();
+  } finally {
+    pair.remove();
+  }
+  return bss;
 }
 
 test('fentry on a module function (veth_open) and CO-RE against a module type (struct veth_priv), through the module BTF', (t) => {
@@ -82,16 +99,8 @@ test('fentry on a module function (veth_open) and CO-RE against a module type (s
   assert.match(dumped, new RegExp(`^\\[${loaded.attachBtfId}\\] FUNC 'veth_open' `, 'm'));
   if (info.attach_btf_id !== undefined) assert.equal(info.attach_btf_id, loaded.attachBtfId);
 
-  const bss = obj.bss as Counters;
-  const pair = vethPair();
-  try {
-    bss.target_ifindex = pair.ifindex;
-    using _link = autoAttachLoaded(obj, 'fentry_veth_open');
-    pair.up();
-    assert.equal(bss.fentry_calls, 1n);
-  } finally {
-    pair.remove();
-  }
+  const bss = bringUpVethWith(obj, 'fentry_veth_open');
+  assert.equal(bss.fentry_calls, 1n);
   const want = vethPrivFromBpftool();
   assert.equal(bss.priv_exists, 1);
   assert.equal(bss.priv_size, want.size, 'sizeof(struct veth_priv) in the module');
@@ -103,14 +112,6 @@ test('kprobe on a module function (veth_open) counts exactly', (t) => {
     return;
   if (!needKernel(t, vethModule(), VETH_REASON)) return;
   using obj = loadObject(MODULES_O, { programs: ['kprobe_veth_open'] });
-  const bss = obj.bss as Counters;
-  const pair = vethPair();
-  try {
-    bss.target_ifindex = pair.ifindex;
-    using _link = autoAttachLoaded(obj, 'kprobe_veth_open');
-    pair.up();
-    assert.equal(bss.kprobe_calls, 1n);
-  } finally {
-    pair.remove();
-  }
+  const bss = bringUpVethWith(obj, 'kprobe_veth_open');
+  assert.equal(bss.kprobe_calls, 1n);
 });
