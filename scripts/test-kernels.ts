@@ -60,6 +60,11 @@ const DEFAULT_TESTS = [
   'test/arena.test.ts',
   'test/load-oracle.test.ts',
   'test/core-oracle.test.ts',
+  // Hooks whose success paths need a VM kernel: multi-uprobe fallbacks (5.10, 6.1), struct_ops
+  // through a trampoline, netkit (Debian's 6.12 has CONFIG_NETKIT); older kernels: the refusals.
+  'test/link-uprobe-multi.test.ts',
+  'test/struct-ops.test.ts',
+  'test/link-net.test.ts',
 ];
 
 interface KernelSeries {

@@ -41,6 +41,9 @@ test('every probe answers yes on a kernel new enough for it (and no on an older 
   if (!needRoot(t)) return;
   const before = openFds();
   resetFeatureCache();
+  // The program-type probes the loader makes on a refused load (made on first request) too.
+  for (const [type, version] of Object.entries(features.PROG_TYPE_VERSIONS))
+    features.progTypeFeature(Number(type), version!);
   const results = features.probeAll();
   const text = readKernelConfig();
   const config = text !== undefined ? parseKernelConfig(text) : undefined;

@@ -65,8 +65,8 @@ const LIBBPF_TOO_OLD: Record<string, string> = {
   progtypes_new:
     'section names newer than libbpf 1.1 (tcx/*, netfilter, uprobe.multi, kprobe.session): "failed to guess program type"',
   uprobe_multi:
-    'uprobe.multi, uretprobe.multi and uprobe.session are newer than libbpf 1.1: "failed to guess program type"',
-  net_hooks: 'the netfilter section is newer than libbpf 1.1: "failed to guess program type"',
+    'uprobe.multi, uretprobe.multi, uprobe.session and kprobe.session are newer than libbpf 1.1: "failed to guess program type"',
+  net_hooks: 'the netfilter and netkit sections are newer than libbpf 1.1: "failed to guess program type"',
   arena: "arenas are newer than libbpf 1.1: \"bad map relo against 'counter' in section '.addr_space.1'\"",
   tcp_cc:
     'libbpf 1.1 skips the `.struct_ops.link` section (1.2 added it), leaving its struct_ops programs without a target: ENOTSUPP',

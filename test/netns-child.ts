@@ -1,11 +1,14 @@
 // Run by test/link-net.test.ts inside a network namespace of its own (`ip netns exec`): attaches
 // one hook of testdata/net_hooks.c to this namespace, makes the traffic it should see on the
-// namespace's loopback, and prints what it counted as one JSON line.
+// namespace's loopback (or, for netkit, across a netkit pair whose peer is in another namespace),
+// and prints what it counted as one JSON line.
 import { once } from 'node:events';
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { attachNetfilter } from '../src/link/netfilter.js';
+import { attachNetkit } from '../src/link/netkit.js';
 import { attachSkLookup } from '../src/link/netns.js';
 import { loadObject } from '../src/loader/index.js';
 import { loadObjectSpec } from '../src/object/index.js';
@@ -78,6 +81,77 @@ async function netfilter(): Promise<object> {
   return { whileAttached, after: Number((obj.bss as Record<string, bigint>).nf_packets), received };
 }
 
-const run = scenario === 'sk_lookup' ? skLookup : scenario === 'netfilter' ? netfilter : undefined;
+/**
+ * netkit: nk0 (primary, here, 10.77.0.1) and its peer nk1 (10.77.0.2) in the namespace named by
+ * argv[4]. Datagrams this side sends cross nk0 (the primary program); those the peer side sends
+ * cross nk1 (the peer program) and arrive here unless the program drops them.
+ */
+async function netkit(): Promise<object> {
+  const peerNs = process.argv[4]!;
+  const port = 7000 + (process.pid % 1000);
+  using obj = loadObject(NET_HOOKS_O, { programs: ['netkit_primary_count', 'netkit_peer_count'] });
+  const bss = obj.bss as Record<string, bigint | number>;
+  bss.netkit_port = port;
+  const rx = createSocket('udp4');
+  rx.bind(port, '10.77.0.1');
+  await once(rx, 'listening');
+  let received = 0;
+  rx.on('message', () => received++);
+  const tx = createSocket('udp4');
+  const fromHere = async (k: number): Promise<void> => {
+    for (let i = 0; i < k; i++)
+      await new Promise<void>((res, rej) =>
+        tx.send(`datagram ${i}`, port, '10.77.0.2', (e) => (e ? rej(e) : res())),
+      );
+  };
+  const fromPeer = (k: number): void => {
+    const script = `const s = require('node:dgram').createSocket('udp4'); let i = 0;
+      const next = () => (i++ < ${k} ? s.send('d', ${port}, '10.77.0.1', next) : s.close()); next();`;
+    const r = spawnSync('ip', ['netns', 'exec', peerNs, process.execPath, '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (r.status !== 0) throw new Error(`sender in ${peerNs}: ${r.stderr}`);
+  };
+  const settle = async (want: number): Promise<void> => {
+    for (let waited = 0; received < want && waited < 2000; waited += 10)
+      await new Promise((r) => setTimeout(r, 10));
+  };
+  const primary = attachNetkit(obj.program('netkit_primary_count'), 'nk0', 'primary');
+  const peer = attachNetkit(obj.program('netkit_peer_count'), 'nk0', 'peer');
+  await fromHere(n);
+  fromPeer(n);
+  await settle(n);
+  const passed = { primary: Number(bss.netkit_primary), peer: Number(bss.netkit_peer), received };
+  // Dropped by the peer program: counted, never received.
+  bss.netkit_drop = 1;
+  fromPeer(n);
+  await settle(2 * n);
+  const dropped = { peer: Number(bss.netkit_peer), received };
+  bss.netkit_drop = 0;
+  const info = { primary: primary.info().type, peer: peer.info().type, ifindex: primary.ifindex };
+  primary.close();
+  peer.close();
+  await fromHere(n);
+  fromPeer(n);
+  await settle(2 * n);
+  tx.close();
+  rx.close();
+  return {
+    passed,
+    dropped,
+    detached: { primary: Number(bss.netkit_primary), peer: Number(bss.netkit_peer), received },
+    linkTypes: [info.primary, info.peer],
+  };
+}
+
+const run =
+  scenario === 'sk_lookup'
+    ? skLookup
+    : scenario === 'netfilter'
+      ? netfilter
+      : scenario === 'netkit'
+        ? netkit
+        : undefined;
 if (run === undefined) throw new Error(`unknown scenario ${scenario}`);
 process.stdout.write(JSON.stringify(await run()) + '\n');

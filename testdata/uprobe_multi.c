@@ -4,6 +4,8 @@
 // that asks for the return probe only on calls with an even argument (kfuncs
 // bpf_session_is_return, bpf_session_cookie). `multi_named` names its binary and glob in the
 // section (libbpf's uprobe.multi/PATH:PATTERN; the test points the path at its binary).
+// `ksession` is a kprobe session (Linux 6.10) on getppid(2) by the process in `target_pid`, for
+// test/kernel/hooks.test.ts: the return probe asked for on every second entry of that process.
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <stdbool.h>
@@ -24,6 +26,12 @@ __u64 session_entries;
 __u64 session_returns;
 /* Each return sees the cookie its entry stored: the argument plus 1000. */
 __u64 session_cookie_sum;
+
+const volatile __u32 target_pid;
+__u64 ksession_entries;
+__u64 ksession_returns;
+/* Each return sees the cookie its entry stored: the entry's number plus 1000. */
+__u64 ksession_cookie_sum;
 
 SEC("uprobe.multi")
 int BPF_KPROBE(multi_enter, long x)
@@ -67,6 +75,27 @@ int BPF_KPROBE(session, long x)
 		*cookie = x + 1000;
 	/* 0 runs the return probe for this call, 1 skips it. */
 	return x & 1;
+}
+
+SEC("kprobe.session/__x64_sys_getppid")
+int ksession(struct pt_regs *ctx)
+{
+	__u64 *cookie = bpf_session_cookie();
+	__u64 n;
+
+	if ((bpf_get_current_pid_tgid() >> 32) != target_pid)
+		return 1;
+	if (bpf_session_is_return()) {
+		__sync_fetch_and_add(&ksession_returns, 1);
+		if (cookie)
+			__sync_fetch_and_add(&ksession_cookie_sum, *cookie);
+		return 0;
+	}
+	n = __sync_add_and_fetch(&ksession_entries, 1);
+	if (cookie)
+		*cookie = n + 1000;
+	/* The return probe for the second, fourth, ... entry. */
+	return n & 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,10 +1,10 @@
-// Link probes: bpf_link through BPF_LINK_CREATE, for XDP, tcx, uprobe_multi, uprobe sessions and struct_ops.
+// Link probes: bpf_link through BPF_LINK_CREATE, for XDP, tcx, uprobe_multi, kprobe_multi, sessions and struct_ops.
 import { asm, R0 } from '../asm/index.js';
 import { AttachType, BPF_F_LINK, MapType, ProgType, XDP_FLAGS_SKB_MODE } from '../constants.js';
 import { cString, linkCreate, mapCreate, progLoad } from '../sys/bpf.js';
 import { cStringPointers } from '../sys/probe-event.js';
 import { E } from '../sys/errno.js';
-import { attempt } from './attempt.js';
+import { attempt, NOT_SUPPORTED } from './attempt.js';
 import { feature } from './feature.js';
 import { program } from './insns.js';
 
@@ -100,29 +100,39 @@ export const UPROBE_SESSION = feature('uprobe sessions (BPF_TRACE_UPROBE_SESSION
   uprobeMultiProbe(AttachType.TRACE_UPROBE_SESSION),
 );
 
-// A kprobe_multi link to a function that does not exist: a kernel with them looks the name up
-// (ESRCH or ENOENT); one built without CONFIG_FPROBE says EOPNOTSUPP; one before 5.18 does not
-// know the attach type (EINVAL).
+// A kprobe_multi link (or session) to a function that does not exist: a kernel with them looks
+// the name up (ESRCH or ENOENT); one built without CONFIG_FPROBE says EOPNOTSUPP; one that does
+// not know the attach type (before 5.18; sessions before 6.10) refuses it or takes the request for
+// a perf link on descriptor 0 (EINVAL, EBADF).
+function kprobeMultiProbe(attachType: number): boolean {
+  const { pointers, keep } = cStringPointers(['ebpf_feature_probe_no_such_function']);
+  try {
+    return attempt(
+      () =>
+        withProgram(ProgType.KPROBE, attachType, (progFd) => {
+          linkCreate(
+            { prog_fd: progFd, attach_type: attachType, kprobe_multi_cnt: 1 },
+            { kprobe_multi_syms: pointers },
+          ).close();
+        }),
+      { alsoYes: [E.ESRCH, E.ENOENT], no: [...NOT_SUPPORTED, E.EBADF] },
+    );
+  } finally {
+    void keep;
+  }
+}
+
 export const KPROBE_MULTI_LINK = feature(
   'kprobe_multi links (BPF_TRACE_KPROBE_MULTI)',
   '5.18',
-  () => {
-    const { pointers, keep } = cStringPointers(['ebpf_feature_probe_no_such_function']);
-    try {
-      return attempt(
-        () =>
-          withProgram(ProgType.KPROBE, AttachType.TRACE_KPROBE_MULTI, (progFd) => {
-            linkCreate(
-              { prog_fd: progFd, attach_type: AttachType.TRACE_KPROBE_MULTI, kprobe_multi_cnt: 1 },
-              { kprobe_multi_syms: pointers },
-            ).close();
-          }),
-        { alsoYes: [E.ESRCH, E.ENOENT] },
-      );
-    } finally {
-      void keep;
-    }
-  },
+  () => kprobeMultiProbe(AttachType.TRACE_KPROBE_MULTI),
+  'CONFIG_FPROBE',
+);
+
+export const KPROBE_SESSION = feature(
+  'kprobe sessions (BPF_TRACE_KPROBE_SESSION)',
+  '6.10',
+  () => kprobeMultiProbe(AttachType.TRACE_KPROBE_SESSION),
   'CONFIG_FPROBE',
 );
 

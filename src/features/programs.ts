@@ -130,9 +130,11 @@ export function progTypeFeature(type: number, version: string): Feature {
   );
   let f = progTypes.get(type);
   if (f === undefined) {
-    // Syscall programs load only sleepable.
+    // Syscall programs load only sleepable; some types only with an expected attach type.
     const flags = type === ProgType.SYSCALL ? { prog_flags: BPF_F_SLEEPABLE } : {};
-    f = feature(progTypeName(type), version, () => load({ prog_type: type, ...flags }));
+    const expected = PROBE_ATTACH_TYPES[type];
+    const attach = expected !== undefined ? { expected_attach_type: expected } : {};
+    f = feature(progTypeName(type), version, () => load({ prog_type: type, ...flags, ...attach }));
     progTypes.set(type, f);
   }
   return f;
@@ -188,10 +190,18 @@ export function helperFeature(type: number, id: number, name: string, version: s
   return f;
 }
 
+/** The expected attach type a program type's probe loads with, for types that load only with one. */
+const PROBE_ATTACH_TYPES: Readonly<Partial<Record<number, number>>> = {
+  [ProgType.CGROUP_SOCK_ADDR]: AttachType.CGROUP_INET4_CONNECT,
+  [ProgType.CGROUP_SOCKOPT]: AttachType.CGROUP_GETSOCKOPT,
+  [ProgType.SK_LOOKUP]: AttachType.SK_LOOKUP,
+  [ProgType.NETFILTER]: AttachType.NETFILTER,
+};
+
 /**
- * The release that brought each program type that a plain `return 0` load can probe: types that
- * load only with an attach target or a particular expected attach type (tracing, lsm, ext,
- * struct_ops, sock_addr, sockopt, sk_lookup, sk_reuseport, netfilter) are left out.
+ * The release that brought each program type that a `return 0` load (with the expected attach
+ * type above, where the type needs one) can probe: types that load only with an attach target
+ * (tracing, lsm, ext, struct_ops) or that need more (sk_reuseport) are left out.
  */
 export const PROG_TYPE_VERSIONS: Readonly<Partial<Record<number, string>>> = {
   [ProgType.SOCKET_FILTER]: '3.19',
@@ -211,6 +221,10 @@ export const PROG_TYPE_VERSIONS: Readonly<Partial<Record<number, string>>> = {
   [ProgType.FLOW_DISSECTOR]: '4.20',
   [ProgType.CGROUP_SYSCTL]: '5.2',
   [ProgType.SYSCALL]: '5.14',
+  [ProgType.CGROUP_SOCK_ADDR]: '4.17',
+  [ProgType.CGROUP_SOCKOPT]: '5.3',
+  [ProgType.SK_LOOKUP]: '5.9',
+  [ProgType.NETFILTER]: '6.4',
 };
 
 export const KPROBE = progTypeFeature(ProgType.KPROBE, '4.1');

@@ -13,7 +13,7 @@ import {
 } from '../internal/options.js';
 import { haveFeature, notSupportedMessage } from '../features/feature.js';
 import { attachEach, MULTI_MODES, ProbeGroup, singleProbesReason, type MultiMode } from './probe-group.js';
-import { KPROBE_MULTI_LINK } from '../features/links.js';
+import { KPROBE_MULTI_LINK, KPROBE_SESSION } from '../features/links.js';
 import type { Program } from '../program/program.js';
 import { linkCreate } from '../sys/bpf.js';
 import { SyscallError } from '../sys/error.js';
@@ -220,6 +220,10 @@ export function attachKprobeMulti(
           program: program.name,
         });
       }
+      // kprobe_multi links but no sessions yet (5.18 to 6.9): EINVAL, or EBADF from the perf link
+      // the kernel takes an unknown KPROBE attach type for.
+      if (session && ['EINVAL', 'EBADF'].includes(err.code) && !haveFeature(KPROBE_SESSION))
+        throw new NotSupportedError(notSupportedMessage(KPROBE_SESSION), { program: program.name });
       if (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUPP')
         throw unavailable(`${what}: ${err.code} (needs CONFIG_FPROBE)`, program.name);
       if (err.code === 'EINVAL' && pmuType('kprobe') === undefined)

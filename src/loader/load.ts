@@ -46,8 +46,8 @@ import { commitPins, PinSetError, recoverPins, type PinRequest } from './pin-set
 import { loaderFeatures, type LoaderFeatures } from './features.js';
 import { openToken } from './token.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
-import { haveFeature, notSupportedMessage } from '../features/feature.js';
-import { KPROBE_MULTI_LINK, UPROBE_MULTI_LINK } from '../features/links.js';
+import { haveFeature, notSupportedMessage, type Feature } from '../features/feature.js';
+import { KPROBE_MULTI_LINK, KPROBE_SESSION, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../features/links.js';
 import { CALLBACKS, PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
@@ -601,6 +601,23 @@ class Loader {
     return 0;
   }
 
+  /**
+   * The session feature a kprobe.session / uprobe.session program needs when this kernel lacks it.
+   * Such a program has no single-probe fallback (its entry decides whether the return probe runs);
+   * a kernel without sessions refuses it for the session kfuncs or the attach type, and the load
+   * says which kernel it needs instead.
+   */
+  private missingSession(p: ProgramSpec, expected: number): Feature | undefined {
+    if (p.type !== ProgType.KPROBE) return undefined;
+    const f =
+      expected === AttachType.TRACE_KPROBE_SESSION
+        ? KPROBE_SESSION
+        : expected === AttachType.TRACE_UPROBE_SESSION
+          ? UPROBE_SESSION
+          : undefined;
+    return f !== undefined && !haveFeature(f) ? f : undefined;
+  }
+
   private *loadProgram(p: ProgramSpec, structOps: StructOpsTarget | undefined): LoadSteps<void> {
     const at = { ...this.loc, program: p.name };
     if (p.type === ProgType.UNSPEC) {
@@ -696,6 +713,11 @@ class Loader {
       if (r.log !== '') this.logs.set(p.name, r.log);
     } catch (e) {
       if (!(e instanceof SyscallError)) throw e;
+      const session = this.missingSession(p, expectedAttachType);
+      if (session !== undefined)
+        throw new NotSupportedError(`section '${p.sectionName}': ${notSupportedMessage(session)}`, at, {
+          cause: e,
+        });
       if (e.log !== undefined && e.log.trim() !== '') {
         const failed = lastInstruction(e.log);
         throw new VerifierError(

@@ -1,6 +1,6 @@
 // The hooks this machine's kernel cannot run, attached through the library's attach APIs and
 // counted exactly: kprobe and kretprobe, kprobe.multi (or the NotSupportedError naming what the
-// kernel lacks), fentry, fexit, fmod_ret and lsm (BPF trampolines) and freplace. On a kernel
+// kernel lacks), kprobe sessions (Linux 6.10; before, the NotSupportedError naming it), fentry, fexit, fmod_ret and lsm (BPF trampolines) and freplace. On a kernel
 // without kprobes or that refuses trampolines, the parts that need them skip with the reason, even
 // under CI=true; in the kernel matrix (`npm run test:kernels`), whose Debian kernels have both,
 // they must run.
@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { LinkType } from '../../src/constants.js';
 import { NotSupportedError } from '../../src/errors.js';
 import { kprobesAvailable } from '../../src/features/kernel.js';
+import { haveFeature, KPROBE_SESSION, notSupportedMessage } from '../../src/features/index.js';
 import { versionAtLeast } from '../../src/features/feature.js';
 import { autoAttachLoaded } from '../../src/link/auto.js';
 import {
@@ -20,6 +21,7 @@ import {
   attachKretprobe,
   KprobeGroup,
   KprobeLink,
+  KprobeMultiLink,
 } from '../../src/link/kprobe.js';
 import { MULTI_LINK_FALLBACK } from '../../src/link/probe-group.js';
 import { Link } from '../../src/link/link.js';
@@ -31,6 +33,7 @@ import { SyscallError } from '../../src/sys/error.js';
 import { KERNEL_SERIES, needKernel, needRoot, TESTDATA } from '../helpers.js';
 
 const HOOKS_O = join(TESTDATA, 'hooks-el.o');
+const SESSION_O = join(TESTDATA, 'uprobe_multi-el.o');
 const XDP_PASS = 2;
 const XDP_TX = 3;
 
@@ -149,6 +152,47 @@ test('kprobe.multi counts every call: one kprobe_multi link where the kernel has
     () => attachKprobeMulti(obj.program('multi_getppid'), ['ebpf_no_such_function_x']),
     /ebpf_no_such_function_x/,
   );
+});
+
+test('kprobe.session on __x64_sys_getppid: the return probe only for entries that returned 0, each with its cookie', (t) => {
+  if (!needRoot(t) || !needKernel(t, kprobesAvailable(), 'this kernel has no kprobes (no kprobe PMU)'))
+    return;
+  const spec = loadObjectSpec(SESSION_O);
+  spec.rodata.target_pid = process.pid;
+  if (!haveFeature(KPROBE_SESSION)) {
+    // 5.10 and 6.1 (no CONFIG_FPROBE either): the load says which kernel the session needs.
+    assert.throws(
+      () => loadObject(spec, { programs: ['ksession'] }).close(),
+      (e: unknown) =>
+        e instanceof NotSupportedError &&
+        e.message.includes(notSupportedMessage(KPROBE_SESSION)) &&
+        /kprobe sessions \(BPF_TRACE_KPROBE_SESSION\) requires Linux 6\.10/.test(e.message),
+    );
+    return;
+  }
+  using obj = loadObject(spec, { programs: ['ksession'] });
+  const bss = obj.bss as Counters;
+  const counts = (): bigint[] => [bss.ksession_entries!, bss.ksession_returns!, bss.ksession_cookie_sum!];
+  // From the section name: entries 1..9, returns for 2, 4, 6 and 8, each seeing its entry's cookie.
+  const link = autoAttachLoaded(obj, 'ksession');
+  try {
+    assert.ok(link instanceof KprobeMultiLink && link.session);
+    assert.equal(link.info().type, LinkType.KPROBE_MULTI);
+    getppid(9);
+    assert.deepEqual(counts(), [9n, 4n, 2n + 4n + 6n + 8n + 4n * 1000n]);
+  } finally {
+    link.close();
+  }
+  getppid(3);
+  assert.deepEqual(counts(), [9n, 4n, 4020n], 'detached');
+  // Through the API: entries 10 and 11, a return for 10.
+  const again = attachKprobeMulti(obj.program('ksession'), ['__x64_sys_getppid'], { session: true });
+  try {
+    getppid(2);
+    assert.deepEqual(counts(), [11n, 5n, 4020n + 1010n]);
+  } finally {
+    again.close();
+  }
 });
 
 test('fentry, fexit, fmod_ret and lsm on opening a file: exact counts, fexit sees the result, fmod_ret and lsm refuse it', (t) => {
