@@ -1,6 +1,6 @@
 // Where a uprobe goes: `binary:symbol[+offset]` parsed, the binary found (path, PATH, library
 // directories), and the symbol's address turned into the file offset the uprobe PMU wants.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, isAbsolute, resolve } from 'node:path';
 import { parseElf, type ElfFile, type ElfSymbol } from '../elf/elf.js';
 import { SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE } from '../elf/constants.js';
@@ -84,6 +84,28 @@ export const unversioned = (name: string): string => {
 };
 const baseName = (s: ElfSymbol): string => unversioned(s.name);
 
+/** A symbol table's defined functions by name and by name without version, built once per table. */
+const functionIndexes = new WeakMap<readonly ElfSymbol[], Map<string, ElfSymbol[]>>();
+function functionsByName(table: readonly ElfSymbol[]): Map<string, ElfSymbol[]> {
+  let index = functionIndexes.get(table);
+  if (index !== undefined) return index;
+  index = new Map();
+  const add = (name: string, s: ElfSymbol): void => {
+    const list = index!.get(name);
+    if (list === undefined) index!.set(name, [s]);
+    else list.push(s);
+  };
+  for (const s of table) {
+    if (s.shndx === SHN_UNDEF || s.value === 0n) continue;
+    if (s.type !== STT_FUNC && s.type !== STT_GNU_IFUNC && s.type !== STT_NOTYPE) continue;
+    add(s.name, s);
+    const base = baseName(s);
+    if (base !== s.name) add(base, s);
+  }
+  functionIndexes.set(table, index);
+  return index;
+}
+
 /**
  * The defined function symbol `name` in .symtab, else .dynsym. Several entries are fine when they
  * agree on the address (the same function in both tables, a weak alias); two addresses are an error.
@@ -91,13 +113,7 @@ const baseName = (s: ElfSymbol): string => unversioned(s.name);
 export function findFunctionSymbol(elf: ElfFile, name: string): ElfSymbol {
   const where = elf.file === undefined ? {} : { file: elf.file };
   for (const table of [elf.symbols, elf.dynamicSymbols]) {
-    const found = table.filter(
-      (s) =>
-        s.shndx !== SHN_UNDEF &&
-        s.value !== 0n &&
-        (s.type === STT_FUNC || s.type === STT_GNU_IFUNC || s.type === STT_NOTYPE) &&
-        (s.name === name || baseName(s) === name),
-    );
+    const found = functionsByName(table).get(name) ?? [];
     if (found.length === 0) continue;
     const globals = found.filter((s) => s.bind === STB_GLOBAL || s.bind === STB_WEAK);
     const pick = new Set((globals.length > 0 ? globals : found).map((s) => s.value));
@@ -140,13 +156,62 @@ export function symbolFileOffset(elf: ElfFile, symbol: string, offset = 0n): big
   return vaddr - sec.addr + BigInt(sec.offset);
 }
 
-/** Parses the binary at `path` (an absolute path) for symbol lookups. */
+/** One parsed binary, valid while the file at its path is the same (`key`). */
+interface CachedBinary {
+  key: string;
+  elf: ElfFile;
+  bytes: number;
+}
+
+/**
+ * Parsed binaries by path, least recently used first (a Map keeps insertion order). Attaching by
+ * symbol parses the target's symbol tables, seconds for a binary the size of Node's (100 MB,
+ * 100,000+ symbols); repeated attaches to the same binary parse it once.
+ */
+const binaries = new Map<string, CachedBinary>();
+/** At most this many binaries, and this many bytes of them, stay parsed. */
+export const BINARY_CACHE_LIMITS = { entries: 4, bytes: 512 * 1024 * 1024 };
+
+/** Forgets every parsed binary (their memory goes with the last link attached through them). */
+export function clearBinaryCache(): void {
+  binaries.clear();
+}
+
+/**
+ * Parses the binary at `path` (an absolute path) for symbol lookups, or returns the parse kept
+ * from an earlier call while the file is unchanged: same device, inode, size, mtime and ctime,
+ * read from the descriptor the bytes come from (a file replaced or rewritten in place is re-read).
+ */
 export function readBinary(path: string): ElfFile {
   let bytes: Uint8Array;
+  let key: string;
+  let fd: number | undefined;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, 'r');
+    const st = fstatSync(fd, { bigint: true });
+    key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const hit = binaries.get(path);
+    if (hit !== undefined && hit.key === key) {
+      binaries.delete(path);
+      binaries.set(path, hit);
+      return hit.elf;
+    }
+    bytes = readFileSync(fd);
   } catch (err) {
     throw new NotFoundError(`cannot read uprobe binary ${path}`, { file: path }, { cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return parseElf(bytes, path);
+  const elf = parseElf(bytes, path);
+  binaries.delete(path);
+  binaries.set(path, { key, elf, bytes: bytes.length });
+  let total = 0;
+  for (const b of binaries.values()) total += b.bytes;
+  for (const [oldest, b] of binaries) {
+    if (binaries.size <= 1) break;
+    if (binaries.size <= BINARY_CACHE_LIMITS.entries && total <= BINARY_CACHE_LIMITS.bytes) break;
+    binaries.delete(oldest);
+    total -= b.bytes;
+  }
+  return elf;
 }
