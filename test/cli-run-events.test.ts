@@ -1,11 +1,14 @@
 // `ebpf run` streams ring buffer and perf buffer records while it runs: testdata/exec_events.c's
-// tracepoint program sends a struct event for every exec, and the test execs a copy of
-// /bin/true under a name of its own while the CLI runs; those records must come out decoded
-// (type found from the size the program reserves, or named by --record), one line each.
+// tracepoint program sends a struct event through a ring buffer for every exec, and
+// testdata/exec_perf.c's a struct exec_sample through a perf event array; the test execs copies
+// of /bin/true under names of its own while the CLI runs, and those records must come out decoded
+// (type found from the size the program sends, or named by --record), one line each; the perf
+// tests count exactly: one sample per exec once the stream is live, each with its CPU, and every
+// sample the program sent streamed by the time the CLI exits.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { recordSizes, recordType } from '../src/events/record-type.js';
@@ -132,4 +135,148 @@ test('ebpf run: --record names the type; text lines; bad --record values are usa
   const noType = cli(['run', EXEC_EVENTS, '--record', 'events=struct nosuch', '--seconds', '1']);
   assert.equal(noType.status, 1);
   assert.match(noType.stderr, /struct nosuch/);
+});
+
+const EXEC_PERF = join(TESTDATA, 'exec_perf-el.o');
+
+interface Streamed {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `ebpf run` with `args` until stopped: execs `warm` every 100 ms until `seen(stdout, warm's
+ * comm)` says the stream is live, then `counted` exactly `n` times one after another, waits for
+ * its n records, a moment more for any extra, and stops the CLI with SIGINT (a clean exit).
+ */
+async function streamExactly(
+  args: string[],
+  warm: { path: string; comm: string },
+  counted: { path: string; comm: string },
+  n: number,
+  seen: (stdout: string, comm: string) => number,
+): Promise<Streamed> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let done = false;
+  const closed = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      done = true;
+      resolve(code);
+    }),
+  );
+  const kill = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const exec = (path: string): Promise<unknown> =>
+    new Promise((resolve) => spawn(path, [], { stdio: 'ignore' }).on('close', resolve));
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  try {
+    while (seen(stdout, warm.comm) === 0 && !done) {
+      await exec(warm.path);
+      await sleep(100);
+    }
+    for (let i = 0; i < n; i++) await exec(counted.path);
+    for (let waited = 0; seen(stdout, counted.comm) < n && waited < 10_000; waited += 50) await sleep(50);
+    await sleep(300);
+    child.kill('SIGINT');
+    return { status: await closed, stdout, stderr };
+  } finally {
+    clearTimeout(kill);
+  }
+}
+
+function markers(t: TestContext): {
+  warm: { path: string; comm: string };
+  counted: { path: string; comm: string };
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-run-perf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const make = (prefix: string): { path: string; comm: string } => {
+    const comm = `${prefix}${process.pid}`.slice(0, 15);
+    const path = join(dir, comm);
+    copyFileSync('/bin/true', path);
+    return { path, comm };
+  };
+  return { warm: make('pw'), counted: make('pc') };
+}
+
+test('ebpf run --json: a JSON line per perf buffer sample with its CPU, decoded through BTF, exactly one per exec', async (t) => {
+  if (!needRoot(t) || !needFile(t, '/sys/kernel/tracing/events/sched/sched_process_exec')) return;
+  const { warm, counted } = markers(t);
+  const n = 5;
+  const parse = (stdout: string): Record<string, unknown>[] =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const ofComm = (stdout: string, comm: string): number =>
+    parse(stdout).filter((l) => (l.record as { comm?: string } | undefined)?.comm === comm).length;
+  const r = await streamExactly([EXEC_PERF, '--json'], warm, counted, n, ofComm);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = parse(r.stdout);
+  const summary = lines.pop()!;
+  assert.deepEqual(summary.streams, [
+    {
+      map: 'samples',
+      kind: 'perf_event_array',
+      type: 'struct exec_sample',
+      how: 'the 96-byte records its programs send',
+    },
+  ]);
+  assert.ok(
+    lines.every((l) => l.map === 'samples' && 'record' in l && !('lost' in l)),
+    r.stdout,
+  );
+  const cpus = availableParallelism();
+  const mine = lines
+    .filter((l) => (l.record as { comm: string }).comm === counted.comm)
+    .map((l) => ({
+      cpu: l.cpu as number,
+      ...(l.record as { pid: number; ppid: number; seq: string; filename: string }),
+    }));
+  assert.equal(mine.length, n, `${mine.length} samples of our ${n} execs`);
+  for (const s of mine) {
+    assert.deepEqual({ ppid: s.ppid, filename: s.filename }, { ppid: process.pid, filename: counted.path });
+    assert.ok(Number.isInteger(s.cpu) && s.cpu >= 0 && s.cpu < cpus, `cpu ${s.cpu}`);
+  }
+  assert.equal(new Set(mine.map((s) => s.pid)).size, n, 'each exec once');
+  // seq numbers every sample the program sent; ours are among them in exec order.
+  const seqs = mine.map((s) => Number(s.seq));
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+  );
+  const all = lines.map((l) => Number((l.record as { seq: string }).seq));
+  assert.equal(new Set(all).size, all.length, 'no sample twice');
+  // Readers open before the program attaches and drain after it detaches: every sample sent is here.
+  const sent = Number((summary.globals as Record<string, { sent: string }>)['.bss']!.sent);
+  assert.deepEqual(
+    [...all].sort((a, b) => a - b),
+    Array.from({ length: sent }, (_, i) => i + 1),
+  );
+});
+
+test('ebpf run: a text line per perf buffer sample, "MAP cpu N: { ... }", exactly one per exec', async (t) => {
+  if (!needRoot(t) || !needFile(t, '/sys/kernel/tracing/events/sched/sched_process_exec')) return;
+  const { warm, counted } = markers(t);
+  const n = 4;
+  const line = (comm: string): RegExp =>
+    new RegExp(
+      `^samples cpu \\d+: \\{ pid: \\d+, ppid: ${process.pid}, seq: \\d+n?, comm: '${comm}', filename: '[^']*${comm}' \\}$`,
+      'gm',
+    );
+  const ofComm = (stdout: string, comm: string): number => (stdout.match(line(comm)) ?? []).length;
+  const r = await streamExactly([EXEC_PERF, '--interval', '30'], warm, counted, n, ofComm);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /map 'samples' \(perf_event_array\): streaming records as struct exec_sample \(the 96-byte records its programs send\)/,
+  );
+  assert.equal(ofComm(r.stdout, counted.comm), n, r.stdout);
+  assert.match(r.stdout, /detached and closed\n$/);
 });

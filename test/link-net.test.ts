@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -22,6 +22,10 @@ import { needKernel, needRoot, needTool, ROOT, socketFd, TESTDATA } from './help
 
 const NET_HOOKS_O = join(TESTDATA, 'net_hooks-el.o');
 let seq = 0;
+/** The child script from source with tsx, or compiled (the kernel matrix runs the tests from build/vm-js). */
+const NETNS_CHILD = existsSync(join(ROOT, 'test', 'netns-child.ts'))
+  ? ['--import', 'tsx', join(ROOT, 'test', 'netns-child.ts')]
+  : [join(ROOT, 'test', 'netns-child.js')];
 
 /** A fresh network namespace with its loopback up; deleted when the test ends. */
 function netns(t: TestContext): string {
@@ -40,9 +44,7 @@ function child(ns: string, scenario: string, n: number, ...extra: string[]): Rec
       'exec',
       ns,
       process.execPath,
-      '--import',
-      'tsx',
-      join(ROOT, 'test/netns-child.ts'),
+      ...NETNS_CHILD,
       scenario,
       String(n),
       ...extra,
