@@ -65,6 +65,8 @@ const DEFAULT_TESTS = [
   'test/link-uprobe-multi.test.ts',
   'test/struct-ops.test.ts',
   'test/link-net.test.ts',
+  // Iterators newer than the kernel (cgroup, 6.1) are refused naming the version on 5.10.
+  'test/link-iter.test.ts',
 ];
 
 interface KernelSeries {

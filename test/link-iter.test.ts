@@ -7,7 +7,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LinkType } from '../src/constants.js';
+import { release } from 'node:os';
+import { AttachType, LinkType } from '../src/constants.js';
+import { NotFoundError, NotSupportedError } from '../src/errors.js';
+import { versionAtLeast } from '../src/features/feature.js';
+import { findAttachBtfId, ITERATOR_VERSIONS } from '../src/loader/attach-target.js';
 import { autoAttachLoaded } from '../src/link/auto.js';
 import { attachIter, IterLink } from '../src/link/iter.js';
 import { loadObject } from '../src/loader/index.js';
@@ -90,4 +94,45 @@ test('iter/bpf_map_elem: a map elements, where the kernel allows it (as libbpf f
   using link = attachIter(o.program('elems'), { map });
   assert.deepEqual(link.readText().split('\n').filter(Boolean).sort(), ['1 10', '2 20', '7 70']);
   assert.throws(() => attachIter(o.program('elems')), SyscallError);
+});
+
+test('an iterator the kernel lacks: NotSupportedError naming its version on an older kernel, else NotFoundError naming it', () => {
+  // The object's own BTF stands in for a kernel that has no iterators at all.
+  const btf = loadObjectSpec(ITER_O).btf!;
+  const newer = versionAtLeast(release(), '6.1');
+  assert.throws(
+    () => findAttachBtfId(btf, AttachType.TRACE_ITER, 'cgroup'),
+    (e: unknown) =>
+      newer
+        ? e instanceof NotFoundError &&
+          e.message ===
+            "attach target FUNC 'bpf_iter_cgroup' not found in kernel BTF (vmlinux) (cgroup iterators came in Linux 6.1)"
+        : e instanceof NotSupportedError &&
+          /^cgroup iterators \(bpf_iter_cgroup\) require Linux 6\.1 or later/.test(e.message),
+  );
+  assert.throws(
+    () => findAttachBtfId(btf, AttachType.TRACE_ITER, 'no_such_iterator'),
+    (e: unknown) =>
+      e instanceof NotFoundError &&
+      e.message === "attach target FUNC 'bpf_iter_no_such_iterator' not found in kernel BTF (vmlinux)",
+  );
+  for (const v of Object.values(ITERATOR_VERSIONS)) assert.match(v, /^\d+\.\d+$/);
+});
+
+test('loading an iterator newer than the kernel names the program and the version (older kernels only)', (t) => {
+  if (!needRoot(t)) return;
+  if (versionAtLeast(release(), '6.1')) {
+    t.skip(`Linux ${release()} has cgroup iterators (6.1): the kernel matrix's 5.10 checks the refusal`);
+    return;
+  }
+  const spec = loadObjectSpec(ITER_O);
+  const task = spec.programs.find((p) => p.attachTo === 'task')!;
+  task.attachTo = 'cgroup';
+  assert.throws(
+    () => loadObject(spec, { programs: [task.name] }).close(),
+    (e: unknown) =>
+      e instanceof NotSupportedError &&
+      e.location?.program === task.name &&
+      /cgroup iterators \(bpf_iter_cgroup\) require Linux 6\.1 or later/.test(e.message),
+  );
 });

@@ -2,9 +2,11 @@
 // section; the kernel wants its type id (attach_btf_id) in vmlinux BTF or, for a function of a
 // loaded module, in that module's BTF (with attach_btf_obj_fd), found as libbpf does: vmlinux
 // first, then the modules.
+import { release } from 'node:os';
 import type { Btf } from '../btf/btf.js';
 import { AttachType } from '../constants.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, NotSupportedError } from '../errors.js';
+import { versionAtLeast } from '../features/feature.js';
 
 /** The name and kind libbpf looks for: `btf_trace_<tp>` typedefs, `bpf_lsm_<hook>`, `bpf_iter_<name>`. */
 export function attachTargetName(
@@ -56,7 +58,34 @@ export function findAttachBtfId(
     const own = m.btf.findByName(name, kind).find((x) => x.id >= m.btf.firstTypeId);
     if (own !== undefined) return { btfId: own.id, module: m.name };
   }
+  const where = `kernel BTF (vmlinux${searched > 0 ? ` or ${searched} module${searched === 1 ? '' : 's'}' BTF` : ''})`;
+  const since = attachType === AttachType.TRACE_ITER ? ITERATOR_VERSIONS[target] : undefined;
+  if (since !== undefined && !versionAtLeast(release(), since))
+    throw new NotSupportedError(
+      `${target} iterators (${name}) require Linux ${since} or later: not in this ${release()} kernel's BTF`,
+    );
   throw new NotFoundError(
-    `attach target ${kind} '${name}' not found in kernel BTF (vmlinux${searched > 0 ? ` or ${searched} module${searched === 1 ? '' : 's'}' BTF` : ''})`,
+    `attach target ${kind} '${name}' not found in ${where}${since !== undefined ? ` (${target} iterators came in Linux ${since})` : ''}`,
   );
 }
+
+/** The release that brought each iterator (`iter/<name>`, the kernel's `bpf_iter_<name>`). */
+export const ITERATOR_VERSIONS: Readonly<Record<string, string>> = {
+  task: '5.8',
+  task_file: '5.8',
+  bpf_map: '5.8',
+  netlink: '5.8',
+  ipv6_route: '5.8',
+  bpf_map_elem: '5.9',
+  bpf_sk_storage_map: '5.9',
+  bpf_prog: '5.9',
+  tcp: '5.9',
+  udp: '5.9',
+  sockmap: '5.10',
+  task_vma: '5.12',
+  bpf_link: '5.19',
+  unix: '5.19',
+  ksym: '6.0',
+  cgroup: '6.1',
+  kmem_cache: '6.13',
+};

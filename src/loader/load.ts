@@ -16,7 +16,7 @@ import {
   progTypeName,
 } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
-import { NotSupportedError, OptionError } from '../errors.js';
+import { NotSupportedError, OptionError, type Location } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
 import { coreRelocator } from '../core/relocator.js';
@@ -38,7 +38,7 @@ import { checkLoadOptions, checkPinDirs } from './options.js';
 import type { Fd } from '../sys/fd.js';
 import { elfFacts, fixupBtf, type BtfChange, type ElfFacts } from './btf-fixup.js';
 import { buildBtf, needsSanitizing, sanitizeTypes } from './btf-sanitize.js';
-import { findAttachBtfId } from './attach-target.js';
+import { findAttachBtfId, type AttachBtfTarget } from './attach-target.js';
 import { findExtensionTarget, type AttachTarget, type ExtensionTarget } from './freplace.js';
 import { LoadError, VerifierError, atStep } from './errors.js';
 import { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
@@ -601,6 +601,29 @@ class Loader {
     return 0;
   }
 
+  /** The kernel BTF type a BTF-attached program names; a target newer than the kernel (an iterator) is a NotSupportedError. */
+  private attachTargetOf(p: ProgramSpec, name: string, at: Location): AttachBtfTarget {
+    try {
+      return atStep(
+        'program',
+        at,
+        () =>
+          findAttachBtfId(
+            this.kernelBtf(),
+            p.expectedAttachType,
+            name,
+            // The modules' BTF only with the running kernel's (not a kernelBtf given instead).
+            this.opts.kernelBtf === undefined ? kernelModuleBtfs() : [],
+          ),
+        { catches: 'ebpf' },
+      );
+    } catch (e) {
+      if (e instanceof LoadError && e.cause instanceof NotSupportedError)
+        throw new NotSupportedError(e.cause.message, at, { cause: e.cause });
+      throw e;
+    }
+  }
+
   /**
    * The session feature a kprobe.session / uprobe.session program needs when this kernel lacks it.
    * Such a program has no single-probe fallback (its entry decides whether the return probe runs);
@@ -649,21 +672,7 @@ class Loader {
         );
       }
       const name = p.attachTo;
-      const found = atStep(
-        'program',
-        at,
-        () =>
-          findAttachBtfId(
-            this.kernelBtf(),
-            p.expectedAttachType,
-            name,
-            // The modules' BTF only with the running kernel's (not a kernelBtf given instead).
-            this.opts.kernelBtf === undefined ? kernelModuleBtfs() : [],
-          ),
-        {
-          catches: 'ebpf',
-        },
-      );
+      const found = this.attachTargetOf(p, name, at);
       attachBtfId = found.btfId;
       if (found.module !== undefined) {
         attachModule = found.module;
