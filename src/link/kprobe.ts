@@ -188,7 +188,7 @@ export function attachKprobeMulti(
         }),
       mode === 'single'
         ? undefined
-        : `prog '${program.name}': ${reason}; attached ${symbols.length} kprobes, one per function`,
+        : `prog '${program.name}': ${reason}; attached ${symbols.length} kprobe${symbols.length === 1 ? '' : 's'}, one per function`,
     );
     return new KprobeGroup(probes, reason, [...symbols], retprobe);
   }

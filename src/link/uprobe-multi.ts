@@ -190,7 +190,7 @@ export function attachUprobeMulti(
         }),
       mode === 'single'
         ? undefined
-        : `prog '${program.name}': ${reason}; attached ${functions.length} uprobes on ${path}, one per function`,
+        : `prog '${program.name}': ${reason}; attached ${functions.length} uprobe${functions.length === 1 ? '' : 's'} on ${path}, one per function`,
     );
     return new UprobeGroup(probes, reason, { path, functions, retprobe, pid: pid === 0 ? -1 : pid });
   }
