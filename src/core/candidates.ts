@@ -4,6 +4,7 @@
 // Btf.indexesByEssentialName); names are compared as bytes in place, and no type is decoded
 // unless its name matches.
 import type { Btf } from '../btf/btf.js';
+import { EbpfError } from '../errors.js';
 import { BtfKind, type Type } from '../btf/types.js';
 import { kindsCompatible } from './compat.js';
 import { essentialName } from './names.js';
@@ -78,8 +79,9 @@ export function searchCandidatesAhead(localBtf: Btf, localIds: Iterable<number>,
     let local: Type | { kind: 'VOID'; name?: string };
     try {
       local = localBtf.type(id);
-    } catch {
-      continue;
+    } catch (e) {
+      if (e instanceof EbpfError) continue;
+      throw e;
     }
     if (local.kind === 'VOID' || local.name === '') continue;
     const essential = essentialName(local.name);
@@ -89,8 +91,16 @@ export function searchCandidatesAhead(localBtf: Btf, localIds: Iterable<number>,
     pending.push(searchOf(btf, essential, local.kind));
   }
   if (pending.length === 0) return;
-  const found = btf.indexesByEssentialNames(pending);
-  for (let q = 0; q < keys.length; q++) memo.set(keys[q]!, typesAt(btf, found[q]!));
+  let found: Type[][];
+  try {
+    const indexes = btf.indexesByEssentialNames(pending);
+    found = indexes.map((ix) => typesAt(btf, ix));
+  } catch (e) {
+    // Broken target BTF: each search alone then fails where its relocation asks, as it says.
+    if (e instanceof EbpfError) return;
+    throw e;
+  }
+  for (let q = 0; q < keys.length; q++) memo.set(keys[q]!, found[q]!);
 }
 
 function addFrom(local: Type, essential: string, where: CoreTargetBtf, out: CoreCandidate[]): void {
