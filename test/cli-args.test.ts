@@ -3,7 +3,6 @@
 // stdout under --json, and the documented exit codes — checked in process through main(), and
 // from the shell for what only a process shows.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
