@@ -168,3 +168,18 @@ test('btf: names the table leaves ambiguous keep every type, and marshal output 
   const twice = Btf.parse(read('btf', 'name-stored-twice'));
   assert.equal(twice.type(24).name, '__u8');
 });
+
+test('codec/int-bits-past-size: an INT whose bits pass its bytes is refused as the kernel refuses it (its value came back changed)', () => {
+  // `limit`, a 4-byte __u32 whose INT said 63 bits: decoded past the value to an imprecise number.
+  const { btf, id } = (() => {
+    const [b, idb] = unpack(read('codec', 'int-bits-past-size'), 3) as [Uint8Array, Uint8Array];
+    return { btf: Btf.parse(b), id: new DataView(idb.buffer, idb.byteOffset).getUint32(0, true) };
+  })();
+  assert.throws(
+    () => codecFor(btf, id),
+    (e) =>
+      e instanceof CodecError &&
+      e.location.typeId === 9 &&
+      /INT of 4 bytes with 63 bits at bit 0: past its size/.test(e.message),
+  );
+});

@@ -520,6 +520,17 @@ export class Btf {
             offset: off,
           });
         }
+        // As the kernel checks: the value's bits lie inside the INT's bytes.
+        const used = ((data >>> 16) & 0xff) + (data & 0xff);
+        if (used > sizeOrType * 8) {
+          throw new BtfError(
+            `INT of ${sizeOrType} bytes with ${data & 0xff} bits at bit ${(data >>> 16) & 0xff}: past its size`,
+            {
+              ...this.loc(id),
+              offset: off,
+            },
+          );
+        }
         return {
           kind: 'INT',
           id,
