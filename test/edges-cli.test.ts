@@ -4,14 +4,12 @@
 // a success or a hang; and nothing left behind: no pin, no kernel object (program, map, link and
 // BTF ids compared before and after through the kernel's id iteration).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { programIds } from '../src/program/index.js';
-import { btfGetNextId, linkGetNextId, mapGetNextId } from '../src/sys/bpf.js';
 import { BPFFS_ROOT } from '../src/sys/bpffs.js';
-import { TESTDATA, captureAll, needRoot } from './helpers.js';
+import { TESTDATA, captureAll, kernelObjectsLeft, kernelIds, needRoot } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-edges-cli-'));
 const PIN = join(BPFFS_ROOT, `ebpf_test_${process.pid}_edges_cli`);
@@ -129,47 +127,6 @@ function cases(): string[][] {
   return [...out.values()];
 }
 
-function* ids(next: (id: number) => number | undefined): Generator<number> {
-  for (let id = next(0); id !== undefined; id = next(id)) yield id;
-}
-
-/** Every kernel object id now, by kind. */
-function kernelIds(): Map<string, Set<number>> {
-  return new Map([
-    ['prog', new Set(programIds())],
-    ['map', new Set(ids(mapGetNextId))],
-    ['link', new Set(ids(linkGetNextId))],
-    ['btf', new Set(ids(btfGetNextId))],
-  ]);
-}
-
-/**
- * The ids of kernel objects other processes hold a descriptor of (other tests run beside this one):
- * what the sweep's child leaves could only outlive it pinned or attached, with no descriptor.
- */
-function heldElsewhere(): Set<string> {
-  const held = new Set<string>();
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (!readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('anon_inode:')) continue;
-        const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-        for (const m of info.matchAll(/^(prog|map|link|btf)_id:\s*(\d+)/gm)) held.add(`${m[1]} ${m[2]}`);
-      } catch {
-        // gone since the listing
-      }
-    }
-  }
-  return held;
-}
-
 test('every CLI command with wrong, negative, huge or missing arguments: a typed one-line error, nothing left behind', async (t) => {
   if (!needRoot(t)) return;
   mkdirSync(PIN, { recursive: true });
@@ -217,17 +174,6 @@ test('every CLI command with wrong, negative, huge or missing arguments: a typed
   // Nothing pinned, nothing left in the kernel: ids that appeared meanwhile are other processes'
   // (held by their descriptors) or gone once RCU has run.
   assert.deepEqual(existsSync(PIN) ? readdirSync(PIN, { recursive: true }) : [], []);
-  let left: string[] = [];
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const now = kernelIds();
-    const held = heldElsewhere();
-    left = [...now].flatMap(([kind, set]) =>
-      [...set]
-        .filter((id) => !before.get(kind)!.has(id) && !held.has(`${kind} ${id}`))
-        .map((id) => `${kind} ${id}`),
-    );
-    if (left.length === 0) break;
-    await new Promise((r) => setTimeout(r, 150));
-  }
+  const left = await kernelObjectsLeft(before);
   assert.deepEqual(left, [], 'kernel objects left by the sweep');
 });
