@@ -20,7 +20,7 @@ import {
 } from '../sys/perf.js';
 import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
-import { low, publishPosition } from './position.js';
+import { batchLimit, low, publishPosition } from './position.js';
 import { EventReader, type HandlerState } from './reader.js';
 
 /** The state of consume(), which no handler stops. */
@@ -66,6 +66,8 @@ const TAIL_LO = low(TAIL);
 const OFFSET = PERF_EVENT_MMAP_PAGE.data_offset / 8;
 const SIZE = PERF_EVENT_MMAP_PAGE.data_size / 8;
 const HEADER = 8;
+/** Where perf_event_header's u16 size sits in its second u32 word (after the u16 misc). */
+const SIZE_SHIFT = HOST_LITTLE_ENDIAN ? 16 : 0;
 
 /** One CPU's perf event and its mapped ring. */
 interface CpuRing {
@@ -77,6 +79,8 @@ interface CpuRing {
   readonly control32: Uint32Array;
   readonly data: Uint8Array;
   readonly view: DataView;
+  /** The data area as int32 words (records are 8-byte aligned). */
+  readonly words: Int32Array;
   readonly size: number;
   readonly mask: number;
   /** Low 32 bits of data_tail as this reader last stored it. */
@@ -200,6 +204,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         control32,
         data: new Uint8Array(memory, offset, size),
         view: new DataView(memory, offset, size),
+        words: new Int32Array(memory, offset, size / 4),
         size,
         mask: size - 1,
         tail: Atomics.load(control32, TAIL_LO),
@@ -293,48 +298,89 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     onLost: ((cpu: number, lost: bigint) => void) | undefined,
     state: HandlerState,
   ): number {
-    // Locals and int32 positions in the loop, as in RingBuffer.consume.
-    const ringView = ring.view;
+    // Locals and int32 positions in the loop, as in RingBuffer.consume. Records are 8-byte
+    // aligned, so their header words are read from an Int32Array: the type, then misc and size
+    // (u16s) in one word, then a sample's u32 size of raw data.
+    const words = ring.words;
+    const view = ring.view;
     const mask = ring.mask;
     const ringSize = ring.size;
     const cpu = ring.cpu;
-    const le = HOST_LITTLE_ENDIAN;
+    const sizeShift = SIZE_SHIFT;
+    const sample = PERF_RECORD_SAMPLE;
+    const limit = batchLimit(max);
     const start = ring.tail | 0;
     let tail = start;
     // Read with a full barrier: the records up to head are complete once it is seen.
-    let left = (Atomics.load(ring.control32, HEAD_LO) - tail) | 0;
+    const head = Atomics.load(ring.control32, HEAD_LO) | 0;
     let n = 0;
+    if (limit <= 0) return 0;
     try {
-      while (n < max && left > 0) {
+      while (tail !== head) {
+        const left = (head - tail) | 0;
         const at = tail & mask;
-        let view = ringView;
-        let offset = at;
-        const type = view.getUint32(at, le);
-        const size = view.getUint16(at + 6, le);
-        if (size < 8 || size > left) throw this.badRecord(size, at, left);
-        if (at + size > ringSize) {
-          view = this.join(ring, at, size);
-          offset = 0;
-        }
+        const w = at >>> 2;
+        const type = words[w]!;
+        const size = (words[w + 1]! >>> sizeShift) & 0xffff;
+        if (size < HEADER || size > left || (size & 7) !== 0) throw this.badRecord(size, at, left);
+        // Consumed from here on, even if malformed inside: the next record's place is known.
         tail = (tail + size) | 0;
-        left = (left - size) | 0;
-        if (type === PERF_RECORD_SAMPLE) {
-          const raw = size >= 12 ? view.getUint32(offset + 8, le) : size;
-          if (12 + raw > size) throw this.badSample(raw, size, at);
-          n++;
-          fn(view, offset + 12, raw, cpu);
-          if (!state.active) break;
+        if (at + size > ringSize) {
+          // Wraps around the end of the ring: joined in a buffer first (rare).
+          if (this.wrapped(ring, at, size, type, fn, onLost)) {
+            if (++n >= limit || state.active !== true) break;
+          }
+        } else if (type === sample) {
+          const raw = size >= HEADER + 4 ? words[w + 2]! >>> 0 : size;
+          if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
+          fn(view, at + HEADER + 4, raw, cpu);
+          if (++n >= limit || state.active !== true) break;
         } else if (type === PERF_RECORD_LOST) {
-          if (size < 24) throw this.badRecord(size, at, left);
-          const lost = view.getBigUint64(offset + 16, le);
-          this.#lost += lost;
-          onLost?.(cpu, lost);
+          this.lostRecord(view, at, size, left, cpu, onLost);
         }
       }
     } finally {
       if (tail !== start) this.publish(ring, start >>> 0, tail >>> 0);
     }
     return n;
+  }
+
+  /** A lost report at `at` of `view`: its count added to `lost` and passed to `onLost`. */
+  private lostRecord(
+    view: DataView,
+    at: number,
+    size: number,
+    left: number,
+    cpu: number,
+    onLost: ((cpu: number, lost: bigint) => void) | undefined,
+  ): void {
+    if (size < HEADER + 16) throw this.badRecord(size, at, left);
+    const lost = view.getBigUint64(at + HEADER + 8, HOST_LITTLE_ENDIAN);
+    this.#lost += lost;
+    onLost?.(cpu, lost);
+  }
+
+  /**
+   * A record of `type` at `at` that wraps around the end of `ring`: joined, then a sample passed
+   * to `fn` (true) or a lost report counted.
+   */
+  private wrapped(
+    ring: CpuRing,
+    at: number,
+    size: number,
+    type: number,
+    fn: SampleView,
+    onLost: ((cpu: number, lost: bigint) => void) | undefined,
+  ): boolean {
+    const view = this.join(ring, at, size);
+    if (type === PERF_RECORD_SAMPLE) {
+      const raw = size >= HEADER + 4 ? view.getUint32(HEADER, HOST_LITTLE_ENDIAN) : size;
+      if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
+      fn(view, HEADER + 4, raw, ring.cpu);
+      return true;
+    }
+    if (type === PERF_RECORD_LOST) this.lostRecord(view, 0, size, size, ring.cpu, onLost);
+    return false;
   }
 
   /** A record that wraps around the end of its ring, its two parts joined in one buffer. */
