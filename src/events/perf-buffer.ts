@@ -87,6 +87,69 @@ interface CpuRing {
   tail: number;
 }
 
+/** sampleRun()'s outcomes: done (at head, or `want` samples), stopped, or at another record. */
+const RUN_DONE = 0;
+const RUN_STOPPED = 1;
+const RUN_OTHER = 2;
+/** Samples sampleRun() hands out per call, at most (see RingBuffer's walkRun for why). */
+const RUN = 1024;
+/** sampleRun()'s results besides its return value: where it stopped, samples handed out. */
+let runTail = 0;
+let runCount = 0;
+
+/**
+ * The zero-copy loop over one CPU's ring: hands the samples from position `tail` on to `fn`
+ * until `head`, `want` samples, `state.active` turning false (RUN_STOPPED), or a record it
+ * leaves to the caller (RUN_OTHER: a lost report, another type, one that wraps around the end of
+ * the ring, or one that is malformed), then sets runTail and runCount (also when `fn` throws).
+ * Records are 8-byte aligned, so their header words are read from an Int32Array: the type,
+ * then misc and size (u16s) in one word, then a sample's u32 size of raw data. Arguments and
+ * int32 locals only, as in RingBuffer's walkRun.
+ */
+function sampleRun(
+  fn: SampleView,
+  state: HandlerState,
+  words: Int32Array,
+  view: DataView,
+  mask: number,
+  ringSize: number,
+  cpu: number,
+  tail: number,
+  head: number,
+  want: number,
+): number {
+  const sizeShift = SIZE_SHIFT;
+  const sample = PERF_RECORD_SAMPLE;
+  let n = 0;
+  try {
+    while (tail !== head) {
+      const at = tail & mask;
+      const w = at >>> 2;
+      const size = (words[w + 1]! >>> sizeShift) & 0xffff;
+      if (
+        words[w] !== sample ||
+        size < HEADER + 8 ||
+        size > ((head - tail) | 0) ||
+        (size & 7) !== 0 ||
+        at + size > ringSize
+      ) {
+        return RUN_OTHER;
+      }
+      const raw = words[w + 2]!;
+      if (raw < 0 || HEADER + 4 + raw > size) return RUN_OTHER;
+      tail = (tail + size) | 0;
+      n++;
+      fn(view, at + HEADER + 4, raw, cpu);
+      if (state.active !== true) return RUN_STOPPED;
+      if (n >= want) return RUN_DONE;
+    }
+    return RUN_DONE;
+  } finally {
+    runTail = tail;
+    runCount = n;
+  }
+}
+
 /**
  * Called by PerfBuffer.consume for each sample: its `length` raw bytes (perf's padding
  * included) start at `offset` of `view`, which is over the CPU's ring (or over a copy, for a
@@ -298,89 +361,53 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     onLost: ((cpu: number, lost: bigint) => void) | undefined,
     state: HandlerState,
   ): number {
-    // Locals and int32 positions in the loop, as in RingBuffer.consume. Records are 8-byte
-    // aligned, so their header words are read from an Int32Array: the type, then misc and size
-    // (u16s) in one word, then a sample's u32 size of raw data.
-    const words = ring.words;
-    const view = ring.view;
-    const mask = ring.mask;
-    const ringSize = ring.size;
-    const cpu = ring.cpu;
-    const sizeShift = SIZE_SHIFT;
-    const sample = PERF_RECORD_SAMPLE;
     const limit = batchLimit(max);
     const start = ring.tail | 0;
     let tail = start;
     // Read with a full barrier: the records up to head are complete once it is seen.
     const head = Atomics.load(ring.control32, HEAD_LO) | 0;
     let n = 0;
-    if (limit <= 0) return 0;
     try {
-      while (tail !== head) {
-        const left = (head - tail) | 0;
-        const at = tail & mask;
-        const w = at >>> 2;
-        const type = words[w]!;
-        const size = (words[w + 1]! >>> sizeShift) & 0xffff;
-        if (size < HEADER || size > left || (size & 7) !== 0) throw this.badRecord(size, at, left);
-        // Consumed from here on, even if malformed inside: the next record's place is known.
-        tail = (tail + size) | 0;
-        if (at + size > ringSize) {
-          // Wraps around the end of the ring: joined in a buffer first (rare).
-          if (this.wrapped(ring, at, size, type, fn, onLost)) {
-            if (++n >= limit || state.active !== true) break;
+      while (tail !== head && n < limit) {
+        const want = limit - n < RUN ? limit - n : RUN;
+        let status: number;
+        try {
+          status = sampleRun(
+            fn,
+            state,
+            ring.words,
+            ring.view,
+            ring.mask,
+            ring.size,
+            ring.cpu,
+            tail,
+            head,
+            want,
+          );
+        } finally {
+          tail = runTail;
+          n += runCount;
+        }
+        if (status === RUN_STOPPED) break;
+        if (status === RUN_OTHER) {
+          // The record at tail: checked in full (joined first if it wraps), then consumed.
+          const { view, offset, type, size } = this.record(ring, tail & ring.mask, (head - tail) | 0);
+          tail = (tail + size) | 0;
+          if (type === PERF_RECORD_SAMPLE) {
+            n++;
+            fn(view, offset + HEADER + 4, view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN), ring.cpu);
+            if (state.active !== true) break;
+          } else if (type === PERF_RECORD_LOST) {
+            const lost = view.getBigUint64(offset + HEADER + 8, HOST_LITTLE_ENDIAN);
+            this.#lost += lost;
+            onLost?.(ring.cpu, lost);
           }
-        } else if (type === sample) {
-          const raw = size >= HEADER + 4 ? words[w + 2]! >>> 0 : size;
-          if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
-          fn(view, at + HEADER + 4, raw, cpu);
-          if (++n >= limit || state.active !== true) break;
-        } else if (type === PERF_RECORD_LOST) {
-          this.lostRecord(view, at, size, left, cpu, onLost);
         }
       }
     } finally {
       if (tail !== start) this.publish(ring, start >>> 0, tail >>> 0);
     }
     return n;
-  }
-
-  /** A lost report at `at` of `view`: its count added to `lost` and passed to `onLost`. */
-  private lostRecord(
-    view: DataView,
-    at: number,
-    size: number,
-    left: number,
-    cpu: number,
-    onLost: ((cpu: number, lost: bigint) => void) | undefined,
-  ): void {
-    if (size < HEADER + 16) throw this.badRecord(size, at, left);
-    const lost = view.getBigUint64(at + HEADER + 8, HOST_LITTLE_ENDIAN);
-    this.#lost += lost;
-    onLost?.(cpu, lost);
-  }
-
-  /**
-   * A record of `type` at `at` that wraps around the end of `ring`: joined, then a sample passed
-   * to `fn` (true) or a lost report counted.
-   */
-  private wrapped(
-    ring: CpuRing,
-    at: number,
-    size: number,
-    type: number,
-    fn: SampleView,
-    onLost: ((cpu: number, lost: bigint) => void) | undefined,
-  ): boolean {
-    const view = this.join(ring, at, size);
-    if (type === PERF_RECORD_SAMPLE) {
-      const raw = size >= HEADER + 4 ? view.getUint32(HEADER, HOST_LITTLE_ENDIAN) : size;
-      if (HEADER + 4 + raw > size) throw this.badSample(raw, size, at);
-      fn(view, HEADER + 4, raw, ring.cpu);
-      return true;
-    }
-    if (type === PERF_RECORD_LOST) this.lostRecord(view, 0, size, size, ring.cpu, onLost);
-    return false;
   }
 
   /** A record that wraps around the end of its ring, its two parts joined in one buffer. */

@@ -34,6 +34,70 @@ const LENGTH_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 const COPY_CHUNK = 64 * 1024;
 
 /**
+ * Records walkRun() hands out per call, at most: V8 then optimizes it as a function called
+ * often. One call over a whole full ring runs in code compiled on the stack mid-loop (OSR), which
+ * V8 keeps using for every later call, with its values in stack slots rather than registers.
+ */
+const RUN = 1024;
+/** walkRun()'s results besides its return value: the position it reached, records handed out. */
+let runPos = 0;
+let runCount = 0;
+
+/** Thrown by walkRun() at a header that claims more bytes than were written. */
+class BadLength {
+  constructor(
+    readonly length: number,
+    readonly at: number,
+  ) {}
+}
+
+/**
+ * The zero-copy loop: hands the records from position `pos` up to `end` (at most `want`) to
+ * `fn`, then sets runPos and runCount (also when `fn` throws). Returns false when it stopped
+ * before (a record not committed yet, or `state.active` turned false). Every value is an
+ * argument or a local and every number an int32 (positions and the distance between them: the
+ * ring is at most 1 GiB), so V8 keeps them in registers. A header is an int32 whose sign is the
+ * busy bit; below DISCARD_BIT the record is neither busy nor discarded.
+ */
+function walkRun(
+  fn: RecordView,
+  state: HandlerState,
+  words: Int32Array,
+  view: DataView,
+  mask: number,
+  pos: number,
+  end: number,
+  want: number,
+): boolean {
+  const plain = PLAIN_LOAD_ACQUIRES;
+  const discard = BPF_RINGBUF_DISCARD_BIT;
+  const lengthMask = LENGTH_MASK;
+  let n = 0;
+  try {
+    while (pos !== end) {
+      const at = pos & mask;
+      // The kernel publishes the header with a release store once the record is committed.
+      const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
+      if (header < 0) return false;
+      const length = header & lengthMask;
+      const next = (pos + ((length + 15) & ~7)) | 0;
+      if (((end - next) | 0) < 0) throw new BadLength(length, at);
+      pos = next;
+      if (header < discard) {
+        n++;
+        fn(view, at + 8, length);
+        if (state.active !== true) return false;
+        if (n >= want) return true;
+      }
+    }
+    return true;
+  } finally {
+    runPos = pos;
+    runCount = n;
+  }
+}
+
+/**
  * Called by RingBuffer.consume for each record: its `length` bytes start at `offset` of `view`,
  * a view over the ring's own (read-only) memory. Valid only until consume() returns.
  */
@@ -178,41 +242,26 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
 
   /** consume()'s loop; stops early once `state.active` is false. */
   private walk(fn: RecordView, max: number, state: HandlerState): number {
-    // Everything the loop reads is a local (module constants are context loads with hole checks),
-    // and every number an int32 V8 keeps in a register: positions and the bytes between them (the
-    // ring is at most 1 GiB), the count and its limit. A header is an int32 whose sign is the
-    // busy bit; below DISCARD_BIT, the record is neither busy nor discarded.
-    const words = this.#words;
-    const view = this.#view;
-    const mask = this.#mask;
-    const size = this.size;
-    const plain = PLAIN_LOAD_ACQUIRES;
-    const discard = BPF_RINGBUF_DISCARD_BIT;
-    const lengthMask = LENGTH_MASK;
     const limit = batchLimit(max);
     const start = Atomics.load(this.#consumer, LO) | 0;
     let pos = start;
     let n = 0;
-    if (limit <= 0) return 0;
     try {
-      ring: for (;;) {
+      while (n < limit) {
         const left = (Atomics.load(this.#producer, LO) - pos) | 0;
-        if (left <= 0 || left > size) break;
-        const end = (pos + left) | 0;
-        while (pos !== end) {
-          const at = pos & mask;
-          // The kernel publishes the header with a release store once the record is committed.
-          const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
-          if (header < 0) break ring;
-          const length = header & lengthMask;
-          const next = (pos + ((length + 15) & ~7)) | 0;
-          if (((end - next) | 0) < 0) throw this.badLength(length, at);
-          pos = next;
-          if (header < discard) {
-            fn(view, at + 8, length);
-            if (++n >= limit || state.active !== true) break ring;
-          }
+        if (left <= 0 || left > this.size) break;
+        const want = limit - n < RUN ? limit - n : RUN;
+        let more: boolean;
+        try {
+          more = walkRun(fn, state, this.#words, this.#view, this.#mask, pos, (pos + left) | 0, want);
+        } catch (e) {
+          if (e instanceof BadLength) throw this.badLength(e.length, e.at);
+          throw e;
+        } finally {
+          pos = runPos;
+          n += runCount;
         }
+        if (!more) break;
       }
     } finally {
       // One store for the batch, after the records were read out.
@@ -277,7 +326,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
           copy.set(bytes.subarray(from, from + run));
           const buffer = copy.buffer;
           const copied = new Int32Array(buffer, 0, run >>> 2);
-          for (let off = 0; off < run; ) {
+          for (let off = 0; off < run;) {
             const header = copied[off >>> 2]!;
             const length = header & lengthMask;
             const step = (length + 15) & ~7;
