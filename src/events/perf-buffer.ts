@@ -473,31 +473,54 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   protected readNext(): PerfRecord<T> | undefined {
     if (this.closed) return undefined;
     const n = this.#rings.length;
+    let out: PerfRecord<T> | undefined;
+    const take = (r: PerfRecord<T>): void => {
+      out = r;
+    };
     for (let i = 0; i < n; i++) {
       const k = (this.#next + i) % n;
-      const r = this.readRing(this.#rings[k]!);
-      if (r !== undefined) {
+      if (this.readRing(this.#rings[k]!, take, 1) > 0) {
         // Round robin, so one busy CPU does not starve the others.
         this.#next = (k + 1) % n;
-        return r;
+        return out;
       }
     }
     return undefined;
+  }
+
+  /** Handler mode: each CPU's records in turn, its data_tail stored once for all of them. */
+  protected override drain(take: (record: PerfRecord<T>) => void, state: HandlerState): void {
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let i = 0; i < n && state.active; i++)
+      this.readRing(rings[(this.#next + i) % n]!, take, Infinity, state);
+    if (n > 0) this.#next = (this.#next + 1) % n;
   }
 
   protected hasData(): boolean {
     return this.#rings.some((r) => Atomics.load(r.control32, HEAD_LO) !== r.tail);
   }
 
-  private readRing(ring: CpuRing): PerfRecord<T> | undefined {
+  /**
+   * Hands the records of `ring` (copied or decoded, and lost reports) to `take`, at most `max`
+   * and while `state.active`, then stores data_tail once. A sample is decoded before its space
+   * is released, so one that fails to decode stays in the ring.
+   */
+  private readRing(
+    ring: CpuRing,
+    take: (record: PerfRecord<T>) => void,
+    max: number,
+    state: HandlerState = ALWAYS,
+  ): number {
     const start = ring.tail;
     let tail = start;
     const head = Atomics.load(ring.control32, HEAD_LO);
-    let out: PerfRecord<T> | undefined;
+    let n = 0;
     try {
-      while (out === undefined && tail !== head) {
+      while (n < max && tail !== head && state.active) {
         const at = tail & ring.mask;
         const { view, offset, type, size } = this.record(ring, at, (head - tail) >>> 0);
+        let out: PerfRecord<T> | undefined;
         if (type === PERF_RECORD_SAMPLE) {
           const raw = view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN);
           const bytes = view === ring.view ? ring.data : this.#joined;
@@ -508,11 +531,15 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
           out = { kind: 'lost', cpu: ring.cpu, lost };
         }
         tail = (tail + size) >>> 0;
+        if (out !== undefined) {
+          n++;
+          take(out);
+        }
       }
     } finally {
       if (tail !== start) this.publish(ring, start, tail);
     }
-    return out;
+    return n;
   }
 
   /** The sample at `at` of `view` (whose bytes are `bytes`), decoded or copied. */
