@@ -347,7 +347,7 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
   }
 
   /**
-   * Reads up to `max` records (copied or decoded) into `take` while `active()`, then publishes
+   * Reads up to `max` records (copied or decoded) into `take` while `state.active`, then publishes
    * the consumer position once. The consumer position is read back from the shared page rather
    * than kept here, so that a ring another reader (or an earlier process) consumed from stays
    * consistent.
