@@ -9,6 +9,9 @@ import { Btf } from '../src/btf/btf.js';
 import { CodecError, codecFor } from '../src/btf/codec.js';
 import { formatC } from '../src/btf/format-c.js';
 import { BtfError, EbpfError } from '../src/errors.js';
+import { parseElf } from '../src/elf/elf.js';
+import { objectSpecFromElf } from '../src/object/object.js';
+import { ObjectError } from '../src/object/errors.js';
 import { unpack } from '../scripts/fuzz/raw.js';
 import { targetNamed } from '../scripts/fuzz/targets.js';
 import { ROOT } from './helpers.js';
@@ -181,5 +184,15 @@ test('codec/int-bits-past-size: an INT whose bits pass its bytes is refused as t
       e instanceof CodecError &&
       e.location.typeId === 9 &&
       /INT of 4 bytes with 63 bits at bit 0: past its size/.test(e.message),
+  );
+});
+
+test('object/bss-past-u32: a .bss claiming more than a u32 of bytes is refused naming the section (it was a RangeError from the allocation)', () => {
+  assert.throws(
+    () => objectSpecFromElf(parseElf(read('object', 'bss-past-u32'), 'bss-past-u32.o')),
+    (e) =>
+      e instanceof ObjectError &&
+      e.location.section === '.bss' &&
+      /global data section is 4294967316 bytes/.test(e.message),
   );
 });
