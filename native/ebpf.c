@@ -279,13 +279,38 @@ static napi_value js_address_of(napi_env env, napi_callback_info info) {
   return r;
 }
 
+typedef struct instance instance;
+static instance *get_instance(napi_env env);
+static int own_fd(instance *inst, int fd);
+static void disown_fd(instance *inst, int fd);
+
+// close(fd): also forgets the descriptor as this environment's (see own()).
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "close(fd)");
+  disown_fd(get_instance(env), fd);
   return close(fd) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// own(fd) / disown(fd): the descriptor is (no longer) this environment's to close at teardown.
+static napi_value js_own(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  bool own;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_bool(env, argv[1], &own) != napi_ok)
+    return throw_type(env, "own(fd, owned)");
+  instance *inst = get_instance(env);
+  if (!own) {
+    disown_fd(inst, fd);
+    return make_int(env, 0);
+  }
+  return make_int(env, own_fd(inst, fd));
 }
 
 // dup(fd) -> a new descriptor for the same open file, close-on-exec, or -errno.
@@ -370,7 +395,6 @@ static napi_value js_perf_event_open(napi_env env, napi_callback_info info) {
 
 // One live mapping. The list is per environment (worker threads each have their own) and is only
 // touched on that environment's JS thread: by munmap() and by the ArrayBuffer finalizer.
-typedef struct instance instance;
 typedef struct mapping {
   void *addr;
   size_t len;
@@ -381,12 +405,41 @@ typedef struct mapping {
 
 struct instance {
   mapping *mappings;
+  // The descriptors this environment's Fd objects own, one bit per descriptor number: closed at
+  // teardown, so a worker thread terminated (or ended) with handles open leaves none behind.
+  uint8_t *owned;
+  size_t owned_bytes;
 };
 
 static instance *get_instance(napi_env env) {
   void *data = NULL;
   napi_get_instance_data(env, &data);
   return data;
+}
+
+// Past the kernel's ceiling on descriptor numbers (fs.nr_open is at most 2^30; 2^20 by default)
+// nothing is tracked, so a bogus number cannot grow the bitmap without bound.
+#define MAX_OWNED_FD (1 << 24)
+
+static int own_fd(instance *inst, int fd) {
+  if (fd < 0 || fd >= MAX_OWNED_FD) return 0;
+  size_t byte = (size_t)fd >> 3;
+  if (byte >= inst->owned_bytes) {
+    size_t n = inst->owned_bytes ? inst->owned_bytes : 64;
+    while (n <= byte) n *= 2;
+    uint8_t *grown = realloc(inst->owned, n);
+    if (!grown) return -ENOMEM;
+    memset(grown + inst->owned_bytes, 0, n - inst->owned_bytes);
+    inst->owned = grown;
+    inst->owned_bytes = n;
+  }
+  inst->owned[byte] |= (uint8_t)(1u << (fd & 7));
+  return 0;
+}
+
+static void disown_fd(instance *inst, int fd) {
+  size_t byte = (size_t)fd >> 3;
+  if (fd >= 0 && byte < inst->owned_bytes) inst->owned[byte] &= (uint8_t)~(1u << (fd & 7));
 }
 
 static void unlink_mapping(instance *inst, mapping *m) {
@@ -690,6 +743,14 @@ static void finalize_instance(napi_env env, void *data, void *hint) {
   // this one: detach them from the list head first so none touches freed memory.
   instance *inst = data;
   for (mapping *m = inst->mappings; m; m = m->next) m->owner = NULL;
+  // Descriptors still owned: their Fd objects die with this environment, nothing else closes them.
+  for (size_t byte = 0; byte < inst->owned_bytes; byte++)
+    for (int bit = 0; inst->owned[byte] && bit < 8; bit++)
+      if (inst->owned[byte] & (1u << bit)) {
+        close((int)(byte * 8 + (size_t)bit));
+        inst->owned[byte] &= (uint8_t)~(1u << bit);
+      }
+  free(inst->owned);
   free(inst);
 }
 
@@ -715,6 +776,7 @@ NAPI_MODULE_INIT() {
   EXPORT("bpfAsync", js_bpf_async);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
+  EXPORT("own", js_own);
   EXPORT("dup", js_dup);
   EXPORT("epollCreate", js_epoll_create);
   EXPORT("epollCtl", js_epoll_ctl);

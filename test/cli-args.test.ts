@@ -3,11 +3,10 @@
 // stdout under --json, and the documented exit codes — checked in process through main(), and
 // from the shell for what only a process shows.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, TESTDATA, cli, needRoot } from './helpers.js';
+import { type CliResult, ROOT, TESTDATA, captureAll, cli, needRoot } from './helpers.js';
 
 const FLOW = join(TESTDATA, 'flow-el.o');
 const COMMANDS = [
@@ -28,45 +27,7 @@ const COMMANDS = [
 ];
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * main(argv) for each command line, in one child process that captures stdout and stderr (this
- * process's stdout belongs to the test runner): as fast as in process, and nothing shared.
- */
-function captureAll(argvs: string[][]): Result[] {
-  const script = `
-    import { main } from ${JSON.stringify(join(ROOT, 'src/cli/main.ts'))};
-    const results = [];
-    const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-    for (const argv of JSON.parse(process.env.ARGVS)) {
-      const out = [], err = [];
-      process.stdout.write = (s) => out.push(String(s)) > 0;
-      process.stderr.write = (s) => err.push(String(s)) > 0;
-      let code;
-      try { code = await main(argv); } catch (e) { code = -1; err.push(String(e?.stack ?? e)); }
-      process.stdout.write = write.out;
-      process.stderr.write = write.err;
-      results.push({ code, stdout: out.join(''), stderr: err.join('') });
-    }
-    write.out(JSON.stringify(results));
-  `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, ARGVS: JSON.stringify(argvs) },
-    maxBuffer: 1 << 28,
-    timeout: 300_000,
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Result[];
-}
-
-const capture = (argv: string[]): Result => captureAll([argv])[0]!;
+const capture = (argv: string[]): CliResult => captureAll([argv])[0]!;
 
 test('ebpf --version and -V print the package version; with -j as JSON', () => {
   for (const flag of ['--version', '-V']) {

@@ -7,14 +7,19 @@
 //              counting what it ran
 //   hold       opens a ring buffer reader with onData on the pinned ring and a program, then
 //              waits to be terminated with them open
+//   load-hold  loads testdata/events.c whole, reads its ring with onData, makes a map and a
+//              duplicate descriptor, says which program and map ids it made, and waits to be
+//              terminated with all of it open
 import { parentPort, workerData } from 'node:worker_threads';
 import { RingBuffer } from '../src/events/index.js';
 import { loadObject, loadObjectAsync, type LoadedObject } from '../src/loader/index.js';
+import { MapType } from '../src/constants.js';
 import { BpfMap } from '../src/map/map.js';
 import { Program } from '../src/program/program.js';
+import { mapGetInfo } from '../src/sys/bpf.js';
 
 interface Data {
-  task: 'load-maps' | 'produce' | 'hold';
+  task: 'load-maps' | 'produce' | 'hold' | 'load-hold';
   object: string;
   index: number;
   iterations: number;
@@ -119,5 +124,29 @@ function hold(): object {
   return { holding: true, got };
 }
 
-const result = d.task === 'load-maps' ? await loadMaps() : d.task === 'produce' ? produce() : hold();
+function loadHold(): object {
+  const obj = loadObject(d.object);
+  const ring = RingBuffer.open(obj.map('ring'));
+  let got = 0;
+  ring.onData(() => got++);
+  obj.program('ring_output').testRun({ dataIn: packet(), repeat: BATCH });
+  const map = BpfMap.create({ type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 4 });
+  const dup = obj.program('ring_output').fd.dup();
+  // Never closed: the test terminates this worker with all of it open.
+  return {
+    programs: [...obj.programs.values()].map((p) => p.info().id),
+    maps: [...[...obj.maps.values()].map((m) => m.fd.fd), map.fd.fd].map((fd) => mapGetInfo(fd).info.id),
+    dup: dup.fd,
+    got,
+  };
+}
+
+const result =
+  d.task === 'load-maps'
+    ? await loadMaps()
+    : d.task === 'produce'
+      ? produce()
+      : d.task === 'load-hold'
+        ? loadHold()
+        : hold();
 parentPort!.postMessage(result);

@@ -9,6 +9,9 @@ import { Btf } from '../src/btf/btf.js';
 import { CodecError, codecFor } from '../src/btf/codec.js';
 import { formatC } from '../src/btf/format-c.js';
 import { BtfError, EbpfError } from '../src/errors.js';
+import { parseElf } from '../src/elf/elf.js';
+import { objectSpecFromElf } from '../src/object/object.js';
+import { ObjectError } from '../src/object/errors.js';
 import { unpack } from '../scripts/fuzz/raw.js';
 import { targetNamed } from '../scripts/fuzz/targets.js';
 import { ROOT } from './helpers.js';
@@ -102,4 +105,94 @@ test('btf/name-is-tail-of-another: a name pointing into another string marshals 
   const btf = Btf.parse(b);
   assert.ok([...btf.types()].some((t) => 'members' in t && t.members.some((m) => m.name === 'esent')));
   assert.deepEqual(btf.marshal(), b);
+});
+
+test('btf: info bits and fields the kernel requires clear are refused at parse, naming the type (marshal had dropped them)', () => {
+  for (const [name, typeId, offset, what] of [
+    ['var-with-vlen', 54, 0x52c, /^vlen 32768 on VAR \(must be 0\)$/],
+    ['int-with-vlen', 6, 0x60, /^vlen 15616 on INT \(must be 0\)$/],
+    ['const-with-kind-flag', 4, 0x40, /^kind_flag set on CONST \(the kind has none\)$/],
+  ] as const) {
+    assert.throws(
+      () => Btf.parse(read('btf', name)),
+      (e) =>
+        e instanceof BtfError &&
+        e.location.typeId === typeId &&
+        e.location.offset === offset &&
+        what.test(e.message.replace(/^.*: /, '')),
+      name,
+    );
+  }
+  // Fields of the record, checked when the type is read.
+  const fwd = Btf.parse(read('btf', 'fwd-with-type'));
+  assert.throws(
+    () => fwd.type(4),
+    (e) =>
+      e instanceof BtfError &&
+      e.location.typeId === 4 &&
+      /FWD with type 524288 \(must be 0\)/.test(e.message),
+  );
+  assert.throws(
+    () => Btf.parse(read('btf', 'header-flags')),
+    (e) => e instanceof BtfError && e.location.offset === 3 && /unsupported BTF flags 0x80/.test(e.message),
+  );
+});
+
+test('btf: a name offset at a NUL inside the string table is refused (the kernel takes no empty identifier; marshal wrote 0)', () => {
+  // A member's (the error points at the member's record) and a type's own name.
+  for (const [name, typeId, offset, nameOff] of [
+    ['member-name-at-nul', 2, 0x3c, 10],
+    ['type-name-at-nul', 3, 0x54, 22],
+  ] as const) {
+    const btf = Btf.parse(read('btf', name));
+    assert.throws(
+      () => btf.type(typeId),
+      (e) =>
+        e instanceof BtfError &&
+        e.location.typeId === typeId &&
+        e.location.offset === offset &&
+        e.message.endsWith(`name offset ${nameOff} points at an empty string`),
+      name,
+    );
+  }
+});
+
+test('btf: names the table leaves ambiguous keep every type, and marshal output is a fixed point', () => {
+  // '__u8' stored twice (the TYPEDEF names the second copy); a name starting inside a UTF-8
+  // sequence. Marshal writes the first place a name is stored, so bytes may differ, types may not.
+  for (const name of ['name-stored-twice', 'name-inside-utf8-sequence']) {
+    const b = read('btf', name);
+    const btf = Btf.parse(b);
+    const m = btf.marshal();
+    const again = Btf.parse(m);
+    assert.deepEqual([...again.types()], [...btf.types()], name);
+    assert.deepEqual(again.marshal(), m, name);
+  }
+  const twice = Btf.parse(read('btf', 'name-stored-twice'));
+  assert.equal(twice.type(24).name, '__u8');
+});
+
+test('codec/int-bits-past-size: an INT whose bits pass its bytes is refused as the kernel refuses it (its value came back changed)', () => {
+  // `limit`, a 4-byte __u32 whose INT said 63 bits: decoded past the value to an imprecise number.
+  const { btf, id } = (() => {
+    const [b, idb] = unpack(read('codec', 'int-bits-past-size'), 3) as [Uint8Array, Uint8Array];
+    return { btf: Btf.parse(b), id: new DataView(idb.buffer, idb.byteOffset).getUint32(0, true) };
+  })();
+  assert.throws(
+    () => codecFor(btf, id),
+    (e) =>
+      e instanceof CodecError &&
+      e.location.typeId === 9 &&
+      /INT of 4 bytes with 63 bits at bit 0: past its size/.test(e.message),
+  );
+});
+
+test('object/bss-past-u32: a .bss claiming more than a u32 of bytes is refused naming the section (it was a RangeError from the allocation)', () => {
+  assert.throws(
+    () => objectSpecFromElf(parseElf(read('object', 'bss-past-u32'), 'bss-past-u32.o')),
+    (e) =>
+      e instanceof ObjectError &&
+      e.location.section === '.bss' &&
+      /global data section is 4294967316 bytes/.test(e.message),
+  );
 });

@@ -1,7 +1,9 @@
 // Shared test helpers: paths, oracle tools, and gating of tests that need root or a kernel feature.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { programIds } from '../src/program/index.js';
+import { btfGetNextId, linkGetNextId, mapGetNextId } from '../src/sys/bpf.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -164,4 +166,101 @@ export function socketFd(h: object): number {
   const fd = (h as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no descriptor (not open?)');
   return fd;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * main(argv) for each command line, in one child process that captures stdout and stderr (this
+ * process's stdout belongs to the test runner): as fast as in process, and nothing shared.
+ */
+export function captureAll(argvs: string[][]): CliResult[] {
+  const script = `
+    import { main } from ${JSON.stringify(join(ROOT, 'src/cli/main.ts'))};
+    const results = [];
+    const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+    for (const argv of JSON.parse(process.env.ARGVS)) {
+      const out = [], err = [];
+      process.stdout.write = (s) => out.push(String(s)) > 0;
+      process.stderr.write = (s) => err.push(String(s)) > 0;
+      let code;
+      try { code = await main(argv); } catch (e) { code = -1; err.push(String(e?.stack ?? e)); }
+      process.stdout.write = write.out;
+      process.stderr.write = write.err;
+      results.push({ code, stdout: out.join(''), stderr: err.join('') });
+    }
+    write.out(JSON.stringify(results));
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ARGVS: JSON.stringify(argvs) },
+    maxBuffer: 1 << 28,
+    timeout: 300_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as CliResult[];
+}
+
+function* ids(next: (id: number) => number | undefined): Generator<number> {
+  for (let id = next(0); id !== undefined; id = next(id)) yield id;
+}
+
+/** Every kernel object id now, by kind. */
+export function kernelIds(): Map<string, Set<number>> {
+  return new Map([
+    ['prog', new Set(programIds())],
+    ['map', new Set(ids(mapGetNextId))],
+    ['link', new Set(ids(linkGetNextId))],
+    ['btf', new Set(ids(btfGetNextId))],
+  ]);
+}
+
+/** The ids (`prog 12`) of kernel objects another process holds a descriptor of (its fdinfo says). */
+export function heldElsewhere(): Set<string> {
+  const held = new Set<string>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (!readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('anon_inode:')) continue;
+        const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+        for (const m of info.matchAll(/^(prog|map|link|btf)_id:\s*(\d+)/gm)) held.add(`${m[1]} ${m[2]}`);
+      } catch {
+        // gone since the listing
+      }
+    }
+  }
+  return held;
+}
+
+/**
+ * The kernel objects made since `before` that are still there and that no other process holds
+ * (other tests run beside this one): what this process (or a child that ended) left behind. Tried
+ * for a few seconds, as RCU frees objects shortly after their last descriptor goes.
+ */
+export async function kernelObjectsLeft(before: Map<string, Set<number>>): Promise<string[]> {
+  let left: string[] = [];
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const now = kernelIds();
+    const held = heldElsewhere();
+    left = [...now].flatMap(([kind, set]) =>
+      [...set]
+        .filter((id) => !before.get(kind)!.has(id) && !held.has(`${kind} ${id}`))
+        .map((id) => `${kind} ${id}`),
+    );
+    if (left.length === 0) break;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return left;
 }

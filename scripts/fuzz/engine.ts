@@ -1,9 +1,11 @@
 // The fuzzing loop, run in a worker thread (so the parent can stop a run that hangs): inputs come
-// from the target's fast-check generator or from mutating the corpus; after every batch the V8
-// block coverage is taken, and when the batch reached blocks never reached before, its inputs are
-// run again one by one to keep those that did in the corpus (coverage-guided, as libFuzzer keeps
-// inputs that add features). The parent sees progress through a shared heartbeat and the current
-// input through shared memory.
+// from the target's fast-check generator or from mutating the corpus, and run in this thread one
+// after another (synchronous targets without a promise per run). After every batch the V8 block
+// coverage is taken; when the batch reached blocks never reached before, it is bisected (halves
+// run again) to keep the inputs that did in the corpus (coverage-guided, as libFuzzer keeps inputs
+// that add features). A take costs tens of ms, so batches grow until takes are about 5% of the
+// time. The parent sees progress through a shared heartbeat and the current input through shared
+// memory.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,18 +165,35 @@ function readDir(dir: string): Uint8Array[] {
 /** What a run ended in: 'ok', the typed error's name, or a finding. */
 type Outcome = { ok: true; label: string } | { ok: false; kind: 'error' | 'property'; message: string };
 
-async function execOne(t: Target, input: Uint8Array): Promise<Outcome> {
+const OK: Outcome = { ok: true, label: 'ok' };
+
+function failed(e: unknown): Outcome {
+  if (e instanceof EbpfError) return { ok: true, label: e.name };
+  const property = e instanceof Error && e.name === 'FuzzPropertyError';
+  const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  return { ok: false, kind: property ? 'property' : 'error', message };
+}
+
+/** Run one input: synchronously for a synchronous target (no promise, no microtask per run). */
+function execOne(t: Target, input: Uint8Array): Outcome | Promise<Outcome> {
   try {
     const r = t.run(input);
-    if (r instanceof Promise) await r;
-    return { ok: true, label: 'ok' };
+    return r instanceof Promise ? r.then(() => OK, failed) : OK;
   } catch (e) {
-    if (e instanceof EbpfError) return { ok: true, label: e.name };
-    const property = e instanceof Error && e.name === 'FuzzPropertyError';
-    const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    return { ok: false, kind: property ? 'property' : 'error', message };
+    return failed(e);
   }
 }
+
+/**
+ * Coverage is taken once a batch: a take walks every script's counters (tens of ms with
+ * fast-check and tsx loaded), so a batch is made long enough that takes cost about this
+ * fraction of the time spent running inputs.
+ */
+const TAKE_SHARE = 0.05;
+const MIN_BATCH = 8;
+const MAX_BATCH = 1 << 16;
+/** Inputs kept from one batch that reached new blocks (each found by bisecting the batch). */
+const FINDS_PER_BATCH = 3;
 
 /**
  * Fuzz `t`. `heartbeat` (shared with the parent) counts executions and holds the input being run,
@@ -207,19 +226,41 @@ export async function fuzz(
   let generated: Uint8Array[] = [];
 
   /** Every run goes through here, reruns included: the parent's watchdog sees each one. */
-  const exec = async (input: Uint8Array): Promise<Outcome> => {
+  let execMs = 0;
+  const exec = (input: Uint8Array): Outcome | Promise<Outcome> => {
     const n = Math.min(input.length, shared.length);
     shared.set(input.subarray(0, n));
     Atomics.store(beat, 2, n);
     Atomics.store(beat, 1, 1);
     const s = performance.now();
-    const out = await execOne(t, input);
-    const ms = performance.now() - s;
-    if (ms > slowestMs) slowestMs = ms;
-    Atomics.store(beat, 1, 0);
-    Atomics.add(beat, 0, 1);
-    return out;
+    const done = (out: Outcome): Outcome => {
+      const ms = performance.now() - s;
+      execMs += ms;
+      if (ms > slowestMs) slowestMs = ms;
+      Atomics.store(beat, 1, 0);
+      Atomics.add(beat, 0, 1);
+      return out;
+    };
+    const out = execOne(t, input);
+    return out instanceof Promise ? out.then(done) : done(out);
   };
+  const run = async (inputs: Uint8Array[]): Promise<void> => {
+    for (const input of inputs) {
+      const out = exec(input);
+      if (out instanceof Promise) await out;
+    }
+  };
+  let takeMs = 0;
+  let takes = 0;
+  /** Coverage since the last take, timed (the batch size follows the cost). */
+  const take = (): Set<string> => {
+    const s = performance.now();
+    const hit = coverage!.take();
+    takeMs += performance.now() - s;
+    takes++;
+    return hit;
+  };
+  const fresh = (hit: Set<string>): string[] => [...hit].filter((f) => !features.has(f));
 
   const record = (input: Uint8Array, out: Outcome): boolean => {
     if (out.ok) {
@@ -271,16 +312,17 @@ export async function fuzz(
     };
   };
 
-  // Seeds first, each kept (with its coverage, so later inputs are new only beyond them).
-  coverage?.take();
+  // Seeds first, all kept; one take for all of them, so later inputs are new only beyond them.
+  if (coverage) take();
   for (const s of seeds) {
     if (performance.now() >= deadline || execs >= o.runs) break;
-    const out = await exec(s);
+    let out = exec(s);
+    if (out instanceof Promise) out = await out;
     execs++;
     if (record(s, out) && findings.length >= o.maxFindings) break;
     corpus.push(s);
-    if (coverage) for (const f of coverage.take()) features.add(f);
   }
+  if (coverage) for (const f of take()) features.add(f);
 
   let batchSize = 64;
   let lastProgress = performance.now();
@@ -298,40 +340,45 @@ export async function fuzz(
         input = mutate(t, a, rnd, b);
       }
       batch.push(input);
-      const out = await exec(input);
+      let out = exec(input);
+      if (out instanceof Promise) out = await out;
       execs++;
       if (record(input, out) && findings.length >= o.maxFindings) break;
     }
     if (coverage) {
-      const hit = coverage.take();
-      let fresh = false;
-      for (const f of hit) if (!features.has(f)) fresh = true;
-      if (fresh) {
-        // Which inputs of the batch reached the new blocks: run chunks of it again, then the
-        // inputs of a chunk that did one by one (takes are not cheap: every script's counters).
-        const newInChunk = async (inputs: Uint8Array[]): Promise<boolean> => {
-          for (const input of inputs) await exec(input);
-          for (const f of coverage.take()) if (!features.has(f)) return true;
-          return false;
-        };
-        const chunk = Math.max(1, Math.ceil(Math.sqrt(batch.length)));
-        for (let at = 0; at < batch.length; at += chunk) {
-          const part = batch.slice(at, at + chunk);
-          if (part.length > 1 && !(await newInChunk(part))) continue;
-          for (const input of part) {
-            await exec(input);
-            let added = false;
-            for (const f of coverage.take())
-              if (!features.has(f)) {
-                features.add(f);
-                added = true;
-              }
-            if (added) keep(input, true);
+      const hit = take();
+      if (fresh(hit).length > 0) {
+        // Which inputs reached the new blocks: bisect the batch (run one half again, take; the
+        // half with new blocks is searched on), keep the input found and look again in the rest.
+        let rest = batch;
+        for (let found = 0; found < FINDS_PER_BATCH && rest.length > 0; found++) {
+          let part = rest;
+          while (part.length > 1) {
+            const left = part.slice(0, part.length >> 1);
+            await run(left);
+            part = fresh(take()).length > 0 ? left : part.slice(part.length >> 1);
+          }
+          await run(part);
+          const added = fresh(take());
+          // Blocks only a first run reaches (caches, lazy setup) are not any input's.
+          if (added.length === 0) break;
+          keep(part[0]!, true);
+          for (const f of added) features.add(f);
+          rest = rest.filter((x) => x !== part[0]);
+          if (found + 1 < FINDS_PER_BATCH) {
+            await run(rest);
+            if (fresh(take()).length === 0) break;
           }
         }
         for (const f of hit) features.add(f);
-        batchSize = Math.max(16, batchSize >> 1);
-      } else batchSize = Math.min(8192, batchSize * 2);
+      }
+      // Takes cost about TAKE_SHARE of the time (reruns included in execMs).
+      const perExec = execMs / Math.max(1, Atomics.load(beat, 0));
+      const perTake = takeMs / Math.max(1, takes);
+      batchSize = Math.min(
+        MAX_BATCH,
+        Math.max(MIN_BATCH, Math.ceil(perTake / TAKE_SHARE / Math.max(perExec, 1e-3))),
+      );
     } else if (corpus.length < 4096 && rnd() < 0.01) keep(batch[0]!, false);
     if (performance.now() - lastProgress > 2000) {
       lastProgress = performance.now();

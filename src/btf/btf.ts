@@ -61,7 +61,7 @@ function parseLocation(opts: BtfParseOptions, offset?: number): Location {
 }
 
 /** Byte size of every record, given kind and vlen; -1 for a kind BTF does not have. */
-function recordSize(kind: number, vlen: number): number {
+export function recordSize(kind: number, vlen: number): number {
   switch (kind) {
     case BtfKind.INT:
     case BtfKind.VAR:
@@ -91,6 +91,28 @@ function recordSize(kind: number, vlen: number): number {
       return -1;
   }
 }
+
+/** Info bits no kind may set: 16..23 and 29..30. */
+const RESERVED_INFO = 0x60ff0000;
+const VLEN = 0xffff;
+const KIND_FLAG = 0x80000000;
+
+/**
+ * Per kind number, the info bits that must be clear, as the kernel checks them: vlen on the kinds
+ * whose record has no variable part (FUNC's vlen is its linkage), kind_flag on the kinds that give
+ * it no meaning. The type model has no place for either, so taking them would drop them on marshal.
+ */
+const CLEAR_INFO: Uint32Array = (() => {
+  const clear = new Uint32Array(32).fill(RESERVED_INFO);
+  const k = BtfKind;
+  for (const kind of [k.INT, k.PTR, k.ARRAY, k.FWD, k.TYPEDEF, k.VOLATILE, k.CONST, k.RESTRICT, k.VAR])
+    clear[kind]! |= VLEN;
+  for (const kind of [k.FLOAT, k.DECL_TAG, k.TYPE_TAG]) clear[kind]! |= VLEN;
+  for (const kind of [k.INT, k.PTR, k.ARRAY, k.TYPEDEF, k.VOLATILE, k.CONST, k.RESTRICT, k.FUNC])
+    clear[kind]! |= KIND_FLAG;
+  for (const kind of [k.FUNC_PROTO, k.VAR, k.DATASEC, k.FLOAT]) clear[kind]! |= KIND_FLAG;
+  return clear;
+})();
 
 /**
  * Parsed BTF. Memory held is the input bytes plus one Uint32Array of record offsets; types are
@@ -167,6 +189,8 @@ export class Btf {
       strLen: view.getUint32(20, le),
     };
     if (header.version !== 1) throw fail(`unsupported BTF version ${header.version}`, 2);
+    // No flag is defined; the kernel refuses any (and marshal writes none).
+    if (header.flags !== 0) throw fail(`unsupported BTF flags 0x${header.flags.toString(16)}`, 3);
     if (header.hdrLen < HEADER_SIZE || header.hdrLen > bytes.length)
       throw fail(`bad header length ${header.hdrLen}`, 4);
     // A longer header from a newer kernel is fine as long as the part we do not know is zero.
@@ -519,15 +543,27 @@ export class Btf {
     return l;
   }
 
+  /** A record field the kernel requires to be 0 (the model keeps no such field). */
+  private mustBeZero(id: number, off: number, kind: string, field: string, value: number): BtfError {
+    return new BtfError(`${kind} with ${field} ${value} (must be 0)`, { ...this.loc(id), offset: off });
+  }
+
   private decode(id: number, off: number): Type {
     const v = this.view;
     const le = this.littleEndian;
     const strings = this.strings;
-    const str = (o: number): string => {
+    /** The name at string offset `o`, read from the record at `at` (a member's, for members). */
+    const str = (o: number, at = off): string => {
       if (o >= strings.end) {
-        throw new BtfError(`name offset ${o} outside string section`, { ...this.loc(id), offset: off });
+        throw new BtfError(`name offset ${o} outside string section`, { ...this.loc(id), offset: at });
       }
-      return strings.get(o);
+      const s = strings.get(o);
+      // Offset 0 is the empty name; another offset naming an empty string is refused as the
+      // kernel refuses it (not an identifier): marshal could only write it back as 0.
+      if (s === '' && o !== 0) {
+        throw new BtfError(`name offset ${o} points at an empty string`, { ...this.loc(id), offset: at });
+      }
+      return s;
     };
     const name = str(v.getUint32(off, le));
     const info = v.getUint32(off + 4, le);
@@ -539,6 +575,24 @@ export class Btf {
     switch (kind) {
       case BtfKind.INT: {
         const data = v.getUint32(p, le);
+        // Bits 8..15 of the data word mean nothing; the model (and so marshal) has no place for them.
+        if ((data & 0xff00) !== 0) {
+          throw new BtfError(`INT data 0x${data.toString(16)} sets unused bits 8..15`, {
+            ...this.loc(id),
+            offset: off,
+          });
+        }
+        // As the kernel checks: the value's bits lie inside the INT's bytes.
+        const used = ((data >>> 16) & 0xff) + (data & 0xff);
+        if (used > sizeOrType * 8) {
+          throw new BtfError(
+            `INT of ${sizeOrType} bytes with ${data & 0xff} bits at bit ${(data >>> 16) & 0xff}: past its size`,
+            {
+              ...this.loc(id),
+              offset: off,
+            },
+          );
+        }
         return {
           kind: 'INT',
           id,
@@ -552,6 +606,7 @@ export class Btf {
       case BtfKind.PTR:
         return { kind: 'PTR', id, name, type: sizeOrType };
       case BtfKind.ARRAY:
+        if (sizeOrType !== 0) throw this.mustBeZero(id, off, 'ARRAY', 'size', sizeOrType);
         return {
           kind: 'ARRAY',
           id,
@@ -566,7 +621,7 @@ export class Btf {
         for (let i = 0, q = p; i < vlen; i++, q += 12) {
           const o = v.getUint32(q + 8, le);
           members.push({
-            name: str(v.getUint32(q, le)),
+            name: str(v.getUint32(q, le), q),
             type: v.getUint32(q + 4, le),
             bitsOffset: kindFlag ? o & 0xffffff : o,
             bitfieldSize: kindFlag ? o >>> 24 : 0,
@@ -585,7 +640,7 @@ export class Btf {
         const values = [];
         for (let i = 0, q = p; i < vlen; i++, q += 8) {
           const raw = kindFlag ? v.getInt32(q + 4, le) : v.getUint32(q + 4, le);
-          values.push({ name: str(v.getUint32(q, le)), value: BigInt(raw) });
+          values.push({ name: str(v.getUint32(q, le), q), value: BigInt(raw) });
         }
         return { kind: 'ENUM', id, name, size: sizeOrType, signed: kindFlag, values };
       }
@@ -593,11 +648,12 @@ export class Btf {
         const values = [];
         for (let i = 0, q = p; i < vlen; i++, q += 12) {
           const u = (BigInt(v.getUint32(q + 8, le)) << 32n) | BigInt(v.getUint32(q + 4, le));
-          values.push({ name: str(v.getUint32(q, le)), value: kindFlag ? BigInt.asIntN(64, u) : u });
+          values.push({ name: str(v.getUint32(q, le), q), value: kindFlag ? BigInt.asIntN(64, u) : u });
         }
         return { kind: 'ENUM64', id, name, size: sizeOrType, signed: kindFlag, values };
       }
       case BtfKind.FWD:
+        if (sizeOrType !== 0) throw this.mustBeZero(id, off, 'FWD', 'type', sizeOrType);
         return { kind: 'FWD', id, name, union: kindFlag };
       case BtfKind.TYPEDEF:
         return { kind: 'TYPEDEF', id, name, type: sizeOrType };
@@ -612,7 +668,7 @@ export class Btf {
       case BtfKind.FUNC_PROTO: {
         const params = [];
         for (let i = 0, q = p; i < vlen; i++, q += 8) {
-          params.push({ name: str(v.getUint32(q, le)), type: v.getUint32(q + 4, le) });
+          params.push({ name: str(v.getUint32(q, le), q), type: v.getUint32(q + 4, le) });
         }
         return { kind: 'FUNC_PROTO', id, name, returnType: sizeOrType, params };
       }
@@ -758,7 +814,8 @@ function indexTypes(
       if (w + 3 > limit) break;
       const info = words[w + 1]!;
       const size = recordSize((info >>> 24) & 0x1f, info & 0xffff);
-      if (size < 0 || (info & 0x60ff0000) !== 0) throw badRecord(info, firstId + n, start + w * 4, loc);
+      if (size < 0 || (info & CLEAR_INFO[(info >>> 24) & 0x1f]!) !== 0)
+        throw badRecord(info, firstId + n, start + w * 4, loc);
       out[n++] = start + w * 4;
       w += size >>> 2;
     }
@@ -767,7 +824,8 @@ function indexTypes(
     while (off + 12 <= end) {
       const info = view.getUint32(off + 4, le);
       const size = recordSize((info >>> 24) & 0x1f, info & 0xffff);
-      if (size < 0 || (info & 0x60ff0000) !== 0) throw badRecord(info, firstId + n, off, loc);
+      if (size < 0 || (info & CLEAR_INFO[(info >>> 24) & 0x1f]!) !== 0)
+        throw badRecord(info, firstId + n, off, loc);
       out[n++] = off;
       off += size;
     }
@@ -784,7 +842,11 @@ function indexTypes(
 
 function badRecord(info: number, id: number, off: number, loc: Location): BtfError {
   const kind = (info >>> 24) & 0x1f;
-  const msg =
-    recordSize(kind, 0) < 0 ? `unknown kind ${kind}` : `reserved info bits set (0x${info.toString(16)})`;
+  const name = KIND_NAMES[kind];
+  let msg: string;
+  if (recordSize(kind, 0) < 0 || name === undefined) msg = `unknown kind ${kind}`;
+  else if ((info & RESERVED_INFO) !== 0) msg = `reserved info bits set (0x${(info >>> 0).toString(16)})`;
+  else if ((info & CLEAR_INFO[kind]! & VLEN) !== 0) msg = `vlen ${info & VLEN} on ${name} (must be 0)`;
+  else msg = `kind_flag set on ${name} (the kind has none)`;
   return new BtfError(msg, { ...loc, typeId: id, offset: off });
 }

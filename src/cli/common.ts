@@ -169,6 +169,8 @@ function usageMessage(e: Error & { code?: string }): string {
 export function positionals(p: string[], min: number, max: number, what: string): string[] {
   if (p.length < min) throw new UsageError(`missing ${what}`);
   if (p.length > max) throw new UsageError(`unexpected '${p[max]}'`);
+  // An empty word ('' from a script's unset variable) names nothing: not a path to look for.
+  if (p.includes('')) throw new UsageError(`an empty argument where ${what || 'a word'} was expected`);
   return p;
 }
 

@@ -34,7 +34,7 @@ export function openProgram(words: string[]): { program: Program; rest: string[]
   const [kind, value] = words;
   const rest = words.slice(objectWords(words, ['id', 'pinned', 'name']));
   if (kind === undefined) throw new UsageError('which program? give id N, pinned PATH or name NAME');
-  if ((kind === 'id' || kind === 'pinned' || kind === 'name') && value === undefined)
+  if ((kind === 'id' || kind === 'pinned' || kind === 'name') && (value === undefined || value === ''))
     throw new UsageError(`'${kind}' needs a value`);
   if (kind === 'id') return { program: Program.fromId(parseId(value!, 'program')), rest };
   if (kind === 'pinned') return { program: Program.fromPin(value!), rest };
@@ -55,7 +55,7 @@ export function openProgram(words: string[]): { program: Program; rest: string[]
 /** The map a command line names: `pinned PATH` or `id N` (bpftool's MAP words), and the words after. */
 export function openMap(words: string[]): { map: BpfMap; rest: string[] } {
   const [how, what, ...rest] = words;
-  if (how === 'pinned' && what !== undefined) return { map: BpfMap.fromPin(what), rest };
+  if (how === 'pinned' && what !== undefined && what !== '') return { map: BpfMap.fromPin(what), rest };
   if (how === 'id' && what !== undefined) return { map: BpfMap.fromId(parseId(what, 'map')), rest };
   throw new UsageError(
     `which map? give 'pinned PATH' or 'id N'${how !== undefined ? `, not '${words.slice(0, 2).join(' ')}'` : ''}`,
@@ -67,7 +67,7 @@ export function openLink(words: string[]): { link: Link; rest: string[] } {
   const [kind, value] = words;
   const rest = words.slice(objectWords(words, ['id', 'pinned']));
   if (kind === 'id' && value !== undefined) return { link: Link.fromId(parseId(value, 'link')), rest };
-  if (kind === 'pinned' && value !== undefined) return { link: Link.fromPin(value), rest };
+  if (kind === 'pinned' && value !== undefined && value !== '') return { link: Link.fromPin(value), rest };
   if (kind !== undefined && /^\d+$/.test(kind)) return { link: Link.fromId(parseId(kind, 'link')), rest };
   if (kind?.startsWith('/') === true) return { link: Link.fromPin(kind), rest };
   throw new UsageError('which link? give id N or pinned PATH');

@@ -739,6 +739,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     fresh: boolean,
     fallback = false,
   ): Generator<MapBatch, boolean, undefined> {
+    // Not a finite number, the size was NaN and the walk asked for batches of nothing forever.
+    if (batchSize !== undefined && (typeof batchSize !== 'number' || !Number.isFinite(batchSize)))
+      throw new OptionError('batchSize', batchSize, 'a number of entries (a finite number)');
     let size = Math.max(1, Math.floor(batchSize ?? DEFAULT_BATCH));
     const ks = this.keySize;
     const es = this.elemSize;

@@ -83,6 +83,23 @@ function makeVariable(
   };
 }
 
+/** Largest global-data section: a map's value_size is a u32 (the kernel then applies its own limit). */
+const MAX_DATA_SECTION = 0xffffffff;
+
+/**
+ * A zeroed buffer of `section`'s size. A NOBITS section's size is not backed by file bytes, so a
+ * damaged one can claim any size: past a u32 it cannot be a map value and is refused here.
+ */
+function sectionContents(section: ElfSection): Uint8Array {
+  if (section.size > MAX_DATA_SECTION) {
+    throw new ObjectError(
+      `global data section is ${section.size} bytes; a map value is at most ${MAX_DATA_SECTION}`,
+      { section: section.name },
+    );
+  }
+  return new Uint8Array(section.size);
+}
+
 /** Build the map and variables of one global-data section. */
 export function dataMap(
   elf: ElfFile,
@@ -91,7 +108,7 @@ export function dataMap(
   section: ElfSection,
   source: MapSource,
 ): DataMap {
-  const contents = new Uint8Array(section.size);
+  const contents = sectionContents(section);
   if (source !== 'bss') contents.set(section.data());
   const spec: MapSpec = {
     name: internalMapName(objectName, section.name),
@@ -128,7 +145,7 @@ export function arenaVariables(
   section: ElfSection,
   arena: MapSpec,
 ): VariableSpec[] {
-  const contents = new Uint8Array(section.size);
+  const contents = sectionContents(section);
   if (section.type !== SHT_NOBITS) contents.set(section.data());
   arena.contents = contents;
   return sectionVariables(elf, btf, section, arena).variables;

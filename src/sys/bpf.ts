@@ -562,11 +562,25 @@ function nextId(cmd: number, start: number): number | undefined {
   return a.view.getUint32(GET_ID_ATTR.fields.next_id.offset, LE);
 }
 
+const BY_ID_KIND: Record<number, string> = {
+  [BpfCmd.PROG_GET_FD_BY_ID]: 'program',
+  [BpfCmd.MAP_GET_FD_BY_ID]: 'map',
+  [BpfCmd.BTF_GET_FD_BY_ID]: 'BTF object',
+  [BpfCmd.LINK_GET_FD_BY_ID]: 'link',
+};
+
 function fdById(cmd: number, id: number, openFlags: number): Fd {
   const a = attrFor(GET_ID_ATTR);
   a.view.setUint32(GET_ID_ATTR.fields.start_id.offset, id, LE);
   a.view.setUint32(GET_ID_ATTR.fields.open_flags.offset, openFlags, LE);
-  return callFd(cmd, a);
+  const r = native().bpf(cmd, a.bytes);
+  // ENOENT alone does not say what was looked for: name the id.
+  if (r === -E.ENOENT)
+    throw new SyscallError(bpfCmdName(cmd), E.ENOENT, {
+      hint: `no ${BY_ID_KIND[cmd] ?? 'object'} has id ${id}`,
+    });
+  if (r < 0) throw fail(cmd, r);
+  return new Fd(r);
 }
 
 /** The first program id above `start`, or undefined after the last. */

@@ -1,4 +1,5 @@
-// Fd: the owner of one kernel descriptor. Closing is explicit (close() or `using`) and idempotent.
+// Fd: the owner of one kernel descriptor. Closing is explicit (close() or `using`) and idempotent;
+// what is still open when the thread's environment is torn down (a worker terminated) the addon closes.
 import { EbpfError } from '../errors.js';
 import { SyscallError } from './error.js';
 import { native } from './native.js';
@@ -10,6 +11,8 @@ export class Fd {
   constructor(fd: number) {
     if (!Number.isInteger(fd) || fd < 0) throw new EbpfError(`invalid file descriptor ${fd}`);
     this.#fd = fd;
+    // Closed by the addon when this thread's environment goes (a terminated worker), if not before.
+    native().own(fd, true);
   }
 
   /** The descriptor number; throws once closed, so a stale number is never used. */
@@ -50,6 +53,7 @@ export class Fd {
   release(): number {
     const fd = this.fd;
     this.#fd = -1;
+    native().own(fd, false);
     return fd;
   }
 

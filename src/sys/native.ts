@@ -38,7 +38,13 @@ export interface NativeAddon {
     flags?: bigint | number,
   ): number;
   addressOf(buffer: Bytes): bigint;
+  /** Closes `fd` (and forgets it as this environment's, see own). 0 or -errno. */
   close(fd: number): number;
+  /**
+   * Marks `fd` as owned by this environment (main thread or worker), or no longer: descriptors
+   * still owned when the environment is torn down (a worker terminated or ended) are closed then.
+   */
+  own(fd: number, owned: boolean): number;
   /** A close-on-exec duplicate of `fd`, or -errno. */
   dup(fd: number): number;
   /** An epoll descriptor (close-on-exec), or -errno. */
