@@ -478,6 +478,9 @@ function expandTests(patterns: string[]): string[] {
   return out;
 }
 
+/** Preloaded by each guest test file: names each test as it starts, and lets results print as they come. */
+const PROGRESS = join(ROOT, 'scripts', 'vm', 'progress.mjs');
+
 /** Where compileForVm puts the JavaScript the guests run: the checkout's layout under build/. */
 const VM_JS = join(ROOT, 'build', 'vm-js');
 
@@ -553,7 +556,7 @@ async function main(): Promise<void> {
         'rc=0',
         ...files.flatMap((f) => [
           't0=$(cut -d" " -f1 /proc/uptime)',
-          `CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --test-reporter=spec ${q(compiled(f))}; r=$?`,
+          `CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --import ${q(PROGRESS)} --test-reporter=spec ${q(compiled(f))}; r=$?`,
           '[ "$r" = 0 ] || rc=1',
           `echo "${FILE_MARK} ${f} exit=$r seconds=$(awk -v a="$t0" -v b="$(cut -d" " -f1 /proc/uptime)" 'BEGIN { printf "%d", b - a }')"`,
         ]),

@@ -22,7 +22,16 @@ import {
 import { loadObject, type LoadedObject } from '../src/loader/index.js';
 import { loadObjectSpec } from '../src/object/index.js';
 import { readCpuList } from '../src/sys/cpus.js';
-import { ROOT, VMLINUX, needFile, needRoot, needTool, TESTDATA, bpfDescriptors } from './helpers.js';
+import {
+  VMLINUX,
+  NODE_TS,
+  needFile,
+  needRoot,
+  needTool,
+  srcModule,
+  TESTDATA,
+  bpfDescriptors,
+} from './helpers.js';
 
 const OBJECT = join(TESTDATA, 'events-el.o');
 const STAT_SEQ = 0;
@@ -417,10 +426,10 @@ test('a waiting reader keeps the process alive unless unref()ed', async (t) => {
   if (!needRoot(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-events-'));
   try {
-    const script = join(dir, 'wait.ts');
+    const script = join(dir, NODE_TS.length > 0 ? 'wait.ts' : 'wait.mjs');
     const src = (unref: boolean): string => `
-      import { loadObject } from ${JSON.stringify(join(ROOT, 'src/loader/index.ts'))};
-      import { RingBuffer } from ${JSON.stringify(join(ROOT, 'src/events/index.ts'))};
+      import { loadObject } from ${JSON.stringify(srcModule('src/loader/index'))};
+      import { RingBuffer } from ${JSON.stringify(srcModule('src/events/index'))};
       const obj = loadObject(${JSON.stringify(OBJECT)});
       const ring = RingBuffer.open(obj.map('ring'));
       ${unref ? 'ring.unref();' : ''}
@@ -431,7 +440,7 @@ test('a waiting reader keeps the process alive unless unref()ed', async (t) => {
     // machine took over 4 s.
     for (const unref of [true, false]) {
       writeFileSync(script, src(unref));
-      const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      const child = spawn(process.execPath, [...NODE_TS, script], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

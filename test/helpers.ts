@@ -125,10 +125,20 @@ export function run(cmd: string, args: string[], opts: { input?: string } = {}):
   });
 }
 
-/** The CLI from source with tsx, or compiled (the kernel matrix runs the tests from build/vm-js). */
-const CLI = existsSync(join(ROOT, 'src', 'cli', 'main.ts'))
-  ? ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')]
-  : [join(ROOT, 'src', 'cli', 'main.js')];
+/** Whether these tests run compiled to JavaScript (the kernel matrix runs them from build/vm-js). */
+const COMPILED = !existsSync(join(ROOT, 'src', 'cli', 'main.ts'));
+
+/** A source module (`src/loader/index`) as this run has it: the .ts file, or its compiled .js. */
+export const srcModule = (path: string): string => join(ROOT, `${path}${COMPILED ? '.js' : '.ts'}`);
+
+/**
+ * Node's arguments before a script that imports srcModule()s: tsx for the TypeScript sources,
+ * nothing compiled (tsx's start alone took tens of seconds in the kernel matrix's emulated VMs).
+ */
+export const NODE_TS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
+
+/** The CLI from source with tsx, or compiled. */
+const CLI = [...NODE_TS, srcModule('src/cli/main')];
 
 /** Run the ebpf CLI from source; returns { status, stdout, stderr }. */
 export function cli(args: string[]): { status: number; stdout: string; stderr: string } {
