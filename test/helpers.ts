@@ -42,6 +42,17 @@ export function needPart(t: TestContext | undefined, ok: boolean, reason: string
 export const KERNEL_SERIES = process.env.EBPF_KERNEL_SERIES;
 
 /**
+ * Skips a test of the CLI itself in the kernel matrix: there each CLI start is a fresh Node under
+ * emulation (a minute on a loaded host), and the API tests beside it cover the kernel's paths. The
+ * host's run (npm test) runs it.
+ */
+export function skipCliInMatrix(t: TestContext): boolean {
+  if (KERNEL_SERIES === undefined) return false;
+  t.skip(`a test of the CLI: run on the host, not in the kernel matrix (${KERNEL_SERIES})`);
+  return true;
+}
+
+/**
  * need() for a kernel feature that a host may lack for good (kprobes compiled out, BPF
  * trampolines refused): skipped with the reason on such a host, even under CI=true, which
  * requires it only in the kernel matrix (KERNEL_SERIES set), whose stock kernels all have it.

@@ -33,7 +33,7 @@ import type { LoadedObject } from '../src/loader/loaded.js';
 import { Program } from '../src/program/program.js';
 import { progQuery } from '../src/sys/bpf.js';
 import { SyscallError } from '../src/sys/error.js';
-import { cli, need, needRoot, needTool, ROOT, TESTDATA } from './helpers.js';
+import { cli, need, needRoot, needTool, ROOT, skipCliInMatrix, TESTDATA } from './helpers.js';
 
 const CGROUP_O = join(TESTDATA, 'cgroup-el.o');
 
@@ -254,6 +254,7 @@ test('cgroup errors: wrong hook for the program, unknown type, missing cgroup, n
 });
 
 test('ebpf attach cgroup --pin, attach list, attach detach; ebpf attach uprobe --pin', (t) => {
+  if (skipCliInMatrix(t)) return;
   const s = setup(t);
   if (s === undefined) return;
   using obj = loadObject(CGROUP_O);

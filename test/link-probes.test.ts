@@ -30,14 +30,20 @@ const TP_BTF_O = join(TESTDATA, 'tp_btf-el.o');
 /** target(i) returns 3i + 1; the program prints the sum over i < n. */
 const sumOfTargets = (n: number): number => (3 * n * (n - 1)) / 2 + n;
 
+let targetBin: string | undefined;
+
+/** The target program, compiled once for the file (gcc is slow in the kernel matrix's VMs). */
 function compileTarget(t: TestContext): string | undefined {
   if (!needRoot(t) || !needTool(t, 'gcc') || !needTool(t, 'bpftool')) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-uprobe-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const bin = join(dir, 'uprobe_target');
-  // -no-pie: function addresses differ from file offsets, so the conversion matters.
-  execFileSync('gcc', ['-O1', '-no-pie', '-o', bin, join(ROOT, 'test/c/uprobe_target.c')]);
-  return bin;
+  if (targetBin === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-uprobe-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const bin = join(dir, 'uprobe_target');
+    // -no-pie: function addresses differ from file offsets, so the conversion matters.
+    execFileSync('gcc', ['-O1', '-no-pie', '-o', bin, join(ROOT, 'test/c/uprobe_target.c')]);
+    targetBin = bin;
+  }
+  return targetBin;
 }
 
 function runTarget(bin: string, n: number): number {
