@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Btf } from '../src/btf/btf.js';
-import { applyCoreRelocations, btfTarget, type CoreTarget } from '../src/core/index.js';
+import { btfTarget, coreRelocator, type CoreTarget } from '../src/core/index.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
 import { parseKernelBtf } from '../src/btf/kernel.js';
 import { mapKernelBtfFile } from '../src/sys/kernel-btf.js';
@@ -26,15 +26,18 @@ function cpuMs(): number {
   return (u.user + u.system) / 1e3;
 }
 
+/** Relocates every program as the loader does: through coreRelocator, given the object's programs. */
 function relocateAll(spec: ObjectSpec, target: CoreTarget): number {
-  const cache = new Map();
+  const relocate = coreRelocator({ target });
   let n = 0;
   for (const p of spec.programs) {
-    const instructions = p.instructions.map((i) => i.clone());
-    n += applyCoreRelocations({ name: p.name, instructions, coreRelos: p.coreRelos }, spec.btf!, {
-      target,
-      cache,
-    }).length;
+    n += relocate({
+      program: p,
+      instructions: p.instructions.map((i) => i.clone()),
+      btf: spec.btf!,
+      kernelBtf: () => target.main.btf,
+      programs: spec.programs,
+    });
   }
   return n;
 }

@@ -2,8 +2,11 @@
 // a NAME also selects the rows it prefixes: `--only ring-consume`):
 // runs each benchmark's TypeScript side in its own Node process (so its peak RSS is its own) and
 // its C reference against libbpf, then prints a table, or one JSON object per line with --json.
+// `npm run bench` runs it compiled by tsc (tsconfig.bench.json, into build/bench-js/), as a
+// package's users run dist/; `node --import tsx bench/run.ts` runs the sources through tsx,
+// which costs the hot loops a few percent.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -11,6 +14,27 @@ import type { Measurement, TimeOptions } from './measure.js';
 import { runReference, runReferenceRate } from './reference.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+/** Whether this is tsc's output (build/bench-js/bench/run.js) rather than the source. */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/**
+ * The compiled tree finds what the sources find one level up (testdata/, bench/c/, build/ with
+ * the addon and the C harnesses) through links to the checkout's own.
+ */
+function linkCompiledTree(): void {
+  const out = join(BENCH_DIR, '..');
+  const root = join(out, '..', '..');
+  for (const p of ['testdata', 'build', join('bench', 'c')]) {
+    if (existsSync(join(out, p))) continue;
+    mkdirSync(dirname(join(out, p)), { recursive: true });
+    symlinkSync(join(root, p), join(out, p));
+  }
+}
+
+/** bench/<module>, as the running runner's tree names it. */
+function benchModule(module: string): string {
+  return join(BENCH_DIR, COMPILED ? module.replace(/\.ts$/, '.js') : module);
+}
 
 /**
  * One row of the table. `ours` names a module in bench/ and the function it exports, called as
@@ -262,7 +286,7 @@ function toMeasurement(x: unknown): Measurement {
 async function runChild(name: string, opts: Required<TimeOptions>): Promise<void> {
   const b = BENCHMARKS.find((x) => x.name === name);
   if (!b) throw new Error(`unknown benchmark ${name}`);
-  const mod = (await import(pathToFileURL(join(BENCH_DIR, b.ours.module)).href)) as Record<string, unknown>;
+  const mod = (await import(pathToFileURL(benchModule(b.ours.module)).href)) as Record<string, unknown>;
   const fn = mod[b.ours.export];
   if (typeof fn !== 'function') throw new Error(`${b.ours.module} does not export ${b.ours.export}()`);
   const args = b.ours.args ?? [];
@@ -276,8 +300,7 @@ function runOurs(b: Benchmark, opts: Required<TimeOptions>): Measurement {
     process.execPath,
     [
       ...(b.ours.nodeArgs ?? []),
-      '--import',
-      'tsx',
+      ...(COMPILED ? [] : ['--import', 'tsx']),
       fileURLToPath(import.meta.url),
       '--child',
       b.name,
@@ -316,7 +339,7 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
   const refRuns: Measurement[] = [];
   const rounds = b.rounds ?? 1;
   let oursReady = true;
-  if (!existsSync(join(BENCH_DIR, b.ours.module))) {
+  if (!existsSync(benchModule(b.ours.module))) {
     row.status = 'pending';
     oursReady = false;
     errors.push(`bench/${b.ours.module} not written yet`);
@@ -436,6 +459,7 @@ async function main(): Promise<number> {
     await runChild(child, opts);
     return 0;
   }
+  if (COMPILED) linkCompiledTree();
   const selected = BENCHMARKS.filter(
     (b) => only === undefined || only.split(',').some((o) => b.name === o || b.name.startsWith(`${o}-`)),
   );

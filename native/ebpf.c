@@ -249,14 +249,20 @@ static napi_value js_bpf_elem(napi_env env, napi_callback_info info) {
     if (t != napi_null && t != napi_undefined) return throw_type(env, "bpfElem: key and value must be buffers or null");
     ptr[i] = NULL;
   }
+  // Only the element commands' part of the attr (map_fd to flags, 32 bytes) is passed, as libbpf
+  // does: the kernel zeroes the rest, and copies and clears less than for the whole union.
   union bpf_attr attr;
-  memset(&attr, 0, sizeof(attr));
+  const size_t size = offsetof(union bpf_attr, flags) + sizeof(attr.flags);
+  memset(&attr, 0, size);
   attr.map_fd = fd;
   attr.key = (uint64_t)(uintptr_t)ptr[0];
   attr.value = (uint64_t)(uintptr_t)ptr[1];
   attr.flags = flags;
-  long r = syscall(__NR_bpf, cmd, &attr, (unsigned int)sizeof(attr));
-  return r < 0 ? errno_result(env) : make_int(env, r);
+  long r = syscall(__NR_bpf, cmd, &attr, (unsigned int)size);
+  napi_value out;
+  // Results here are 0 or -errno: an int32 is made without the double a general number takes.
+  if (napi_create_int32(env, r < 0 ? -errno : (int32_t)r, &out) != napi_ok) return NULL;
+  return out;
 }
 
 // addressOf(buffer) -> bigint: the address of the first byte, for pointer fields in attrs

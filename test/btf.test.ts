@@ -412,21 +412,48 @@ test('searches by name and essential name: record scans and the name index agree
     sb.add({ kind: 'UNION', name, size: 4, kindFlag: false, members: [] });
   const split = Btf.parse(sb.build(), { base });
   const essential = essentialName;
-  const queries = [...names, 'only_split', 'missing', 'a_very_long_name_beyond_the_hashed_bytes_not'];
+  const queries = [...names, 'only_split', 'missing', 'a_very_long_name_beyond_the_hashed_bytes_not', ''];
+  const kindSets = [-1, 1 << BtfKind.STRUCT, (1 << BtfKind.ENUM) | (1 << BtfKind.UNION)];
+  const expectIn =
+    (btf: Btf) =>
+    (q: string, kinds: number): number[] =>
+      q === ''
+        ? []
+        : [...btf.types()]
+            .filter(
+              (t) =>
+                (t.name === q || essential(t.name) === q) &&
+                ((1 << BtfKind[t.kind as BtfKindName]) & kinds) !== 0,
+            )
+            .map((t) => t.id - btf.firstTypeId);
+  // Every query at once on a fresh BTF: the one-pass scan, then (past the scans) the index.
+  const freshBase = Btf.parse(b.build());
+  const fresh = [freshBase, Btf.parse(sb.build(), { base: freshBase })];
+  for (const btf of fresh) {
+    const expect = expectIn(btf);
+    const searches = queries.flatMap((q) =>
+      kindSets.map((kinds) => ({
+        essential: q,
+        kinds,
+        flavoured: (i: number) => essential(btf.type(btf.firstTypeId + i).name) === q,
+      })),
+    );
+    for (let round = 0; round < 8; round++) {
+      const got = btf.indexesByEssentialNames(searches);
+      assert.deepEqual(
+        got,
+        searches.map((s) => expect(s.essential, s.kinds)),
+        `one pass, round ${round}`,
+      );
+    }
+  }
   for (const btf of [base, split]) {
     const own = [...btf.types()];
-    const expect = (q: string, kinds: number): number[] =>
-      own
-        .filter(
-          (t) =>
-            (t.name === q || essential(t.name) === q) &&
-            ((1 << BtfKind[t.kind as BtfKindName]) & kinds) !== 0,
-        )
-        .map((t) => t.id - btf.firstTypeId);
+    const expect = expectIn(btf);
     // Run the queries until past the scans, so the later rounds go through the index.
     for (let round = 0; round < 3; round++) {
       for (const q of queries) {
-        for (const kinds of [-1, 1 << BtfKind.STRUCT, (1 << BtfKind.ENUM) | (1 << BtfKind.UNION)]) {
+        for (const kinds of kindSets) {
           const got = btf.indexesByEssentialName(
             q,
             kinds,

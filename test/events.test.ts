@@ -258,6 +258,60 @@ test('ring buffer: records of 1..64 bytes wrap around a 4 KiB ring many times', 
   }
 });
 
+/** Resolves once `done()` holds, checked after each macrotask; rejects after `ms`. */
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+test('ring buffer: onData copies survive the ring reusing their bytes; discards skipped; stop() inside the handler leaves the rest', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const ring = RingBuffer.open(obj.map('ring'));
+  t.after(() => {
+    ring.close();
+    obj.close();
+  });
+  // Every record kept: each must be a copy, since the ring goes round ten times under them.
+  const kept: Uint8Array[] = [];
+  let stop = ring.onData((r) => kept.push(r));
+  for (let round = 1; round <= 20; round++) {
+    run(obj, 'ring_varlen', 50);
+    await until(() => kept.length === 50 * round, 5000, `round ${round}'s records`);
+  }
+  stop();
+  assert.equal(stat(obj, STAT_RING_DROPS), 0n);
+  kept.forEach((rec, seq) => {
+    assert.equal(rec.byteLength, (seq % 64) + 1, `record ${seq} length`);
+    assert.notEqual(rec.buffer, ring.mappings[1], `record ${seq} is a copy`);
+    for (let i = 0; i < rec.byteLength; i++) {
+      if (rec[i] !== ((seq + i) & 0xff)) assert.fail(`record ${seq} byte ${i}: ${rec[i]}`);
+    }
+  });
+
+  // Discarded records (odd seqs) are skipped; stopping in the handler leaves what follows.
+  // The programs share one sequence counter: these are seqs 1000..1009.
+  run(obj, 'ring_reserve', 10, command(3, 'copies', DISCARD_ODD));
+  const seqs: bigint[] = [];
+  stop = ring.onData((r) => {
+    seqs.push(parseEvent(r).seq);
+    if (seqs.length === 2) stop();
+  });
+  await until(() => seqs.length === 2, 5000, 'two records');
+  await sleep(20);
+  assert.deepEqual(seqs, [1000n, 1002n]);
+  // Three records consumed (a discarded one between the two kept), seven still in the ring.
+  assert.equal(ring.pending(), 7 * (BPF_RINGBUF_HDR_SZ + EVENT_SIZE));
+  stop = ring.onData((r) => seqs.push(parseEvent(r).seq));
+  await until(() => seqs.length === 5, 5000, 'the rest');
+  stop();
+  assert.deepEqual(seqs, [1000n, 1002n, 1004n, 1006n, 1008n]);
+  assert.equal(ring.pending(), 0);
+});
+
 test('ring buffer: a record shorter than the decoded type is an EbpfError; a wrong map is refused', (t) => {
   const obj = load(t);
   if (!obj) return;

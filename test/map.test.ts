@@ -213,6 +213,66 @@ test('10k-entry hash: iteration is complete and in kernel order; batch lookup, u
   assert.equal(openFds(), before);
 });
 
+test('batches of objects reuse packing buffers: padding stays zero, a batch packed inside another is whole', (t) => {
+  if (!needRoot(t)) return;
+  // struct padded { u8 a; u32 b; }: bytes 1-3 are padding, which the codec must write as zeros
+  // even where the previous batch left 0xff in the reused buffer.
+  const { bytes, ids } = flowBtf((b, { u32, u64 }) => {
+    const u8 = b.add({ kind: 'INT', name: 'unsigned char', size: 1, encoding: 0, bitsOffset: 0, bits: 8 });
+    const padded = b.add({
+      kind: 'STRUCT',
+      name: 'padded',
+      size: 8,
+      kindFlag: false,
+      members: [member('a', u8, 0), member('b', u32, 32)],
+    });
+    return { padded, u64 };
+  });
+  using btfFd = btfLoad(bytes).fd;
+  using map = BpfMap.create<{ a: number; b: number }, bigint>({
+    type: MapType.HASH,
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: 64,
+    name: 'test_scratch',
+    btfFd,
+    btfKeyTypeId: ids.padded,
+    btfValueTypeId: ids.u64,
+  });
+  const dirty = new Uint8Array(8).fill(0xff);
+  assert.equal(map.updateBatch([[dirty, dirty]]), 1);
+  assert.equal(map.deleteBatch([dirty]), 1);
+  const N = 16;
+  const keys = Array.from({ length: N }, (_, i) => ({ a: i, b: 1000 + i }));
+  assert.equal(map.updateBatch(keys.map((k, i) => [k, BigInt(i)])), N);
+  const raw = [...map.rawEntries()];
+  assert.equal(raw.length, N);
+  for (const [k] of raw) assert.deepEqual([...k.subarray(1, 4)], [0, 0, 0], 'padding bytes are zero');
+  // A value whose getter packs another batch of the same map while this one is being packed.
+  const inner = { a: 200, b: 7 };
+  const outer: [{ a: number; b: number }, bigint][] = [
+    [{ a: 100, b: 1 }, 11n],
+    [
+      {
+        a: 101,
+        get b(): number {
+          map.updateBatch([[inner, 99n]]);
+          return 2;
+        },
+      },
+      12n,
+    ],
+    [{ a: 102, b: 3 }, 13n],
+  ];
+  assert.equal(map.updateBatch(outer), 3);
+  assert.equal(map.lookup({ a: 100, b: 1 }), 11n);
+  assert.equal(map.lookup({ a: 101, b: 2 }), 12n);
+  assert.equal(map.lookup({ a: 102, b: 3 }), 13n);
+  assert.equal(map.lookup(inner), 99n);
+  assert.equal(map.deleteBatch(keys), N);
+  assert.equal(map.lookup(keys[0]!), undefined);
+});
+
 test('per-CPU maps: one value per possible CPU, rounded to 8 bytes; bpftool agrees', (t) => {
   if (!needRoot(t) || !needTool(t, 'bpftool')) return;
   const cpus = possibleCpus();

@@ -327,6 +327,68 @@ export class Btf {
   }
 
   /**
+   * indexesByEssentialName for several searches at once, answered in one pass over the records
+   * when they would be scanned (each search alone costs a pass): what CO-RE asks before an
+   * object's relocations. Results are as each search alone gives them, in the same order; the
+   * pass counts as one scan towards building the name index.
+   */
+  indexesByEssentialNames(
+    searches: readonly { essential: string; kinds: number; flavoured: (index: number) => boolean }[],
+  ): number[][] {
+    const words = this.words;
+    if (
+      searches.length < 2 ||
+      words === undefined ||
+      this.names !== undefined ||
+      this.scans >= SCANS_BEFORE_INDEX
+    ) {
+      return searches.map((s) => this.indexesByEssentialName(s.essential, s.kinds, s.flavoured));
+    }
+    this.scans++;
+    const n = searches.length;
+    const out: number[][] = searches.map(() => []);
+    const needles = searches.map((s) => nameBytes(s.essential));
+    // A search is tried on a record only when its kinds and the name's first byte agree.
+    const firsts = new Int32Array(n);
+    const kindsOf = new Int32Array(n);
+    let kinds = 0;
+    for (let q = 0; q < n; q++) {
+      firsts[q] = needles[q]!.length === 0 ? -1 : needles[q]![0]!;
+      kindsOf[q] = searches[q]!.kinds;
+      kinds |= searches[q]!.kinds;
+    }
+    const own = this.strings;
+    const ownBytes = own.bytes;
+    const ownStart = own.start;
+    const offsets = this.offsets;
+    for (let i = 0; i < offsets.length; i++) {
+      const w = offsets[i]! >>> 2;
+      const bit = 1 << ((words[w + 1]! >>> 24) & 0x1f);
+      if ((bit & kinds) === 0) continue;
+      const nameOff = words[w]!;
+      if (nameOff === 0) continue;
+      let first: number;
+      if (nameOff >= ownStart)
+        first = nameOff - ownStart < ownBytes.length ? ownBytes[nameOff - ownStart]! : -2;
+      else {
+        // Split BTF: a name in one of the bases' tables.
+        let table = own;
+        while (nameOff < table.start && table.base) table = table.base;
+        const p = nameOff - table.start;
+        first = p >= 0 && p < table.bytes.length ? table.bytes[p]! : -2;
+      }
+      for (let q = 0; q < n; q++) {
+        if (firsts[q] !== first || (kindsOf[q]! & bit) === 0) continue;
+        const needle = needles[q]!;
+        const matched = this.nameAt(i, needle);
+        if (matched === needle.length || (matched === -needle.length && searches[q]!.flavoured(i)))
+          out[q]!.push(i);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Compares the name of the type at `index` with `needle` (UTF-8, no NUL): `needle.length` when
    * equal, minus it when the name continues after it with `_`, anything else otherwise.
    */

@@ -2,6 +2,7 @@
 // it resolves to in the kernel's BTF (or a given BTF file), and the instruction before and after.
 import {
   applyCoreRelocations,
+  coreSearchIds,
   coreRelocationJson,
   fileTarget,
   formatCoreRelocation,
@@ -52,6 +53,7 @@ async function explain(args: string[]): Promise<number> {
     throw new NotFoundError(`no program named '${only}'`, { file });
 
   const cache = new Map();
+  const alsoSearch = coreSearchIds(programs);
   const all: AppliedCoreRelocation[] = [];
   for (const p of programs) {
     // Work on copies: explaining changes nothing in the object.
@@ -60,6 +62,7 @@ async function explain(args: string[]): Promise<number> {
       ...applyCoreRelocations({ name: p.name, instructions: insns, coreRelos: p.coreRelos }, spec.btf, {
         target,
         cache,
+        alsoSearch,
         collectErrors: true,
         file,
       }),

@@ -4,7 +4,9 @@
 import type { Instruction } from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { EbpfError, type Location } from '../errors.js';
+import { searchCandidatesAhead } from './candidates.js';
 import { CoreError } from './errors.js';
+import { CoreReloKind } from './kinds.js';
 import { kindName } from './kinds.js';
 import { patchInstruction } from './patch.js';
 import {
@@ -60,6 +62,21 @@ export interface ApplyCoreOptions {
   collectErrors?: boolean;
   /** For error locations. */
   file?: string;
+  /**
+   * Local type ids of the object's other relocations (coreSearchIds of its programs): their
+   * candidates are searched for in the same pass over the target as this program's, so that an
+   * object's searches cost one pass over an unindexed target BTF instead of one each.
+   */
+  alsoSearch?: Iterable<number>;
+}
+
+/** The local type ids whose candidates the relocations of `programs` search for. */
+export function coreSearchIds(programs: Iterable<Pick<CoreProgram, 'coreRelos'>>): number[] {
+  const ids = new Set<number>();
+  for (const p of programs) {
+    for (const r of p.coreRelos) if (r.kind !== CoreReloKind.TYPE_ID_LOCAL) ids.add(r.typeId);
+  }
+  return [...ids];
 }
 
 /** Slot index → position in the instruction array. */
@@ -93,6 +110,14 @@ export function applyCoreRelocations(
   const cache = opts.cache ?? new Map();
   const insns = program.instructions;
   const positions = slotPositions(insns);
+  // The candidate searches of this program's relocations (and the other programs' given) in one
+  // pass, before the relocations ask for them one by one.
+  const ahead = new Set<number>();
+  for (const r of program.coreRelos) {
+    if (r.kind !== CoreReloKind.TYPE_ID_LOCAL && !cache.has(r.typeId)) ahead.add(r.typeId);
+  }
+  for (const id of opts.alsoSearch ?? []) if (!cache.has(id)) ahead.add(id);
+  if (ahead.size > 0) searchCandidatesAhead(localBtf, ahead, target);
   const out: AppliedCoreRelocation[] = [];
   const replacements: { at: number; with: Instruction[] }[] = [];
 

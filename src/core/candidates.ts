@@ -4,6 +4,7 @@
 // Btf.indexesByEssentialName); names are compared as bytes in place, and no type is decoded
 // unless its name matches.
 import type { Btf } from '../btf/btf.js';
+import { EbpfError } from '../errors.js';
 import { BtfKind, type Type } from '../btf/types.js';
 import { kindsCompatible } from './compat.js';
 import { essentialName } from './names.js';
@@ -34,7 +35,12 @@ export function typesByEssentialName(btf: Btf, essential: string, kind?: Type['k
   return found;
 }
 
-function scan(btf: Btf, essential: string, kind: Type['kind'] | undefined): Type[] {
+/** The search for `essential` of `kind` as Btf.indexesByEssentialName takes it. */
+function searchOf(
+  btf: Btf,
+  essential: string,
+  kind: Type['kind'] | undefined,
+): { essential: string; kinds: number; flavoured: (index: number) => boolean } {
   const k = kind === undefined ? -1 : KIND_NUMBERS[kind]!;
   const kinds =
     k < 0
@@ -44,9 +50,57 @@ function scan(btf: Btf, essential: string, kind: Type['kind'] | undefined): Type
         : 1 << k;
   const flavoured = (i: number): boolean =>
     essentialName((btf.type(btf.firstTypeId + i) as Type).name) === essential;
-  return btf
-    .indexesByEssentialName(essential, kinds, flavoured)
-    .map((i) => btf.type(btf.firstTypeId + i) as Type);
+  return { essential, kinds, flavoured };
+}
+
+function typesAt(btf: Btf, indexes: readonly number[]): Type[] {
+  return indexes.map((i) => btf.type(btf.firstTypeId + i) as Type);
+}
+
+function scan(btf: Btf, essential: string, kind: Type['kind'] | undefined): Type[] {
+  const s = searchOf(btf, essential, kind);
+  return typesAt(btf, btf.indexesByEssentialName(s.essential, s.kinds, s.flavoured));
+}
+
+/**
+ * Makes the candidate searches for the local types `localIds` in the target's main BTF at once,
+ * in one pass over its records where each search alone would make one (findCandidates then finds
+ * them done). Ids that are void, anonymous or not in `localBtf` are left to findCandidates, which
+ * says what is wrong with them where it is asked.
+ */
+export function searchCandidatesAhead(localBtf: Btf, localIds: Iterable<number>, target: CoreTarget): void {
+  const btf = target.main.btf;
+  let memo = searches.get(btf);
+  if (!memo) searches.set(btf, (memo = new Map()));
+  const keys: string[] = [];
+  const pending: ReturnType<typeof searchOf>[] = [];
+  for (const id of localIds) {
+    if (!Number.isInteger(id) || id <= 0 || id >= localBtf.firstTypeId + localBtf.typeCount) continue;
+    let local: Type | { kind: 'VOID'; name?: string };
+    try {
+      local = localBtf.type(id);
+    } catch (e) {
+      if (e instanceof EbpfError) continue;
+      throw e;
+    }
+    if (local.kind === 'VOID' || local.name === '') continue;
+    const essential = essentialName(local.name);
+    const key = `${local.kind}:${essential}`;
+    if (memo.has(key) || keys.includes(key)) continue;
+    keys.push(key);
+    pending.push(searchOf(btf, essential, local.kind));
+  }
+  if (pending.length === 0) return;
+  let found: Type[][];
+  try {
+    const indexes = btf.indexesByEssentialNames(pending);
+    found = indexes.map((ix) => typesAt(btf, ix));
+  } catch (e) {
+    // Broken target BTF: each search alone then fails where its relocation asks, as it says.
+    if (e instanceof EbpfError) return;
+    throw e;
+  }
+  for (let q = 0; q < keys.length; q++) memo.set(keys[q]!, found[q]!);
 }
 
 function addFrom(local: Type, essential: string, where: CoreTargetBtf, out: CoreCandidate[]): void {

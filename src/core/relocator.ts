@@ -2,7 +2,12 @@
 // relocates against the kernel BTF the loader uses (plus module BTF) or a target the caller chose.
 import type { Btf } from '../btf/btf.js';
 import { loadKernelBtf } from '../btf/kernel.js';
-import { applyCoreRelocations, type AppliedCoreRelocation, type CoreProgram } from './apply.js';
+import {
+  applyCoreRelocations,
+  coreSearchIds,
+  type AppliedCoreRelocation,
+  type CoreProgram,
+} from './apply.js';
 import type { CandidateCache } from './resolve.js';
 import { kernelTarget, type CoreTarget } from './target.js';
 
@@ -15,6 +20,11 @@ export interface CoreRelocationContext {
   btf: Btf;
   /** The kernel BTF the loader uses. */
   kernelBtf: () => Btf;
+  /**
+   * Every program of the object (the loader gives them): their relocations' candidates are searched
+   * for with the first program's, in one pass over the target.
+   */
+  programs?: readonly Pick<CoreProgram, 'coreRelos'>[];
   /** Called with what was applied to this program (the loader traces it and explains poison with it). */
   onApplied?: (applied: AppliedCoreRelocation[]) => void;
 }
@@ -49,13 +59,23 @@ export function coreRelocator(opts: CoreRelocatorOptions = {}): (ctx: CoreReloca
         kernel === running ? kernelTarget() : { main: { name: kernel.file ?? 'kernel BTF', btf: kernel } };
     }
     let cache = caches.get(ctx.btf);
-    if (!cache) caches.set(ctx.btf, (cache = new Map()));
+    // The object's first program searches for every program's candidates (the later ones find
+    // them done).
+    let alsoSearch: number[] | undefined;
+    if (!cache) {
+      caches.set(ctx.btf, (cache = new Map()));
+      if (ctx.programs !== undefined) alsoSearch = coreSearchIds(ctx.programs);
+    }
     const program: CoreProgram = {
       name: ctx.program.name,
       instructions: ctx.instructions,
       coreRelos: ctx.program.coreRelos,
     };
-    const applied = applyCoreRelocations(program, ctx.btf, { target, cache });
+    const applied = applyCoreRelocations(program, ctx.btf, {
+      target,
+      cache,
+      ...(alsoSearch !== undefined ? { alsoSearch } : {}),
+    });
     opts.onApplied?.(ctx.program.name, applied);
     ctx.onApplied?.(applied);
     return applied.length;

@@ -58,11 +58,17 @@ export function isFlexArray(btf: Btf, parent: CoreAccessor | undefined, nelems: 
 function parseAccessString(accessStr: string, fail: (m: string) => CoreError): number[] {
   if (accessStr === '') throw fail('empty accessor string');
   const raw: number[] = [];
-  for (const part of accessStr.split(':')) {
-    if (!/^[0-9]+$/.test(part)) throw fail(`accessor string '${accessStr}' is not colon-separated numbers`);
+  // Digits read in place (no split, no pattern): this runs once per relocation.
+  let from = 0;
+  for (let i = 0; i <= accessStr.length; i++) {
+    const c = i < accessStr.length ? accessStr.charCodeAt(i) : 0x3a;
+    if (c >= 0x30 && c <= 0x39) continue;
+    if (c !== 0x3a || i === from) throw fail(`accessor string '${accessStr}' is not colon-separated numbers`);
+    const part = accessStr.slice(from, i);
     const n = Number(part);
     if (!Number.isSafeInteger(n) || n > 0x7fffffff) throw fail(`accessor index ${part} is too large`);
     raw.push(n);
+    from = i + 1;
   }
   if (raw.length > CORE_SPEC_MAX_LEN) throw fail(`accessor string has more than ${CORE_SPEC_MAX_LEN} steps`);
   return raw;

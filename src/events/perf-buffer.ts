@@ -20,7 +20,7 @@ import {
 } from '../sys/perf.js';
 import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
-import { low, publishPosition } from './position.js';
+import { batchLimit, low, publishPosition } from './position.js';
 import { EventReader, type HandlerState } from './reader.js';
 
 /** The state of consume(), which no handler stops. */
@@ -66,6 +66,8 @@ const TAIL_LO = low(TAIL);
 const OFFSET = PERF_EVENT_MMAP_PAGE.data_offset / 8;
 const SIZE = PERF_EVENT_MMAP_PAGE.data_size / 8;
 const HEADER = 8;
+/** Where perf_event_header's u16 size sits in its second u32 word (after the u16 misc). */
+const SIZE_SHIFT = HOST_LITTLE_ENDIAN ? 16 : 0;
 
 /** One CPU's perf event and its mapped ring. */
 interface CpuRing {
@@ -77,10 +79,75 @@ interface CpuRing {
   readonly control32: Uint32Array;
   readonly data: Uint8Array;
   readonly view: DataView;
+  /** The data area as int32 words (records are 8-byte aligned). */
+  readonly words: Int32Array;
   readonly size: number;
   readonly mask: number;
   /** Low 32 bits of data_tail as this reader last stored it. */
   tail: number;
+}
+
+/** sampleRun()'s outcomes: done (at head, or `want` samples), stopped, or at another record. */
+const RUN_DONE = 0;
+const RUN_STOPPED = 1;
+const RUN_OTHER = 2;
+/** Samples sampleRun() hands out per call, at most (see RingBuffer's walkRun for why). */
+const RUN = 1024;
+/** sampleRun()'s results besides its return value: where it stopped, samples handed out. */
+let runTail = 0;
+let runCount = 0;
+
+/**
+ * The zero-copy loop over one CPU's ring: hands the samples from position `tail` on to `fn`
+ * until `head`, `want` samples, `state.active` turning false (RUN_STOPPED), or a record it
+ * leaves to the caller (RUN_OTHER: a lost report, another type, one that wraps around the end of
+ * the ring, or one that is malformed), then sets runTail and runCount (also when `fn` throws).
+ * Records are 8-byte aligned, so their header words are read from an Int32Array: the type,
+ * then misc and size (u16s) in one word, then a sample's u32 size of raw data. Arguments and
+ * int32 locals only, as in RingBuffer's walkRun.
+ */
+function sampleRun(
+  fn: SampleView,
+  state: HandlerState,
+  words: Int32Array,
+  view: DataView,
+  mask: number,
+  ringSize: number,
+  cpu: number,
+  tail: number,
+  head: number,
+  want: number,
+): number {
+  const sizeShift = SIZE_SHIFT;
+  const sample = PERF_RECORD_SAMPLE;
+  let n = 0;
+  try {
+    while (tail !== head) {
+      const at = tail & mask;
+      const w = at >>> 2;
+      const size = (words[w + 1]! >>> sizeShift) & 0xffff;
+      if (
+        words[w] !== sample ||
+        size < HEADER + 8 ||
+        size > ((head - tail) | 0) ||
+        (size & 7) !== 0 ||
+        at + size > ringSize
+      ) {
+        return RUN_OTHER;
+      }
+      const raw = words[w + 2]!;
+      if (raw < 0 || HEADER + 4 + raw > size) return RUN_OTHER;
+      tail = (tail + size) | 0;
+      n++;
+      fn(view, at + HEADER + 4, raw, cpu);
+      if (state.active !== true) return RUN_STOPPED;
+      if (n >= want) return RUN_DONE;
+    }
+    return RUN_DONE;
+  } finally {
+    runTail = tail;
+    runCount = n;
+  }
 }
 
 /**
@@ -200,6 +267,7 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
         control32,
         data: new Uint8Array(memory, offset, size),
         view: new DataView(memory, offset, size),
+        words: new Int32Array(memory, offset, size / 4),
         size,
         mask: size - 1,
         tail: Atomics.load(control32, TAIL_LO),
@@ -293,42 +361,47 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     onLost: ((cpu: number, lost: bigint) => void) | undefined,
     state: HandlerState,
   ): number {
-    // Locals and int32 positions in the loop, as in RingBuffer.consume.
-    const ringView = ring.view;
-    const mask = ring.mask;
-    const ringSize = ring.size;
-    const cpu = ring.cpu;
-    const le = HOST_LITTLE_ENDIAN;
+    const limit = batchLimit(max);
     const start = ring.tail | 0;
     let tail = start;
     // Read with a full barrier: the records up to head are complete once it is seen.
-    let left = (Atomics.load(ring.control32, HEAD_LO) - tail) | 0;
+    const head = Atomics.load(ring.control32, HEAD_LO) | 0;
     let n = 0;
     try {
-      while (n < max && left > 0) {
-        const at = tail & mask;
-        let view = ringView;
-        let offset = at;
-        const type = view.getUint32(at, le);
-        const size = view.getUint16(at + 6, le);
-        if (size < 8 || size > left) throw this.badRecord(size, at, left);
-        if (at + size > ringSize) {
-          view = this.join(ring, at, size);
-          offset = 0;
+      while (tail !== head && n < limit) {
+        const want = limit - n < RUN ? limit - n : RUN;
+        let status: number;
+        try {
+          status = sampleRun(
+            fn,
+            state,
+            ring.words,
+            ring.view,
+            ring.mask,
+            ring.size,
+            ring.cpu,
+            tail,
+            head,
+            want,
+          );
+        } finally {
+          tail = runTail;
+          n += runCount;
         }
-        tail = (tail + size) | 0;
-        left = (left - size) | 0;
-        if (type === PERF_RECORD_SAMPLE) {
-          const raw = size >= 12 ? view.getUint32(offset + 8, le) : size;
-          if (12 + raw > size) throw this.badSample(raw, size, at);
-          n++;
-          fn(view, offset + 12, raw, cpu);
-          if (!state.active) break;
-        } else if (type === PERF_RECORD_LOST) {
-          if (size < 24) throw this.badRecord(size, at, left);
-          const lost = view.getBigUint64(offset + 16, le);
-          this.#lost += lost;
-          onLost?.(cpu, lost);
+        if (status === RUN_STOPPED) break;
+        if (status === RUN_OTHER) {
+          // The record at tail: checked in full (joined first if it wraps), then consumed.
+          const { view, offset, type, size } = this.record(ring, tail & ring.mask, (head - tail) | 0);
+          tail = (tail + size) | 0;
+          if (type === PERF_RECORD_SAMPLE) {
+            n++;
+            fn(view, offset + HEADER + 4, view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN), ring.cpu);
+            if (state.active !== true) break;
+          } else if (type === PERF_RECORD_LOST) {
+            const lost = view.getBigUint64(offset + HEADER + 8, HOST_LITTLE_ENDIAN);
+            this.#lost += lost;
+            onLost?.(ring.cpu, lost);
+          }
         }
       }
     } finally {
@@ -400,31 +473,54 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
   protected readNext(): PerfRecord<T> | undefined {
     if (this.closed) return undefined;
     const n = this.#rings.length;
+    let out: PerfRecord<T> | undefined;
+    const take = (r: PerfRecord<T>): void => {
+      out = r;
+    };
     for (let i = 0; i < n; i++) {
       const k = (this.#next + i) % n;
-      const r = this.readRing(this.#rings[k]!);
-      if (r !== undefined) {
+      if (this.readRing(this.#rings[k]!, take, 1) > 0) {
         // Round robin, so one busy CPU does not starve the others.
         this.#next = (k + 1) % n;
-        return r;
+        return out;
       }
     }
     return undefined;
+  }
+
+  /** Handler mode: each CPU's records in turn, its data_tail stored once for all of them. */
+  protected override drain(take: (record: PerfRecord<T>) => void, state: HandlerState): void {
+    const rings = this.#rings;
+    const n = rings.length;
+    for (let i = 0; i < n && state.active; i++)
+      this.readRing(rings[(this.#next + i) % n]!, take, Infinity, state);
+    if (n > 0) this.#next = (this.#next + 1) % n;
   }
 
   protected hasData(): boolean {
     return this.#rings.some((r) => Atomics.load(r.control32, HEAD_LO) !== r.tail);
   }
 
-  private readRing(ring: CpuRing): PerfRecord<T> | undefined {
+  /**
+   * Hands the records of `ring` (copied or decoded, and lost reports) to `take`, at most `max`
+   * and while `state.active`, then stores data_tail once. A sample is decoded before its space
+   * is released, so one that fails to decode stays in the ring.
+   */
+  private readRing(
+    ring: CpuRing,
+    take: (record: PerfRecord<T>) => void,
+    max: number,
+    state: HandlerState = ALWAYS,
+  ): number {
     const start = ring.tail;
     let tail = start;
     const head = Atomics.load(ring.control32, HEAD_LO);
-    let out: PerfRecord<T> | undefined;
+    let n = 0;
     try {
-      while (out === undefined && tail !== head) {
+      while (n < max && tail !== head && state.active) {
         const at = tail & ring.mask;
         const { view, offset, type, size } = this.record(ring, at, (head - tail) >>> 0);
+        let out: PerfRecord<T> | undefined;
         if (type === PERF_RECORD_SAMPLE) {
           const raw = view.getUint32(offset + HEADER, HOST_LITTLE_ENDIAN);
           const bytes = view === ring.view ? ring.data : this.#joined;
@@ -435,11 +531,15 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
           out = { kind: 'lost', cpu: ring.cpu, lost };
         }
         tail = (tail + size) >>> 0;
+        if (out !== undefined) {
+          n++;
+          take(out);
+        }
       }
     } finally {
       if (tail !== start) this.publish(ring, start, tail);
     }
-    return out;
+    return n;
   }
 
   /** The sample at `at` of `view` (whose bytes are `bytes`), decoded or copied. */

@@ -75,11 +75,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   /** One record, consumed; undefined when none is complete. */
   protected abstract readNext(): T | undefined;
   /**
-   * Hands every record now there to `take` while `active()`, for handler mode; a subclass may
+   * Hands every record now there to `take` while `state.active`, for handler mode; a subclass may
    * release the kernel's space once for all of them rather than after each.
    */
-  protected drain(take: (record: T) => void, active: () => boolean): void {
-    while (active()) {
+  protected drain(take: (record: T) => void, state: HandlerState): void {
+    while (state.active) {
       const r = this.readNext();
       if (r === undefined) return;
       take(r);
@@ -199,10 +199,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
    * Use one way of consuming at a time: records go to whichever reads first.
    */
   onData(handler: EventHandler<T>, onError?: (error: EbpfError) => void): () => void {
-    return this.startHandler(onError, (state) => {
-      const active = (): boolean => state.active;
-      return () => this.drain(handler, active);
-    });
+    return this.startHandler(onError, (state) => () => this.drain(handler, state));
   }
 
   /**

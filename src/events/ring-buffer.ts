@@ -7,7 +7,7 @@ import type { Codec } from '../btf/codec.js';
 import { mmap, munmap, pageSize } from '../sys/mmap.js';
 import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
-import { low, publishPosition } from './position.js';
+import { batchLimit, low, publishPosition } from './position.js';
 import { EventReader, type HandlerState } from './reader.js';
 
 /** The state of consume(), which no handler stops. */
@@ -30,6 +30,72 @@ const LO = low(0);
 const PLAIN_LOAD_ACQUIRES = process.arch === 'x64' || process.arch === 'ia32';
 /** Bits of a record's length in its header. */
 const LENGTH_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+/** Bytes of the ring copied at a time for onData(), and so the most one kept record keeps alive. */
+const COPY_CHUNK = 64 * 1024;
+
+/**
+ * Records walkRun() hands out per call, at most: V8 then optimizes it as a function called
+ * often. One call over a whole full ring runs in code compiled on the stack mid-loop (OSR), which
+ * V8 keeps using for every later call, with its values in stack slots rather than registers.
+ */
+const RUN = 1024;
+/** walkRun()'s results besides its return value: the position it reached, records handed out. */
+let runPos = 0;
+let runCount = 0;
+
+/** Thrown by walkRun() at a header that claims more bytes than were written. */
+class BadLength {
+  constructor(
+    readonly length: number,
+    readonly at: number,
+  ) {}
+}
+
+/**
+ * The zero-copy loop: hands the records from position `pos` up to `end` (at most `want`) to
+ * `fn`, then sets runPos and runCount (also when `fn` throws). Returns false when it stopped
+ * before (a record not committed yet, or `state.active` turned false). Every value is an
+ * argument or a local and every number an int32 (positions and the distance between them: the
+ * ring is at most 1 GiB), so V8 keeps them in registers. A header is an int32 whose sign is the
+ * busy bit; below DISCARD_BIT the record is neither busy nor discarded.
+ */
+function walkRun(
+  fn: RecordView,
+  state: HandlerState,
+  words: Int32Array,
+  view: DataView,
+  mask: number,
+  pos: number,
+  end: number,
+  want: number,
+): boolean {
+  const plain = PLAIN_LOAD_ACQUIRES;
+  const discard = BPF_RINGBUF_DISCARD_BIT;
+  const lengthMask = LENGTH_MASK;
+  let n = 0;
+  try {
+    while (pos !== end) {
+      const at = pos & mask;
+      // The kernel publishes the header with a release store once the record is committed.
+      const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
+      if (header < 0) return false;
+      const length = header & lengthMask;
+      const next = (pos + ((length + 15) & ~7)) | 0;
+      if (((end - next) | 0) < 0) throw new BadLength(length, at);
+      pos = next;
+      if (header < discard) {
+        n++;
+        fn(view, at + 8, length);
+        if (state.active !== true) return false;
+        if (n >= want) return true;
+      }
+    }
+    return true;
+  } finally {
+    runPos = pos;
+    runCount = n;
+  }
+}
 
 /**
  * Called by RingBuffer.consume for each record: its `length` bytes start at `offset` of `view`,
@@ -176,43 +242,29 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
 
   /** consume()'s loop; stops early once `state.active` is false. */
   private walk(fn: RecordView, max: number, state: HandlerState): number {
-    // Everything the loop reads is a local: module constants are context loads with hole checks.
-    const words = this.#words;
-    const view = this.#view;
-    const mask = this.#mask;
-    const size = this.size;
-    const plain = PLAIN_LOAD_ACQUIRES;
-    const busy = BPF_RINGBUF_BUSY_BIT;
-    const discard = BPF_RINGBUF_DISCARD_BIT;
-    const lengthMask = LENGTH_MASK;
-    // Positions and the bytes left before the producer's are int32s in the loop (the ring is at
-    // most 1 GiB, so the distance fits): V8 keeps them in registers as such.
+    const limit = batchLimit(max);
     const start = Atomics.load(this.#consumer, LO) | 0;
     let pos = start;
-    let left = 0;
     let n = 0;
     try {
-      while (n < max) {
-        if (left <= 0) {
-          left = (Atomics.load(this.#producer, LO) - pos) | 0;
-          if (left <= 0 || left > size) break;
+      while (n < limit) {
+        const left = (Atomics.load(this.#producer, LO) - pos) | 0;
+        if (left <= 0 || left > this.size) break;
+        const want = limit - n < RUN ? limit - n : RUN;
+        let more: boolean;
+        try {
+          more = walkRun(fn, state, this.#words, this.#view, this.#mask, pos, (pos + left) | 0, want);
+        } catch (e) {
+          if (e instanceof BadLength) throw this.badLength(e.length, e.at);
+          throw e;
+        } finally {
+          pos = runPos;
+          n += runCount;
         }
-        const at = pos & mask;
-        // The kernel publishes the header with a release store once the record is committed.
-        const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
-        if (header & busy) break;
-        const length = header & lengthMask;
-        const step = (length + 15) & ~7;
-        if (step > left) throw this.badLength(length, at);
-        pos = (pos + step) | 0;
-        left = (left - step) | 0;
-        if ((header & discard) === 0) {
-          n++;
-          fn(view, at + 8, length);
-          if (!state.active) break;
-        }
+        if (!more) break;
       }
     } finally {
+      // One store for the batch, after the records were read out.
       if (pos !== start) this.publish(start >>> 0, pos >>> 0);
     }
     return n;
@@ -224,24 +276,90 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     return out;
   }
 
-  protected override drain(take: (record: T) => void, active: () => boolean): void {
-    this.readInto(take, Infinity, active);
+  protected override drain(take: (record: T) => void, state: HandlerState): void {
+    if (this.#codec !== undefined) this.readInto(take, Infinity, state);
+    else this.drainCopies(take as unknown as (record: Uint8Array) => void, state);
   }
 
   /**
-   * Reads up to `max` records (copied or decoded) into `take` while `active()`, then publishes
+   * Handler mode's reading of copies: each run of committed records (up to COPY_CHUNK bytes, or
+   * one larger record) is copied out of the ring in one go, headers included, and each record
+   * handed out as a Uint8Array over its bytes in that copy; the consumer position moves past
+   * the records handed out, once per call. A copy per record would cost a call into
+   * TypedArray.prototype.set, or a byte loop, for every record.
+   */
+  private drainCopies(take: (record: Uint8Array) => void, state: HandlerState): void {
+    const words = this.#words;
+    const bytes = this.#bytes;
+    const mask = this.#mask;
+    const size = this.size;
+    const plain = PLAIN_LOAD_ACQUIRES;
+    const discard = BPF_RINGBUF_DISCARD_BIT;
+    const lengthMask = LENGTH_MASK;
+    const start = Atomics.load(this.#consumer, LO) | 0;
+    let pos = start;
+    try {
+      while (state.active === true) {
+        const left = (Atomics.load(this.#producer, LO) - pos) | 0;
+        if (left <= 0 || left > size) break;
+        // The committed records from pos: their headers are read (with the ordering their data
+        // needs) before any of their bytes are copied.
+        let end = pos;
+        let bad = -1;
+        while (((end - pos) | 0) < left) {
+          const at = end & mask;
+          const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
+          if (header < 0) break;
+          const next = (end + (((header & lengthMask) + 15) & ~7)) | 0;
+          if (((next - pos) | 0) > left) {
+            bad = at;
+            break;
+          }
+          end = next;
+          if (((end - pos) | 0) >= COPY_CHUNK) break;
+        }
+        const run = (end - pos) | 0;
+        if (run > 0) {
+          const from = pos & mask;
+          // Every byte of the copy is written here, so it need not be zeroed first.
+          const copy = Buffer.allocUnsafeSlow(run);
+          copy.set(bytes.subarray(from, from + run));
+          const buffer = copy.buffer;
+          const copied = new Int32Array(buffer, 0, run >>> 2);
+          for (let off = 0; off < run;) {
+            const header = copied[off >>> 2]!;
+            const length = header & lengthMask;
+            const step = (length + 15) & ~7;
+            pos = (pos + step) | 0;
+            if (header < discard) {
+              take(new Uint8Array(buffer, off + 8, length));
+              if (state.active !== true) return;
+            }
+            off += step;
+          }
+        }
+        if (bad >= 0) throw this.badLength(words[bad >>> 2]! & lengthMask, bad);
+        if (run === 0) break;
+      }
+    } finally {
+      if (pos !== start) this.publish(start >>> 0, pos >>> 0);
+    }
+  }
+
+  /**
+   * Reads up to `max` records (copied or decoded) into `take` while `state.active`, then publishes
    * the consumer position once. The consumer position is read back from the shared page rather
    * than kept here, so that a ring another reader (or an earlier process) consumed from stays
    * consistent.
    */
-  private readInto(take: (record: T) => void, max: number, active?: () => boolean): number {
+  private readInto(take: (record: T) => void, max: number, state: HandlerState = ALWAYS): number {
     if (this.closed) return 0;
     const start = Atomics.load(this.#consumer, LO) | 0;
     let pos = start;
     let left = 0;
     let n = 0;
     try {
-      while (n < max && (active === undefined || active())) {
+      while (n < max && state.active === true) {
         if (left <= 0) {
           left = (Atomics.load(this.#producer, LO) - pos) | 0;
           if (left <= 0 || left > this.size) break;

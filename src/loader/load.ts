@@ -77,6 +77,8 @@ export interface CoreContext {
   /** The object's BTF, after fix-ups (ids as in the object). */
   btf: Btf;
   kernelBtf: () => Btf;
+  /** Every program of the object, for a relocator that prepares all their relocations at once. */
+  programs?: readonly ProgramSpec[];
   /**
    * Report what was applied, relocation by relocation: the loader traces each one as `ebpf core
    * explain` shows it, and names a poisoned one if the verifier reaches it.
@@ -563,6 +565,7 @@ class Loader {
       instructions: insns,
       btf: this.spec.btf,
       kernelBtf: () => this.kernelBtf(),
+      programs: this.spec.programs,
       onApplied: (a) => {
         applied = a;
       },

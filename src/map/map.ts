@@ -225,6 +225,8 @@ const BATCH_ITERATED = new Set<number>([
 const DEFAULT_BATCH = 256;
 /** ENOSPC growth stops here: no hash bucket holds a million elements. */
 const MAX_BATCH = 1 << 20;
+/** Batch argument buffers up to this size are kept for the next call (both: 2 MiB a map at most). */
+const BATCH_SCRATCH_MAX = 1 << 20;
 
 function isPacked(x: unknown): x is PackedKeys {
   return typeof x === 'object' && x !== null && (x as { keys?: unknown }).keys instanceof Uint8Array;
@@ -265,6 +267,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private mappedWritable = false;
   /** Cleared when the kernel refuses BPF_MAP_LOOKUP_BATCH (before 5.6): entries() walks by key. */
   private batchIterate = true;
+  /** Reused buffers for packing batch calls' keys and values; see scratch(). */
+  private readonly scratches: ({ bytes: Uint8Array; view: DataView } | undefined)[] = [undefined, undefined];
+  /** True while a batch call packs its arguments into the scratch buffers. */
+  private packing = false;
 
   private constructor(fd: Fd, info: MapInfo, opts: MapOptions) {
     this.fd = fd;
@@ -847,18 +853,42 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (list.length === 0) return 0;
     const ks = this.keySize;
     const es = this.elemSize;
-    const keys = new Uint8Array(list.length * ks);
-    const values = new Uint8Array(list.length * es);
-    const kview = new DataView(keys.buffer);
-    const vview = new DataView(values.buffer);
-    for (let i = 0; i < list.length; i++) {
-      const [k, v] = list[i]!;
-      if (k instanceof Uint8Array && k.length === ks) keys.set(k, i * ks);
-      else this.keyCodec.encodeView(k, kview, i * ks);
-      if (v instanceof Uint8Array && v.length === es) values.set(v, i * es);
-      else this.encodeValue(v as V, vview, i * es);
+    // Every byte of both is written below (the codecs clear what they leave): scratch will do.
+    const outer = this.packing;
+    this.packing = true;
+    try {
+      const { bytes: keys, view: kview } = this.scratch(0, list.length * ks, outer);
+      const { bytes: values, view: vview } = this.scratch(1, list.length * es, outer);
+      for (let i = 0; i < list.length; i++) {
+        const [k, v] = list[i]!;
+        if (k instanceof Uint8Array && k.length === ks) keys.set(k, i * ks);
+        else this.keyCodec.encodeView(k, kview, i * ks);
+        if (v instanceof Uint8Array && v.length === es) values.set(v, i * es);
+        else this.encodeValue(v as V, vview, i * es);
+      }
+      return mapUpdateBatch(this.fd.fd, { keys, values, count: list.length, elemFlags: u64(flags) });
+    } finally {
+      this.packing = outer;
     }
-    return mapUpdateBatch(this.fd.fd, { keys, values, count: list.length, elemFlags: u64(flags) });
+  }
+
+  /**
+   * Buffer `slot` (0: keys, 1: values) of at least `size` bytes for packing a batch call's
+   * arguments, reused between calls up to BATCH_SCRATCH_MAX bytes (a larger one is not kept).
+   * Its bytes are whatever the last call left: the caller writes every byte it passes on.
+   * `fresh` (a batch packed while another is, from a getter of its values): a new buffer.
+   */
+  private scratch(slot: 0 | 1, size: number, fresh = false): { bytes: Uint8Array; view: DataView } {
+    if (fresh || size > BATCH_SCRATCH_MAX) {
+      const bytes = new Uint8Array(size);
+      return { bytes, view: new DataView(bytes.buffer) };
+    }
+    let s = this.scratches[slot];
+    if (s === undefined || s.bytes.length < size) {
+      const bytes = new Uint8Array(Math.max(size, 256));
+      s = this.scratches[slot] = { bytes, view: new DataView(bytes.buffer) };
+    }
+    return s;
   }
 
   /**
@@ -872,10 +902,15 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     }
     const list = [...keys];
     if (list.length === 0) return 0;
-    const buf = new Uint8Array(list.length * this.keySize);
-    const view = new DataView(buf.buffer);
-    list.forEach((k, i) => this.keyCodec.encodeView(k, view, i * this.keySize));
-    return mapDeleteBatch(this.fd.fd, { keys: buf, count: list.length });
+    const outer = this.packing;
+    this.packing = true;
+    try {
+      const { bytes: buf, view } = this.scratch(0, list.length * this.keySize, outer);
+      list.forEach((k, i) => this.keyCodec.encodeView(k, view, i * this.keySize));
+      return mapDeleteBatch(this.fd.fd, { keys: buf, count: list.length });
+    } finally {
+      this.packing = outer;
+    }
   }
 
   // ---- queues and stacks (Linux 4.20) ----
