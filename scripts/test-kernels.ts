@@ -6,7 +6,8 @@
 // The checkout must not change while a VM runs: overlayfs does not allow its lower layer (the
 // shared root) to change underneath, and guests then fail to find files that are there.
 //
-// Usage: node --import tsx scripts/test-kernels.ts [--tests a.test.ts,b.test.ts] [5.10 6.1 6.12]
+// Usage: node --import tsx scripts/test-kernels.ts [--tests a.test.ts,b.test.ts] [--name REGEX]
+//        [5.10 6.1 6.12] (--name: only the tests whose names match, node's --test-name-pattern)
 // Environment: EBPF_KERNEL_CACHE (default /var/cache/ebpf-kernels), EBPF_VM_ACCEL (kvm|tcg,
 // default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 2400),
 // EBPF_VM_FILE_TIMEOUT (seconds per test file inside, default 900).
@@ -67,6 +68,13 @@ const DEFAULT_TESTS = [
   'test/link-net.test.ts',
   // Iterators newer than the kernel (cgroup, 6.1) are refused naming the version on 5.10.
   'test/link-iter.test.ts',
+  // The fallbacks, each test saying which way it went: XDP links and tc by tcx (6.6) or clsact +
+  // cls_bpf, tracepoints and probes by perf_event links (5.15) or PERF_EVENT_IOC_SET_BPF, cgroup
+  // links and BPF_PROG_ATTACH; tp_btf and raw_tp; ring buffer and perf buffer readers.
+  'test/link.test.ts',
+  'test/link-probes.test.ts',
+  'test/link-cgroup.test.ts',
+  'test/events.test.ts',
 ];
 
 interface KernelSeries {
@@ -485,6 +493,9 @@ function expandTests(patterns: string[]): string[] {
   return out;
 }
 
+/** Preloaded by each guest test file: names each test as it starts, and lets results print as they come. */
+const PROGRESS = join(ROOT, 'scripts', 'vm', 'progress.mjs');
+
 /** Where compileForVm puts the JavaScript the guests run: the checkout's layout under build/. */
 const VM_JS = join(ROOT, 'build', 'vm-js');
 
@@ -525,10 +536,13 @@ const compiled = (file: string): string =>
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   let tests = DEFAULT_TESTS;
+  /** Only the tests whose names match (node --test-name-pattern), in every file. */
+  let namePattern: string | undefined;
   const wanted: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--tests') tests = (args[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--name') namePattern = args[++i];
     else wanted.push(a);
   }
   const series = wanted.length ? wanted : SERIES.map((s) => s.series);
@@ -560,7 +574,7 @@ async function main(): Promise<void> {
         'rc=0',
         ...files.flatMap((f) => [
           't0=$(cut -d" " -f1 /proc/uptime)',
-          `CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --test-reporter=spec ${q(compiled(f))}; r=$?`,
+          `CI=true timeout -s KILL ${FILE_TIMEOUT_S} node --import ${q(PROGRESS)} --test-reporter=spec${namePattern !== undefined ? ` --test-name-pattern=${q(namePattern)}` : ''} ${q(compiled(f))}; r=$?`,
           '[ "$r" = 0 ] || rc=1',
           `echo "${FILE_MARK} ${f} exit=$r seconds=$(awk -v a="$t0" -v b="$(cut -d" " -f1 /proc/uptime)" 'BEGIN { printf "%d", b - a }')"`,
         ]),

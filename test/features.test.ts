@@ -93,6 +93,8 @@ test('the named probes the loader relies on exist with their versions', () => {
     [features.BPF_F_MMAPABLE_FLAG, '5.5'],
     [features.BPF_TO_BPF_CALLS, '4.16'],
     [features.CALLBACKS, '5.13'],
+    [features.KFUNC_CALLS, '5.13'],
+    [features.ATOMICS, '5.12'],
     [features.PROG_NAME, '4.15'],
     [features.MAP_NAME, '4.15'],
     [features.RINGBUF, '5.8'],

@@ -44,6 +44,17 @@ export function needPart(t: TestContext | undefined, ok: boolean, reason: string
 export const KERNEL_SERIES = process.env.EBPF_KERNEL_SERIES;
 
 /**
+ * Skips a test of the CLI itself in the kernel matrix: there each CLI start is a fresh Node under
+ * emulation (a minute on a loaded host), and the API tests beside it cover the kernel's paths. The
+ * host's run (npm test) runs it.
+ */
+export function skipCliInMatrix(t: TestContext): boolean {
+  if (KERNEL_SERIES === undefined) return false;
+  t.skip(`a test of the CLI: run on the host, not in the kernel matrix (${KERNEL_SERIES})`);
+  return true;
+}
+
+/**
  * need() for a kernel feature that a host may lack for good (kprobes compiled out, BPF
  * trampolines refused): skipped with the reason on such a host, even under CI=true, which
  * requires it only in the kernel matrix (KERNEL_SERIES set), whose stock kernels all have it.
@@ -127,10 +138,20 @@ export function run(cmd: string, args: string[], opts: { input?: string } = {}):
   });
 }
 
-/** The CLI from source with tsx, or compiled (the kernel matrix runs the tests from build/vm-js). */
-const CLI = existsSync(join(ROOT, 'src', 'cli', 'main.ts'))
-  ? ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')]
-  : [join(ROOT, 'src', 'cli', 'main.js')];
+/** Whether these tests run compiled to JavaScript (the kernel matrix runs them from build/vm-js). */
+const COMPILED = !existsSync(join(ROOT, 'src', 'cli', 'main.ts'));
+
+/** A source module (`src/loader/index`) as this run has it: the .ts file, or its compiled .js. */
+export const srcModule = (path: string): string => join(ROOT, `${path}${COMPILED ? '.js' : '.ts'}`);
+
+/**
+ * Node's arguments before a script that imports srcModule()s: tsx for the TypeScript sources,
+ * nothing compiled (tsx's start alone took tens of seconds in the kernel matrix's emulated VMs).
+ */
+export const NODE_TS: readonly string[] = COMPILED ? [] : ['--import', 'tsx'];
+
+/** The CLI from source with tsx, or compiled. */
+const CLI = [...NODE_TS, srcModule('src/cli/main')];
 
 /** Run the ebpf CLI from source; returns { status, stdout, stderr }. */
 export function cli(args: string[]): { status: number; stdout: string; stderr: string } {

@@ -5,8 +5,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BPF_DW, BPF_LD_IMM64, BPF_LDX, BPF_MEM, BPF_PSEUDO_FUNC, Instruction } from '../src/asm/index.js';
+import {
+  BPF_ADD,
+  BPF_ATOMIC,
+  BPF_DW,
+  BPF_FETCH,
+  BPF_LD_IMM64,
+  BPF_LDX,
+  BPF_MEM,
+  BPF_PSEUDO_FUNC,
+  BPF_STX,
+  Instruction,
+} from '../src/asm/index.js';
 import { NotSupportedError } from '../src/errors.js';
+import { ATOMICS, haveFeature } from '../src/features/index.js';
 import { Btf } from '../src/btf/btf.js';
 import { BtfBuilder } from '../src/btf/builder.js';
 import {
@@ -305,6 +317,41 @@ test('a callback (ld_imm64 BPF_PSEUDO_FUNC) on a kernel without them (before 5.1
   assert.ok(events.some((e) => e.kind === 'program' && e.name === 'xdp_calls'));
   assert.ok(events.some((e) => e.kind === 'rollback'));
   assert.deepEqual(bpfDescriptors(), before);
+});
+
+test('an atomic fetch (5.12) or a kfunc call (5.13) on a kernel without them is a NotSupportedError naming it, where the kernel would say "BPF_STX uses reserved fields" or "BPF_CALL uses reserved fields"', (t) => {
+  if (!needRoot(t)) return;
+  // events' ring_reserve with its counter's atomic add turned into a fetching one.
+  const spec = loadObjectSpec(join(TESTDATA, 'events-el.o'));
+  const prog = spec.programs.find((p) => p.name === 'ring_reserve')!;
+  const i = prog.instructions.findIndex((x) => (x.opcode & 0xe7) === (BPF_STX | BPF_ATOMIC));
+  assert.ok(i >= 0, 'ring_reserve has an atomic add');
+  prog.instructions[i]!.imm = BPF_ADD | BPF_FETCH;
+  const before = bpfDescriptors();
+  assert.throws(
+    () => loadObject(spec, { features: { ...loaderFeatures(), atomics: false } }).close(),
+    (e: unknown) =>
+      e instanceof NotSupportedError &&
+      e.location.program === 'ring_reserve' &&
+      /atomic operation 0x1: atomic fetch, and\/or\/xor, xchg and cmpxchg \(BPF_ATOMIC\) requires Linux 5\.12 or later/.test(
+        e.message,
+      ),
+  );
+  assert.deepEqual(bpfDescriptors(), before, 'nothing left loaded');
+  // Where the kernel has them (here), the same object loads.
+  if (haveFeature(ATOMICS)) loadObject(spec).close();
+  assert.throws(
+    () =>
+      loadObject(join(TESTDATA, 'ct_kfunc-el.o'), {
+        features: { ...loaderFeatures(), kfuncCalls: false },
+      }).close(),
+    (e: unknown) =>
+      e instanceof NotSupportedError &&
+      /extern \(func ksym\) 'bpf_(xdp_ct_lookup|ct_release)': kfunc calls \(BPF_PSEUDO_KFUNC_CALL\) requires Linux 5\.13 or later/.test(
+        e.message,
+      ),
+  );
+  assert.deepEqual(bpfDescriptors(), before, 'nothing left loaded');
 });
 
 test('FLOAT, TYPE_TAG, DECL_TAG and ENUM64 are replaced as libbpf does, and the kernel accepts the result', (t) => {

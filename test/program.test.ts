@@ -1,6 +1,7 @@
 // Program handle and `ebpf prog`: info against bpftool, test runs against what the program does.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
@@ -8,6 +9,7 @@ import { MapType, ProgType } from '../src/constants.js';
 import { openListed } from '../src/cli/handles.js';
 import { EbpfError, NotSupportedError } from '../src/errors.js';
 import { haveFeature, SYSCALL_PROGRAMS } from '../src/features/index.js';
+import { versionAtLeast } from '../src/features/feature.js';
 import { Link } from '../src/link/link.js';
 import { loadObject } from '../src/loader/index.js';
 import { enableStats, Program, programIds } from '../src/program/program.js';
@@ -110,11 +112,19 @@ test('testRun: return value, packet out, repeat and the ENOSPC retry', (t) => {
     () => pass.testRun({ dataIn: pkt, dataSizeOut: 8 }),
     (e: unknown) => e instanceof SyscallError && e.code === 'ENOSPC' && e.location.program === 'tst_pass',
   );
-  // Too short for an Ethernet header: the kernel refuses (EINVAL), named after the program.
-  assert.throws(
-    () => pass.testRun({ dataIn: new Uint8Array(4) }),
-    (e: unknown) => e instanceof SyscallError && e.code === 'EINVAL',
-  );
+  // Too short for an Ethernet header: the kernel refuses (EINVAL). 5.10 (the kernel matrix's)
+  // has no such check for XDP and runs the program on the 4 bytes.
+  let short: ReturnType<Program['testRun']> | undefined;
+  try {
+    short = pass.testRun({ dataIn: new Uint8Array(4) });
+  } catch (e) {
+    assert.ok(e instanceof SyscallError && e.code === 'EINVAL', String(e));
+  }
+  if (short !== undefined) {
+    assert.ok(!versionAtLeast(release(), '6.0'), `${release()} ran XDP on a 4-byte packet`);
+    assert.equal(short.retval, XDP_PASS);
+    assert.deepEqual(short.dataOut, new Uint8Array([0xaa, 0, 0, 0]));
+  }
 });
 
 test('run statistics count test runs while enabled, as bpftool sees them', (t) => {

@@ -6,6 +6,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+// bpf_get_attach_cookie is Linux 5.15, as perf_event links are: before, the verifier drops the
+// read as dead code (a kconfig value is a constant to it), and the object loads on 5.10 too.
+extern _Bool LINUX_HAS_BPF_COOKIE __kconfig __weak;
+
 const volatile __u32 target_pid;
 
 __u64 entries;
@@ -23,7 +27,8 @@ int BPF_KPROBE(getppid_entry)
 {
 	if (mine()) {
 		__sync_fetch_and_add(&entries, 1);
-		cookie = bpf_get_attach_cookie(ctx);
+		if (LINUX_HAS_BPF_COOKIE)
+			cookie = bpf_get_attach_cookie(ctx);
 	}
 	return 0;
 }

@@ -7,6 +7,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+// bpf_get_attach_cookie is Linux 5.15, as perf_event links are: before, the verifier drops the
+// read as dead code (a kconfig value is a constant to it), and the object loads on 5.10 too.
+extern _Bool LINUX_HAS_BPF_COOKIE __kconfig __weak;
+
 __u64 calls;
 __u64 arg_sum;
 __u64 enter_cookie;
@@ -21,7 +25,8 @@ int BPF_KPROBE(on_enter, int x)
 {
 	__sync_fetch_and_add(&calls, 1);
 	__sync_fetch_and_add(&arg_sum, x);
-	enter_cookie = bpf_get_attach_cookie(ctx);
+	if (LINUX_HAS_BPF_COOKIE)
+		enter_cookie = bpf_get_attach_cookie(ctx);
 	return 0;
 }
 
@@ -31,7 +36,8 @@ int BPF_KRETPROBE(on_return, int ret)
 	__sync_fetch_and_add(&returns, 1);
 	__sync_fetch_and_add(&ret_sum, ret);
 	last_ret = ret;
-	exit_cookie = bpf_get_attach_cookie(ctx);
+	if (LINUX_HAS_BPF_COOKIE)
+		exit_cookie = bpf_get_attach_cookie(ctx);
 	return 0;
 }
 

@@ -17,9 +17,12 @@ pkg="$EBPF_KERNEL_CACHE/$EBPF_KERNEL_SERIES/root"
 [ -d "$pkg/lib/modules/$(uname -r)" ] && mkdir -p /lib/modules && mount --bind "$pkg/lib/modules" /lib/modules
 [ -f "$pkg/boot/config-$(uname -r)" ] && mount --bind "$pkg/boot" /boot
 mkdir -p /sbin && ln -sf /bin/busybox /sbin/modprobe && echo /sbin/modprobe > /proc/sys/kernel/modprobe
-# A module with BTF (6.1+) that tests attach to and relocate against (test/kernel/modules.test.ts,
-# the load oracle's modules-el.o), loaded before any test so that all see the same kernel.
+# Modules with BTF (6.1+) that tests attach to and relocate against (test/kernel/modules.test.ts,
+# the load oracle's modules-el.o and ct_kfunc-el.o), loaded before any test so that all see the
+# same kernel.
 /sbin/modprobe veth || echo "ebpf-vm: modprobe veth failed"
+# nf_conntrack: its kfuncs (bpf_xdp_ct_lookup, 5.18) are module kfuncs, called through its BTF.
+/sbin/modprobe nf_conntrack || echo "ebpf-vm: modprobe nf_conntrack failed"
 ip link set lo up
 hostname ebpf-vm-"$EBPF_KERNEL_SERIES"
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

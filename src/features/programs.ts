@@ -1,5 +1,17 @@
 // Program probes: names, calls, global data, flags, and helpers per program type.
-import { asm, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_VALUE, R0, R1 } from '../asm/index.js';
+import {
+  asm,
+  BPF_ADD,
+  BPF_DW,
+  BPF_FETCH,
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_FUNC,
+  BPF_PSEUDO_KFUNC_CALL,
+  BPF_PSEUDO_MAP_VALUE,
+  R0,
+  R1,
+  R10,
+} from '../asm/index.js';
 import {
   AttachType,
   BPF_F_SLEEPABLE,
@@ -58,6 +70,49 @@ export const CALLBACKS = feature('callbacks (ld_imm64 BPF_PSEUDO_FUNC)', '5.13',
     const log = err.log ?? '';
     if (/missing btf func_info/.test(log)) return true;
     if (/unrecognized bpf_ld_imm64 insn/.test(log)) return false;
+    throw err;
+  }
+});
+
+/**
+ * kfunc calls: a call instruction naming a kernel function by its BTF id (BPF_PSEUDO_KFUNC_CALL),
+ * what `__ksym` function externs become. The probe names BTF id 1, never a function: a kernel
+ * with kfunc calls looks it up and says "is not a function"; an older one refuses the call's
+ * source register ("BPF_CALL uses reserved fields").
+ */
+export const KFUNC_CALLS = feature('kfunc calls (BPF_PSEUDO_KFUNC_CALL)', '5.13', () => {
+  const insns = program(asm.call(1, BPF_PSEUDO_KFUNC_CALL), asm.mov64Imm(R0, 0), asm.exit());
+  try {
+    progLoad({ prog_type: ProgType.SCHED_CLS }, { insns, license: 'GPL' }).fd.close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
+    const log = err.log ?? '';
+    if (/is not a function/.test(log)) return true;
+    if (/BPF_CALL uses reserved fields/.test(log)) return false;
+    throw err;
+  }
+});
+
+/**
+ * Atomic operations beyond a plain add (Linux 5.12): the fetching forms (`__sync_fetch_and_add`
+ * whose result is used), and, or, xor, xchg and cmpxchg. An older kernel refuses a program that
+ * holds one anywhere, before verifying it, saying only "BPF_STX uses reserved fields".
+ */
+export const ATOMICS = feature('atomic fetch, and/or/xor, xchg and cmpxchg (BPF_ATOMIC)', '5.12', () => {
+  const insns = program(
+    asm.st(BPF_DW, R10, -8, 0),
+    asm.mov64Imm(R1, 1),
+    asm.atomic(BPF_DW, BPF_ADD | BPF_FETCH, R10, R1, -8),
+    asm.mov64Imm(R0, 0),
+    asm.exit(),
+  );
+  try {
+    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }).fd.close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
+    if (/BPF_STX uses reserved fields/.test(err.log ?? '')) return false;
     throw err;
   }
 });

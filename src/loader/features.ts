@@ -1,6 +1,7 @@
 // The kernel features the loader decides on, taken from src/features' cached probes; a plain
 // record so that a caller (or a test) can pretend to be an older kernel.
 import {
+  ATOMICS,
   BPF_COOKIE,
   BPF_F_MMAPABLE_FLAG,
   BTF,
@@ -13,6 +14,7 @@ import {
   BTF_KIND_TYPE_TAG,
   CALLBACKS,
   GLOBAL_DATA,
+  KFUNC_CALLS,
   PROG_NAME,
   SYSCALL_WRAPPER,
   haveFeature,
@@ -32,6 +34,10 @@ export interface LoaderFeatures {
   mmapable: boolean;
   /** ld_imm64 BPF_PSEUDO_FUNC: subprograms passed as callbacks (Linux 5.13). */
   callbacks: boolean;
+  /** Atomic fetch, and/or/xor, xchg, cmpxchg (Linux 5.12); a plain atomic add is older. */
+  atomics: boolean;
+  /** kfunc calls (BPF_PSEUDO_KFUNC_CALL, Linux 5.13): `__ksym` functions. */
+  kfuncCalls: boolean;
   /** bpf_get_attach_cookie (Linux 5.15): the `LINUX_HAS_BPF_COOKIE` kconfig extern. */
   bpfCookie: boolean;
   /**
@@ -78,6 +84,14 @@ export function loaderFeatures(): LoaderFeatures {
     // Lazy: only a program passing a callback asks.
     get callbacks(): boolean {
       return haveFeature(CALLBACKS);
+    },
+    // Lazy: only a program with such an atomic asks.
+    get atomics(): boolean {
+      return haveFeature(ATOMICS);
+    },
+    // Lazy: only an object calling a kfunc asks.
+    get kfuncCalls(): boolean {
+      return haveFeature(KFUNC_CALLS);
     },
     bpfCookie: haveFeature(BPF_COOKIE),
     // Lazy: the probe reads all of /proc/kallsyms, and only a `LINUX_HAS_SYSCALL_WRAPPER` extern asks.

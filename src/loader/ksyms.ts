@@ -1,11 +1,14 @@
 // `.ksyms` externs resolved as libbpf resolves them: kernel functions (kfuncs) and typed variables
 // by name in vmlinux BTF, then in module BTF; typeless `void` symbols by address in /proc/kallsyms.
 // A weak extern the kernel lacks resolves to nothing (its ld_imm64 reads 0); a strong one fails.
+import { release } from 'node:os';
 import type { Btf } from '../btf/btf.js';
 import { kernelModuleBtfs } from '../btf/kernel.js';
 import { typesAreCompat } from '../core/compat.js';
-import type { Location } from '../errors.js';
+import { NotSupportedError, type Location } from '../errors.js';
 import { kallsyms } from '../features/kallsyms.js';
+import { notSupportedMessage } from '../features/feature.js';
+import { KFUNC_CALLS } from '../features/programs.js';
 import type { ExternSpec } from '../object/index.js';
 import { LoadError } from './errors.js';
 
@@ -33,12 +36,18 @@ function findKernelType(
   return undefined;
 }
 
-/** Resolves every `.ksyms` extern; throws LoadError for a strong one the kernel lacks or a type mismatch. */
+/**
+ * Resolves every `.ksyms` extern; throws LoadError for a strong one the kernel lacks or a type
+ * mismatch, and NotSupportedError for a kfunc the program would call on a kernel without kfunc
+ * calls (before 5.13: its verifier would say only "BPF_CALL uses reserved fields"). A weak kfunc
+ * the kernel lacks stays allowed there: it must sit in code the verifier proves dead.
+ */
 export function resolveKsyms(
   externs: readonly ExternSpec[],
   objBtf: Btf,
   kernel: () => Btf,
   loc: Location,
+  kfuncCalls: () => boolean = () => true,
 ): Map<string, ResolvedKsym> {
   const out = new Map<string, ResolvedKsym>();
   for (const ext of externs) {
@@ -62,6 +71,12 @@ export function resolveKsyms(
     }
     const what = k.func ? 'func ksym' : 'var ksym';
     const found = findKernelType(kernel(), ext.name, k.func ? 'FUNC' : 'VAR');
+    if (k.func && (found !== undefined || !ext.weak) && !kfuncCalls()) {
+      throw new NotSupportedError(
+        `extern (func ksym) '${ext.name}': ${notSupportedMessage(KFUNC_CALLS)} (this is ${release()})`,
+        at,
+      );
+    }
     if (found === undefined) {
       if (ext.weak) {
         out.set(ext.name, { kind: 'missing' });

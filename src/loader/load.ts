@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { BPF_LD_IMM64, BPF_PSEUDO_FUNC, encode, type Instruction } from '../asm/index.js';
+import {
+  BPF_ADD,
+  BPF_ATOMIC,
+  BPF_LD_IMM64,
+  BPF_PSEUDO_FUNC,
+  BPF_STX,
+  encode,
+  type Instruction,
+} from '../asm/index.js';
 import type { Btf } from '../btf/btf.js';
 import { marshalFuncInfo, marshalLineInfo, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE } from '../btf/ext.js';
 import {
@@ -48,7 +56,7 @@ import { openToken } from './token.js';
 import { raiseMemlockIfCharged } from '../features/memlock.js';
 import { haveFeature, notSupportedMessage, type Feature } from '../features/feature.js';
 import { KPROBE_MULTI_LINK, KPROBE_SESSION, UPROBE_MULTI_LINK, UPROBE_SESSION } from '../features/links.js';
-import { CALLBACKS, PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
+import { ATOMICS, CALLBACKS, PROG_TYPE_VERSIONS, progTypeFeature } from '../features/programs.js';
 import { Made } from './made.js';
 import { MapLoader, isDataMap } from './maps.js';
 import { relocateInstructions } from './relocate.js';
@@ -419,7 +427,13 @@ class Loader {
     if (!externs.some((e) => e.ksym !== undefined)) return;
     if (this.spec.btf === undefined)
       throw new LoadError('ksym', "ksym externs need the object's BTF", this.loc);
-    this.ksyms = resolveKsyms(externs, this.spec.btf, () => this.kernelBtf(), this.loc);
+    this.ksyms = resolveKsyms(
+      externs,
+      this.spec.btf,
+      () => this.kernelBtf(),
+      this.loc,
+      () => this.features.kfuncCalls,
+    );
     for (const [name, r] of this.ksyms) {
       this.trace({
         kind: 'extern',
@@ -687,7 +701,7 @@ class Loader {
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
     const insns = this.relocate(p, insnsSpec);
-    this.checkCallbacks(p, insns);
+    this.checkInstructionFeatures(p, insns);
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
@@ -791,13 +805,21 @@ class Loader {
    * libbpf passes the program on and fails there; here it is a NotSupportedError naming the
    * feature, the version and the instruction.
    */
-  private checkCallbacks(p: ProgramSpec, insns: readonly Instruction[]): void {
+  private checkInstructionFeatures(p: ProgramSpec, insns: readonly Instruction[]): void {
     let slot = 0;
     for (const insn of insns) {
       // (The feature is read only for a program that has a callback: its probe is lazy.)
       if (insn.opcode === BPF_LD_IMM64 && insn.src === BPF_PSEUDO_FUNC && !this.features.callbacks) {
         throw new NotSupportedError(
           `a subprogram passed as a callback: ${notSupportedMessage(CALLBACKS)} (this is ${release()})`,
+          { ...this.loc, program: p.name, instruction: slot },
+        );
+      }
+      // Likewise an atomic other than a plain add: before 5.12 the kernel says only "BPF_STX
+      // uses reserved fields", and libbpf passes that on.
+      if ((insn.opcode & 0xe7) === (BPF_STX | BPF_ATOMIC) && insn.imm !== BPF_ADD && !this.features.atomics) {
+        throw new NotSupportedError(
+          `atomic operation 0x${insn.imm.toString(16)}: ${notSupportedMessage(ATOMICS)} (this is ${release()})`,
           { ...this.loc, program: p.name, instruction: slot },
         );
       }

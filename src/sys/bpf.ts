@@ -830,16 +830,21 @@ export interface ProgQueryResult {
   revision: bigint;
 }
 
-/** BPF_PROG_QUERY: programs attached at a hook, up to `max` of them. */
+/**
+ * BPF_PROG_QUERY: programs attached at a hook, up to `max` of them. Each program's own attach
+ * flags (`progAttachFlags`, Linux 6.0) and the link ids (`linkIds`, Linux 6.6) are asked for only
+ * when wanted: a kernel that predates a field refuses a query that sets it (EINVAL), so 5.10 would
+ * answer no query at all. Left out, those arrays come back empty.
+ */
 export function progQuery(
   targetFd: number,
   attachType: number,
-  opts: { queryFlags?: number; max?: number } = {},
+  opts: { queryFlags?: number; max?: number; progAttachFlags?: boolean; linkIds?: boolean } = {},
 ): ProgQueryResult {
   const max = opts.max ?? 64;
   const progIds = new Uint32Array(max);
-  const progAttachFlags = new Uint32Array(max);
-  const linkIds = new Uint32Array(max);
+  const progAttachFlags = opts.progAttachFlags ? new Uint32Array(max) : undefined;
+  const linkIds = opts.linkIds ? new Uint32Array(max) : undefined;
   const a = attrFor(PROG_QUERY_ATTR);
   writeProgQueryAttr(a.view, {
     target_fd: targetFd,
@@ -858,8 +863,9 @@ export function progQuery(
   return {
     attachFlags: a.view.getUint32(f.attach_flags.offset, LE),
     progIds: [...progIds.subarray(0, n)],
-    progAttachFlags: [...progAttachFlags.subarray(0, n)],
-    linkIds: [...linkIds.subarray(0, n)].filter((id) => id !== 0),
+    progAttachFlags: progAttachFlags ? [...progAttachFlags.subarray(0, n)] : [],
+    linkIds: linkIds ? [...linkIds.subarray(0, n)].filter((id) => id !== 0) : [],
+    // (Linux 6.6; 0 before.)
     revision: a.view.getBigUint64(f.revision.offset, LE),
   };
 }

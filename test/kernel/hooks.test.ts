@@ -73,6 +73,11 @@ test('kprobe and kretprobe on __x64_sys_getppid count every call, and see its re
   const bss = obj.bss as Counters;
   try {
     assert.ok(entry instanceof KprobeLink && exit instanceof KprobeLink && exit.retprobe);
+    // The way it attached: a perf_event bpf_link from Linux 5.15, PERF_EVENT_IOC_SET_BPF before.
+    const linked = versionAtLeast(release(), '5.15');
+    for (const l of [entry, exit]) assert.equal(l.link !== undefined, linked, `perf_event link: ${linked}`);
+    if (linked) assert.equal(entry.info().type, LinkType.PERF_EVENT);
+    else assert.throws(() => entry.info(), /needs a perf_event bpf_link \(Linux 5\.15\)/);
     getppid(25);
     assert.equal(bss.kprobe_calls, 25n);
     assert.equal(bss.kretprobe_calls, 25n);

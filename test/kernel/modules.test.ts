@@ -12,13 +12,18 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { NotSupportedError } from '../../src/errors.js';
+import { haveFeature } from '../../src/features/feature.js';
 import { kprobesAvailable } from '../../src/features/kernel.js';
+import { KFUNC_CALLS } from '../../src/features/programs.js';
 import { autoAttachLoaded } from '../../src/link/auto.js';
 import { LoadError, loadObject, type LoadedObject, type TraceEvent } from '../../src/loader/index.js';
 import { KERNEL_SERIES, needKernel, needRoot, run, TESTDATA } from '../helpers.js';
 
 const MODULES_O = join(TESTDATA, 'modules-el.o');
 const MODULE_BTF = '/sys/kernel/btf/veth';
+const CT_KFUNC_O = join(TESTDATA, 'ct_kfunc-el.o');
+const CT_MODULE_BTF = '/sys/kernel/btf/nf_conntrack';
 
 /** veth as a module the guest loaded (a host may have it built in, with its functions in vmlinux). */
 const vethModule = (): boolean => KERNEL_SERIES !== undefined && existsSync('/sys/module/veth/initstate');
@@ -114,4 +119,83 @@ test('kprobe on a module function (veth_open) counts exactly', (t) => {
   using obj = loadObject(MODULES_O, { programs: ['kprobe_veth_open'] });
   const bss = bringUpVethWith(obj, 'kprobe_veth_open');
   assert.equal(bss.kprobe_calls, 1n);
+});
+
+test("a kfunc in a module: nf_conntrack's bpf_xdp_ct_lookup, called through the module's BTF, answers exactly", (t) => {
+  if (!needRoot(t)) return;
+  if (!haveFeature(KFUNC_CALLS)) {
+    // 5.10: no kfunc calls at all (its verifier would say only "BPF_CALL uses reserved fields").
+    assert.throws(
+      () => loadObject(CT_KFUNC_O).close(),
+      (e: unknown) =>
+        e instanceof NotSupportedError &&
+        /extern \(func ksym\) 'bpf_(xdp_ct_lookup|ct_release)': kfunc calls \(BPF_PSEUDO_KFUNC_CALL\) requires Linux 5\.13 or later/.test(
+          e.message,
+        ),
+    );
+    return;
+  }
+  // In the kernel matrix the guest loads nf_conntrack, whose BTF has the kfunc; a host may have it
+  // built in (vmlinux's BTF), or lack it.
+  const inModule = existsSync(CT_MODULE_BTF);
+  if (
+    !needKernel(t, inModule || KERNEL_SERIES === undefined, `no ${CT_MODULE_BTF} (nf_conntrack not loaded)`)
+  )
+    return;
+  const events: TraceEvent[] = [];
+  let obj: LoadedObject;
+  try {
+    obj = loadObject(CT_KFUNC_O, { trace: (e) => events.push(e) });
+  } catch (e) {
+    if (!inModule && e instanceof LoadError && /'bpf_xdp_ct_lookup': not found/.test(e.message)) {
+      t.skip('no nf_conntrack kfuncs in this kernel (not built in, module not loaded)');
+      return;
+    }
+    throw e;
+  }
+  using _obj = obj;
+  const reloc = events.filter(
+    (e): e is Extract<TraceEvent, { kind: 'relocation' }> =>
+      e.kind === 'relocation' && e.reference.kind === 'kfunc' && e.reference.name === 'bpf_xdp_ct_lookup',
+  );
+  assert.equal(reloc.length, 1, JSON.stringify(events.filter((e) => e.kind === 'relocation')));
+  const m = /kfunc 'bpf_xdp_ct_lookup' (\S+) BTF \[(\d+)\](?:, fd_array\[(\d+)\])?/.exec(reloc[0]!.after);
+  assert.ok(m !== null, reloc[0]!.after);
+  // The id is the function's in the BTF that has it (bpftool reads the same), and a module's BTF
+  // is named by a non-zero fd_array index.
+  const btfFile = inModule ? CT_MODULE_BTF : '/sys/kernel/btf/vmlinux';
+  assert.equal(m[1], inModule ? 'nf_conntrack' : 'vmlinux');
+  assert.equal(m[3] !== undefined, inModule, 'fd_array index only for a module');
+  const base = inModule ? ['-B', '/sys/kernel/btf/vmlinux'] : [];
+  const dumped = run('bpftool', [...base, 'btf', 'dump', 'file', btfFile]);
+  const named = /^\[(\d+)\] FUNC 'bpf_xdp_ct_lookup' /m.exec(dumped);
+  assert.equal(named?.[1], m[2], `bpftool's id of bpf_xdp_ct_lookup in ${btfFile}`);
+
+  const prog = obj.program('ct_lookup');
+  const bss = obj.bss as Counters;
+  // (l4proto and last_error start non-zero: they are in .data.)
+  const data = obj.data as Counters;
+  const packet = new Uint8Array(64);
+  assert.equal(prog.testRun({ dataIn: packet, repeat: 3 }).retval, 2 /* XDP_PASS */);
+  const ENOENT = 2;
+  const EPROTO = 71;
+  assert.deepEqual(
+    { lookups: bss.lookups, found: bss.found, error: data.last_error },
+    {
+      lookups: 3n,
+      found: 0n,
+      error: -ENOENT,
+    },
+  );
+  // Neither TCP nor UDP: the module refuses the protocol.
+  data.l4proto = 1; // IPPROTO_ICMP
+  prog.testRun({ dataIn: packet });
+  assert.deepEqual(
+    { lookups: bss.lookups, found: bss.found, error: data.last_error },
+    {
+      lookups: 4n,
+      found: 0n,
+      error: -EPROTO,
+    },
+  );
 });
