@@ -10,7 +10,8 @@
 //        [5.10 6.1 6.12] (--name: only the tests whose names match, node's --test-name-pattern)
 // Environment: EBPF_KERNEL_CACHE (default /var/cache/ebpf-kernels), EBPF_VM_ACCEL (kvm|tcg,
 // default: kvm when a probe boot works), EBPF_VM_TIMEOUT (seconds per VM, default 2400),
-// EBPF_VM_FILE_TIMEOUT (seconds per test file inside, default 900).
+// EBPF_VM_FILE_TIMEOUT (seconds per test file inside, default 900), EBPF_VM_JOBS (VMs booted at
+// once, default 1; with more, each console line is prefixed with its kernel).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -36,6 +37,11 @@ const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 const TIMEOUT_S = Number(process.env.EBPF_VM_TIMEOUT ?? 2400);
 /** Each test file's limit inside the VM (killed past it, counted as failed). */
 const FILE_TIMEOUT_S = Number(process.env.EBPF_VM_FILE_TIMEOUT ?? 900);
+/**
+ * VMs run at once. A guest's tests are mostly one Node thread, so under TCG one VM keeps about one
+ * host core busy: on a 2-core host two at a time nearly halve the matrix's time.
+ */
+const JOBS = Math.max(1, Math.floor(Number(process.env.EBPF_VM_JOBS ?? 1)) || 1);
 /** The guest prints one per test file: `EBPF-VM-FILE test/x.test.ts exit=0 seconds=12`. */
 const FILE_MARK = 'EBPF-VM-FILE';
 const EXIT_MARK = 'EBPF-VM-EXIT=';
@@ -353,7 +359,8 @@ async function boot(
   accel: 'kvm' | 'tcg',
   job: string,
   timeoutS: number,
-  echo: boolean,
+  /** Copy the console to stdout: as it comes (''), or each line after this prefix; null: not. */
+  echo: string | null,
 ): Promise<VmResult> {
   const t0 = Date.now();
   const work = mkdtempSync(join(tmpdir(), `ebpf-vm-${kernel.series}-`));
@@ -422,6 +429,7 @@ async function boot(
     let timedOut = false;
     let bootSeconds: number | null = null;
     // Decoders keep a UTF-8 character split across two reads whole (the test reporter's marks).
+    let partial = '';
     const onData = (d: StringDecoder) => (b: Buffer) => {
       const s = d
         .write(b)
@@ -432,7 +440,12 @@ async function boot(
       output += s;
       // (The mark can arrive split over two reads: look in what has come so far.)
       if (bootSeconds === null && output.includes(READY_MARK)) bootSeconds = (Date.now() - t0) / 1000;
-      if (echo) process.stdout.write(s);
+      if (echo === '') process.stdout.write(s);
+      else if (echo !== null) {
+        const lines = (partial + s).split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) process.stdout.write(`${echo}${l}\n`);
+      }
     };
     qemu.stdout.on('data', onData(new StringDecoder('utf8')));
     qemu.stderr.on('data', onData(new StringDecoder('utf8')));
@@ -467,7 +480,7 @@ async function chooseAccel(kernel: Kernel): Promise<'kvm' | 'tcg'> {
   if (forced === 'kvm' || forced === 'tcg') return forced;
   if (!kvmUsable()) return 'tcg';
   // /dev/kvm can exist and still not run a stock kernel (a nested hypervisor): boot once to see.
-  const r = await boot(kernel, 'kvm', 'probe', 20, false);
+  const r = await boot(kernel, 'kvm', 'probe', 20, null);
   const ok = r.output.includes(PROBE_MARK);
   console.error(
     `KVM ${ok ? 'works' : 'does not run this kernel; using TCG'} (${r.seconds.toFixed(1)} s probe)`,
@@ -585,22 +598,30 @@ async function main(): Promise<void> {
     return job;
   };
   const results: { series: string; release: string; r: VmResult }[] = [];
-  try {
-    for (const k of kernels) {
-      console.log(`\n==== ${k.series}: ${k.release} (${accel}) — ${files.join(' ')}`);
-      const r = await boot(k, accel, jobFor(k), TIMEOUT_S, true);
-      results.push({ series: k.series, release: k.release, r });
-      console.log(
-        `==== ${k.series}: ${r.timedOut ? `timed out after ${TIMEOUT_S} s` : `exit ${r.status ?? 'unknown (no exit mark)'}`} in ${r.seconds.toFixed(0)} s`,
-      );
-      if (r.status === null) {
-        // Died without saying how (a panic, a hang until the timeout, init failing before the
-        // job): the end of the console is where the reason is.
-        const tail = r.output.trimEnd().split('\n').slice(-TAIL_LINES);
-        console.log(`---- ${k.series}: no ${EXIT_MARK} mark; last ${tail.length} console lines:`);
-        for (const l of tail) console.log(`  | ${l}`);
-      }
+  const runOne = async (k: Kernel): Promise<void> => {
+    const tag = JOBS > 1 ? `[${k.series}] ` : '';
+    console.log(`\n==== ${k.series}: ${k.release} (${accel}) — ${files.join(' ')}`);
+    const r = await boot(k, accel, jobFor(k), TIMEOUT_S, tag);
+    results.push({ series: k.series, release: k.release, r });
+    console.log(
+      `==== ${k.series}: ${r.timedOut ? `timed out after ${TIMEOUT_S} s` : `exit ${r.status ?? 'unknown (no exit mark)'}`} in ${r.seconds.toFixed(0)} s`,
+    );
+    if (r.status === null) {
+      // Died without saying how (a panic, a hang until the timeout, init failing before the
+      // job): the end of the console is where the reason is.
+      const tail = r.output.trimEnd().split('\n').slice(-TAIL_LINES);
+      console.log(`---- ${k.series}: no ${EXIT_MARK} mark; last ${tail.length} console lines:`);
+      for (const l of tail) console.log(`  | ${l}`);
     }
+  };
+  try {
+    // JOBS workers take the kernels in order.
+    const queue = [...kernels];
+    const worker = async (): Promise<void> => {
+      for (let k = queue.shift(); k !== undefined; k = queue.shift()) await runOne(k);
+    };
+    await Promise.all(Array.from({ length: Math.min(JOBS, kernels.length) }, worker));
+    results.sort((a, b) => series.indexOf(a.series) - series.indexOf(b.series));
   } finally {
     rmSync(jobDir, { recursive: true, force: true });
   }
