@@ -1,7 +1,7 @@
 // LoadedObject: what loadObject returns. Owns the descriptors of the object's BTF, maps and
 // programs; close() (or `using`) releases them all. Pins stay until removed with unpin().
 import type { ProgType } from '../constants.js';
-import { NotFoundError } from '../errors.js';
+import { EbpfError, NotFoundError } from '../errors.js';
 import { removePin } from '../internal/pin.js';
 import { BpfMap } from '../map/map.js';
 import { typeByCName } from '../btf/c-name.js';
@@ -68,6 +68,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
   readonly logs: ReadonlyMap<string, string>;
   readonly btfFd: Fd | undefined;
   readonly #handles = new Map<string, BpfMap>();
+  #closed = false;
   readonly #globals = new Map<string, Globals>();
 
   constructor(
@@ -90,6 +91,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
 
   /** The program named `name`; NotFoundError when the object has none loaded by that name. */
   program(name: T['programs']): Program {
+    if (this.#closed) throw new EbpfError('object is closed', { program: name });
     const p = this.programs.get(name);
     if (p === undefined) throw new NotFoundError(`no loaded program '${name}'`, { program: name });
     return p;
@@ -104,6 +106,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
   }
 
   #map(name: string): BpfMap {
+    if (this.#closed) throw new EbpfError('object is closed', { map: name });
     let h = this.#handles.get(name);
     if (h === undefined) {
       const r = this.maps.get(name);
@@ -196,6 +199,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
 
   /** Closes every descriptor; pinned objects live on in bpffs. Idempotent. */
   close(): void {
+    this.#closed = true;
     for (const p of this.programs.values()) p.close();
     // Handles share the records' descriptors, but may also hold a mapping (globals) to unmap.
     for (const h of this.#handles.values()) h.close();

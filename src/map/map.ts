@@ -112,7 +112,22 @@ function fdNumber(x: FdLike): number {
 
 /** Flags as the u64 the attr holds, without allocating a BigInt for the usual 0. */
 function u64(flags: number): bigint {
-  return flags === 0 ? 0n : BigInt(flags);
+  if (flags === 0) return 0n;
+  // Only a caller's non-number reaches past here (0 is the default): an OptionError, not BigInt's.
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff)
+    throw new OptionError('flags', flags, 'a 32-bit flags word (UpdateFlags / LookupFlags)');
+  return BigInt(flags);
+}
+
+/** A batch argument: anything iterable (an array, a Set, a generator), else an OptionError. */
+function checkIterable(call: string, name: string, value: unknown): void {
+  checkArgument(
+    call,
+    name,
+    value,
+    'an iterable (or packed bytes)',
+    typeof value === 'object' && value !== null && Symbol.iterator in value,
+  );
 }
 
 /** The value codec of fd-valued maps: an FdLike in, the object's id (u32) out. */
@@ -852,8 +867,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         elemFlags: u64(flags),
       });
     }
+    checkIterable('updateBatch', 'entries', entries);
     const list = Array.isArray(entries) ? (entries as [K | Uint8Array, V | Uint8Array][]) : [...entries];
     if (list.length === 0) return 0;
+    for (const e of list)
+      checkArgument('updateBatch', 'entries', e, '[key, value] pairs', Array.isArray(e) && e.length === 2);
     const ks = this.keySize;
     const es = this.elemSize;
     // Every byte of both is written below (the codecs clear what they leave): scratch will do.
@@ -903,6 +921,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       const count = this.packedCount(keys);
       return count === 0 ? 0 : mapDeleteBatch(this.fd.fd, { keys: keys.keys, count });
     }
+    checkIterable('deleteBatch', 'keys', keys);
     const list = [...keys];
     if (list.length === 0) return 0;
     const outer = this.packing;

@@ -6,6 +6,7 @@ import { basename, dirname } from 'node:path';
 import { BPF_F_TOKEN_FD } from '../constants.js';
 import { EbpfError, type Location } from '../errors.js';
 import { readCString } from '../internal/cstring.js';
+import { checkArgument, isPath } from '../internal/options.js';
 import {
   BpfCmd,
   bpfCmdName,
@@ -498,6 +499,8 @@ export function btfLoad(
  * missing, and removed again when the pin fails. Returns the directories it made, outermost first.
  */
 export function pinObject(fd: number, path: string): string[] {
+  // Every handle's pin(path) comes here: a caller's non-string is an OptionError, not Node's TypeError.
+  checkArgument('pin', 'path', path, 'a bpffs path (a non-empty string without NUL)', isPath(path));
   const made = makePinDirs(dirname(path));
   try {
     objPin(fd, path);
