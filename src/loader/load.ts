@@ -701,7 +701,18 @@ class Loader {
     // exists, an object with a missing target fails the way libbpf reports it.
     this.applyCore(p, insnsSpec);
     const insns = this.relocate(p, insnsSpec);
-    this.checkInstructionFeatures(p, insns);
+    try {
+      this.checkInstructionFeatures(p, insns);
+    } catch (e) {
+      // A session program on a kernel without sessions: that is what it needs first (an atomic
+      // refused on 5.10 would name 5.12 when the hook itself needs 6.10).
+      const session = e instanceof NotSupportedError ? this.missingSession(p, expectedAttachType) : undefined;
+      if (session !== undefined)
+        throw new NotSupportedError(`section '${p.sectionName}': ${notSupportedMessage(session)}`, at, {
+          cause: e,
+        });
+      throw e;
+    }
     const withBtf = this.btfFd !== undefined && this.features.btfKinds.func;
     const funcInfo = withBtf && p.funcInfo.length > 0 ? marshalFuncInfo(p.funcInfo) : undefined;
     const lineInfo = withBtf && p.lineInfo.length > 0 ? marshalLineInfo(p.lineInfo) : undefined;
