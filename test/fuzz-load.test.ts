@@ -683,8 +683,9 @@ if (isMainThread) {
       () => loadObject(core).close(),
       (e) => e instanceof CoreError && e.location.program !== undefined && /not a bitfield/.test(e.message),
     );
-    // A bitfield read by CO-RE whose integer type has size 0: a CoreError, not a RangeError
-    // from BigInt(NaN) (a division by the size).
+    // A bitfield read by CO-RE whose integer type has size 0: once a CoreError at relocation
+    // (not a RangeError from BigInt(NaN), a division by the size); now BTF parse refuses the INT
+    // itself, naming the type, as the kernel refuses bits past an INT's size.
     const zero = patched('core', (v, l, btf) => {
       for (const off of l.coreRelo) {
         const access = btf
@@ -707,7 +708,10 @@ if (isMainThread) {
     });
     assert.throws(
       () => loadObject(zero).close(),
-      (e) => e instanceof CoreError && e.location.program !== undefined && /has no size/.test(e.message),
+      (e) =>
+        e instanceof BtfError &&
+        e.location.typeId !== undefined &&
+        /INT of 0 bytes with \d+ bits at bit 0: past its size/.test(e.message),
     );
     // struct_ops BTF the kernel refuses: the type its log ends at.
     let refused = 0;
