@@ -488,7 +488,10 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     return undefined;
   }
 
-  /** Handler mode: each CPU's records in turn, its data_tail stored once for all of them. */
+  /**
+   * Handler mode: each CPU's records in turn, its data_tail stored once for all of them.
+   * @internal
+   */
   protected override drain(take: (record: PerfRecord<T>) => void, state: HandlerState): void {
     const rings = this.#rings;
     const n = rings.length;

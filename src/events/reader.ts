@@ -77,6 +77,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable {
   /**
    * Hands every record now there to `take` while `state.active`, for handler mode; a subclass may
    * release the kernel's space once for all of them rather than after each.
+   * @internal For the readers in this package.
    */
   protected drain(take: (record: T) => void, state: HandlerState): void {
     while (state.active) {

@@ -276,6 +276,10 @@ export class RingBuffer<T = Uint8Array> extends EventReader<T> {
     return out;
   }
 
+  /**
+   * Handler mode: every complete record, the consumer position moved once per batch read.
+   * @internal
+   */
   protected override drain(take: (record: T) => void, state: HandlerState): void {
     if (this.#codec !== undefined) this.readInto(take, Infinity, state);
     else this.drainCopies(take as unknown as (record: Uint8Array) => void, state);
