@@ -91,9 +91,9 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
 
   /** The program named `name`; NotFoundError when the object has none loaded by that name. */
   program(name: T['programs']): Program {
-    if (this.#closed) throw new EbpfError('object is closed', { program: name });
     const p = this.programs.get(name);
     if (p === undefined) throw new NotFoundError(`no loaded program '${name}'`, { program: name });
+    if (this.#closed) throw new EbpfError('object is closed', { program: name });
     return p;
   }
 
@@ -106,15 +106,15 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
   }
 
   #map(name: string): BpfMap {
-    if (this.#closed) throw new EbpfError('object is closed', { map: name });
     let h = this.#handles.get(name);
     if (h === undefined) {
       const r = this.maps.get(name);
       if (r === undefined) throw new NotFoundError(`no map '${name}'`, { map: name });
+      if (this.#closed) throw new EbpfError('object is closed', { map: name });
       h = BpfMap.fromFd(r.fd, this.spec.btf !== undefined ? { btf: this.spec.btf } : {});
       if (r.arena !== undefined && r.arena.memory.byteLength > 0) h.adoptMemory(r.arena.memory);
       this.#handles.set(name, h);
-    }
+    } else if (this.#closed) throw new EbpfError('object is closed', { map: name });
     return h;
   }
 
