@@ -47,6 +47,25 @@ export const BPF_TO_BPF_CALLS = feature('BPF-to-BPF calls', '4.16', () =>
 );
 
 /**
+ * A probe program's answer: true when it loads, or when the kernel refuses it (EINVAL) with a log
+ * matching `yes` (a kernel that understood the feature and refused something else); false when the
+ * log matches `no` (the refusal of a kernel without it). Any other failure is thrown: the probe
+ * cannot tell.
+ */
+function loadsOrRefusesFor(type: ProgType, insns: Uint8Array, log: { yes?: RegExp; no: RegExp }): boolean {
+  try {
+    progLoad({ prog_type: type }, { insns, license: 'GPL' }).fd.close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
+    const text = err.log ?? '';
+    if (log.yes?.test(text) === true) return true;
+    if (log.no.test(text)) return false;
+    throw err;
+  }
+}
+
+/**
  * Callbacks: a subprogram's address taken with ld_imm64 (BPF_PSEUDO_FUNC), what bpf_loop,
  * bpf_for_each_map_elem and bpf_timer_set_callback are passed. Older kernels refuse the
  * instruction ("unrecognized bpf_ld_imm64 insn"), or, with func_info, count one subprogram fewer
@@ -62,16 +81,11 @@ export const CALLBACKS = feature('callbacks (ld_imm64 BPF_PSEUDO_FUNC)', '5.13',
     asm.mov64Imm(R0, 0),
     asm.exit(),
   );
-  try {
-    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }).fd.close();
-    return true;
-  } catch (err) {
-    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
-    const log = err.log ?? '';
-    if (/missing btf func_info/.test(log)) return true;
-    if (/unrecognized bpf_ld_imm64 insn/.test(log)) return false;
-    throw err;
-  }
+  // Loaded, or refused only for want of BTF (the verifier took the callback): a yes.
+  return loadsOrRefusesFor(ProgType.SOCKET_FILTER, insns, {
+    yes: /missing btf func_info/,
+    no: /unrecognized bpf_ld_imm64 insn/,
+  });
 });
 
 /**
@@ -82,16 +96,10 @@ export const CALLBACKS = feature('callbacks (ld_imm64 BPF_PSEUDO_FUNC)', '5.13',
  */
 export const KFUNC_CALLS = feature('kfunc calls (BPF_PSEUDO_KFUNC_CALL)', '5.13', () => {
   const insns = program(asm.call(1, BPF_PSEUDO_KFUNC_CALL), asm.mov64Imm(R0, 0), asm.exit());
-  try {
-    progLoad({ prog_type: ProgType.SCHED_CLS }, { insns, license: 'GPL' }).fd.close();
-    return true;
-  } catch (err) {
-    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
-    const log = err.log ?? '';
-    if (/is not a function/.test(log)) return true;
-    if (/BPF_CALL uses reserved fields/.test(log)) return false;
-    throw err;
-  }
+  return loadsOrRefusesFor(ProgType.SCHED_CLS, insns, {
+    yes: /is not a function/,
+    no: /BPF_CALL uses reserved fields/,
+  });
 });
 
 /**
@@ -107,14 +115,7 @@ export const ATOMICS = feature('atomic fetch, and/or/xor, xchg and cmpxchg (BPF_
     asm.mov64Imm(R0, 0),
     asm.exit(),
   );
-  try {
-    progLoad({ prog_type: ProgType.SOCKET_FILTER }, { insns, license: 'GPL' }).fd.close();
-    return true;
-  } catch (err) {
-    if (!(err instanceof SyscallError) || err.errno !== E.EINVAL) throw err;
-    if (/BPF_STX uses reserved fields/.test(err.log ?? '')) return false;
-    throw err;
-  }
+  return loadsOrRefusesFor(ProgType.SOCKET_FILTER, insns, { no: /BPF_STX uses reserved fields/ });
 });
 
 export const GLOBAL_DATA = feature('global data (BPF_PSEUDO_MAP_VALUE)', '5.2', () =>
