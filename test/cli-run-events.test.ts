@@ -6,7 +6,7 @@
 // tests count exactly: one sample per exec once the stream is live, each with its CPU, and every
 // sample the program sent streamed by the time the CLI exits.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,33 +43,43 @@ test('record types: the size each map is sent, and the one struct of that size',
   });
 });
 
+/** `ebpf run ARGS` from the checkout, its stdout and stderr gathered as they come. */
+function spawnRun(args: string[]): { child: ChildProcess; out: { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  return { child, out };
+}
+
+/** A copy of /bin/true named `<prefix><pid>` (a comm the BPF side can match) in `dir`. */
+function execMarker(dir: string, prefix: string): { path: string; comm: string } {
+  const comm = `${prefix}${process.pid}`.slice(0, 15);
+  const path = join(dir, comm);
+  copyFileSync('/bin/true', path);
+  return { path, comm };
+}
+
 /** Runs `ebpf run` with `args` while exec'ing `marker` every 100 ms; its stdout and status. */
 async function runWhileExecing(
   args: string[],
   marker: string,
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const { child, out } = spawnRun(args);
   const timer = setInterval(() => spawn(marker, [], { stdio: 'ignore' }), 100);
   const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(timer);
   clearTimeout(kill);
-  return { status, stdout, stderr };
+  return { status, ...out };
 }
 
 function marker(t: TestContext): { path: string; comm: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-run-events-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const comm = `evt${process.pid}`.slice(0, 15);
-  const path = join(dir, comm);
-  copyFileSync('/bin/true', path);
-  return { path, comm };
+  return execMarker(dir, 'evt');
 }
 
 test('ebpf run --json: a JSON line per ring buffer record, decoded as the type the program reserves', async (t) => {
@@ -157,13 +167,7 @@ async function streamExactly(
   n: number,
   seen: (stdout: string, comm: string) => number,
 ): Promise<Streamed> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const { child, out } = spawnRun(args);
   let done = false;
   const closed = new Promise<number | null>((resolve) =>
     child.on('close', (code) => {
@@ -176,15 +180,15 @@ async function streamExactly(
     new Promise((resolve) => spawn(path, [], { stdio: 'ignore' }).on('close', resolve));
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   try {
-    while (seen(stdout, warm.comm) === 0 && !done) {
+    while (seen(out.stdout, warm.comm) === 0 && !done) {
       await exec(warm.path);
       await sleep(100);
     }
     for (let i = 0; i < n; i++) await exec(counted.path);
-    for (let waited = 0; seen(stdout, counted.comm) < n && waited < 10_000; waited += 50) await sleep(50);
+    for (let waited = 0; seen(out.stdout, counted.comm) < n && waited < 10_000; waited += 50) await sleep(50);
     await sleep(300);
     child.kill('SIGINT');
-    return { status: await closed, stdout, stderr };
+    return { status: await closed, ...out };
   } finally {
     clearTimeout(kill);
   }
@@ -196,13 +200,7 @@ function markers(t: TestContext): {
 } {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-run-perf-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const make = (prefix: string): { path: string; comm: string } => {
-    const comm = `${prefix}${process.pid}`.slice(0, 15);
-    const path = join(dir, comm);
-    copyFileSync('/bin/true', path);
-    return { path, comm };
-  };
-  return { warm: make('pw'), counted: make('pc') };
+  return { warm: execMarker(dir, 'pw'), counted: execMarker(dir, 'pc') };
 }
 
 test('ebpf run --json: a JSON line per perf buffer sample with its CPU, decoded through BTF, exactly one per exec', async (t) => {
