@@ -403,8 +403,18 @@ typedef struct mapping {
   struct mapping *next;
 } mapping;
 
+// A slab of copy memory (SLAB_BYTES) while it sits in its environment's pool; its first bytes
+// hold the link.
+typedef struct free_slab {
+  struct free_slab *next;
+} free_slab;
+
 struct instance {
   mapping *mappings;
+  // slab(): idle slabs, already touched, handed out again before any is allocated.
+  free_slab *slabs;
+  size_t idle_slabs;
+  struct slab_owner *slab_owner;
   // The descriptors this environment's Fd objects own, one bit per descriptor number: closed at
   // teardown, so a worker thread terminated (or ended) with handles open leaves none behind.
   uint8_t *owned;
@@ -526,6 +536,68 @@ static napi_value js_munmap(napi_env env, napi_callback_info info) {
   m->unmapped = 1;
   CHECK(napi_detach_arraybuffer(env, argv[0]));
   return munmap(data, len) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// ---- copy slabs ---------------------------------------------------------------------------------
+
+// Event readers copy records out of a ring into 64 KiB slabs. A slab freed to malloc (and a
+// fresh one taken) costs its pages' faults again on every batch, which at 1 KiB records cost
+// more than the copy itself; so a collected slab goes back to its environment's pool instead,
+// up to POOL_SLABS of them (4 MiB), and the next slab() reuses it, its pages still mapped.
+#define SLAB_BYTES (64 * 1024)
+#define POOL_SLABS 64
+
+// What a live slab's finalizer refers to: outlives the instance data while slabs are alive
+// (a worker's environment torn down with records still referenced frees them as they go).
+typedef struct slab_owner {
+  instance *inst; // NULL once the environment's instance data is gone
+  size_t live;    // slabs handed out and not yet finalized
+} slab_owner;
+
+// The slab's ArrayBuffer was collected (called on the JS thread): back to the pool, or freed.
+static void finalize_slab(napi_env env, void *data, void *hint) {
+  (void)env;
+  slab_owner *o = hint;
+  instance *inst = o->inst;
+  o->live--;
+  if (inst && inst->idle_slabs < POOL_SLABS) {
+    free_slab *f = data;
+    f->next = inst->slabs;
+    inst->slabs = f;
+    inst->idle_slabs++;
+  } else {
+    free(data);
+  }
+  if (!inst && o->live == 0) free(o);
+}
+
+// slab() -> an ArrayBuffer of SLAB_BYTES (contents unspecified: every byte read must be written
+// first), from the pool when it has one; -ENOMEM.
+static napi_value js_slab(napi_env env, napi_callback_info info) {
+  (void)info;
+  instance *inst = get_instance(env);
+  if (!inst->slab_owner) {
+    inst->slab_owner = calloc(1, sizeof(slab_owner));
+    if (!inst->slab_owner) return make_int(env, -ENOMEM);
+    inst->slab_owner->inst = inst;
+  }
+  void *mem;
+  if (inst->slabs) {
+    free_slab *f = inst->slabs;
+    inst->slabs = f->next;
+    inst->idle_slabs--;
+    mem = f;
+  } else {
+    mem = aligned_alloc(64, SLAB_BYTES);
+    if (!mem) return make_int(env, -ENOMEM);
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, mem, SLAB_BYTES, finalize_slab, inst->slab_owner, &ab) != napi_ok) {
+    free(mem);
+    return NULL;
+  }
+  inst->slab_owner->live++;
+  return ab;
 }
 
 // ---- rlimits ------------------------------------------------------------------------------------
@@ -743,6 +815,16 @@ static void finalize_instance(napi_env env, void *data, void *hint) {
   // this one: detach them from the list head first so none touches freed memory.
   instance *inst = data;
   for (mapping *m = inst->mappings; m; m = m->next) m->owner = NULL;
+  for (free_slab *f = inst->slabs, *next; f; f = next) {
+    next = f->next;
+    free(f);
+  }
+  if (inst->slab_owner) {
+    if (inst->slab_owner->live == 0)
+      free(inst->slab_owner);
+    else
+      inst->slab_owner->inst = NULL;
+  }
   // Descriptors still owned: their Fd objects die with this environment, nothing else closes them.
   for (size_t byte = 0; byte < inst->owned_bytes; byte++)
     for (int bit = 0; inst->owned[byte] && bit < 8; bit++)
@@ -784,6 +866,8 @@ NAPI_MODULE_INIT() {
   EXPORT("perfEventOpen", js_perf_event_open);
   EXPORT("mmap", js_mmap);
   EXPORT("munmap", js_munmap);
+  EXPORT("slab", js_slab);
+  EXPORT_INT("SLAB_BYTES", SLAB_BYTES);
   EXPORT("getrlimit", js_getrlimit);
   EXPORT("setrlimit", js_setrlimit);
   EXPORT("pollStart", js_poll_start);

@@ -64,6 +64,12 @@ export interface NativeAddon {
   ): ArrayBuffer | number;
   /** Detaches the ArrayBuffer, then unmaps it. 0 or -errno. */
   munmap(buffer: ArrayBuffer): number;
+  /**
+   * An ArrayBuffer of SLAB_BYTES, its contents unspecified, reused from this environment's pool
+   * of collected slabs when it has one (their pages stay mapped); -ENOMEM.
+   */
+  slab(): ArrayBuffer | number;
+  readonly SLAB_BYTES: number;
   getrlimit(resource: number): [bigint, bigint] | number;
   setrlimit(resource: number, soft: bigint, hard: bigint): number;
   pollStart(
