@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { BPF_F_MMAPABLE, MapType } from '../src/constants.js';
 import { BpfCmd, MAP_CREATE_ATTR, MAP_ELEM_ATTR } from '../src/sys/bpf-attr.generated.js';
 import { E } from '../src/sys/errno.js';
+import { SLAB_BYTES } from '../src/sys/mmap.js';
 import { native } from '../src/sys/native.js';
 import { needRoot, bpfDescriptors } from './helpers.js';
 
@@ -208,6 +209,7 @@ test('slab(): a collected slab’s memory is handed out again, a live one never'
   const first = n.slab();
   assert.ok(first instanceof ArrayBuffer);
   assert.equal(first.byteLength, n.SLAB_BYTES);
+  assert.equal(n.SLAB_BYTES, SLAB_BYTES, 'src/sys/mmap.ts and native/ebpf.c agree');
   const live = n.slab() as ArrayBuffer;
   new Uint8Array(live).fill(0xa5);
   const liveAt = n.addressOf(new Uint8Array(live));

@@ -4,7 +4,7 @@ import type { Btf } from '../btf/btf.js';
 import { MapType } from '../constants.js';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import type { Codec } from '../btf/codec.js';
-import { mmap, munmap, pageSize, slab, slabBytes } from '../sys/mmap.js';
+import { mmap, munmap, pageSize, slab, SLAB_BYTES } from '../sys/mmap.js';
 import { codecForType, RecordCopier } from './decode.js';
 import { eventMap, type EventMap, type EventMapLike } from './event-map.js';
 import { batchLimit, low, publishPosition } from './position.js';
@@ -30,9 +30,10 @@ const LO = low(0);
 const PLAIN_LOAD_ACQUIRES = process.arch === 'x64' || process.arch === 'ia32';
 /** Bits of a record's length in its header. */
 const LENGTH_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-/** Bytes of each slab onData() copies records into (a record larger than that gets its own). */
-const SLAB_BYTES = slabBytes();
-/** A slab with less free room than this is left for a fresh one rather than split runs across. */
+/**
+ * onData() copies records into slabs of SLAB_BYTES (a record larger than that gets its own). A
+ * slab with less free room than this is left for a fresh one rather than split runs across.
+ */
 const MIN_ROOM = 4096;
 
 /**
@@ -75,28 +76,44 @@ function walkRun(
   const discard = BPF_RINGBUF_DISCARD_BIT;
   const lengthMask = LENGTH_MASK;
   let n = 0;
-  try {
-    while (pos !== end) {
-      const at = pos & mask;
-      // The kernel publishes the header with a release store once the record is committed.
-      const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
-      if (header < 0) return false;
-      const length = header & lengthMask;
-      const next = (pos + ((length + 15) & ~7)) | 0;
-      if (((end - next) | 0) < 0) throw new BadLength(length, at);
-      pos = next;
-      if (header < discard) {
-        n++;
-        fn(view, at + 8, length);
-        if (state.active !== true) return false;
-        if (n >= want) return true;
-      }
+  let more = true;
+  while (pos !== end) {
+    const at = pos & mask;
+    // The kernel publishes the header with a release store once the record is committed.
+    const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
+    if (header < 0) {
+      more = false;
+      break;
     }
-    return true;
-  } finally {
-    runPos = pos;
-    runCount = n;
+    const length = header & lengthMask;
+    const next = (pos + ((length + 15) & ~7)) | 0;
+    if (((end - next) | 0) < 0) {
+      runPos = pos;
+      runCount = n;
+      throw new BadLength(length, at);
+    }
+    pos = next;
+    if (header < discard) {
+      n++;
+      try {
+        fn(view, at + 8, length);
+      } catch (e) {
+        runPos = pos;
+        runCount = n;
+        throw e;
+      }
+      if (state.active !== true) {
+        more = false;
+        break;
+      }
+      if (n >= want) break;
+    }
   }
+  // Set here and where it throws rather than in a finally around the loop: TurboFan compiled
+  // that form ~5% slower a record (ring-consume-16).
+  runPos = pos;
+  runCount = n;
+  return more;
 }
 
 /**

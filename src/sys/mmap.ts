@@ -39,13 +39,11 @@ export function mappedAddress(buffer: ArrayBuffer): bigint {
   return native().addressOf(new Uint8Array(buffer));
 }
 
-/** Bytes of a slab(). */
-export function slabBytes(): number {
-  return native().SLAB_BYTES;
-}
+/** Bytes of a slab(): native/ebpf.c's SLAB_BYTES (a constant here, so importing needs no addon). */
+export const SLAB_BYTES = 64 * 1024;
 
 /**
- * Memory to copy records into: an ArrayBuffer of slabBytes() whose bytes are unspecified (write
+ * Memory to copy records into: an ArrayBuffer of SLAB_BYTES whose bytes are unspecified (write
  * before reading). Once collected, its memory goes back to a pool for the next slab() instead of
  * to malloc, so that a stream of copies keeps reusing pages already faulted in.
  */
