@@ -4,7 +4,6 @@ import type { Btf } from '../btf/btf.js';
 import { typeByCName, type CNameContext } from '../btf/c-name.js';
 import { EbpfError } from '../errors.js';
 import { codecFor, type Codec } from '../btf/codec.js';
-import { slab } from '../sys/mmap.js';
 
 /**
  * The codec for `type` in `btf`: an id, or a C name such as `struct event` (a miss says why clang
@@ -32,14 +31,14 @@ export function decodeRecord<T>(
   return codec.decodeView(view, offset);
 }
 
-/** Records longer than this get a buffer of their own rather than a share of a slab. */
+/** Bytes of each slab records are copied into; larger records get their own buffer. */
+const SLAB = 64 * 1024;
 const OWN_BUFFER = 4096;
 
 /**
  * Copies of records, carved out of shared slabs (as Buffer's pool does): V8 gives each typed
  * array over 64 bytes its own off-heap backing store, and allocating one per record cost ~1 µs
- * (bench ring-ondata-128). A record keeps its slab alive only as long as it is referenced; the
- * slabs come from the addon's pool of collected ones (see slab()), so their pages stay faulted in.
+ * (bench ring-ondata-128). A record keeps its slab alive only as long as it is referenced.
  */
 export class RecordCopier {
   #slab = new ArrayBuffer(0);
@@ -50,8 +49,7 @@ export class RecordCopier {
   copy(from: Uint8Array, offset: number, length: number): Uint8Array {
     if (length > OWN_BUFFER) return from.slice(offset, offset + length);
     if (this.#used + length > this.#slab.byteLength) {
-      // From the addon's pool of collected slabs: pages already faulted in.
-      this.#slab = slab();
+      this.#slab = new ArrayBuffer(SLAB);
       this.#bytes = new Uint8Array(this.#slab);
       this.#used = 0;
     }
