@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decode, disassemble, disassembleBytes, encode, formatInstruction } from '../../src/asm/index.js';
 import { Btf, KIND_NAMES, recordSize } from '../../src/btf/btf.js';
+import { BTF_INT_BOOL, BTF_INT_CHAR } from '../../src/btf/types.js';
 import { codecFor } from '../../src/btf/codec.js';
 import { parseBtfExt } from '../../src/btf/ext.js';
 import { formatC } from '../../src/btf/format-c.js';
@@ -552,6 +553,45 @@ const core: Target = {
   },
 };
 
+/** Whether a value of type `id` holds a union none of whose full-size members keeps every byte. */
+function hasLossyUnion(btf: Btf, id: number, depth = 0): boolean {
+  if (depth > 32) return false;
+  const t = btf.type(id);
+  switch (t.kind) {
+    case 'TYPEDEF':
+    case 'CONST':
+    case 'VOLATILE':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+      return hasLossyUnion(btf, t.type, depth + 1);
+    case 'ARRAY':
+      return hasLossyUnion(btf, t.type, depth + 1);
+    case 'STRUCT':
+      return t.members.some((m) => hasLossyUnion(btf, m.type, depth + 1));
+    case 'UNION':
+      return !t.members.some(
+        (m) => m.bitsOffset === 0 && m.bitfieldSize === 0 && exactType(btf, m.type, t.size),
+      );
+    default:
+      return false;
+  }
+}
+
+/** Whether decode then encode keeps every byte of a `size`-byte value of type `id` (ints and arrays of them). */
+function exactType(btf: Btf, id: number, size: number): boolean {
+  const t = btf.type(id);
+  if (t.kind === 'TYPEDEF' || t.kind === 'CONST' || t.kind === 'VOLATILE')
+    return exactType(btf, t.type, size);
+  if (t.kind === 'INT') return (t.encoding & BTF_INT_BOOL) === 0 && t.bits === t.size * 8 && t.size === size;
+  if (t.kind === 'ARRAY') {
+    const e = btf.type(t.type);
+    return (
+      e.kind === 'INT' && (e.encoding & (BTF_INT_BOOL | BTF_INT_CHAR)) === 0 && e.size * t.nelems === size
+    );
+  }
+  return false;
+}
+
 // ---- map value codecs ----------------------------------------------------------------------------------
 
 const codec: Target = {
@@ -600,7 +640,11 @@ const codec: Target = {
     const decoded = c.decode(value);
     const bytes = c.encode(decoded);
     const again = c.decode(bytes);
-    expect(isDeepStrictEqual(again, decoded), 'decode(encode(decode(v))) differs from decode(v)');
+    // A union writes one member; when every member covering it loses bytes on the way (bools,
+    // floats' NaN payloads, strings), its siblings may read back changed: then only a fixed point.
+    if (!isDeepStrictEqual(again, decoded) && hasLossyUnion(btf, id))
+      expect(isDeepStrictEqual(c.decode(c.encode(again)), again), 'decode(encode(x)) is not a fixed point');
+    else expect(isDeepStrictEqual(again, decoded), 'decode(encode(decode(v))) differs from decode(v)');
     expect(isDeepStrictEqual(c.encode(again), bytes), 'encode is not stable');
     // Wrong values: typed errors only.
     for (const wrong of [
