@@ -12,9 +12,14 @@ import { BtfError, EbpfError } from '../src/errors.js';
 import { parseElf } from '../src/elf/elf.js';
 import { objectSpecFromElf } from '../src/object/object.js';
 import { ObjectError } from '../src/object/errors.js';
+import { loadObject } from '../src/loader/index.js';
+import { LoadError } from '../src/loader/errors.js';
+import { BpfCmd } from '../src/sys/bpf-attr.generated.js';
+import { E } from '../src/sys/errno.js';
+import { setSyscallFault } from '../src/sys/native.js';
 import { unpack } from '../scripts/fuzz/raw.js';
 import { targetNamed } from '../scripts/fuzz/targets.js';
-import { ROOT } from './helpers.js';
+import { needRoot, ROOT } from './helpers.js';
 
 const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
 const read = (target: string, name: string): Uint8Array =>
@@ -195,4 +200,30 @@ test('object/bss-past-u32: a .bss claiming more than a u32 of bytes is refused n
       e.location.section === '.bss' &&
       /global data section is 4294967316 bytes/.test(e.message),
   );
+});
+
+test('load/enospc-not-the-log: an ENOSPC with room left in the verifier log is not retried with ever larger logs', (t) => {
+  if (!needRoot(t)) return;
+  // The fuzzer's input: flow's program load (its bpf() call 4) failing with ENOSPC for good. Each
+  // retry grew the log fourfold up to 256 MiB (341 MiB allocated, eight verifier runs per program).
+  const input = read('load', 'enospc-not-the-log');
+  assert.deepEqual([...input], [0, 4, 0, 10, 8]);
+  const bytes = new Uint8Array(readFileSync(join(ROOT, 'testdata', 'flow-el.o')));
+  loadObject(bytes).close(); // the kernel probed: only the object's own calls below
+  let progLoads = 0;
+  setSyscallFault((call, cmd) => {
+    if (call !== 'bpf' || cmd !== BpfCmd.PROG_LOAD) return undefined;
+    progLoads++;
+    return E.ENOSPC;
+  });
+  try {
+    assert.throws(
+      () => loadObject(bytes),
+      (e) => e instanceof LoadError && e.location.program === 'count_flows' && /ENOSPC/.test(e.message),
+    );
+  } finally {
+    setSyscallFault(undefined);
+  }
+  // Once without a log, once with one to explain the failure: its log has room, so that is all.
+  assert.equal(progLoads, 2);
 });

@@ -163,7 +163,9 @@ function readDir(dir: string): Uint8Array[] {
 }
 
 /** What a run ended in: 'ok', the typed error's name, or a finding. */
-type Outcome = { ok: true; label: string } | { ok: false; kind: 'error' | 'property'; message: string };
+type Outcome =
+  | { ok: true; label: string }
+  | { ok: false; kind: 'error' | 'property'; message: string; input?: Uint8Array };
 
 const OK: Outcome = { ok: true, label: 'ok' };
 
@@ -171,7 +173,14 @@ function failed(e: unknown): Outcome {
   if (e instanceof EbpfError) return { ok: true, label: e.name };
   const property = e instanceof Error && e.name === 'FuzzPropertyError';
   const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  return { ok: false, kind: property ? 'property' : 'error', message };
+  // A property checked after later runs names the input it is about.
+  const input = property && (e as { input?: unknown }).input;
+  return {
+    ok: false,
+    kind: property ? 'property' : 'error',
+    message,
+    ...(input instanceof Uint8Array ? { input } : {}),
+  };
 }
 
 /** Run one input: synchronously for a synchronous target (no promise, no microtask per run). */
@@ -262,11 +271,12 @@ export async function fuzz(
   };
   const fresh = (hit: Set<string>): string[] => [...hit].filter((f) => !features.has(f));
 
-  const record = (input: Uint8Array, out: Outcome): boolean => {
+  const record = (ran: Uint8Array, out: Outcome): boolean => {
     if (out.ok) {
       outcomes[out.label] = (outcomes[out.label] ?? 0) + 1;
       return false;
     }
+    const input = out.input ?? ran;
     outcomes[out.kind] = (outcomes[out.kind] ?? 0) + 1;
     // One finding per place it was thrown from (the stack's first frames) or property message.
     const key =
@@ -386,6 +396,12 @@ export async function fuzz(
     }
   }
 
+  // Checks a target deferred past later runs.
+  try {
+    t.settle?.();
+  } catch (e) {
+    record(new Uint8Array(0), failed(e));
+  }
   const r = report();
   if (coverage) {
     r.coverage = coverage.report(REPO, t.files);

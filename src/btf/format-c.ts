@@ -338,8 +338,16 @@ class CWriter {
           { section: '.BTF', typeId: id },
         );
       const mAlign = packed ? 1 : this.layout.alignOf(m.type);
-      const pads = this.layout.padding(off, m.bitsOffset, mAlign, prevBitfield && m.bitfieldSize !== 0, id);
-      for (const p of pads) parts.push('\n', indent, p);
+      parts.push(
+        this.layout.padding(
+          off,
+          m.bitsOffset,
+          mAlign,
+          prevBitfield && m.bitfieldSize !== 0,
+          id,
+          `\n${indent}`,
+        ),
+      );
       parts.push('\n', indent, this.typeDecl(m.type, m.name, lvl + 1));
       if (m.bitfieldSize !== 0) {
         parts.push(`: ${m.bitfieldSize}`);
@@ -351,8 +359,7 @@ class CWriter {
       }
       parts.push(';');
     }
-    if (isStruct)
-      for (const p of this.layout.padding(off, t.size * 8, align, false, id)) parts.push('\n', indent, p);
+    if (isStruct) parts.push(this.layout.padding(off, t.size * 8, align, false, id, `\n${indent}`));
     // An empty struct stays on one line.
     parts.push(t.members.length > 0 || t.size > 0 ? `\n${pfx(lvl)}}` : '}');
     if (packed) parts.push(' __attribute__((packed))');
