@@ -227,3 +227,18 @@ test('load/enospc-not-the-log: an ENOSPC with room left in the verifier log is n
   // Once without a log, once with one to explain the failure: its log has room, so that is all.
   assert.equal(progLoads, 2);
 });
+
+test('btf-format/prototype-dag: prototypes each taking the next one twice are refused, not written out 2^24 times', () => {
+  // Types 2..25: FUNC_PROTO n takes two parameters of type n + 1 (the last, int); a typedef of the
+  // first. C spells each parameter's prototype out in full: the text doubled at each level (18 s
+  // and 236 MB at 16 levels; hours at 24), and the ordering walk with it.
+  const btf = Btf.parse(read('btf-format', 'prototype-dag'));
+  assert.equal(btf.endTypeId, 28);
+  assert.throws(
+    () => formatC(btf),
+    (e) =>
+      e instanceof BtfError &&
+      typeof e.location.typeId === 'number' &&
+      /more places than C can write|declarators nest more than C can write/.test(e.message),
+  );
+});
