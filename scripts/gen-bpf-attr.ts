@@ -158,6 +158,8 @@ function emitConstants(): string {
     '',
     emitEnum({ cName: 'bpf_stats_type', tsName: 'StatsType', prefix: 'BPF_STATS_', doc: 'Statistics' }),
     '',
+    emitEnum({ cName: 'bpf_func_id', tsName: 'HelperFunc', prefix: 'BPF_FUNC_', doc: 'Helper function ids' }),
+    '',
   );
   out.push('/** Update flags for map elements (BPF_ANY...) and map_flags for BPF_MAP_CREATE, from BTF. */');
   for (const [name, value] of [

@@ -81,6 +81,8 @@ const DEFAULT_TESTS = [
   'test/link-probes.test.ts',
   'test/link-cgroup.test.ts',
   'test/events.test.ts',
+  // A helper the kernel lacks (bpf_ktime_get_tai_ns before 6.1) is named in the verifier error.
+  'test/helper-errors.test.ts',
 ];
 
 interface KernelSeries {

@@ -30,6 +30,8 @@ export {
   LoadError,
   VerifierError,
   MapIncompatibleError,
+  helperName,
+  type HelperRefusal,
   type SourceLine,
   type LoadStep,
   type VerifierErrorDetails,

@@ -150,3 +150,17 @@ test('ebpf run --dev with an interface that does not exist fails, and leaves no 
   // flow_map is pinned by name during the load; a failed run takes away what it pinned.
   assert.equal(existsSync('/sys/fs/bpf/flow_map'), pinnedBefore);
 });
+
+test('ebpf load -j of a refused helper call: the helper and reason beside the verifier log, no pin left', (t) => {
+  if (!needRoot(t)) return;
+  const pins = `/sys/fs/bpf/ebpf_test_${process.pid}_helper`;
+  const r = cli(['load', join(TESTDATA, 'helper_errors-el.o'), '--pin-dir', pins, '-j']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr, '');
+  const o = JSON.parse(r.stdout) as Record<string, unknown>;
+  assert.equal(o.type, 'VerifierError');
+  assert.deepEqual(o.helper, { id: 250, reason: 'unknown' });
+  assert.match(String(o.log), /invalid func unknown#250/);
+  assert.match(String(o.error), /calls helper #250, which this kernel/);
+  assert.equal(existsSync(pins), false);
+});

@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Btf } from '../src/btf/btf.js';
 import { CodecError, codecFor } from '../src/btf/codec.js';
+import { CoreError } from '../src/core/errors.js';
+import { resolveRelocation } from '../src/core/resolve.js';
+import { btfTarget } from '../src/core/target.js';
+import { parseKernelBtf } from '../src/btf/kernel.js';
 import { formatC } from '../src/btf/format-c.js';
 import { BtfError, EbpfError } from '../src/errors.js';
 import { parseElf } from '../src/elf/elf.js';
@@ -241,4 +245,31 @@ test('btf-format/prototype-dag: prototypes each taking the next one twice are re
       typeof e.location.typeId === 'number' &&
       /more places than C can write|declarators nest more than C can write/.test(e.message),
   );
+});
+
+test('core/field-not-on-a-byte: a non-bitfield access off a byte boundary is a CoreError naming its type', () => {
+  // The core target's input: local BTF, then records of (type id, kind, access string).
+  const [b, r] = unpack(read('core', 'field-not-on-a-byte'), 2) as [Uint8Array, Uint8Array];
+  const local = Btf.parse(b);
+  const target = btfTarget(parseKernelBtf(), 'vmlinux');
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const refused: CoreError[] = [];
+  for (let at = 0; at + 8 < r.length && at < 4096;) {
+    const typeId = v.getUint32(at, true);
+    const kind = v.getUint32(at + 4, true);
+    let end = at + 8;
+    while (end < r.length && r[end] !== 0) end++;
+    const accessStr = new TextDecoder().decode(r.subarray(at + 8, end));
+    at = end + 1;
+    try {
+      resolveRelocation(local, { typeId, kind, accessStr }, target);
+    } catch (e) {
+      if (!(e instanceof EbpfError)) throw e; // was a RangeError from BigInt(0.625)
+      if (e instanceof CoreError) refused.push(e);
+    }
+  }
+  const e = refused.find((x) => /is not a bitfield and does not start on a byte/.test(x.message));
+  assert.ok(e !== undefined, refused.map((x) => x.message).join('\n'));
+  assert.match(e.message, /at bit offset \d+ /);
+  assert.ok(e.location.typeId !== undefined);
 });

@@ -196,6 +196,8 @@ export function errorJson(e: EbpfError, exitCode: number): Record<string, unknow
   }
   const log = (e as { log?: unknown }).log;
   if (typeof log === 'string' && log !== '') o.log = log;
+  const helper = (e as { helper?: unknown }).helper;
+  if (helper !== undefined) o.helper = helper;
   return o;
 }
 

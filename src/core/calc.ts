@@ -42,6 +42,18 @@ function enumValue(spec: CoreSpec): bigint {
   return t.kind === 'ENUM' ? BigInt.asUintN(64, BigInt.asIntN(32, v)) : BigInt.asUintN(64, v);
 }
 
+/** A bit offset as bytes; an access that is not a bitfield must start on a byte. */
+function wholeBytes(btf: CoreSpec['btf'], bitOff: number, typeId: number): number {
+  if (bitOff % 8 !== 0)
+    throw new CoreError(
+      `${typeLabel(btf, typeId)} at bit offset ${bitOff} is not a bitfield and does not start on a byte`,
+      {
+        typeId,
+      },
+    );
+  return bitOff / 8;
+}
+
 function fieldValue(kind: number, spec: CoreSpec | undefined, littleEndian: boolean): FieldValue | Poison {
   if (kind === CoreReloKind.FIELD_EXISTS) return { val: spec ? 1n : 0n, size: 0, typeId: 0, validate: true };
   if (!spec) return new Poison();
@@ -57,7 +69,7 @@ function fieldValue(kind: number, spec: CoreSpec | undefined, littleEndian: bool
     // The access ends on an array element (or the root itself): only offset and size make sense.
     if (kind === CoreReloKind.FIELD_BYTE_OFFSET) {
       return {
-        val: BigInt(spec.bitOffset / 8),
+        val: BigInt(wholeBytes(btf, spec.bitOffset, acc.typeId)),
         size: sizeOf(acc.typeId),
         typeId: acc.typeId,
         validate: true,
@@ -92,7 +104,7 @@ function fieldValue(kind: number, spec: CoreSpec | undefined, littleEndian: bool
     }
   } else {
     byteSize = sizeOf(mt.id);
-    byteOff = bitOff / 8;
+    byteOff = wholeBytes(btf, bitOff, mt.id);
     bitSize = byteSize * 8;
   }
   // The compiler and the loader may pick different loads for a bitfield: no check but signedness.

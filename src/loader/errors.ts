@@ -2,7 +2,9 @@
 // pinned map that does not match its definition, and any other step that failed.
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import { formatCoreRelocation, localAccess } from '../core/describe.js';
+import { POISON_IMM } from '../core/kinds.js';
 import { explainPoisonedLog, poisonedRelocationAt } from '../core/verifier-log.js';
+import { HelperFunc, helperFuncName } from '../constants.js';
 import { EbpfError, type Location } from '../errors.js';
 import { SyscallError } from '../sys/error.js';
 
@@ -70,6 +72,76 @@ export interface VerifierErrorDetails {
   source?: SourceLine | undefined;
   /** The program's applied CO-RE relocations, to name a poisoned one the log reaches. */
   core?: readonly AppliedCoreRelocation[] | undefined;
+  /** The program type's short name (`socket_filter`), to say which type may not call a helper. */
+  progType?: string | undefined;
+  /** The license the program was loaded with, for a GPL-only helper's refusal. */
+  license?: string | undefined;
+  /** The running kernel's release, for a helper it does not have. */
+  kernel?: string | undefined;
+}
+
+/** Why the verifier refused a helper call, when that is what its log ends with. */
+export interface HelperRefusal {
+  /** The helper's id (the call instruction's imm). */
+  id: number;
+  /** Its name (`bpf_map_lookup_elem`), or undefined for an id no kernel this library knows has. */
+  name: string | undefined;
+  /**
+   * `unknown`: the kernel has no helper with this id (a newer kernel's helper); `program-type`: it
+   * has one, but programs of this type may not call it; `gpl`: it is GPL-only and the program's
+   * license is not GPL-compatible.
+   */
+  reason: 'unknown' | 'program-type' | 'gpl';
+}
+
+/** The name the kernel gives helper `id` (`bpf_map_lookup_elem`), if any kernel this library knows has it. */
+export function helperName(id: number): string | undefined {
+  const name = id > 0 ? helperFuncName(id) : '';
+  return name.startsWith('BPF_FUNC_') ? `bpf_${name.slice('BPF_FUNC_'.length)}` : undefined;
+}
+
+const LAST_HELPER = Math.max(...Object.values(HelperFunc));
+
+// What the verifier says, by kernel: 5.10-6.1 "unknown func bpf_x#N" for a helper the program
+// type may not call, newer kernels "program of this type cannot use helper bpf_x#N"; every kernel
+// "invalid func unknown#N" for an id past its helpers.
+const UNKNOWN_HELPER = /^invalid func unknown#(\d+)$/m;
+const TYPE_REFUSED = /^(?:unknown func|program of this type cannot use helper) (\w+)#(\d+)$/m;
+const GPL_REFUSED = /^cannot call GPL-restricted function from non-GPL compatible program$/m;
+const CALL_LINE = /^\d+: \(85\) call (\w+)#(\d+)$/gm;
+
+/** Reads the end of a verifier log for a refused helper call; `poison` is CO-RE's marker id, not a helper. */
+export function helperRefusal(log: string, poison: number): HelperRefusal | undefined {
+  const tail = log.slice(-2048);
+  const unknown = UNKNOWN_HELPER.exec(tail);
+  if (unknown !== null && Number(unknown[1]) !== poison) {
+    const id = Number(unknown[1]);
+    return { id, name: helperName(id), reason: 'unknown' };
+  }
+  const typed = TYPE_REFUSED.exec(tail);
+  if (typed !== null) return { id: Number(typed[2]), name: typed[1], reason: 'program-type' };
+  if (GPL_REFUSED.test(tail)) {
+    // The helper is the last call the log shows before the refusal.
+    const calls = [...tail.matchAll(CALL_LINE)];
+    const last = calls[calls.length - 1];
+    if (last !== undefined) return { id: Number(last[2]), name: last[1], reason: 'gpl' };
+  }
+  return undefined;
+}
+
+function explainHelper(h: HelperRefusal, d: VerifierErrorDetails): string {
+  const named = h.name !== undefined ? `helper ${h.name} (#${h.id})` : `helper #${h.id}`;
+  const kernel = d.kernel !== undefined ? ` (Linux ${d.kernel})` : '';
+  switch (h.reason) {
+    case 'unknown':
+      return h.name !== undefined
+        ? `the program calls ${named}, which this kernel${kernel} does not have: it came in a later release`
+        : `the program calls ${named}, which this kernel${kernel} does not have (nor any release this library knows: their helpers end at #${LAST_HELPER})`;
+    case 'program-type':
+      return `${named} is not available to ${d.progType ?? 'this type of'} programs on this kernel${kernel}`;
+    case 'gpl':
+      return `${named} is GPL-only and the program's license${d.license !== undefined ? ` '${d.license}'` : ''} is not GPL-compatible`;
+  }
 }
 
 /**
@@ -88,6 +160,8 @@ export class VerifierError extends LoadError {
   readonly source: SourceLine | undefined;
   /** The CO-RE relocation whose poisoned instruction the verifier reached, if that is why it failed. */
   readonly coreRelocation: AppliedCoreRelocation | undefined;
+  /** The helper call the verifier refused, if that is why it failed. */
+  readonly helper: HelperRefusal | undefined;
 
   constructor(program: string, details: VerifierErrorDetails, options?: ErrorOptions) {
     const { code, errno, log, failedInstruction, source, core } = details;
@@ -111,7 +185,11 @@ export class VerifierError extends LoadError {
           `guard the access with ${guard} where it may be missing`,
       );
       for (const l of formatCoreRelocation(poisoned).split('\n')) parts.push(`  ${l}`);
-    } else {
+    }
+    const helper = poisoned === undefined ? helperRefusal(log, POISON_IMM) : undefined;
+    if (helper !== undefined) {
+      parts.push(`the verifier rejected the program (${code}): ${explainHelper(helper, details)}`);
+    } else if (poisoned === undefined) {
       parts.push(`the verifier rejected the program (${code})`);
     }
     if (source !== undefined) {
@@ -133,6 +211,7 @@ export class VerifierError extends LoadError {
     this.failedInstruction = failedInstruction;
     this.source = source;
     this.coreRelocation = poisoned;
+    this.helper = helper;
   }
 }
 

@@ -8,7 +8,14 @@ export {
   type CoreRelocator,
 } from './load.js';
 export { LoadedObject, type LoadedMapRecord, type LoadedProgramRecord } from './loaded.js';
-export { LoadError, VerifierError, MapIncompatibleError, type SourceLine } from './errors.js';
+export {
+  LoadError,
+  VerifierError,
+  MapIncompatibleError,
+  helperName,
+  type HelperRefusal,
+  type SourceLine,
+} from './errors.js';
 export { formatTraceEvent, type TraceEvent } from './trace.js';
 export { type AttachTarget } from './freplace.js';
 export { type BtfChange } from './btf-fixup.js';

@@ -22,6 +22,7 @@ import {
   BPF_F_XDP_HAS_FRAGS,
   ProgType,
   progTypeName,
+  progTypeShortName,
 } from '../constants.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError, type Location } from '../errors.js';
@@ -766,6 +767,9 @@ class Loader {
             failedInstruction: failed,
             source: failed !== undefined ? sourceOf(p.lineInfo, failed) : undefined,
             core: this.coreApplied.get(p.name),
+            progType: progTypeShortName(p.type),
+            license: bufs.license,
+            kernel: release(),
           },
           { cause: e },
         );
