@@ -273,3 +273,13 @@ test('core/field-not-on-a-byte: a non-bitfield access off a byte boundary is a C
   assert.match(e.message, /at bit offset \d+ /);
   assert.ok(e.location.typeId !== undefined);
 });
+
+test('btf-format/struct-14mib-padding: a 14 MiB struct gets its 1,835,007 padding lines, as one repeat (it took 2-7 s as 1.75 million array entries)', () => {
+  const out = formatC(Btf.parse(read('btf-format', 'struct-14mib-padding')));
+  const body = out.slice(out.indexOf('struct big {'), out.indexOf('\n};') + 3).split('\n');
+  // int a (4 bytes), then long: 64 from byte 8 to 14 MiB (a compiler aligns a long to 8 by itself).
+  assert.deepEqual(body.slice(0, 3), ['struct big {', '\tint a;', '\tlong: 64;']);
+  assert.equal(body.length, 1 + 1 + ((14 << 20) - 8) / 8 + 1);
+  assert.ok(body.slice(2, -1).every((l) => l === '\tlong: 64;'));
+  assert.equal(body.at(-1), '};');
+});

@@ -127,7 +127,11 @@ export function mutateBytes(src: Uint8Array, rnd: () => number, other?: Uint8Arr
         // Erase a chunk.
         const at = pick();
         const len = 1 + Math.floor(rnd() * 16);
-        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + len)]);
+        const end = Math.min(b.length, at + len);
+        const next = new Uint8Array(b.length - (end - at));
+        next.set(b.subarray(0, at));
+        next.set(b.subarray(end), at);
+        b = next;
         break;
       }
       default: {
