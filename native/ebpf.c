@@ -265,6 +265,28 @@ static napi_value js_bpf_elem(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// bpfElemAt(cmd, block) -> result or -errno: the element commands with an attr the caller keeps
+// prepared at the start of `block` (an ArrayBuffer: map_fd, key, value, flags; 32 bytes), whose
+// key and value pointers usually point into the same block. One argument to resolve instead of
+// bpfElem's four: a typed lookup or update spends a good part of its time on the way in.
+#define ELEM_ATTR_SIZE (offsetof(union bpf_attr, flags) + sizeof(((union bpf_attr *)0)->flags))
+static napi_value js_bpf_elem_at(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t cmd;
+  void *attr;
+  size_t size;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &cmd) != napi_ok ||
+      napi_get_arraybuffer_info(env, argv[1], &attr, &size) != napi_ok || size < ELEM_ATTR_SIZE ||
+      ((uintptr_t)attr & 7) != 0)
+    return throw_type(env, "bpfElemAt(cmd, block: an 8-aligned ArrayBuffer of at least 32 bytes)");
+  long r = syscall(__NR_bpf, cmd, attr, (unsigned int)ELEM_ATTR_SIZE);
+  napi_value out;
+  if (napi_create_int32(env, r < 0 ? -errno : (int32_t)r, &out) != napi_ok) return NULL;
+  return out;
+}
+
 // addressOf(buffer) -> bigint: the address of the first byte, for pointer fields in attrs
 // and info structs. The caller keeps the buffer alive for as long as the kernel may use it.
 static napi_value js_address_of(napi_env env, napi_callback_info info) {
@@ -403,8 +425,18 @@ typedef struct mapping {
   struct mapping *next;
 } mapping;
 
+// A slab of copy memory (SLAB_BYTES) while it sits in its environment's pool; its first bytes
+// hold the link.
+typedef struct free_slab {
+  struct free_slab *next;
+} free_slab;
+
 struct instance {
   mapping *mappings;
+  // slab(): idle slabs, already touched, handed out again before any is allocated.
+  free_slab *slabs;
+  size_t idle_slabs;
+  struct slab_owner *slab_owner;
   // The descriptors this environment's Fd objects own, one bit per descriptor number: closed at
   // teardown, so a worker thread terminated (or ended) with handles open leaves none behind.
   uint8_t *owned;
@@ -526,6 +558,68 @@ static napi_value js_munmap(napi_env env, napi_callback_info info) {
   m->unmapped = 1;
   CHECK(napi_detach_arraybuffer(env, argv[0]));
   return munmap(data, len) < 0 ? errno_result(env) : make_int(env, 0);
+}
+
+// ---- copy slabs ---------------------------------------------------------------------------------
+
+// Event readers copy records out of a ring into 64 KiB slabs. A slab freed to malloc (and a
+// fresh one taken) costs its pages' faults again on every batch, which at 1 KiB records cost
+// more than the copy itself; so a collected slab goes back to its environment's pool instead,
+// up to POOL_SLABS of them (4 MiB), and the next slab() reuses it, its pages still mapped.
+#define SLAB_BYTES (64 * 1024)
+#define POOL_SLABS 64
+
+// What a live slab's finalizer refers to: outlives the instance data while slabs are alive
+// (a worker's environment torn down with records still referenced frees them as they go).
+typedef struct slab_owner {
+  instance *inst; // NULL once the environment's instance data is gone
+  size_t live;    // slabs handed out and not yet finalized
+} slab_owner;
+
+// The slab's ArrayBuffer was collected (called on the JS thread): back to the pool, or freed.
+static void finalize_slab(napi_env env, void *data, void *hint) {
+  (void)env;
+  slab_owner *o = hint;
+  instance *inst = o->inst;
+  o->live--;
+  if (inst && inst->idle_slabs < POOL_SLABS) {
+    free_slab *f = data;
+    f->next = inst->slabs;
+    inst->slabs = f;
+    inst->idle_slabs++;
+  } else {
+    free(data);
+  }
+  if (!inst && o->live == 0) free(o);
+}
+
+// slab() -> an ArrayBuffer of SLAB_BYTES (contents unspecified: every byte read must be written
+// first), from the pool when it has one; -ENOMEM.
+static napi_value js_slab(napi_env env, napi_callback_info info) {
+  (void)info;
+  instance *inst = get_instance(env);
+  if (!inst->slab_owner) {
+    inst->slab_owner = calloc(1, sizeof(slab_owner));
+    if (!inst->slab_owner) return make_int(env, -ENOMEM);
+    inst->slab_owner->inst = inst;
+  }
+  void *mem;
+  if (inst->slabs) {
+    free_slab *f = inst->slabs;
+    inst->slabs = f->next;
+    inst->idle_slabs--;
+    mem = f;
+  } else {
+    mem = aligned_alloc(64, SLAB_BYTES);
+    if (!mem) return make_int(env, -ENOMEM);
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, mem, SLAB_BYTES, finalize_slab, inst->slab_owner, &ab) != napi_ok) {
+    free(mem);
+    return NULL;
+  }
+  inst->slab_owner->live++;
+  return ab;
 }
 
 // ---- rlimits ------------------------------------------------------------------------------------
@@ -743,6 +837,16 @@ static void finalize_instance(napi_env env, void *data, void *hint) {
   // this one: detach them from the list head first so none touches freed memory.
   instance *inst = data;
   for (mapping *m = inst->mappings; m; m = m->next) m->owner = NULL;
+  for (free_slab *f = inst->slabs, *next; f; f = next) {
+    next = f->next;
+    free(f);
+  }
+  if (inst->slab_owner) {
+    if (inst->slab_owner->live == 0)
+      free(inst->slab_owner);
+    else
+      inst->slab_owner->inst = NULL;
+  }
   // Descriptors still owned: their Fd objects die with this environment, nothing else closes them.
   for (size_t byte = 0; byte < inst->owned_bytes; byte++)
     for (int bit = 0; inst->owned[byte] && bit < 8; bit++)
@@ -773,6 +877,7 @@ NAPI_MODULE_INIT() {
   if (!inst || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) return NULL;
   EXPORT("bpf", js_bpf);
   EXPORT("bpfElem", js_bpf_elem);
+  EXPORT("bpfElemAt", js_bpf_elem_at);
   EXPORT("bpfAsync", js_bpf_async);
   EXPORT("addressOf", js_address_of);
   EXPORT("close", js_close);
@@ -784,6 +889,8 @@ NAPI_MODULE_INIT() {
   EXPORT("perfEventOpen", js_perf_event_open);
   EXPORT("mmap", js_mmap);
   EXPORT("munmap", js_munmap);
+  EXPORT("slab", js_slab);
+  EXPORT_INT("SLAB_BYTES", SLAB_BYTES);
   EXPORT("getrlimit", js_getrlimit);
   EXPORT("setrlimit", js_setrlimit);
   EXPORT("pollStart", js_poll_start);

@@ -312,6 +312,44 @@ test('ring buffer: onData copies survive the ring reusing their bytes; discards 
   assert.equal(ring.pending(), 0);
 });
 
+test('ring buffer: onData records outlive the slabs recycled under them', async (t) => {
+  const obj = load(t);
+  if (!obj) return;
+  const ring = RingBuffer.open(obj.map('ring'));
+  t.after(() => {
+    ring.close();
+    obj.close();
+  });
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // Every 7th record kept, the rest dropped: collections between rounds send the slabs whose
+  // records all died back to the pool, and later copies reuse their memory.
+  const kept = new Map<number, Uint8Array>();
+  let seq = 0;
+  const stop = ring.onData((r) => {
+    if (seq % 7 === 0) kept.set(seq, r);
+    seq++;
+  });
+  for (let round = 1; round <= 60; round++) {
+    run(obj, 'ring_varlen', 50);
+    await until(() => seq === 50 * round, 5000, `round ${round}'s records`);
+    if (round % 5 === 0) {
+      gc();
+      await sleep(1);
+    }
+  }
+  stop();
+  assert.equal(kept.size, Math.ceil(3000 / 7));
+  for (const [s, rec] of kept) {
+    assert.equal(rec.byteLength, (s % 64) + 1, `record ${s} length`);
+    for (let i = 0; i < rec.byteLength; i++) {
+      if (rec[i] !== ((s + i) & 0xff)) assert.fail(`record ${s} byte ${i}: ${rec[i]}`);
+    }
+  }
+});
+
 test('ring buffer: a record shorter than the decoded type is an EbpfError; a wrong map is refused', (t) => {
   const obj = load(t);
   if (!obj) return;

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { BPF_F_MMAPABLE, MapType } from '../src/constants.js';
 import { BpfCmd, MAP_CREATE_ATTR, MAP_ELEM_ATTR } from '../src/sys/bpf-attr.generated.js';
 import { E } from '../src/sys/errno.js';
+import { SLAB_BYTES } from '../src/sys/mmap.js';
 import { native } from '../src/sys/native.js';
 import { needRoot, bpfDescriptors } from './helpers.js';
 
@@ -189,4 +190,43 @@ test('perf_event_open a software counter, enable it and read its id with ioctl',
   assert.equal(n.ioctl(fd, 0x12345678, 0), -E.ENOTTY);
   assert.equal(n.close(fd), 0);
   assert.deepEqual(openFds(), before);
+});
+
+/** Collects garbage and lets the finalizers N-API defers to the event loop run. */
+async function collect(): Promise<void> {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+test('slab(): a collected slab’s memory is handed out again, a live one never', async () => {
+  const n = native();
+  const first = n.slab();
+  assert.ok(first instanceof ArrayBuffer);
+  assert.equal(first.byteLength, n.SLAB_BYTES);
+  assert.equal(n.SLAB_BYTES, SLAB_BYTES, 'src/sys/mmap.ts and native/ebpf.c agree');
+  const live = n.slab() as ArrayBuffer;
+  new Uint8Array(live).fill(0xa5);
+  const liveAt = n.addressOf(new Uint8Array(live));
+  const dropped = new Set<bigint>();
+  for (let i = 0; i < 8; i++) dropped.add(n.addressOf(new Uint8Array(n.slab() as ArrayBuffer)));
+  dropped.add(n.addressOf(new Uint8Array(first)));
+  await collect();
+  // The pool is a stack of collected slabs: the next ones come from it, never the live one.
+  const again = Array.from({ length: 4 }, () => n.slab() as ArrayBuffer);
+  for (const b of again) {
+    const at = n.addressOf(new Uint8Array(b));
+    assert.notEqual(at, liveAt);
+    assert.ok(dropped.has(at), `slab at ${at.toString(16)} is not one of the collected ones`);
+    new Uint8Array(b).fill(0x5a);
+  }
+  assert.ok(
+    new Uint8Array(live).every((x) => x === 0xa5),
+    'the live slab kept its bytes',
+  );
 });

@@ -121,33 +121,45 @@ function sampleRun(
   const sizeShift = SIZE_SHIFT;
   const sample = PERF_RECORD_SAMPLE;
   let n = 0;
-  try {
-    while (tail !== head) {
-      const at = tail & mask;
-      const w = at >>> 2;
-      const size = (words[w + 1]! >>> sizeShift) & 0xffff;
-      if (
-        words[w] !== sample ||
-        size < HEADER + 8 ||
-        size > ((head - tail) | 0) ||
-        (size & 7) !== 0 ||
-        at + size > ringSize
-      ) {
-        return RUN_OTHER;
-      }
-      const raw = words[w + 2]!;
-      if (raw < 0 || HEADER + 4 + raw > size) return RUN_OTHER;
-      tail = (tail + size) | 0;
-      n++;
-      fn(view, at + HEADER + 4, raw, cpu);
-      if (state.active !== true) return RUN_STOPPED;
-      if (n >= want) return RUN_DONE;
+  let status = RUN_DONE;
+  while (tail !== head) {
+    const at = tail & mask;
+    const w = at >>> 2;
+    const size = (words[w + 1]! >>> sizeShift) & 0xffff;
+    if (
+      words[w] !== sample ||
+      size < HEADER + 8 ||
+      size > ((head - tail) | 0) ||
+      (size & 7) !== 0 ||
+      at + size > ringSize
+    ) {
+      status = RUN_OTHER;
+      break;
     }
-    return RUN_DONE;
-  } finally {
-    runTail = tail;
-    runCount = n;
+    const raw = words[w + 2]!;
+    if (raw < 0 || HEADER + 4 + raw > size) {
+      status = RUN_OTHER;
+      break;
+    }
+    tail = (tail + size) | 0;
+    n++;
+    try {
+      fn(view, at + HEADER + 4, raw, cpu);
+    } catch (e) {
+      runTail = tail;
+      runCount = n;
+      throw e;
+    }
+    if (state.active !== true) {
+      status = RUN_STOPPED;
+      break;
+    }
+    if (n >= want) break;
   }
+  // Set here and where fn throws rather than in a finally (see RingBuffer's walkRun).
+  runTail = tail;
+  runCount = n;
+  return status;
 }
 
 /**

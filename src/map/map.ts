@@ -25,6 +25,7 @@ import {
   mapLookupElem,
   mapUpdateBatch,
   mapUpdateElem,
+  ElemBuffers,
   objGet,
   objName,
   pinObject,
@@ -273,6 +274,8 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   readonly cpus: number;
   /** Bytes between CPUs' values in a per-CPU buffer (value size rounded up to 8). */
   readonly valueStride: number;
+  /** keyBuf and valueBuf, with an attr for lookups and updates through them. */
+  private readonly elem: ElemBuffers;
   private readonly keyBuf: Uint8Array;
   private readonly keyView: DataView;
   private readonly nextBuf: Uint8Array;
@@ -320,11 +323,12 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
         ? fdValueCodec(info.valueSize)
         : typed(info.btfValueTypeId, info.valueSize, 'value'));
 
-    this.keyBuf = new Uint8Array(Math.max(info.keySize, 1));
-    this.keyView = new DataView(this.keyBuf.buffer);
+    this.elem = new ElemBuffers(info.keySize, this.valueStride * this.cpus);
+    this.keyBuf = this.elem.key;
+    this.keyView = this.elem.keyView;
     this.nextBuf = new Uint8Array(Math.max(info.keySize, 1));
-    this.valueBuf = new Uint8Array(Math.max(this.valueStride * this.cpus, 1));
-    this.valueView = new DataView(this.valueBuf.buffer);
+    this.valueBuf = this.elem.value;
+    this.valueView = this.elem.valueView;
   }
 
   /**
@@ -455,14 +459,14 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** The value at `key`, or undefined when there is none. Map-in-map and prog arrays give the id. */
   lookup(key: K | Uint8Array, flags = 0): V | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
+    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags), this.elem)) return undefined;
     return this.decodeValue(this.valueView);
   }
 
   /** The raw bytes at `key` (a copy), or undefined. */
   lookupBytes(key: K | Uint8Array, flags = 0): Uint8Array | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
+    if (!mapLookupElem(this.fd.fd, k, this.valueBuf, u64(flags), this.elem)) return undefined;
     return this.valueBuf.slice(0, this.valueStride * this.cpus);
   }
 
@@ -501,7 +505,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     let v = this.valueBuf;
     if (value instanceof Uint8Array && value.length === this.valueStride * this.cpus) v = value;
     else this.encodeValue(value as V, this.valueView);
-    mapUpdateElem(this.fd.fd, k, v, u64(flags));
+    mapUpdateElem(this.fd.fd, k, v, u64(flags), this.elem);
   }
 
   /** Removes `key`; false when it was not there. */
@@ -514,7 +518,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Looks up and removes `key` in one step (hash maps: Linux 5.14). Undefined when absent. */
   lookupAndDelete(key: K | Uint8Array, flags = 0): V | undefined {
     const k = this.encodeKey(key, this.keyBuf, this.keyView);
-    if (!mapLookupAndDeleteElem(this.fd.fd, k, this.valueBuf, u64(flags))) return undefined;
+    if (!mapLookupAndDeleteElem(this.fd.fd, k, this.valueBuf, u64(flags), this.elem)) return undefined;
     return this.decodeValue(this.valueView);
   }
 
@@ -940,18 +944,18 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Adds `value` to a queue or stack; UpdateFlags.EXIST overwrites the oldest when full. */
   push(value: V | Uint8Array, flags: number = BPF_ANY): void {
     this.encodeValue(value as V, this.valueView);
-    mapUpdateElem(this.fd.fd, null, this.valueBuf, u64(flags));
+    mapUpdateElem(this.fd.fd, null, this.valueBuf, u64(flags), this.elem);
   }
 
   /** Removes and returns the next value (queue: oldest; stack: newest), undefined when empty. */
   pop(): V | undefined {
-    if (!mapLookupAndDeleteElem(this.fd.fd, null, this.valueBuf)) return undefined;
+    if (!mapLookupAndDeleteElem(this.fd.fd, null, this.valueBuf, 0n, this.elem)) return undefined;
     return this.decodeValue(this.valueView);
   }
 
   /** The next value without removing it, undefined when empty. */
   peek(): V | undefined {
-    if (!mapLookupElem(this.fd.fd, null, this.valueBuf)) return undefined;
+    if (!mapLookupElem(this.fd.fd, null, this.valueBuf, 0n, this.elem)) return undefined;
     return this.decodeValue(this.valueView);
   }
 

@@ -182,25 +182,102 @@ export function currentToken(): Fd | undefined {
 // The element commands go through the addon's bpfElem, which builds the attr (map_fd, key,
 // value, flags) itself: they run at high rates and the generic bpf() marshalling costs ~5-10% of
 // a lookup (bench/map-ops.ts). Zero flags are left out: the addon then skips reading a BigInt.
-function elemCall(cmd: number, mapFd: number, key: Bytes | null, value: Bytes | null, flags: bigint): number {
+// With an ElemBuffers whose own key and value buffers are the arguments, the attr is the one it
+// keeps prepared instead (bpfElemAt): one buffer for the addon to resolve rather than two.
+function elemCall(
+  cmd: number,
+  mapFd: number,
+  key: Bytes | null,
+  value: Bytes | null,
+  flags: bigint,
+  bufs?: ElemBuffers,
+): number {
+  if (bufs !== undefined && value === bufs.value && (key === bufs.key || (key === null && bufs.keyless))) {
+    return bufs.call(cmd, mapFd, flags);
+  }
   const n = native();
   return flags === 0n ? n.bpfElem(cmd, mapFd, key, value) : n.bpfElem(cmd, mapFd, key, value, flags);
+}
+
+/** Bytes of the element commands' part of the attr: map_fd, key, value, flags. */
+const ELEM_ATTR_SIZE = 32;
+
+/**
+ * A map handle's key and value buffers, in one ArrayBuffer after an attr for the element commands
+ * that points at them (the key pointer is 0 for a map without keys). Lookups and updates whose
+ * key and value are these buffers fill in map_fd and flags and pass the block as it is: on this
+ * path a call's time is mostly the way into the addon and the kernel, and each argument the addon
+ * resolves is a measurable part of it (bench/map-ops.ts, map-*-typed).
+ */
+export class ElemBuffers {
+  readonly key: Uint8Array;
+  readonly keyView: DataView;
+  readonly value: Uint8Array;
+  readonly valueView: DataView;
+  /** True when the attr's key pointer is 0 (keySize 0: queues, stacks, bloom filters). */
+  readonly keyless: boolean;
+  readonly #block: ArrayBuffer;
+  readonly #attr: Uint32Array;
+
+  constructor(keySize: number, valueSize: number) {
+    const keyRoom = (Math.max(keySize, 1) + 7) & ~7;
+    // A new ArrayBuffer's bytes live outside V8's heap and never move: the addresses stay true.
+    this.#block = new ArrayBuffer(ELEM_ATTR_SIZE + keyRoom + Math.max(valueSize, 1));
+    this.key = new Uint8Array(this.#block, ELEM_ATTR_SIZE, Math.max(keySize, 1));
+    this.keyView = new DataView(this.#block, ELEM_ATTR_SIZE, this.key.length);
+    this.value = new Uint8Array(this.#block, ELEM_ATTR_SIZE + keyRoom, Math.max(valueSize, 1));
+    this.valueView = new DataView(this.#block, this.value.byteOffset, this.value.length);
+    this.keyless = keySize === 0;
+    this.#attr = new Uint32Array(this.#block, 0, ELEM_ATTR_SIZE / 4);
+    const base = native().addressOf(this.#block);
+    const v = new DataView(this.#block);
+    v.setBigUint64(8, this.keyless ? 0n : base + BigInt(ELEM_ATTR_SIZE), HOST_LITTLE_ENDIAN);
+    v.setBigUint64(16, base + BigInt(this.value.byteOffset), HOST_LITTLE_ENDIAN);
+  }
+
+  /** An element command through the prepared attr; the result, or -errno. */
+  call(cmd: number, mapFd: number, flags: bigint): number {
+    const attr = this.#attr;
+    attr[0] = mapFd;
+    if (flags === 0n) {
+      attr[6] = 0;
+      attr[7] = 0;
+    } else {
+      const lo = Number(flags & 0xffffffffn);
+      const hi = Number((flags >> 32n) & 0xffffffffn);
+      attr[HOST_LITTLE_ENDIAN ? 6 : 7] = lo;
+      attr[HOST_LITTLE_ENDIAN ? 7 : 6] = hi;
+    }
+    return native().bpfElemAt(cmd, this.#block);
+  }
 }
 
 /**
  * BPF_MAP_LOOKUP_ELEM into `value`. Returns false when the key does not exist (ENOENT), throws
  * SyscallError for any other failure.
  */
-export function mapLookupElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): boolean {
-  const r = elemCall(BpfCmd.MAP_LOOKUP_ELEM, mapFd, key, value, flags);
+export function mapLookupElem(
+  mapFd: number,
+  key: Bytes | null,
+  value: Bytes,
+  flags = 0n,
+  bufs?: ElemBuffers,
+): boolean {
+  const r = elemCall(BpfCmd.MAP_LOOKUP_ELEM, mapFd, key, value, flags, bufs);
   if (r >= 0) return true;
   if (r === -E.ENOENT) return false;
   throw fail(BpfCmd.MAP_LOOKUP_ELEM, r);
 }
 
 /** BPF_MAP_UPDATE_ELEM with BPF_ANY / BPF_NOEXIST / BPF_EXIST / BPF_F_LOCK in `flags`. */
-export function mapUpdateElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): void {
-  const r = elemCall(BpfCmd.MAP_UPDATE_ELEM, mapFd, key, value, flags);
+export function mapUpdateElem(
+  mapFd: number,
+  key: Bytes | null,
+  value: Bytes,
+  flags = 0n,
+  bufs?: ElemBuffers,
+): void {
+  const r = elemCall(BpfCmd.MAP_UPDATE_ELEM, mapFd, key, value, flags, bufs);
   if (r < 0) throw fail(BpfCmd.MAP_UPDATE_ELEM, r);
 }
 
@@ -221,8 +298,14 @@ export function mapGetNextKey(mapFd: number, key: Bytes | null, nextKey: Bytes):
 }
 
 /** BPF_MAP_LOOKUP_AND_DELETE_ELEM (key null for queues and stacks). False when empty/missing. */
-export function mapLookupAndDeleteElem(mapFd: number, key: Bytes | null, value: Bytes, flags = 0n): boolean {
-  const r = elemCall(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, mapFd, key, value, flags);
+export function mapLookupAndDeleteElem(
+  mapFd: number,
+  key: Bytes | null,
+  value: Bytes,
+  flags = 0n,
+  bufs?: ElemBuffers,
+): boolean {
+  const r = elemCall(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, mapFd, key, value, flags, bufs);
   if (r >= 0) return true;
   if (r === -E.ENOENT) return false;
   throw fail(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, r);

@@ -38,3 +38,17 @@ export function munmap(buffer: ArrayBuffer): void {
 export function mappedAddress(buffer: ArrayBuffer): bigint {
   return native().addressOf(new Uint8Array(buffer));
 }
+
+/** Bytes of a slab(): native/ebpf.c's SLAB_BYTES (a constant here, so importing needs no addon). */
+export const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Memory to copy records into: an ArrayBuffer of SLAB_BYTES whose bytes are unspecified (write
+ * before reading). Once collected, its memory goes back to a pool for the next slab() instead of
+ * to malloc, so that a stream of copies keeps reusing pages already faulted in.
+ */
+export function slab(): ArrayBuffer {
+  const r = native().slab();
+  if (typeof r === 'number') throw new SyscallError('malloc', -r);
+  return r;
+}

@@ -37,6 +37,11 @@ export interface NativeAddon {
     value: Bytes | null,
     flags?: bigint | number,
   ): number;
+  /**
+   * bpf(2) for the element commands with the attr (map_fd, key, value, flags: 32 bytes) prepared
+   * by the caller at the start of `block`, an 8-byte aligned ArrayBuffer. Result or -errno.
+   */
+  bpfElemAt(cmd: number, block: ArrayBuffer): number;
   addressOf(buffer: Bytes): bigint;
   /** Closes `fd` (and forgets it as this environment's, see own). 0 or -errno. */
   close(fd: number): number;
@@ -64,6 +69,12 @@ export interface NativeAddon {
   ): ArrayBuffer | number;
   /** Detaches the ArrayBuffer, then unmaps it. 0 or -errno. */
   munmap(buffer: ArrayBuffer): number;
+  /**
+   * An ArrayBuffer of SLAB_BYTES, its contents unspecified, reused from this environment's pool
+   * of collected slabs when it has one (their pages stay mapped); -ENOMEM.
+   */
+  slab(): ArrayBuffer | number;
+  readonly SLAB_BYTES: number;
   getrlimit(resource: number): [bigint, bigint] | number;
   setrlimit(resource: number, soft: bigint, hard: bigint): number;
   pollStart(
@@ -157,6 +168,8 @@ export function setSyscallFault(fault: SyscallFault | undefined): void {
     bpf: gate('bpf', a.bpf.bind(a), (e) => -e),
     bpfAsync: gate('bpfAsync', a.bpfAsync.bind(a), (e) => Promise.resolve(-e)),
     bpfElem: gate('bpfElem', a.bpfElem.bind(a), (e) => -e),
+    // The same element commands through a prepared attr: faults name them as bpfElem's.
+    bpfElemAt: gate('bpfElem', a.bpfElemAt.bind(a), (e) => -e),
     ioctl: (fd, request, arg) => {
       const errno = fault('ioctl', Number(request));
       return errno === undefined ? a.ioctl(fd, request, arg) : -errno;
