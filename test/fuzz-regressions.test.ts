@@ -181,6 +181,21 @@ test('btf: names the table leaves ambiguous keep every type, and marshal output 
   assert.equal(twice.type(24).name, '__u8');
 });
 
+test('codec/union-bool-beside-bytes: a union encodes its exact member among the widest, so its other members read back the same', () => {
+  // value[3] of structs whose unions hold a 4-byte bool beside a u8[4]: bytes f7 d4 69 a6 decode
+  // to a: true, b: [f7, d4, 69, a6]; writing `a` (the first of the two widest) made b [0, 0, 0, 1].
+  const { btf, id, value } = codecInput('union-bool-beside-bytes');
+  const c = codecFor(btf, id);
+  const decoded = c.decode(value);
+  const bytes = c.encode(decoded);
+  assert.deepEqual(c.decode(bytes), decoded);
+  assert.deepEqual(bytes.subarray(0, 4), value.subarray(0, 4));
+  // Given alone, the bool is still what is written.
+  const first = (decoded as Record<string, unknown>[])[0]!;
+  const alone = c.encode([{ ...first, f0: { a: true } }, ...(decoded as unknown[]).slice(1)]);
+  assert.deepEqual(Array.from(alone.subarray(0, 4)), btf.littleEndian ? [1, 0, 0, 0] : [0, 0, 0, 1]);
+});
+
 test('codec/int-bits-past-size: an INT whose bits pass its bytes is refused as the kernel refuses it (its value came back changed)', () => {
   // `limit`, a 4-byte __u32 whose INT said 63 bits: decoded past the value to an imprecise number.
   const { btf, id } = (() => {

@@ -70,6 +70,13 @@ interface Node {
   write(v: DataView, off: number, x: unknown): void;
   /** What the code generator needs to specialise this node (codegen.ts); none: called as is. */
   plan?: Plan;
+  /**
+   * Some byte patterns do not come back from decode then encode: a bool's bytes other than 0 and
+   * 1, a float's NaN payload, a char array's bytes after its NUL, a struct's padding and the bits
+   * around its bitfields. A union encodes the widest member given, and among equals one without
+   * this, so that its other members read back what they decoded.
+   */
+  lossy?: boolean;
 }
 
 function viewOf(b: Uint8Array): DataView {
@@ -463,6 +470,7 @@ class Compiler {
     return {
       size: esize * n,
       plan: { t: 'array', n, elem },
+      ...(elem.lossy === true ? { lossy: true } : {}),
       read(v, o) {
         const out: unknown[] = new Array(n);
         for (let i = 0; i < n; i++) out[i] = elem.read(v, o + i * esize);
@@ -579,6 +587,7 @@ function boolNode(size: number, le: boolean): Node {
   const int = intNode(size, false, le);
   return {
     size,
+    lossy: true,
     read: (v, o) => int.read(v, o) !== 0 && int.read(v, o) !== 0n,
     write(v, o, x) {
       if (typeof x !== 'boolean' && x !== 0 && x !== 1) fail(`expected a boolean, got ${show(x)}`);
@@ -597,6 +606,7 @@ function floatNode(size: number, le: boolean): Node {
   if (size === 4) {
     return {
       size,
+      lossy: true,
       read: (v, o) => v.getFloat32(o, le),
       write: (v, o, x) => v.setFloat32(o, num(x), le),
       plan: { t: 'float', size, le },
@@ -605,6 +615,7 @@ function floatNode(size: number, le: boolean): Node {
   if (size === 8) {
     return {
       size,
+      lossy: true,
       read: (v, o) => v.getFloat64(o, le),
       write: (v, o, x) => v.setFloat64(o, num(x), le),
       plan: { t: 'float', size, le },
@@ -672,6 +683,7 @@ const decoder = new TextDecoder('utf-8');
 function stringNode(n: number): Node {
   return {
     size: n,
+    lossy: true,
     read(v, o) {
       const bytes = new Uint8Array(v.buffer, v.byteOffset + o, n);
       const end = bytes.indexOf(0);
@@ -726,6 +738,7 @@ function typedArrayNode(ctor: NumericArrayCtor, n: number, elem: Node): Node {
   return {
     size: esize * n,
     plan: { t: 'tarray', ctor, n, elem },
+    ...(elem.lossy === true ? { lossy: true } : {}),
     read(v, o) {
       const out = new ctor(n);
       const w = out as unknown as { [i: number]: unknown };
@@ -751,6 +764,21 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);
 }
 
+/**
+ * Whether a struct's decode then encode may change its bytes: a lossy field, a bitfield, or a
+ * byte no field covers (padding). A union is lossy when no member covering all of it is exact.
+ */
+function structLossy(size: number, fields: readonly Field[], union: boolean): boolean {
+  if (union) return !fields.some((f) => f.offset === 0 && f.node.size === size && f.node.lossy !== true);
+  if (fields.some((f) => f.node.lossy === true || f.node.size === 0)) return true;
+  let end = 0;
+  for (const f of [...fields].sort((a, b) => a.offset - b.offset)) {
+    if (f.offset > end) return true;
+    end = Math.max(end, f.offset + f.node.size);
+  }
+  return end < size;
+}
+
 /** A struct (all fields) or union (decode all members; encode the member given). */
 function structNode(
   size: number,
@@ -774,17 +802,22 @@ function structNode(
       // One member given is written; several (as decode returns) write the widest, which covers the most bytes.
       let best: Field | undefined;
       let bestSize = -1;
+      let bestLossy = true;
+      const better = (n: Node): boolean =>
+        n.size > bestSize || (n.size === bestSize && bestLossy && n.lossy !== true);
       for (const f of fields) {
-        if (x[f.name] !== undefined && f.node.size > bestSize) {
+        if (x[f.name] !== undefined && better(f.node)) {
           best = f;
           bestSize = f.node.size;
+          bestLossy = f.node.lossy === true;
         }
       }
       let bestInline: number | undefined;
       for (let i = 0; i < inline.length; i++) {
-        if (hasAny(x, inlineNames[i]!) && inline[i]!.node.size > bestSize) {
+        if (hasAny(x, inlineNames[i]!) && better(inline[i]!.node)) {
           bestInline = i;
           bestSize = inline[i]!.node.size;
+          bestLossy = inline[i]!.node.lossy === true;
         }
       }
       if (bestInline !== undefined) {
@@ -813,6 +846,7 @@ function structNode(
   const node: InlineNode = {
     size,
     names,
+    ...(structLossy(size, [...fields, ...inline], union) ? { lossy: true } : {}),
     ...(union || inline.length > 0 ? {} : { plan: { t: 'struct' as const, fields, names } }),
     readInto,
     writeFrom,

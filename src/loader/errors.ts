@@ -6,6 +6,7 @@ import { POISON_IMM } from '../core/kinds.js';
 import { explainPoisonedLog, poisonedRelocationAt } from '../core/verifier-log.js';
 import { HelperFunc, helperFuncName } from '../constants.js';
 import { EbpfError, type Location } from '../errors.js';
+import { checkArgument } from '../internal/options.js';
 import { SyscallError } from '../sys/error.js';
 
 /** The steps of a load, in order: what LoadError.step names. */
@@ -96,6 +97,7 @@ export interface HelperRefusal {
 
 /** The name the kernel gives helper `id` (`bpf_map_lookup_elem`), if any kernel this library knows has it. */
 export function helperName(id: number): string | undefined {
+  checkArgument('helperName', 'id', id, 'an integer', Number.isInteger(id));
   const name = id > 0 ? helperFuncName(id) : '';
   return name.startsWith('BPF_FUNC_') ? `bpf_${name.slice('BPF_FUNC_'.length)}` : undefined;
 }
