@@ -159,6 +159,12 @@ async function replay(name: string, files: string[]): Promise<number> {
     }
     console.log(`${f}: ${(performance.now() - started).toFixed(1)} ms: ${what}`);
   }
+  try {
+    t.settle?.();
+  } catch (e) {
+    bad++;
+    console.log(`after the last input: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
   t.teardown?.();
   return bad > 0 ? 1 : 0;
 }

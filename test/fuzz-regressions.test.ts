@@ -16,9 +16,14 @@ import { BtfError, EbpfError } from '../src/errors.js';
 import { parseElf } from '../src/elf/elf.js';
 import { objectSpecFromElf } from '../src/object/object.js';
 import { ObjectError } from '../src/object/errors.js';
+import { loadObject } from '../src/loader/index.js';
+import { LoadError } from '../src/loader/errors.js';
+import { BpfCmd } from '../src/sys/bpf-attr.generated.js';
+import { E } from '../src/sys/errno.js';
+import { setSyscallFault } from '../src/sys/native.js';
 import { unpack } from '../scripts/fuzz/raw.js';
 import { targetNamed } from '../scripts/fuzz/targets.js';
-import { ROOT } from './helpers.js';
+import { needRoot, ROOT } from './helpers.js';
 
 const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
 const read = (target: string, name: string): Uint8Array =>
@@ -216,6 +221,47 @@ test('object/bss-past-u32: a .bss claiming more than a u32 of bytes is refused n
   );
 });
 
+test('load/enospc-not-the-log: an ENOSPC with room left in the verifier log is not retried with ever larger logs', (t) => {
+  if (!needRoot(t)) return;
+  // The fuzzer's input: flow's program load (its bpf() call 4) failing with ENOSPC for good. Each
+  // retry grew the log fourfold up to 256 MiB (341 MiB allocated, eight verifier runs per program).
+  const input = read('load', 'enospc-not-the-log');
+  assert.deepEqual([...input], [0, 4, 0, 10, 8]);
+  const bytes = new Uint8Array(readFileSync(join(ROOT, 'testdata', 'flow-el.o')));
+  loadObject(bytes).close(); // the kernel probed: only the object's own calls below
+  let progLoads = 0;
+  setSyscallFault((call, cmd) => {
+    if (call !== 'bpf' || cmd !== BpfCmd.PROG_LOAD) return undefined;
+    progLoads++;
+    return E.ENOSPC;
+  });
+  try {
+    assert.throws(
+      () => loadObject(bytes),
+      (e) => e instanceof LoadError && e.location.program === 'count_flows' && /ENOSPC/.test(e.message),
+    );
+  } finally {
+    setSyscallFault(undefined);
+  }
+  // Once without a log, once with one to explain the failure: its log has room, so that is all.
+  assert.equal(progLoads, 2);
+});
+
+test('btf-format/prototype-dag: prototypes each taking the next one twice are refused, not written out 2^24 times', () => {
+  // Types 2..25: FUNC_PROTO n takes two parameters of type n + 1 (the last, int); a typedef of the
+  // first. C spells each parameter's prototype out in full: the text doubled at each level (18 s
+  // and 236 MB at 16 levels; hours at 24), and the ordering walk with it.
+  const btf = Btf.parse(read('btf-format', 'prototype-dag'));
+  assert.equal(btf.endTypeId, 28);
+  assert.throws(
+    () => formatC(btf),
+    (e) =>
+      e instanceof BtfError &&
+      typeof e.location.typeId === 'number' &&
+      /more places than C can write|declarators nest more than C can write/.test(e.message),
+  );
+});
+
 test('core/field-not-on-a-byte: a non-bitfield access off a byte boundary is a CoreError naming its type', () => {
   // The core target's input: local BTF, then records of (type id, kind, access string).
   const [b, r] = unpack(read('core', 'field-not-on-a-byte'), 2) as [Uint8Array, Uint8Array];
@@ -241,4 +287,14 @@ test('core/field-not-on-a-byte: a non-bitfield access off a byte boundary is a C
   assert.ok(e !== undefined, refused.map((x) => x.message).join('\n'));
   assert.match(e.message, /at bit offset \d+ /);
   assert.ok(e.location.typeId !== undefined);
+});
+
+test('btf-format/struct-14mib-padding: a 14 MiB struct gets its 1,835,007 padding lines, as one repeat (it took 2-7 s as 1.75 million array entries)', () => {
+  const out = formatC(Btf.parse(read('btf-format', 'struct-14mib-padding')));
+  const body = out.slice(out.indexOf('struct big {'), out.indexOf('\n};') + 3).split('\n');
+  // int a (4 bytes), then long: 64 from byte 8 to 14 MiB (a compiler aligns a long to 8 by itself).
+  assert.deepEqual(body.slice(0, 3), ['struct big {', '\tint a;', '\tlong: 64;']);
+  assert.equal(body.length, 1 + 1 + ((14 << 20) - 8) / 8 + 1);
+  assert.ok(body.slice(2, -1).every((l) => l === '\tlong: 64;'));
+  assert.equal(body.at(-1), '};');
 });

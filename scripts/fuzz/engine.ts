@@ -127,7 +127,11 @@ export function mutateBytes(src: Uint8Array, rnd: () => number, other?: Uint8Arr
         // Erase a chunk.
         const at = pick();
         const len = 1 + Math.floor(rnd() * 16);
-        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + len)]);
+        const end = Math.min(b.length, at + len);
+        const next = new Uint8Array(b.length - (end - at));
+        next.set(b.subarray(0, at));
+        next.set(b.subarray(end), at);
+        b = next;
         break;
       }
       default: {
@@ -163,7 +167,9 @@ function readDir(dir: string): Uint8Array[] {
 }
 
 /** What a run ended in: 'ok', the typed error's name, or a finding. */
-type Outcome = { ok: true; label: string } | { ok: false; kind: 'error' | 'property'; message: string };
+type Outcome =
+  | { ok: true; label: string }
+  | { ok: false; kind: 'error' | 'property'; message: string; input?: Uint8Array };
 
 const OK: Outcome = { ok: true, label: 'ok' };
 
@@ -171,7 +177,14 @@ function failed(e: unknown): Outcome {
   if (e instanceof EbpfError) return { ok: true, label: e.name };
   const property = e instanceof Error && e.name === 'FuzzPropertyError';
   const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  return { ok: false, kind: property ? 'property' : 'error', message };
+  // A property checked after later runs names the input it is about.
+  const input = property && (e as { input?: unknown }).input;
+  return {
+    ok: false,
+    kind: property ? 'property' : 'error',
+    message,
+    ...(input instanceof Uint8Array ? { input } : {}),
+  };
 }
 
 /** Run one input: synchronously for a synchronous target (no promise, no microtask per run). */
@@ -262,11 +275,12 @@ export async function fuzz(
   };
   const fresh = (hit: Set<string>): string[] => [...hit].filter((f) => !features.has(f));
 
-  const record = (input: Uint8Array, out: Outcome): boolean => {
+  const record = (ran: Uint8Array, out: Outcome): boolean => {
     if (out.ok) {
       outcomes[out.label] = (outcomes[out.label] ?? 0) + 1;
       return false;
     }
+    const input = out.input ?? ran;
     outcomes[out.kind] = (outcomes[out.kind] ?? 0) + 1;
     // One finding per place it was thrown from (the stack's first frames) or property message.
     const key =
@@ -386,6 +400,12 @@ export async function fuzz(
     }
   }
 
+  // Checks a target deferred past later runs.
+  try {
+    t.settle?.();
+  } catch (e) {
+    record(new Uint8Array(0), failed(e));
+  }
   const r = report();
   if (coverage) {
     r.coverage = coverage.report(REPO, t.files);

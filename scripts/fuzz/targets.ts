@@ -20,11 +20,22 @@ import { btfTarget, type CoreTarget } from '../../src/core/target.js';
 import { resolveRelocation } from '../../src/core/resolve.js';
 import { parseElf } from '../../src/elf/index.js';
 import { EbpfError } from '../../src/errors.js';
-import { resetFeatureCache } from '../../src/features/feature.js';
+import {
+  type Feature,
+  resetFeatureCache,
+  restoreFeatureCache,
+  saveFeatureCache,
+} from '../../src/features/feature.js';
 import { loadObject, loadObjectAsync, type TraceEvent } from '../../src/loader/index.js';
-import { objectSpecFromElf } from '../../src/object/index.js';
-import { programIds } from '../../src/program/index.js';
-import { btfGetInfo, btfGetNextId, mapGetInfo, mapGetNextId, progGetInfo } from '../../src/sys/bpf.js';
+import { type ObjectSpec, objectSpecFromElf } from '../../src/object/index.js';
+import {
+  btfGetInfo,
+  btfGetNextId,
+  mapGetInfo,
+  mapGetNextId,
+  progGetInfo,
+  progGetNextId,
+} from '../../src/sys/bpf.js';
 import { setSyscallFault } from '../../src/sys/native.js';
 import { btfBlob, btfWithExt, elfObject, insnStream, valueType } from './arbitraries.js';
 import { K, type RawType, Strings, pack, unpack, writeBtf } from './raw.js';
@@ -35,6 +46,8 @@ const TESTDATA = join(REPO, 'testdata');
 /** A property the target checks did not hold: always a finding. */
 export class FuzzPropertyError extends Error {
   override name = 'FuzzPropertyError';
+  /** The input that failed, when the property was checked after later inputs ran (see settle). */
+  input?: Uint8Array;
 }
 
 export interface Target {
@@ -52,6 +65,12 @@ export interface Target {
   generate(): fc.Arbitrary<Uint8Array>;
   seeds(): Uint8Array[];
   run(input: Uint8Array): void | Promise<void>;
+  /**
+   * Finishes the checks a target defers past later runs (the load target's look for kernel
+   * objects left); called after the last run. A FuzzPropertyError from here or from a run may
+   * carry the input it is about (`input`), which is not the one that ran last.
+   */
+  settle?(): void;
 }
 
 // ---- seeds from testdata --------------------------------------------------------------------------
@@ -670,12 +689,18 @@ const ERRNOS = [1, 2, 4, 7, 11, 12, 14, 16, 17, 22, 28, 95, 524];
 interface Loadable {
   name: string;
   bytes: Uint8Array;
+  /**
+   * Read once: a run loads this (the load is under test; the reading is the object target's),
+   * or the bytes when its flags ask (16), as loadObject reads them.
+   */
+  spec: ObjectSpec;
   /** bpf() calls of a clean load (the fault may land on any). */
   calls: number;
 }
 let loadables: Loadable[] = [];
 let pinRoot = '';
 
+/** The bpf descriptors this process holds (a readlink each: the full look). */
 function descriptors(): string[] {
   return readdirSync('/proc/self/fd').filter((fd) => {
     try {
@@ -686,38 +711,107 @@ function descriptors(): string[] {
   });
 }
 
-function* ids(next: (id: number) => number | undefined): Generator<number> {
-  for (let id = next(0); id !== undefined; id = next(id)) yield id;
-}
+/** How many bpf descriptors the process holds between runs (after setup). */
+let bpfDescriptors = 0;
+
+/**
+ * The process's descriptor numbers (one readdir, no readlink): a run after which they are the
+ * same set made or closed none, so the full look is needed only when they differ.
+ */
+const fdNumbers = (): string => readdirSync('/proc/self/fd').join(',');
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/** The kernel objects a load made (from its trace) that are still there, after RCU has had its time. */
-function leftInKernel(made: { prog: Set<number>; map: Set<number>; btf: Set<number> }): string[] {
-  let left: string[] = [];
-  // Up to about 10 s: a struct_ops map lets go of its BTF after an RCU tasks grace period,
-  // which on a busy machine took over 2.5 s (a false leak the first long run reported).
-  for (let attempt = 0; attempt < 10; attempt++) {
-    if (attempt > 0) Atomics.wait(sleeper, 0, 0, 10 << attempt);
-    left = [
-      ...[...programIds()].filter((id) => made.prog.has(id)).map((id) => `prog ${id}`),
-      ...[...ids(mapGetNextId)].filter((id) => made.map.has(id)).map((id) => `map ${id}`),
-      ...[...ids(btfGetNextId)].filter((id) => made.btf.has(id)).map((id) => `btf ${id}`),
-    ];
-    if (left.length === 0) break;
-  }
-  return left;
+/** A struct_ops map lets go of its BTF after an RCU tasks grace period, which on a busy machine took over 2.5 s. */
+const SETTLE_MS = 10_000;
+
+type Made = { prog: Set<number>; map: Set<number>; btf: Set<number> };
+/** Loads whose kernel objects were not all gone yet when last looked (the kernel frees them after RCU). */
+let pending: { what: string; input: Uint8Array; made: Made; at: number }[] = [];
+let lastLook = 0;
+
+/** Ids from `from` on (ids are allocated cyclically upwards: a load's are never below its first). */
+function idsFrom(next: (id: number) => number | undefined, from: number): Set<number> {
+  const out = new Set<number>();
+  for (let id = next(from - 1); id !== undefined; id = next(id)) out.add(id);
+  return out;
 }
 
-/** Load cleanly once (probing the kernel's features), leaving nothing. */
+const smallest = (s: Set<number>, than: number): number => {
+  for (const id of s) if (id < than) than = id;
+  return than;
+};
+
+/**
+ * Looks for the kernel objects of the pending loads, with one walk of the ids from the smallest
+ * pending one up; drops the loads whose objects are all gone, and throws for the first one whose
+ * objects are still there SETTLE_MS after it closed them (naming that load and carrying its input).
+ * `until`: look again (waiting longer each time) until no more than that many loads are pending.
+ */
+function lookPending(until?: number): void {
+  lastLook = performance.now();
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > 0) Atomics.wait(sleeper, 0, 0, Math.min(10 << attempt, 1000));
+    let lo = { prog: Infinity, map: Infinity, btf: Infinity };
+    for (const p of pending)
+      lo = {
+        prog: smallest(p.made.prog, lo.prog),
+        map: smallest(p.made.map, lo.map),
+        btf: smallest(p.made.btf, lo.btf),
+      };
+    const live = {
+      prog: lo.prog === Infinity ? new Set() : idsFrom(progGetNextId, lo.prog),
+      map: lo.map === Infinity ? new Set() : idsFrom(mapGetNextId, lo.map),
+      btf: lo.btf === Infinity ? new Set() : idsFrom(btfGetNextId, lo.btf),
+    };
+    const now = performance.now();
+    const still: typeof pending = [];
+    for (const p of pending) {
+      const left = (['prog', 'map', 'btf'] as const).flatMap((k) =>
+        [...p.made[k]].filter((id) => live[k].has(id)).map((id) => `${k} ${id}`),
+      );
+      if (left.length === 0) continue;
+      if (now - p.at > SETTLE_MS) {
+        pending = [];
+        const e = new FuzzPropertyError(`${p.what}: left in the kernel: ${left.join(', ')}`);
+        e.input = p.input;
+        throw e;
+      }
+      still.push(p);
+    }
+    pending = still;
+    if (until === undefined || pending.length <= until) return;
+  }
+}
+
+/**
+ * The kernel objects a load made (from its trace) must all go once it is closed. The kernel frees
+ * them after an RCU grace period (tens of ms), so rather than wait after every load, the loads are
+ * looked for together: about every 100 ms, or until half are gone when 256 wait (memory stays bounded).
+ */
+function checkKernel(what: string, input: Uint8Array, made: Made): void {
+  if (made.prog.size + made.map.size + made.btf.size > 0)
+    pending.push({ what, input, made, at: performance.now() });
+  if (pending.length >= 256) lookPending(128);
+  else if (performance.now() - lastLook > 100) {
+    lookPending();
+    // And the full look at descriptors, now and then (runs look only at their numbers).
+    const held = descriptors().length;
+    expect(held === bpfDescriptors, `${what}: ${bpfDescriptors} bpf descriptors before, ${held} after`);
+  }
+}
+
+/** Load cleanly once (probing the kernel's features it needs), leaving nothing. */
 function warm(bytes: Uint8Array): void {
-  resetFeatureCache();
   const o = loadObject(bytes, { pinRoot });
   o.unpin();
   o.close();
 }
 
-/** Load input: object index, which bpf() call fails (u16), errno index, flags (1 pin, 2 async, 4 probe, 8 sticky). */
+/** What every loadable object's probes answered, cleanly: each run starts from it. */
+let probed: ReadonlyMap<Feature, boolean> = new Map();
+
+/** Load input: object index, which bpf() call fails (u16), errno index, flags (1 pin, 2 async, 4 probe, 8 sticky, 16 from bytes). */
 async function loadRun(input: Uint8Array): Promise<void> {
   if (loadables.length === 0 || input.length < 5) return;
   const o = loadables[input[0]! % loadables.length]!;
@@ -728,8 +822,8 @@ async function loadRun(input: Uint8Array): Promise<void> {
   // Probe the kernel afresh (the probes' bpf() calls come first, and may be the failing one).
   const probes = (input[4]! & 4) === 4;
   if (probes) resetFeatureCache();
-  const before = descriptors();
-  const made = { prog: new Set<number>(), map: new Set<number>(), btf: new Set<number>() };
+  const before = fdNumbers();
+  const made: Made = { prog: new Set(), map: new Set(), btf: new Set() };
   let n = 0;
   let quiet = false;
   // Sticky: that call and every one after fail (a retry cannot get past it).
@@ -756,7 +850,8 @@ async function loadRun(input: Uint8Array): Promise<void> {
   };
   let failure: unknown;
   try {
-    const obj = async ? await loadObjectAsync(o.bytes, opts) : loadObject(o.bytes, opts);
+    const from = (input[4]! & 16) === 16 ? o.bytes : o.spec;
+    const obj = async ? await loadObjectAsync(from, opts) : loadObject(from, opts);
     quiet = true;
     obj.unpin();
     obj.close();
@@ -764,11 +859,11 @@ async function loadRun(input: Uint8Array): Promise<void> {
     failure = e;
   } finally {
     setSyscallFault(undefined);
-    // A probe that failed is remembered: forget it and probe again cleanly, so that the next run
-    // starts from the truth with its calls counted as in setup.
-    if (probes) warm(o.bytes);
+    // A probe that failed is remembered: put back the clean answers, so that the next run starts
+    // from the truth with its calls counted as in setup.
+    if (probes) restoreFeatureCache(probed);
   }
-  const what = `${o.name}, bpf() call ${failAt} of ${o.calls}${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}`;
+  const what = `${o.name}, bpf() call ${failAt} of ${o.calls}${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}${(input[4]! & 16) === 16 ? ', from its bytes' : ''}`;
   if (failure !== undefined) {
     if (!(failure instanceof EbpfError)) throw failure;
     expect(
@@ -776,11 +871,10 @@ async function loadRun(input: Uint8Array): Promise<void> {
       `${what}: ${failure.name} says nowhere: ${failure.message}`,
     );
   }
-  const after = descriptors();
-  expect(
-    after.length === before.length,
-    `${what}: ${before.length} bpf descriptors before, ${after.length} after`,
-  );
+  if (fdNumbers() !== before) {
+    const after = descriptors().length;
+    expect(after === bpfDescriptors, `${what}: ${bpfDescriptors} bpf descriptors before, ${after} after`);
+  }
   const pins = ['maps', 'progs', '']
     .flatMap((d) => readdirSync(join(pinRoot, d)).map((e) => join(d, e)))
     .filter((p) => p !== 'maps' && p !== 'progs');
@@ -788,8 +882,7 @@ async function loadRun(input: Uint8Array): Promise<void> {
     for (const p of pins) rmSync(join(pinRoot, p), { recursive: true, force: true });
     throw new FuzzPropertyError(`${what}: left pins ${pins.join(', ')}`);
   }
-  const left = leftInKernel(made);
-  expect(left.length === 0, `${what}: left in the kernel: ${left.join(', ')}`);
+  checkKernel(what, input.slice(), made);
   // Nothing left behind: the typed error is the outcome.
   if (failure !== undefined) throw failure;
 }
@@ -808,6 +901,7 @@ const load: Target = {
       objects: { name: string; loads: boolean }[];
     };
     loadables = [];
+    resetFeatureCache();
     for (const { name, loads } of manifest.objects) {
       if (!loads) continue;
       const bytes = new Uint8Array(readFileSync(join(TESTDATA, `${name}-el.o`)));
@@ -825,27 +919,33 @@ const load: Target = {
         const o = loadObject(bytes, { pinRoot });
         o.unpin();
         o.close();
-        loadables.push({ name, bytes, calls });
+        loadables.push({ name, bytes, calls, spec: objectSpecFromElf(parseElf(bytes)) });
       } catch {
         // an object this kernel does not load is no base for fault injection
       } finally {
         setSyscallFault(undefined);
       }
     }
+    probed = saveFeatureCache();
+    bpfDescriptors = descriptors().length;
   },
+  settle: () => lookPending(0),
   teardown() {
+    pending = [];
     rmSync(pinRoot, { recursive: true, force: true });
   },
   generate: () =>
     fc
-      .tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(15))
-      .map(([o, at, e, flags]) => Uint8Array.of(o, at & 0xff, at >> 8, e, flags)),
+      .tuple(fc.nat(255), fc.nat(0xffff), fc.nat(ERRNOS.length - 1), fc.nat(15), fc.nat(7))
+      .map(([o, at, e, flags, bytes]) =>
+        Uint8Array.of(o, at & 0xff, at >> 8, e, flags | (bytes === 0 ? 16 : 0)),
+      ),
   // Each object with each of its calls failing once, and failing for good, each errno in turn.
   seeds: () =>
     loadables.flatMap((o, i) =>
       Array.from({ length: o.calls + 1 }, (_, at) => [
         Uint8Array.of(i, at & 0xff, at >> 8, at % ERRNOS.length, 0),
-        Uint8Array.of(i, at & 0xff, at >> 8, (at + 5) % ERRNOS.length, 8 | (at & 3)),
+        Uint8Array.of(i, at & 0xff, at >> 8, (at + 5) % ERRNOS.length, 8 | (at & 3) | (at & 16)),
       ]).flat(),
     ),
   run: loadRun,

@@ -105,7 +105,17 @@ class CWriter {
    * the text exponentially: past this bound the formatter refuses instead of hanging.
    */
   private inlined = 0;
+  /** State changes of the ordering walk so far (see orderType). */
+  private changes = 0;
+  /** Per (type, through a pointer): 1 + the changes count when a walk left all as it was; its answer. */
+  private readonly orderedAt: Uint32Array;
+  private readonly orderedStrong: Uint8Array;
   private readonly maxInlined: number;
+  /** Types written in declarators so far, and the bound on them (see typeDecl) and on walks. */
+  private declared = 0;
+  /** Types visited while writing definitions (see emitType), bound by the same. */
+  private walked = 0;
+  private readonly maxDeclared: number;
 
   constructor(
     count: number,
@@ -116,7 +126,10 @@ class CWriter {
     this.emit = new Uint8Array(count);
     this.fwdEmitted = new Uint8Array(count);
     this.referenced = new Uint8Array(count);
+    this.orderedAt = new Uint32Array(2 * count);
+    this.orderedStrong = new Uint8Array(2 * count);
     this.maxInlined = 2 * count + 64;
+    this.maxDeclared = 64 * count + 65536;
     this.order[0] = Order.Ordered;
     this.emit[0] = Emit.Emitted;
     for (let id = 1; id < count; id++) this.markReferences(get(id));
@@ -143,6 +156,32 @@ class CWriter {
 
   private orderType(id: number, throughPtr: boolean, depth: number): boolean {
     if (this.order[id] === Order.Ordered) return true;
+    // Arrays, modifiers, prototypes and weak typedefs stay unmarked (as in libbpf), so BTF that
+    // reaches one many ways (a prototype whose parameters are all the same prototype, and so on
+    // down) would be walked exponentially often. A walk that changed nothing gives the same answer
+    // again until something changes: remembered for as long.
+    const key = 2 * id + (throughPtr ? 1 : 0);
+    const before = this.changes;
+    if (this.orderedAt[key] === before + 1) return this.orderedStrong[key] === 1;
+    const strong = this.orderWalk(id, throughPtr, depth);
+    if (this.changes === before) {
+      this.orderedAt[key] = before + 1;
+      this.orderedStrong[key] = strong ? 1 : 0;
+    }
+    return strong;
+  }
+
+  private setOrder(id: number, o: Order): void {
+    this.order[id] = o;
+    this.changes++;
+  }
+
+  private enqueue(id: number): void {
+    this.queue.push(id);
+    this.changes++;
+  }
+
+  private orderWalk(id: number, throughPtr: boolean, depth: number): boolean {
     if (depth > MAX_DEPTH) throw new BtfError('type reference chain too deep', { typeId: id });
     const t = this.get(id);
     if (this.order[id] === Order.Ordering) {
@@ -152,11 +191,11 @@ class CWriter {
     switch (t.kind) {
       case 'INT':
       case 'FLOAT':
-        this.order[id] = Order.Ordered;
+        this.setOrder(id, Order.Ordered);
         return false;
       case 'PTR': {
         const strong = this.orderType(t.type, true, depth + 1);
-        this.order[id] = Order.Ordered;
+        this.setOrder(id, Order.Ordered);
         return strong;
       }
       case 'ARRAY':
@@ -164,22 +203,22 @@ class CWriter {
       case 'STRUCT':
       case 'UNION':
         if (throughPtr && t.name !== '') return false;
-        this.order[id] = Order.Ordering;
+        this.setOrder(id, Order.Ordering);
         for (const m of t.members) this.orderType(m.type, false, depth + 1);
-        if (t.name !== '') this.queue.push(id);
-        this.order[id] = Order.Ordered;
+        if (t.name !== '') this.enqueue(id);
+        this.setOrder(id, Order.Ordered);
         return true;
       case 'ENUM':
       case 'ENUM64':
       case 'FWD':
-        if (t.name !== '' || !this.referenced[id]) this.queue.push(id);
-        this.order[id] = Order.Ordered;
+        if (t.name !== '' || !this.referenced[id]) this.enqueue(id);
+        this.setOrder(id, Order.Ordered);
         return true;
       case 'TYPEDEF': {
         const strong = this.orderType(t.type, throughPtr, depth + 1);
         if (throughPtr && !strong) return false;
-        this.queue.push(id);
-        this.order[id] = Order.Ordered;
+        this.enqueue(id);
+        this.setOrder(id, Order.Ordered);
         return true;
       }
       case 'VOLATILE':
@@ -196,7 +235,7 @@ class CWriter {
       case 'VAR':
       case 'DATASEC':
       case 'DECL_TAG':
-        this.order[id] = Order.Ordered;
+        this.setOrder(id, Order.Ordered);
         return false;
       case 'VOID':
         return true;
@@ -209,6 +248,12 @@ class CWriter {
   private emitType(id: number, cont: number, depth: number): void {
     if (this.emit[id] === Emit.Emitted) return;
     if (depth > MAX_DEPTH) throw new BtfError('type reference chain too deep', { typeId: id });
+    // Arrays, modifiers, prototypes and anonymous structs stay unmarked, so BTF reaching one many
+    // ways (each prototype's parameters twice the next prototype) is walked exponentially often.
+    if (++this.walked > this.maxDeclared)
+      throw new BtfError(`types are reached from more places than C can write (${this.maxDeclared} visits)`, {
+        typeId: id,
+      });
     const t = this.get(id);
     if (this.emit[id] === Emit.Emitting) {
       this.emitCycleBreaker(id, t, cont);
@@ -338,8 +383,16 @@ class CWriter {
           { section: '.BTF', typeId: id },
         );
       const mAlign = packed ? 1 : this.layout.alignOf(m.type);
-      const pads = this.layout.padding(off, m.bitsOffset, mAlign, prevBitfield && m.bitfieldSize !== 0, id);
-      for (const p of pads) parts.push('\n', indent, p);
+      parts.push(
+        this.layout.padding(
+          off,
+          m.bitsOffset,
+          mAlign,
+          prevBitfield && m.bitfieldSize !== 0,
+          id,
+          `\n${indent}`,
+        ),
+      );
       parts.push('\n', indent, this.typeDecl(m.type, m.name, lvl + 1));
       if (m.bitfieldSize !== 0) {
         parts.push(`: ${m.bitfieldSize}`);
@@ -351,8 +404,7 @@ class CWriter {
       }
       parts.push(';');
     }
-    if (isStruct)
-      for (const p of this.layout.padding(off, t.size * 8, align, false, id)) parts.push('\n', indent, p);
+    if (isStruct) parts.push(this.layout.padding(off, t.size * 8, align, false, id, `\n${indent}`));
     // An empty struct stays on one line.
     parts.push(t.members.length > 0 || t.size > 0 ? `\n${pfx(lvl)}}` : '}');
     if (packed) parts.push(' __attribute__((packed))');
@@ -393,6 +445,13 @@ class CWriter {
   private typeDecl(id: number, fname: string, lvl: number): string {
     const ids: number[] = [];
     for (;;) {
+      // A prototype's parameters are written out in full at each use, so BTF whose prototypes
+      // take other prototypes as parameters, each used twice, doubles the text at each level.
+      if (++this.declared > this.maxDeclared)
+        throw new BtfError(
+          `declarators nest more than C can write (${this.maxDeclared} types written in them)`,
+          { typeId: id },
+        );
       ids.push(id);
       if (id === 0) break;
       if (ids.length > MAX_DEPTH) throw new BtfError('type reference chain too deep', { typeId: id });

@@ -106,3 +106,14 @@ export function allFeatures(): Feature[] {
 export function resetFeatureCache(): void {
   results.clear();
 }
+
+/** The memoised answers, to put back with restoreFeatureCache (tests that make probes fail). */
+export function saveFeatureCache(): ReadonlyMap<Feature, boolean> {
+  return new Map(results);
+}
+
+/** Puts back answers saved by saveFeatureCache, forgetting any learnt since. */
+export function restoreFeatureCache(saved: ReadonlyMap<Feature, boolean>): void {
+  results.clear();
+  for (const [f, ok] of saved) results.set(f, ok);
+}

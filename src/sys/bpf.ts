@@ -446,9 +446,11 @@ function* loadAttempts(
       size = MIN_LOG; // retry once with a log to explain the failure
       continue;
     }
-    if (r === -E.ENOSPC && size < MAX_LOG) {
-      // Since 5.x/6.4 the kernel tells the size it needed (log_true_size); else grow fourfold.
-      const trueSize = f[spec.logTrueSize] ? a.view.getUint32(f[spec.logTrueSize]!.offset, LE) : 0;
+    // Since 5.x/6.4 the kernel tells the size it needed (log_true_size); else a log cut short
+    // fills the buffer, and it grows fourfold. An ENOSPC with room left in the log is not the
+    // log's (growing would allocate up to MAX_LOG and run the verifier at each size for nothing).
+    const trueSize = f[spec.logTrueSize] ? a.view.getUint32(f[spec.logTrueSize]!.offset, LE) : 0;
+    if (r === -E.ENOSPC && size < MAX_LOG && (trueSize > size || (trueSize === 0 && buf[size - 2] !== 0))) {
       size = Math.min(MAX_LOG, trueSize > size ? trueSize : size * 4);
       continue;
     }
