@@ -22,7 +22,7 @@ import { BpfCmd } from '../src/sys/bpf-attr.generated.js';
 import { E } from '../src/sys/errno.js';
 import { setSyscallFault } from '../src/sys/native.js';
 import { unpack } from '../scripts/fuzz/raw.js';
-import { targetNamed } from '../scripts/fuzz/targets.js';
+import { coreRecords, targetNamed } from '../scripts/fuzz/targets.js';
 import { needRoot, ROOT } from './helpers.js';
 
 const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
@@ -267,17 +267,10 @@ test('core/field-not-on-a-byte: a non-bitfield access off a byte boundary is a C
   const [b, r] = unpack(read('core', 'field-not-on-a-byte'), 2) as [Uint8Array, Uint8Array];
   const local = Btf.parse(b);
   const target = btfTarget(parseKernelBtf(), 'vmlinux');
-  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
   const refused: CoreError[] = [];
-  for (let at = 0; at + 8 < r.length && at < 4096;) {
-    const typeId = v.getUint32(at, true);
-    const kind = v.getUint32(at + 4, true);
-    let end = at + 8;
-    while (end < r.length && r[end] !== 0) end++;
-    const accessStr = new TextDecoder().decode(r.subarray(at + 8, end));
-    at = end + 1;
+  for (const relo of coreRecords(r)) {
     try {
-      resolveRelocation(local, { typeId, kind, accessStr }, target);
+      resolveRelocation(local, relo, target);
     } catch (e) {
       if (!(e instanceof EbpfError)) throw e; // was a RangeError from BigInt(0.625)
       if (e instanceof CoreError) refused.push(e);

@@ -558,19 +558,25 @@ const core: Target = {
     const local = typed(() => Btf.parse(b));
     if (local === undefined) return;
     const { target } = kernel();
-    const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
     const cache = new Map();
-    for (let at = 0; at + 8 < r.length && at < 4096;) {
-      const typeId = v.getUint32(at, true);
-      const kind = v.getUint32(at + 4, true);
-      let end = at + 8;
-      while (end < r.length && r[end] !== 0) end++;
-      const accessStr = new TextDecoder().decode(r.subarray(at + 8, end));
-      at = end + 1;
-      typed(() => resolveRelocation(local, { typeId, kind, accessStr }, target, { cache }));
-    }
+    for (const relo of coreRecords(r)) typed(() => resolveRelocation(local, relo, target, { cache }));
   },
 };
+
+/** The core target's relocation records: (type id u32, kind u32, access string NUL-ended), the first 4 KiB. */
+export function coreRecords(r: Uint8Array): { typeId: number; kind: number; accessStr: string }[] {
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const out = [];
+  for (let at = 0; at + 8 < r.length && at < 4096;) {
+    const typeId = v.getUint32(at, true);
+    const kind = v.getUint32(at + 4, true);
+    let end = at + 8;
+    while (end < r.length && r[end] !== 0) end++;
+    out.push({ typeId, kind, accessStr: new TextDecoder().decode(r.subarray(at + 8, end)) });
+    at = end + 1;
+  }
+  return out;
+}
 
 /** Whether a value of type `id` holds a union none of whose full-size members keeps every byte. */
 function hasLossyUnion(btf: Btf, id: number, depth = 0): boolean {
