@@ -607,11 +607,18 @@ function exactType(btf: Btf, id: number, size: number): boolean {
   const t = btf.type(id);
   if (t.kind === 'TYPEDEF' || t.kind === 'CONST' || t.kind === 'VOLATILE')
     return exactType(btf, t.type, size);
-  if (t.kind === 'INT') return (t.encoding & BTF_INT_BOOL) === 0 && t.bits === t.size * 8 && t.size === size;
+  if (t.kind === 'INT')
+    return (
+      (t.encoding & BTF_INT_BOOL) === 0 && t.bitsOffset === 0 && t.bits === t.size * 8 && t.size === size
+    );
   if (t.kind === 'ARRAY') {
     const e = btf.type(t.type);
     return (
-      e.kind === 'INT' && (e.encoding & (BTF_INT_BOOL | BTF_INT_CHAR)) === 0 && e.size * t.nelems === size
+      e.kind === 'INT' &&
+      (e.encoding & (BTF_INT_BOOL | BTF_INT_CHAR)) === 0 &&
+      e.bitsOffset === 0 &&
+      e.bits === e.size * 8 &&
+      e.size * t.nelems === size
     );
   }
   return false;

@@ -419,7 +419,7 @@ class Compiler {
             t.id,
           );
         if (t.bitsOffset !== 0 || t.bits !== t.size * 8) {
-          return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size };
+          return { ...this.intBitfield(t, t.bitsOffset, t.bits), size: t.size, lossy: true };
         }
         if (t.encoding & BTF_INT_BOOL) return boolNode(t.size, this.le);
         return intNode(t.size, (t.encoding & BTF_INT_SIGNED) !== 0, this.le);
