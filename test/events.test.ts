@@ -234,10 +234,7 @@ test('ring buffer: records of 1..64 bytes wrap around a 4 KiB ring many times', 
     let pos = 0;
     let straddled = 0;
     out.forEach((rec, seq) => {
-      assert.equal(rec.byteLength, (seq % 64) + 1, `record ${seq} length`);
-      for (let i = 0; i < rec.byteLength; i++) {
-        if (rec[i] !== ((seq + i) & 0xff)) assert.fail(`record ${seq} byte ${i}: ${rec[i]}`);
-      }
+      assertVarlen(rec, seq);
       const start = (pos % RING_SIZE) + BPF_RINGBUF_HDR_SZ;
       if (start + rec.byteLength > RING_SIZE && start < RING_SIZE) straddled++;
       pos += (rec.byteLength + BPF_RINGBUF_HDR_SZ + 7) & ~7;
@@ -257,6 +254,14 @@ test('ring buffer: records of 1..64 bytes wrap around a 4 KiB ring many times', 
     obj.close();
   }
 });
+
+/** ring_varlen's record `seq`: (seq % 64) + 1 bytes, byte i being (seq + i) & 0xff. */
+function assertVarlen(rec: Uint8Array, seq: number): void {
+  assert.equal(rec.byteLength, (seq % 64) + 1, `record ${seq} length`);
+  for (let i = 0; i < rec.byteLength; i++) {
+    if (rec[i] !== ((seq + i) & 0xff)) assert.fail(`record ${seq} byte ${i}: ${rec[i]}`);
+  }
+}
 
 /** Resolves once `done()` holds, checked after each macrotask; rejects after `ms`. */
 async function until(done: () => boolean, ms: number, what: string): Promise<void> {
@@ -285,11 +290,8 @@ test('ring buffer: onData copies survive the ring reusing their bytes; discards 
   stop();
   assert.equal(stat(obj, STAT_RING_DROPS), 0n);
   kept.forEach((rec, seq) => {
-    assert.equal(rec.byteLength, (seq % 64) + 1, `record ${seq} length`);
+    assertVarlen(rec, seq);
     assert.notEqual(rec.buffer, ring.mappings[1], `record ${seq} is a copy`);
-    for (let i = 0; i < rec.byteLength; i++) {
-      if (rec[i] !== ((seq + i) & 0xff)) assert.fail(`record ${seq} byte ${i}: ${rec[i]}`);
-    }
   });
 
   // Discarded records (odd seqs) are skipped; stopping in the handler leaves what follows.
@@ -342,12 +344,7 @@ test('ring buffer: onData records outlive the slabs recycled under them', async 
   }
   stop();
   assert.equal(kept.size, Math.ceil(3000 / 7));
-  for (const [s, rec] of kept) {
-    assert.equal(rec.byteLength, (s % 64) + 1, `record ${s} length`);
-    for (let i = 0; i < rec.byteLength; i++) {
-      if (rec[i] !== ((s + i) & 0xff)) assert.fail(`record ${s} byte ${i}: ${rec[i]}`);
-    }
-  }
+  for (const [s, rec] of kept) assertVarlen(rec, s);
 });
 
 test('ring buffer: a record shorter than the decoded type is an EbpfError; a wrong map is refused', (t) => {
