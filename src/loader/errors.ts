@@ -112,11 +112,11 @@ const TYPE_REFUSED = /^(?:unknown func|program of this type cannot use helper) (
 const GPL_REFUSED = /^cannot call GPL-restricted function from non-GPL compatible program$/m;
 const CALL_LINE = /^\d+: \(85\) call (\w+)#(\d+)$/gm;
 
-/** Reads the end of a verifier log for a refused helper call; `poison` is CO-RE's marker id, not a helper. */
-export function helperRefusal(log: string, poison: number): HelperRefusal | undefined {
+/** Reads the end of a verifier log for a refused helper call (CO-RE's poison id is not a helper). */
+function helperRefusal(log: string): HelperRefusal | undefined {
   const tail = log.slice(-2048);
   const unknown = UNKNOWN_HELPER.exec(tail);
-  if (unknown !== null && Number(unknown[1]) !== poison) {
+  if (unknown !== null && Number(unknown[1]) !== POISON_IMM) {
     const id = Number(unknown[1]);
     return { id, name: helperName(id), reason: 'unknown' };
   }
@@ -171,6 +171,7 @@ export class VerifierError extends LoadError {
       core !== undefined && failedInstruction !== undefined
         ? poisonedRelocationAt(core, program, failedInstruction)
         : undefined;
+    const helper = poisoned === undefined ? helperRefusal(log) : undefined;
     const shown = poisoned !== undefined ? explainPoisonedLog(log, core!, program) : log;
     const lines = shown.trimEnd().split('\n');
     const tail = lines.slice(-TAIL_LINES);
@@ -187,12 +188,9 @@ export class VerifierError extends LoadError {
           `guard the access with ${guard} where it may be missing`,
       );
       for (const l of formatCoreRelocation(poisoned).split('\n')) parts.push(`  ${l}`);
-    }
-    const helper = poisoned === undefined ? helperRefusal(log, POISON_IMM) : undefined;
-    if (helper !== undefined) {
-      parts.push(`the verifier rejected the program (${code}): ${explainHelper(helper, details)}`);
-    } else if (poisoned === undefined) {
-      parts.push(`the verifier rejected the program (${code})`);
+    } else {
+      const why = helper !== undefined ? `: ${explainHelper(helper, details)}` : '';
+      parts.push(`the verifier rejected the program (${code})${why}`);
     }
     if (source !== undefined) {
       parts.push(`  at ${source.file}:${source.line}:${source.col}: ${source.text.trim()}`);
