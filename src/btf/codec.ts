@@ -797,39 +797,37 @@ function structNode(
     for (const nm of s) if (x[nm] !== undefined) return true;
     return false;
   };
+  // A union given several members (as decode returns them) writes the widest, which covers the
+  // most bytes; among equals one whose decode and encode keep every byte, so its other members
+  // read back what they decoded; then the first declared (named members before anonymous ones).
+  const preference = union
+    ? [
+        ...fields.map((field) => ({ field, inline: undefined as number | undefined })),
+        ...inline.map((field, i) => ({ field, inline: i as number | undefined })),
+      ].sort(
+        (a, b) =>
+          b.field.node.size - a.field.node.size ||
+          Number(a.field.node.lossy === true) - Number(b.field.node.lossy === true),
+      )
+    : [];
   const writeFrom = (v: DataView, o: number, x: Record<string, unknown>): void => {
     if (union) {
-      // One member given is written; several (as decode returns) write the widest, which covers the most bytes.
-      let best: Field | undefined;
-      let bestSize = -1;
-      let bestLossy = true;
-      const better = (n: Node): boolean =>
-        n.size > bestSize || (n.size === bestSize && bestLossy && n.lossy !== true);
-      for (const f of fields) {
-        if (x[f.name] !== undefined && better(f.node)) {
-          best = f;
-          bestSize = f.node.size;
-          bestLossy = f.node.lossy === true;
+      // One member given is written: the first given in the order of `preference`.
+      for (const p of preference) {
+        if (p.inline !== undefined) {
+          if (!hasAny(x, inlineNames[p.inline]!)) continue;
+          (p.field.node as InlineNode).writeFrom(v, o + p.field.offset, x);
+          return;
         }
-      }
-      let bestInline: number | undefined;
-      for (let i = 0; i < inline.length; i++) {
-        if (hasAny(x, inlineNames[i]!) && better(inline[i]!.node)) {
-          bestInline = i;
-          bestSize = inline[i]!.node.size;
-          bestLossy = inline[i]!.node.lossy === true;
-        }
-      }
-      if (bestInline !== undefined) {
-        const f = inline[bestInline]!;
-        (f.node as InlineNode).writeFrom(v, o + f.offset, x);
-      } else if (best) {
+        if (x[p.field.name] === undefined) continue;
         try {
-          best.node.write(v, o + best.offset, x[best.name]);
+          p.field.node.write(v, o + p.field.offset, x[p.field.name]);
         } catch (e) {
-          throw prefix(e, `.${best.name}`);
+          throw prefix(e, `.${p.field.name}`);
         }
-      } else if (names.size > 0) fail(`union needs one of: ${[...names].join(', ')}`);
+        return;
+      }
+      if (names.size > 0) fail(`union needs one of: ${[...names].join(', ')}`);
       return;
     }
     for (const f of fields) {
