@@ -145,3 +145,29 @@ test(`SIGKILL at any point of a pinning load leaves no partial pin set (${TRIES}
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the journal of a dead load, made after a scan that found none, is settled by the next scan', async (t) => {
+  if (!needRoot(t)) return;
+  if (!need(t, onBpffs(BPFFS_ROOT), `no bpffs at ${BPFFS_ROOT}`)) return;
+  const dir = join(BPFFS_ROOT, `ebpf_test_${process.pid}_rescan`);
+  // No process has a pid above pid_max (at most 2^22): the journal's owner is dead.
+  const journal = join(BPFFS_ROOT, `ebpf_pending_${2 ** 22 + process.pid}_1_${'0'.repeat(12)}`);
+  mkdirSync(dir);
+  try {
+    // Once the root's last change is old, a scan that finds no journal is remembered...
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    recoverPins(dir);
+    assert.deepEqual(recoverPins(dir), []);
+    // ...until the root changes: a journal made since is found and settled.
+    mkdirSync(journal);
+    const settled = recoverPins(dir);
+    assert.deepEqual(
+      settled.filter((s) => s.journal === journal),
+      [{ journal, action: 'removed', pins: [] }],
+    );
+    assert.equal(existsSync(journal), false);
+  } finally {
+    rmSync(journal, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -106,11 +106,24 @@ export function decode(bytes: Uint8Array, littleEndian: boolean, location: Locat
   const r = new BinaryReader(bytes, littleEndian, location, (m, l) => new InstructionError(m, l));
   if (bytes.length % 8 !== 0)
     throw r.error(`instruction bytes length ${bytes.length} is not a multiple of 8`, 0);
+  // The length is whole slots (checked above), so every slot is read straight from the view.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const le = littleEndian;
   const out: Instruction[] = [];
   for (let o = 0; o < bytes.length; o += 8) {
-    const slot = readSlot(r, o);
+    const opcode = bytes[o]!;
+    const regs = bytes[o + 1]!;
     const index = o / 8;
-    if (slot.opcode === BPF_LD_IMM64) {
+    // bpfeb stores dst in the high nibble, bpfel in the low one.
+    const f: InstructionFields = {
+      opcode,
+      dst: le ? regs & 0xf : regs >> 4,
+      src: le ? regs >> 4 : regs & 0xf,
+      off: view.getInt16(o + 2, le),
+      imm: view.getInt32(o + 4, le),
+      index,
+    };
+    if (opcode === BPF_LD_IMM64) {
       if (o + 16 > bytes.length) {
         throw new InstructionError('ld_imm64 is missing its second half', {
           ...location,
@@ -118,11 +131,10 @@ export function decode(bytes: Uint8Array, littleEndian: boolean, location: Locat
           offset: (location.offset ?? 0) + o,
         });
       }
-      out.push(new Instruction({ ...slot, next: readSlot(r, o + 8), index }));
+      f.next = readSlot(r, o + 8);
       o += 8;
-    } else {
-      out.push(new Instruction({ ...slot, index }));
     }
+    out.push(new Instruction(f));
   }
   return out;
 }

@@ -104,8 +104,13 @@ export class StringTableBuilder {
   private length = 0;
   private readonly offsets = new Map<string, number>();
   private readonly start: number;
-  /** The table it was seeded with, searched for names that are the tail of another string. */
-  private readonly seed: Uint8Array | undefined;
+  /**
+   * How many leading bytes of `buf` are the table it was seeded with: searched for names that are
+   * the tail of another string, and indexed by name only when the first name is added (a table
+   * that is only written back never decodes its strings).
+   */
+  private readonly seedLength: number = 0;
+  private seedIndexed = true;
 
   constructor(
     private readonly base?: StringTable,
@@ -113,18 +118,10 @@ export class StringTableBuilder {
   ) {
     this.start = base ? base.end : 0;
     if (seed && seed.length > 0) {
-      const copy = seed.slice();
-      this.seed = copy;
-      this.append(copy);
-      let i = 0;
-      while (i < copy.length) {
-        let nul = copy.indexOf(0, i);
-        if (nul < 0) nul = copy.length;
-        const s = decodeText(copy.subarray(i, nul));
-        if (!this.offsets.has(s)) this.offsets.set(s, this.start + i);
-        i = nul + 1;
-      }
-      if (copy[copy.length - 1] !== 0) this.append(new Uint8Array(1));
+      this.append(seed);
+      this.seedLength = seed.length;
+      this.seedIndexed = false;
+      if (seed[seed.length - 1] !== 0) this.append(new Uint8Array(1));
     } else if (!base) {
       this.append(new Uint8Array(1)); // the mandatory empty string at offset 0
       this.offsets.set('', 0);
@@ -144,20 +141,35 @@ export class StringTableBuilder {
     this.length += b.length;
   }
 
+  /** Each seeded string's first offset, by name. */
+  private indexSeed(): void {
+    this.seedIndexed = true;
+    const seed = this.buf.subarray(0, this.seedLength);
+    let i = 0;
+    while (i < seed.length) {
+      let nul = seed.indexOf(0, i);
+      if (nul < 0) nul = seed.length;
+      const s = decodeText(seed.subarray(i, nul));
+      if (!this.offsets.has(s)) this.offsets.set(s, this.start + i);
+      i = nul + 1;
+    }
+  }
+
   /** The offset of `s`, adding it when new. The empty string is always offset 0. */
   add(s: string): number {
     if (s === '' && (this.base || this.length > 0)) return 0;
+    if (!this.seedIndexed) this.indexSeed();
     const known = this.offsets.get(s);
     if (known !== undefined) return known;
     const inBase = this.base?.find(s);
     if (inBase !== undefined) return inBase;
     // The tail of a longer string in the seeded table: names may share it (the kernel takes any
     // offset into the table), and reusing it is what keeps a parsed BTF byte for byte.
-    if (this.seed !== undefined && s.length > 0) {
+    if (this.seedLength > 0 && s.length > 0) {
       const enc = encoder.encode(s);
       const needle = new Uint8Array(enc.length + 1);
       needle.set(enc);
-      const at = Buffer.from(this.seed.buffer, this.seed.byteOffset, this.seed.byteLength).indexOf(needle);
+      const at = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.seedLength).indexOf(needle);
       if (at >= 0) {
         this.offsets.set(s, this.start + at);
         return this.start + at;

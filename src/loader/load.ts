@@ -28,6 +28,7 @@ import { parseElf, type ElfFile } from '../elf/index.js';
 import { NotSupportedError, OptionError, type Location } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../host.js';
 import { readInputFile } from '../internal/file.js';
+import { decodeText } from '../internal/cstring.js';
 import { coreRelocator } from '../core/relocator.js';
 import type { AppliedCoreRelocation } from '../core/apply.js';
 import {
@@ -785,7 +786,7 @@ class Loader {
         cause: e,
       });
     }
-    const kernelName = new TextDecoder().decode(objName(p.name));
+    const kernelName = decodeText(objName(p.name));
     this.programs.set(p.name, { spec: p, fd, kernelName, pinnedAt: undefined });
     this.trace({
       kind: 'program',

@@ -85,7 +85,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     this.logs = logs;
     const handles = new Map<string, Program>();
     for (const [name, r] of programs)
-      handles.set(name, Program.fromFd(r.fd, { name, type: r.spec.type as ProgType }));
+      handles.set(name, Program.fromLoad(r.fd, name, r.spec.type as ProgType));
     this.programs = handles;
   }
 

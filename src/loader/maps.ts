@@ -8,6 +8,7 @@ import { BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_TOKEN_FD, MapType, ProgType, mapTypeN
 import type { ElfFile } from '../elf/index.js';
 import { NotSupportedError } from '../errors.js';
 import { readInputFile } from '../internal/file.js';
+import { decodeText } from '../internal/cstring.js';
 import { possibleCpus } from '../map/cpus.js';
 import { MAP_TYPES_WITHOUT_BTF } from '../map-traits.js';
 import {
@@ -267,12 +268,8 @@ export class MapLoader {
       'map',
       this.at(m),
       () => {
-        try {
-          return this.ctx.made.fd(sys.objGet(path));
-        } catch (e) {
-          if (isErrno(e, E.ENOENT)) return undefined;
-          throw e;
-        }
+        const fd = sys.objGetIfPinned(path);
+        return fd !== undefined ? this.ctx.made.fd(fd) : undefined;
       },
       // The syscall error already names the pin path.
       { message: (e) => `cannot open pinned map: ${e.message}` },
@@ -298,7 +295,7 @@ export class MapLoader {
     const { trace, features } = this.ctx;
     const pinPath = this.pinPathOf(m);
     const reused = pinPath !== undefined ? this.reuse(m, pinPath) : undefined;
-    const kernelName = new TextDecoder().decode(objName(m.name));
+    const kernelName = decodeText(objName(m.name));
     if (reused !== undefined) {
       this.maps.set(m.name, { spec: m, fd: reused, kernelName, pinnedAt: pinPath, reused: true });
       trace({
@@ -322,7 +319,7 @@ export class MapLoader {
       trace({
         kind: 'map',
         name: m.inner.name,
-        kernelName: new TextDecoder().decode(objName(m.inner.name)),
+        kernelName: decodeText(objName(m.inner.name)),
         type: mapTypeName(m.inner.type),
         fd: inner.fd,
         how: 'inner',

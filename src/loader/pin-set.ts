@@ -28,6 +28,7 @@ import {
   readFileSync,
   readlinkSync,
   rmdirSync,
+  statSync,
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
@@ -86,9 +87,12 @@ function startTime(pid: number): string | undefined {
 }
 
 const SELF = `${process.pid}_${startTime(process.pid) ?? 0}`;
+/** Random per module instance (worker threads share the pid), then a count: unique per load. */
+const NONCE = randomBytes(6).toString('hex');
+let journals = 0;
 
 function journalName(): string {
-  return `${PREFIX}${SELF}_${randomBytes(6).toString('hex')}`;
+  return `${PREFIX}${SELF}_${NONCE}${(journals++).toString(16)}`;
 }
 
 /** Whether the process that owns journal `name` is still running. */
@@ -147,11 +151,11 @@ function readJournal(j: string): { entries: Entry[]; dirs: string[]; committed: 
 }
 
 /** Removes the journal directory: its entries first, `committed` last, so it is never read half-emptied as uncommitted. */
-function removeJournal(j: string, hooked = true): void {
+function removeJournal(j: string, hooked = true, entries?: readonly string[]): void {
   const at = hooked ? step : (): void => {};
-  let names: string[];
+  let names: readonly string[];
   try {
-    names = readdirSync(j);
+    names = entries ?? readdirSync(j);
   } catch {
     return;
   }
@@ -167,21 +171,50 @@ function removeJournal(j: string, hooked = true): void {
 }
 
 /**
+ * A change to a directory stamps it with the kernel's coarse clock, up to a tick (10 ms at
+ * HZ=100) behind the time Date.now() reads: a directory whose mtime and ctime were already this
+ * much older than the moment it was looked at gets different ones from any later change.
+ */
+const SETTLED_MS = 50n;
+
+/**
+ * Mount roots seen with no journal at all by this process's last scan, with the root's identity
+ * and times read just before that scan (its last change already SETTLED_MS old): while they are
+ * the same, no journal has been made there since, and the scan is not repeated. A journal of a
+ * live process seen by a scan is not recorded so (its owner may die without changing the root).
+ */
+const cleanRoots = new Map<string, string>();
+
+/** The root directory's identity and change times as one comparable string, and whether its last change is SETTLED_MS old. */
+function rootStamp(root: string): { stamp: string; settled: boolean } {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const st = statSync(root, { bigint: true });
+  const settled = now - st.mtimeNs >= SETTLED_MS * 1_000_000n && now - st.ctimeNs >= SETTLED_MS * 1_000_000n;
+  return { stamp: `${st.dev}:${st.ino}:${st.nlink}:${st.mtimeNs}:${st.ctimeNs}`, settled };
+}
+
+/**
  * Settles the journals of dead loads on the bpffs mount that holds `path`: rolls each forward
  * (committed) or back (not), then removes it. Quiet about a mount it cannot read.
  */
 export function recoverPins(path: string): Recovered[] {
   let root: string;
   let names: string[];
+  let stamp: ReturnType<typeof rootStamp>;
   try {
     root = bpffsMountRoot(path);
+    stamp = rootStamp(root);
+    if (cleanRoots.get(root) === stamp.stamp) return [];
     names = readdirSync(root);
   } catch {
     return [];
   }
   const out: Recovered[] = [];
-  for (const name of names) {
-    if (!name.startsWith(PREFIX) || ownerAlive(name)) continue;
+  const journals = names.filter((n) => n.startsWith(PREFIX));
+  if (journals.length === 0 && stamp.settled) cleanRoots.set(root, stamp.stamp);
+  else cleanRoots.delete(root);
+  for (const name of journals) {
+    if (ownerAlive(name)) continue;
     const j = join(root, name);
     let journal: ReturnType<typeof readJournal>;
     try {
@@ -234,6 +267,27 @@ export class PinSetError extends Error {
  */
 export function commitPins(requests: readonly PinRequest[], onPinned: (r: PinRequest) => void): string[] {
   if (requests.length === 0) return [];
+  if (requests.length === 1) {
+    // One pin into directories that all exist: BPF_OBJ_PIN is all or nothing by itself, and
+    // needs no journal (nor the mount root that would hold one).
+    const r = requests[0]!;
+    let missing: string[];
+    try {
+      missing = missingPinDirs(dirname(r.path));
+    } catch (e) {
+      throw new PinSetError(r, e);
+    }
+    if (missing.length === 0) {
+      try {
+        step('pin 0');
+        sys.objPin(r.fd.fd, r.path);
+      } catch (e) {
+        throw new PinSetError(r, e);
+      }
+      onPinned(r);
+      return [];
+    }
+  }
   // One journal per bpffs mount (pins on different mounts commit mount by mount).
   const byRoot = new Map<string, PinRequest[]>();
   for (const r of requests) {
@@ -266,6 +320,8 @@ function commitGroup(
   onPinned: (r: PinRequest) => void,
 ): { dirs: string[]; undo: () => void } {
   const j = join(root, journalName());
+  /** What the journal holds, to remove it without reading it back. */
+  const entries: string[] = [];
   const made: string[] = [];
   const pinned: string[] = [];
   let committed = false;
@@ -281,7 +337,7 @@ function commitGroup(
       quiet(() => unlinkSync(p));
     }
     for (const d of [...made].reverse()) quiet(() => rmdirSync(d));
-    removeJournal(j);
+    removeJournal(j, true, entries);
   };
   try {
     step('stage');
@@ -291,6 +347,7 @@ function commitGroup(
       current = r;
       for (const d of missingPinDirs(dirname(r.path))) {
         step(`dir ${k}`);
+        entries.push(`dir_${k}`);
         symlinkSync(d, join(j, `dir_${k++}`));
         try {
           mkdirSync(d);
@@ -300,8 +357,10 @@ function commitGroup(
         }
       }
       step(`link ${i}`);
+      entries.push(`path_${i}`);
       symlinkSync(r.path, join(j, `path_${i}`));
       step(`stage-pin ${i}`);
+      entries.push(`obj_${i}`);
       sys.objPin(r.fd.fd, join(j, `obj_${i}`));
     }
     for (const r of group) {
@@ -323,7 +382,7 @@ function commitGroup(
     throw new PinSetError(current, e);
   }
   for (const r of group) onPinned(r);
-  removeJournal(j);
+  removeJournal(j, true, entries);
   return {
     dirs: made,
     undo: () => {

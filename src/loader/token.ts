@@ -16,6 +16,15 @@ import type { TraceEvent } from './trace.js';
 /** Where libbpf looks for a token when told nothing. */
 export const DEFAULT_TOKEN_PATH = '/sys/fs/bpf';
 
+/**
+ * Set when the optional try can never succeed in this process: BPF_TOKEN_CREATE answered
+ * EOPNOTSUPP (the process is in the initial user namespace, where the kernel makes no token from
+ * any bpffs; a process cannot leave its user namespace once it has threads, and Node always
+ * has), or EINVAL from a kernel without the command (before 6.9). The optional try is then
+ * skipped, rather than paying an open, a syscall and an error on every load.
+ */
+let neverToken = false;
+
 /** The bpffs a load takes its token from, and whether it must: undefined for none. */
 export function tokenSource(tokenPath: string | undefined): { path: string; mandatory: boolean } | undefined {
   const given = tokenPath ?? process.env.LIBBPF_BPF_TOKEN_PATH;
@@ -38,6 +47,7 @@ export function openToken(
   const src = tokenSource(tokenPath);
   if (src === undefined) return undefined;
   const { path, mandatory } = src;
+  if (!mandatory && neverToken) return undefined;
   const refuse = (why: string, cause?: unknown): undefined => {
     if (mandatory)
       throw new LoadError('token', `cannot make a BPF token from '${path}': ${why}`, loc, { cause });
@@ -55,6 +65,7 @@ export function openToken(
     return fd;
   } catch (e) {
     if (!(e instanceof SyscallError)) throw e;
+    if (isErrno(e, E.EOPNOTSUPP) || (isErrno(e, E.EINVAL) && !haveFeature(TOKEN))) neverToken = true;
     return refuse(tokenRefusal(e), e);
   } finally {
     closeSync(dir);

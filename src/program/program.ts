@@ -123,6 +123,15 @@ export class Program {
     return new Program(fd, name, type);
   }
 
+  /**
+   * A program the loader has just made from `fd`: what it is, and its name and type, are known,
+   * so neither /proc nor the kernel is asked (fromFd's checks cost a syscall each).
+   * @internal For loadObject.
+   */
+  static fromLoad(fd: Fd, name: string, type: ProgType): Program {
+    return new Program(fd, name, type);
+  }
+
   /** Opens a program by its kernel id (BPF_PROG_GET_FD_BY_ID; needs CAP_SYS_ADMIN). */
   static fromId(id: number): Program {
     checkArgument('Program.fromId', 'id', id, 'a program id (an integer from 1 to 2^32-1)', isObjectId(id));

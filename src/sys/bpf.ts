@@ -622,8 +622,12 @@ function pinPathHint(path: string, errno: number, pinning: boolean): string | un
 function pinCall(cmd: number, a: Attr, path: string): number {
   const r = native().bpf(cmd, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
   if (r >= 0) return r;
+  throw pinError(cmd, r, path);
+}
+
+function pinError(cmd: number, r: number, path: string): SyscallError {
   const hint = pinPathHint(path, -r, cmd === BpfCmd.OBJ_PIN);
-  throw new SyscallError(bpfCmdName(cmd), -r, {
+  return new SyscallError(bpfCmdName(cmd), -r, {
     location: { file: path },
     ...(hint !== undefined && { hint }),
   });
@@ -637,6 +641,18 @@ export function objGet(path: string, fileFlags = 0): Fd {
   const a = attrFor(OBJ_ATTR);
   a.view.setUint32(OBJ_ATTR.fields.file_flags.offset, fileFlags, LE);
   return new Fd(pinCall(BpfCmd.OBJ_GET, a, path));
+}
+
+/**
+ * BPF_OBJ_GET of a pin that may not exist: undefined when nothing is pinned at `path` (ENOENT,
+ * answered without building an error); any other failure throws as objGet's.
+ */
+export function objGetIfPinned(path: string): Fd | undefined {
+  const a = attrFor(OBJ_ATTR);
+  const r = native().bpf(BpfCmd.OBJ_GET, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
+  if (r >= 0) return new Fd(r);
+  if (r === -E.ENOENT) return undefined;
+  throw pinError(BpfCmd.OBJ_GET, r, path);
 }
 
 // ---- ids ----------------------------------------------------------------------------------------

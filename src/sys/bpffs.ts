@@ -48,6 +48,8 @@ export function mountBpffs(): boolean {
  */
 export function bpffsAncestor(dir: string): string {
   const full = resolve(dir);
+  // Nearly always the directory exists on a bpffs: one statfs says so.
+  if (onBpffs(full)) return full;
   let base = existingAncestor(full);
   if (onBpffs(base)) return base;
   const underRoot = full === BPFFS_ROOT || full.startsWith(BPFFS_ROOT + '/');
@@ -75,6 +77,14 @@ export function missingPinDirs(dir: string): string[] {
   return out;
 }
 
+function devOf(path: string): number | undefined {
+  try {
+    return statSync(path).dev;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The root of the bpffs mount that holds `path` (or its deepest existing ancestor): where a load
  * keeps its pending pin journal, found again by the next load whatever directories it pins in.
@@ -84,7 +94,8 @@ export function bpffsMountRoot(path: string): string {
   const dev = statSync(p).dev;
   for (;;) {
     const up = dirname(p);
-    if (up === p || !onBpffs(up) || statSync(up).dev !== dev) return p;
+    // The same device is the same filesystem: the walk needs no statfs of its own.
+    if (up === p || devOf(up) !== dev) return p;
     p = up;
   }
 }
