@@ -5,10 +5,16 @@ const utf8 = new TextDecoder('utf-8');
 
 /** Bytes as UTF-8 text, with a fast path for the short ASCII names nearly every string is. */
 export function decodeText(b: Uint8Array): string {
-  if (b.length < 64) {
-    let ascii = true;
-    for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) ascii = false;
-    if (ascii) return String.fromCharCode(...b);
+  const n = b.length;
+  if (n < 64) {
+    // Character by character: cheaper than a TextDecoder call or spreading the bytes.
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return utf8.decode(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
   }
   return utf8.decode(b);
 }
