@@ -1,12 +1,14 @@
-// Benchmark runner (`npm run bench [-- --json] [--only NAME[,NAME...]] [--iterations N] [--warmup N]`;
-// a NAME also selects the rows it prefixes: `--only ring-consume`):
+// Benchmark runner (`npm run bench [-- --json | --markdown] [--only NAME[,NAME...]] [--iterations N]
+// [--warmup N] [--from FILE...]`; a NAME also selects the rows it prefixes: `--only ring-consume`;
+// `--from` prints the rows of earlier `--json` runs instead of running, a later file's row replacing
+// an earlier one of the same name, so a re-run of some rows updates a whole run's table):
 // runs each benchmark's TypeScript side in its own Node process (so its peak RSS is its own) and
 // its C reference against libbpf, then prints a table, or one JSON object per line with --json.
 // `npm run bench` runs it compiled by tsc (tsconfig.bench.json, into build/bench-js/), as a
 // package's users run dist/; `node --import tsx bench/run.ts` runs the sources through tsx,
 // which costs the hot loops a few percent.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -391,6 +393,7 @@ function runOne(b: Benchmark, opts: Required<TimeOptions>): Row {
 function fmt(n: number | null | undefined, digits = 3): string {
   if (n === null || n === undefined) return '-';
   if (n >= 1e6) return `${(n / 1e6).toPrecision(digits)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toPrecision(digits)}k`;
   return n >= 100 ? n.toFixed(1) : n.toPrecision(digits);
 }
 
@@ -421,13 +424,48 @@ function printTable(rows: readonly Row[]): void {
   );
 }
 
+/** The rows as a Markdown table, as the README's benchmark section shows them. */
+function printMarkdown(rows: readonly Row[]): void {
+  console.log('| benchmark | unit | ours | libbpf (C) | ours / C |');
+  console.log('| --- | --- | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const ratio = r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`;
+    console.log(`| \`${r.name}\` | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.reference)} | ${ratio} |`);
+  }
+}
+
+/** Rows of earlier `--json` runs, in first-seen order; a later file's row of the same name wins. */
+function readRows(files: readonly string[]): Row[] {
+  const rows = new Map<string, Row>();
+  for (const file of files) {
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (line.trim() === '') return;
+        let row: Row;
+        try {
+          row = JSON.parse(line) as Row;
+        } catch (e) {
+          throw new Error(`${file}:${i + 1}: not a JSON row (${message(e)})`);
+        }
+        if (typeof row.name !== 'string') throw new Error(`${file}:${i + 1}: a row without a name`);
+        rows.set(row.name, row);
+      });
+  }
+  return [...rows.values()];
+}
+
 function parseFlags(argv: readonly string[]): {
   json: boolean;
+  markdown: boolean;
+  from: string[];
   only: string | undefined;
   child: string | undefined;
   opts: Required<TimeOptions>;
 } {
   let json = false;
+  let markdown = false;
+  const from: string[] = [];
   let only: string | undefined;
   let child: string | undefined;
   const opts = { iterations: 30, warmup: 3 };
@@ -444,25 +482,44 @@ function parseFlags(argv: readonly string[]): {
       return n;
     };
     if (a === '--json') json = true;
+    else if (a === '--markdown') markdown = true;
+    else if (a === '--from') from.push(value());
     else if (a === '--only') only = value();
     else if (a === '--child') child = value();
     else if (a === '--iterations') opts.iterations = count(1);
     else if (a === '--warmup') opts.warmup = count(0);
-    else throw new Error(`unknown option ${a} (use --json, --only NAME, --iterations N, --warmup N)`);
+    else
+      throw new Error(
+        `unknown option ${a} (use --json, --markdown, --only NAME, --iterations N, --warmup N, --from FILE)`,
+      );
   }
-  return { json, only, child, opts };
+  if (json && markdown) throw new Error('--json and --markdown are two ways to print: give one');
+  return { json, markdown, from, only, child, opts };
+}
+
+/** Whether `--only` (names or name prefixes, comma-separated; none: all) selects the row `name`. */
+function selects(only: string | undefined, name: string): boolean {
+  return only === undefined || only.split(',').some((o) => name === o || name.startsWith(`${o}-`));
 }
 
 async function main(): Promise<number> {
-  const { json, only, child, opts } = parseFlags(process.argv.slice(2));
+  const { json, markdown, from, only, child, opts } = parseFlags(process.argv.slice(2));
   if (child !== undefined) {
     await runChild(child, opts);
     return 0;
   }
+  const print = (rows: readonly Row[]): void =>
+    json
+      ? rows.forEach((row) => process.stdout.write(`${JSON.stringify(row)}\n`))
+      : markdown
+        ? printMarkdown(rows)
+        : printTable(rows);
+  if (from.length > 0) {
+    print(readRows(from).filter((r) => selects(only, r.name)));
+    return 0;
+  }
   if (COMPILED) linkCompiledTree();
-  const selected = BENCHMARKS.filter(
-    (b) => only === undefined || only.split(',').some((o) => b.name === o || b.name.startsWith(`${o}-`)),
-  );
+  const selected = BENCHMARKS.filter((b) => selects(only, b.name));
   if (selected.length === 0)
     throw new Error(`no benchmark named ${only}; have ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   const rows: Row[] = [];
@@ -471,7 +528,7 @@ async function main(): Promise<number> {
     rows.push(row);
     if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
   }
-  if (!json) printTable(rows);
+  if (!json) print(rows);
   return rows.some((r) => r.status === 'error') ? 1 : 0;
 }
 
