@@ -1064,3 +1064,71 @@ test('perf buffer: consume() reads samples per CPU, joins those that wrap, repor
     obj.close();
   }
 });
+
+test("perf buffer: consume() takes `max` at a time across the ring's end; a throwing or stopping callback ends the batch after its sample", async (t) => {
+  if (!needTool(t, 'taskset')) return;
+  const obj = load(t);
+  if (!obj) return;
+  try {
+    const perf = PerfBuffer.open(obj.map('perf'), { pagesPerCpu: 1 });
+    const cpu = perf.cpus[perf.cpus.length - 1]!;
+    const seqs: number[] = [];
+    const fn = (view: DataView, offset: number, length: number, c: number): void => {
+      assert.equal(c, cpu);
+      assert.equal(length, 36);
+      seqs.push(Number(view.getBigUint64(offset + 8, true)));
+    };
+    const expect = (from: number, count: number): void =>
+      assert.deepEqual(
+        seqs.splice(0),
+        Array.from({ length: count }, (_, i) => from + i),
+      );
+    onCpu(cpu, () => {
+      run(obj, 'perf_output', 10);
+      assert.equal(perf.consume(fn, 2), 2);
+      assert.equal(perf.consume(fn, 3.5), 3);
+      assert.equal(perf.consume(fn, 0), 0);
+      assert.equal(perf.consume(fn), 5);
+      expect(0, 10);
+      // 48-byte records in a 4 KiB ring: batches of 7 keep starting and ending next to its end.
+      for (let round = 0; round < 6; round++) {
+        run(obj, 'perf_output', 80);
+        let n = 0;
+        for (let got = perf.consume(fn, 7); got > 0; got = perf.consume(fn, 7)) {
+          assert.ok(got <= 7);
+          n += got;
+        }
+        assert.equal(n, 80);
+      }
+      expect(10, 480);
+      run(obj, 'perf_output', 6);
+      assert.throws(
+        () =>
+          perf.consume((v, o, l, c) => {
+            fn(v, o, l, c);
+            if (seqs.length === 2) throw new Error('from fn');
+          }),
+        /from fn/,
+      );
+      expect(490, 2);
+    });
+    // onView: a callback that stops the handler gets no further sample; the rest stay.
+    await new Promise<void>((resolve) => {
+      const stop = perf.onView((v, o, l, c) => {
+        fn(v, o, l, c);
+        if (seqs.length === 2) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    await sleep(20);
+    expect(492, 2);
+    assert.equal(perf.consume(fn), 2);
+    expect(494, 2);
+    assert.equal(stat(obj, STAT_PERF_DROPS), 0n);
+    perf.close();
+  } finally {
+    obj.close();
+  }
+});

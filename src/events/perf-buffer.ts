@@ -87,77 +87,78 @@ interface CpuRing {
   tail: number;
 }
 
-/** sampleRun()'s outcomes: done (at head, or `want` samples), stopped, or at another record. */
+/** sampleRun()'s outcomes: done (at `end`, or `want` samples), stopped, or at another record. */
 const RUN_DONE = 0;
 const RUN_STOPPED = 1;
 const RUN_OTHER = 2;
 /** Samples sampleRun() hands out per call, at most (see RingBuffer's walkRun for why). */
 const RUN = 1024;
-/** sampleRun()'s results besides its return value: where it stopped, samples handed out. */
-let runTail = 0;
+/** sampleRun()'s results besides its return value: the offset it reached, samples handed out. */
+let runAt = 0;
 let runCount = 0;
 
 /**
- * The zero-copy loop over one CPU's ring: hands the samples from position `tail` on to `fn`
- * until `head`, `want` samples, `state.active` turning false (RUN_STOPPED), or a record it
- * leaves to the caller (RUN_OTHER: a lost report, another type, one that wraps around the end of
- * the ring, or one that is malformed), then sets runTail and runCount (also when `fn` throws).
- * Records are 8-byte aligned, so their header words are read from an Int32Array: the type,
- * then misc and size (u16s) in one word, then a sample's u32 size of raw data. Arguments and
- * int32 locals only, as in RingBuffer's walkRun.
+ * The zero-copy loop over one CPU's ring: hands the samples from offset `at` of the data area on
+ * to `fn` until offset `end` (head, or the end of the ring if that comes first), `want` samples,
+ * `state.active` turning false (RUN_STOPPED), or a record it leaves to the caller (RUN_OTHER: a
+ * lost report, another type, one that runs past `end` — it wraps around the ring's end or claims
+ * more bytes than were written — or one that is malformed), then sets runAt and runCount (also
+ * when `fn` throws). `at` is 8-aligned, and records are 8-byte multiples, so their header words
+ * are read from an Int32Array: the type, then misc and size (u16s) in one word, then a sample's
+ * u32 size of raw data. Because `end` bounds both what was written and the ring, one comparison a
+ * record covers both, and the size checks fold into one sign test. Every bound is made an int32
+ * local on entry, so the loop compares registers rather than untagging arguments each record.
  */
 function sampleRun(
   fn: SampleView,
   state: HandlerState,
   words: Int32Array,
   view: DataView,
-  mask: number,
-  ringSize: number,
   cpu: number,
-  tail: number,
-  head: number,
+  at: number,
+  end: number,
   want: number,
 ): number {
-  const sizeShift = SIZE_SHIFT;
-  const sample = PERF_RECORD_SAMPLE;
+  const sizeShift = SIZE_SHIFT | 0;
+  const sample = PERF_RECORD_SAMPLE | 0;
+  const stop = end | 0;
+  const most = want | 0;
+  let pos = at | 0;
   let n = 0;
   let status = RUN_DONE;
-  while (tail !== head) {
-    const at = tail & mask;
-    const w = at >>> 2;
+  while (pos < stop) {
+    const w = pos >>> 2;
     const size = (words[w + 1]! >>> sizeShift) & 0xffff;
-    if (
-      words[w] !== sample ||
-      size < HEADER + 8 ||
-      size > ((head - tail) | 0) ||
-      (size & 7) !== 0 ||
-      at + size > ringSize
-    ) {
+    const next = (pos + size) | 0;
+    // Negative when the size is under a sample's minimum (header, u32 raw size, 4 bytes), not a
+    // multiple of 8, or runs past `end`.
+    if (words[w] !== sample || ((size - 16) | -(size & 7) | (stop - next)) < 0) {
       status = RUN_OTHER;
       break;
     }
     const raw = words[w + 2]!;
-    if (raw < 0 || HEADER + 4 + raw > size) {
+    // Negative when the raw size is (as a u32) over 2^31, or more than the record holds.
+    if (((size - HEADER - 4 - raw) | raw) < 0) {
       status = RUN_OTHER;
       break;
     }
-    tail = (tail + size) | 0;
     n++;
     try {
-      fn(view, at + HEADER + 4, raw, cpu);
+      fn(view, pos + HEADER + 4, raw, cpu);
     } catch (e) {
-      runTail = tail;
+      runAt = next;
       runCount = n;
       throw e;
     }
+    pos = next;
     if (state.active !== true) {
       status = RUN_STOPPED;
       break;
     }
-    if (n >= want) break;
+    if (n >= most) break;
   }
   // Set here and where fn throws rather than in a finally (see RingBuffer's walkRun).
-  runTail = tail;
+  runAt = pos;
   runCount = n;
   return status;
 }
@@ -382,28 +383,26 @@ export class PerfBuffer<T = Uint8Array> extends EventReader<PerfRecord<T>> {
     try {
       while (tail !== head && n < limit) {
         const want = limit - n < RUN ? limit - n : RUN;
-        let status: number;
-        try {
-          status = sampleRun(
-            fn,
-            state,
-            ring.words,
-            ring.view,
-            ring.mask,
-            ring.size,
-            ring.cpu,
-            tail,
-            head,
-            want,
-          );
-        } finally {
-          tail = runTail;
-          n += runCount;
+        const at = tail & ring.mask;
+        // The bytes from `at` that are both written and before the ring's end.
+        const written = (head - tail) | 0;
+        const room = ring.size - at;
+        const end = at + (written < room ? written : room);
+        let status = RUN_OTHER;
+        // A position off 8-byte alignment (only after a malformed record) or a head behind the
+        // tail goes to record(), which reports it.
+        if ((at & 7) === 0 && written > 0) {
+          try {
+            status = sampleRun(fn, state, ring.words, ring.view, ring.cpu, at, end, want);
+          } finally {
+            tail = (tail + (runAt - at)) | 0;
+            n += runCount;
+          }
         }
         if (status === RUN_STOPPED) break;
         if (status === RUN_OTHER) {
           // The record at tail: checked in full (joined first if it wraps), then consumed.
-          const { view, offset, type, size } = this.record(ring, tail & ring.mask, (head - tail) | 0);
+          const { view, offset, type, size } = this.record(ring, tail & ring.mask, written);
           tail = (tail + size) | 0;
           if (type === PERF_RECORD_SAMPLE) {
             n++;

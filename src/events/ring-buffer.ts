@@ -73,12 +73,16 @@ function walkRun(
   want: number,
 ): boolean {
   const plain = PLAIN_LOAD_ACQUIRES;
-  const discard = BPF_RINGBUF_DISCARD_BIT;
-  const lengthMask = LENGTH_MASK;
+  const discard = BPF_RINGBUF_DISCARD_BIT | 0;
+  const lengthMask = LENGTH_MASK | 0;
+  // int32 locals: arguments used as they are would be untagged again on every record.
+  const ringMask = mask | 0;
+  const stop = end | 0;
+  const most = want | 0;
   let n = 0;
   let more = true;
-  while (pos !== end) {
-    const at = pos & mask;
+  while (pos !== stop) {
+    const at = pos & ringMask;
     // The kernel publishes the header with a release store once the record is committed.
     const header = plain ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
     if (header < 0) {
@@ -87,7 +91,7 @@ function walkRun(
     }
     const length = header & lengthMask;
     const next = (pos + ((length + 15) & ~7)) | 0;
-    if (((end - next) | 0) < 0) {
+    if (((stop - next) | 0) < 0) {
       runPos = pos;
       runCount = n;
       throw new BadLength(length, at);
@@ -106,7 +110,7 @@ function walkRun(
         more = false;
         break;
       }
-      if (n >= want) break;
+      if (n >= most) break;
     }
   }
   // Set here and where it throws rather than in a finally around the loop: TurboFan compiled
