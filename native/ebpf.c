@@ -12,6 +12,8 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,26 @@ static int get_u64(napi_env env, napi_value v, uint64_t *out) {
   return 0;
 }
 
+// bpf(2), or -1 with errno. The verifier stops with EAGAIN whenever a signal is pending for the
+// calling thread. A sampling profiler sends the thread it samples SIGPROF every interval (node
+// --cpu-prof: each millisecond), so every program that takes longer to verify would fail on
+// each retry. SIGPROF is held back during a program load and arrives as the call returns; other
+// signals still interrupt it.
+static long bpf_call(int cmd, void *attr, unsigned int size) {
+  sigset_t prof, saved;
+  int hold = cmd == BPF_PROG_LOAD;
+  if (hold) {
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    hold = pthread_sigmask(SIG_BLOCK, &prof, &saved) == 0;
+  }
+  long r = syscall(__NR_bpf, cmd, attr, size);
+  int err = errno;
+  if (hold) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  errno = err;
+  return r;
+}
+
 // bpf(cmd, attr[, off0, buf0, off1, buf1, ...]) -> result or -errno.
 // Each (offset, buffer) pair stores the buffer's address as a u64 into attr at offset first, so
 // one call carries key/value pointers and the buffers stay alive as arguments across the syscall.
@@ -128,7 +150,7 @@ static napi_value js_bpf(napi_env env, napi_callback_info info) {
     }
     memcpy((char *)attr + off, &addr, 8);
   }
-  long r = syscall(__NR_bpf, cmd, attr, (unsigned int)size);
+  long r = bpf_call(cmd, attr, (unsigned int)size);
   return r < 0 ? errno_result(env) : make_int(env, r);
 }
 
@@ -149,7 +171,7 @@ typedef struct {
 static void bpf_job_execute(napi_env env, void *data) {
   (void)env;
   bpf_job *j = data;
-  long r = syscall(__NR_bpf, j->cmd, j->attr, j->size);
+  long r = bpf_call(j->cmd, j->attr, j->size);
   j->result = r < 0 ? -(long)errno : r;
 }
 

@@ -2,7 +2,8 @@
 // at any syscall leaves nothing behind (descriptors of this process, pins in bpffs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -14,7 +15,8 @@ import {
 } from '../src/loader/index.js';
 import { setSyscallHook, failNthCall } from '../src/loader/syscalls.js';
 import { LIBBPF_PIN_BY_NAME, RelocationError, loadObjectSpec } from '../src/object/index.js';
-import { need, needRoot, needTool, TESTDATA, XDP_TOOLS_DIR, bpfDescriptors } from './helpers.js';
+import { E } from '../src/sys/errno.js';
+import { need, needRoot, needTool, ROOT, TESTDATA, XDP_TOOLS_DIR, bpfDescriptors } from './helpers.js';
 
 const BPFFS = '/sys/fs/bpf';
 
@@ -270,4 +272,67 @@ test('freplace: failing each syscall of the target lookup and the load leaks no 
   } finally {
     target.close();
   }
+});
+
+test('a sampling profiler (node --cpu-prof, SIGPROF every 100 µs) does not interrupt BPF_PROG_LOAD', (t) => {
+  if (!needRoot(t)) return;
+  const object = join(XDP_TOOLS_DIR, 'xdpfilt_alw_all.o');
+  if (!need(t, existsSync(object), `${object} missing (xdp-tools)`)) return;
+  // The verifier gives up with EAGAIN whenever a signal is pending; before the addon held SIGPROF
+  // back during the load, every try of this ~30 ms verification was cut short, even at --cpu-prof's
+  // default 1 ms interval.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-cpu-prof-'));
+  try {
+    const script = [
+      `import { loadObject } from ${JSON.stringify(join(ROOT, 'src', 'loader', 'index.ts'))};`,
+      `for (let i = 0; i < 3; i++) loadObject(${JSON.stringify(object)}).close();`,
+      `console.log('loaded');`,
+    ].join('\n');
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        dir,
+        '--cpu-prof-interval',
+        '100',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { encoding: 'utf8', cwd: ROOT, timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, `${r.stderr}`);
+    assert.match(r.stdout, /loaded/);
+    assert.ok(
+      readdirSync(dir).some((f) => f.endsWith('.cpuprofile')),
+      'the profiler ran',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a verifier interrupted on every try (EAGAIN) is said to be interrupted, not to have rejected the program', () => {
+  // What the kernel returns when a signal stays pending through every retry: EAGAIN and the log
+  // as far as the verifier got (the last lines of such a log from this kernel).
+  const log = [
+    '411: (bf) r2 = r10                    ; R2=fp0 R10=fp0',
+    '412: (07) r2 += -16                   ; R2=fp-16',
+    '',
+  ].join('\n');
+  const e = new VerifierError('xdpfilt_alw_all', {
+    code: 'EAGAIN',
+    errno: E.EAGAIN,
+    log,
+    failedInstruction: 412,
+  });
+  assert.match(e.message, /interrupted by a signal on each of its tries \(EAGAIN\): not a rejection/);
+  assert.doesNotMatch(e.message, /rejected/);
+  assert.match(e.message, /412: \(07\) r2 \+= -16/, 'the log tail is still shown');
+  // Any other errno is a rejection, as before.
+  const refused = new VerifierError('p', { code: 'EACCES', errno: E.EACCES, log, failedInstruction: 412 });
+  assert.match(refused.message, /the verifier rejected the program \(EACCES\)/);
 });

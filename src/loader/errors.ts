@@ -188,6 +188,12 @@ export class VerifierError extends LoadError {
           `guard the access with ${guard} where it may be missing`,
       );
       for (const l of formatCoreRelocation(poisoned).split('\n')) parts.push(`  ${l}`);
+    } else if (code === 'EAGAIN' && helper === undefined) {
+      // The verifier stops with EAGAIN when a signal is pending; the load was retried each time.
+      parts.push(
+        `the verifier was interrupted by a signal on each of its tries (EAGAIN): not a rejection; ` +
+          `something signals this thread more often than the program can be verified`,
+      );
     } else {
       const why = helper !== undefined ? `: ${explainHelper(helper, details)}` : '';
       parts.push(`the verifier rejected the program (${code})${why}`);
