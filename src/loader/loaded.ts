@@ -17,6 +17,7 @@ import type {
 import { objectTypes } from '../object/spec.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
 import { Program } from '../program/program.js';
+import { programFromLoad } from '../program/from-load.js';
 import type { Fd } from '../sys/fd.js';
 import { ARENA_SECTION } from '../object/globals.js';
 import { munmap } from '../sys/mmap.js';
@@ -84,8 +85,7 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     this.programRecords = programs;
     this.logs = logs;
     const handles = new Map<string, Program>();
-    for (const [name, r] of programs)
-      handles.set(name, Program.fromLoad(r.fd, name, r.spec.type as ProgType));
+    for (const [name, r] of programs) handles.set(name, programFromLoad(r.fd, name, r.spec.type as ProgType));
     this.programs = handles;
   }
 

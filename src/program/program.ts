@@ -18,6 +18,7 @@ import {
   isPath,
 } from '../internal/options.js';
 import { removePin } from '../internal/pin.js';
+import { registerProgramMaker } from './from-load.js';
 import {
   enableStats as sysEnableStats,
   objGet,
@@ -95,6 +96,10 @@ export class Program {
   readonly type: ProgType;
   #pinnedAt: string | undefined;
 
+  static {
+    registerProgramMaker((fd, name, type) => new Program(fd, name, type));
+  }
+
   private constructor(fd: Fd, name: string, type: ProgType) {
     this.#fd = fd;
     this.name = name;
@@ -120,15 +125,6 @@ export class Program {
         throw err;
       }
     }
-    return new Program(fd, name, type);
-  }
-
-  /**
-   * A program the loader has just made from `fd`: what it is, and its name and type, are known,
-   * so neither /proc nor the kernel is asked (fromFd's checks cost a syscall each).
-   * @internal For loadObject.
-   */
-  static fromLoad(fd: Fd, name: string, type: ProgType): Program {
     return new Program(fd, name, type);
   }
 
