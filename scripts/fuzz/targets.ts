@@ -838,13 +838,16 @@ async function loadRun(input: Uint8Array): Promise<void> {
   const before = fdNumbers();
   const made: Made = { prog: new Set(), map: new Set(), btf: new Set() };
   let n = 0;
+  let fired = false;
   let quiet = false;
   // Sticky: that call and every one after fail (a retry cannot get past it).
   const sticky = (input[4]! & 8) === 8;
   setSyscallFault((call) => {
     if (quiet || (call !== 'bpf' && call !== 'bpfAsync')) return undefined;
     const i = n++;
-    return i === failAt || (sticky && i > failAt) ? errno : undefined;
+    if (i !== failAt && !(sticky && i > failAt)) return undefined;
+    fired = true;
+    return errno;
   });
   const trace = (e: TraceEvent): void => {
     quiet = true;
@@ -876,7 +879,11 @@ async function loadRun(input: Uint8Array): Promise<void> {
     // from the truth with its calls counted as in setup.
     if (probes) restoreFeatureCache(probed);
   }
-  const what = `${o.name}, bpf() call ${failAt} of ${o.calls}${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}${pin ? ', pinning' : ''}${async ? ', async' : ''}${(input[4]! & 16) === 16 ? ', from its bytes' : ''}`;
+  // failAt counts from 0 and may be past the last call: then no call failed.
+  const fault = fired
+    ? `bpf() call ${failAt + 1} of the ${n} made${probes ? ' (probing afresh)' : ''} failing${sticky ? ' (and every one after)' : ''} with errno ${errno}`
+    : `no bpf() call failing (${n} made${probes ? ', probing afresh' : ''})`;
+  const what = `${o.name}, ${fault}${pin ? ', pinning' : ''}${async ? ', async' : ''}${(input[4]! & 16) === 16 ? ', from its bytes' : ''}`;
   if (failure !== undefined) {
     if (!(failure instanceof EbpfError)) throw failure;
     expect(
