@@ -16,8 +16,8 @@ import type {
 } from '../object/spec.js';
 import { objectTypes } from '../object/spec.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/index.js';
-import { Program } from '../program/program.js';
-import { programFromLoad } from '../program/from-load.js';
+import { Program, type ProgramOptions } from '../program/program.js';
+import { JUST_LOADED } from '../program/from-load.js';
 import type { Fd } from '../sys/fd.js';
 import { ARENA_SECTION } from '../object/globals.js';
 import { munmap } from '../sys/mmap.js';
@@ -85,7 +85,11 @@ export class LoadedObject<T extends ObjectTypes = ObjectTypes> implements Dispos
     this.programRecords = programs;
     this.logs = logs;
     const handles = new Map<string, Program>();
-    for (const [name, r] of programs) handles.set(name, programFromLoad(r.fd, name, r.spec.type as ProgType));
+    for (const [name, r] of programs)
+      handles.set(
+        name,
+        Program.fromFd(r.fd, { name, type: r.spec.type as ProgType, [JUST_LOADED]: true } as ProgramOptions),
+      );
     this.programs = handles;
   }
 

@@ -1,21 +1,7 @@
-// How the loader makes the handle of a program it has just loaded: its name and type are known and
-// the descriptor is a program, so neither /proc nor the kernel is asked (Program.fromFd's checks
-// cost a syscall each). Not part of the package's surface: program.ts registers the maker when it
-// is evaluated, and only the loader imports this module.
-import type { Fd } from '../sys/fd.js';
-import type { ProgType } from '../constants.js';
-import type { Program } from './program.js';
+// The mark by which the loader tells Program.fromFd that a descriptor is a program it has just
+// loaded, with the name and type it gives: fromFd then asks neither /proc nor the kernel (its
+// checks cost a syscall each). Only the loader imports this module; the package does not export
+// it, so no caller outside can skip fromFd's checks.
 
-type Maker = (fd: Fd, name: string, type: ProgType) => Program;
-let maker: Maker | undefined;
-
-/** Called once by program.ts with a function that can reach Program's private constructor. */
-export function registerProgramMaker(make: Maker): void {
-  maker = make;
-}
-
-/** The handle of a program the loader just loaded from `fd` (owned by the handle from now on). */
-export function programFromLoad(fd: Fd, name: string, type: ProgType): Program {
-  if (maker === undefined) throw new Error('program.ts was not evaluated before the loader used it');
-  return maker(fd, name, type);
-}
+/** A key of Program.fromFd's options, set to true by the loader alone. */
+export const JUST_LOADED: unique symbol = Symbol('ebpf: a program the loader just loaded');

@@ -18,7 +18,7 @@ import {
   isPath,
 } from '../internal/options.js';
 import { removePin } from '../internal/pin.js';
-import { registerProgramMaker } from './from-load.js';
+import { JUST_LOADED } from './from-load.js';
 import {
   enableStats as sysEnableStats,
   objGet,
@@ -96,10 +96,6 @@ export class Program {
   readonly type: ProgType;
   #pinnedAt: string | undefined;
 
-  static {
-    registerProgramMaker((fd, name, type) => new Program(fd, name, type));
-  }
-
   private constructor(fd: Fd, name: string, type: ProgType) {
     this.#fd = fd;
     this.name = name;
@@ -113,6 +109,13 @@ export class Program {
    */
   static fromFd(fd: Fd, opts: ProgramOptions = {}): Program {
     checkOptionsArgument('Program.fromFd', opts);
+    const { name: known, type: knownType } = opts;
+    if (
+      (opts as { [JUST_LOADED]?: boolean })[JUST_LOADED] === true &&
+      known !== undefined &&
+      knownType !== undefined
+    )
+      return new Program(fd, known, knownType);
     requireObjectKind(fd, 'prog');
     let { name, type } = opts;
     if (name === undefined || type === undefined) {
