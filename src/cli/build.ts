@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { buildObject, type BpfTarget } from '../exports/build.js';
 import { generateTypes } from '../exports/gen.js';
 import { loadObjectSpec } from '../exports/object.js';
-import { parse, positionals, readInputFile, UsageError, writeFileArg, type Command } from './common.js';
+import { parse, positionals, readFileArg, UsageError, writeFileArg, type Command } from './common.js';
 
 const usage = `usage: ebpf build SRC.bpf.c [-o OUT.o] [--target bpfel|bpfeb] [--types OUT.ts [--type NAME]...]
                   [-I DIR]... [-D NAME[=VALUE]]... [--clang PATH] [--vmlinux BTF | --no-vmlinux]
@@ -100,7 +100,7 @@ export const command: Command = {
     });
     if (v.verbose) process.stderr.write(result.command.join(' ') + '\n');
     if (result.diagnostics !== '') process.stderr.write(result.diagnostics);
-    const bytes = readInputFile(result.output);
+    const bytes = readFileArg(result.output);
     let typesFile: string | undefined;
     if (v.types !== undefined) {
       const spec = loadObjectSpec(bytes, { file: result.output });

@@ -3,13 +3,10 @@
 // values, JSON output, errors and exit codes. Nothing here reaches the kernel, so the commands that
 // only read files (inspect, disasm, btf) run without the native addon; the words that name kernel
 // objects are in handles.ts.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EbpfError, NotSupportedError, OptionError } from '../index.js';
+import { EbpfError, NotFoundError, NotSupportedError, OptionError } from '../index.js';
 import { SyscallError } from '../index.js';
-
-/** The bytes of a file the user named; NotFoundError or EbpfError naming it. */
-export { readInputFile } from '../internal/file.js';
 
 /** Exit codes, the same for every command (README, `ebpf help`). */
 export const EXIT = {
@@ -222,6 +219,18 @@ export function printJson(x: unknown): void {
 /** Bytes as hex, `sep` between them. */
 export const hex = (b: Uint8Array, sep = ''): string =>
   Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(sep);
+
+/** The bytes of a file the user named; NotFoundError or EbpfError naming it. */
+export function readFileArg(path: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError('no such file', { file: path }, { cause: e });
+    throw new EbpfError(`cannot read: ${(e as Error).message}`, { file: path }, { cause: e });
+  }
+}
 
 /** Writes an output file the user named; EbpfError naming it when that fails. */
 export function writeFileArg(path: string, text: string | Uint8Array): void {

@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { generateTypes, objectShapes } from '../exports/gen.js';
 import { loadObjectSpec } from '../exports/object.js';
-import { parse, positionals, readInputFile, UsageError, writeFileArg, type Command } from './common.js';
+import { parse, positionals, readFileArg, UsageError, writeFileArg, type Command } from './common.js';
 
 const usage = `usage: ebpf gen types OBJ [-o FILE] [--type NAME]... [--embed] [--name NAME] [--import MODULE] [-j]
 
@@ -40,7 +40,7 @@ export const command: Command = {
     if (sub !== 'types') throw new UsageError(`unknown gen command '${sub}' (types)`);
     if (v.name !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(v.name))
       throw new UsageError(`--name '${v.name}' is not a TypeScript identifier`);
-    const bytes = readInputFile(file);
+    const bytes = readFileArg(file);
     const spec = loadObjectSpec(bytes, { file });
     const records = a.list('type');
     let text: string;

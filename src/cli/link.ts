@@ -4,7 +4,7 @@ import {
   parse,
   positionals,
   printJson,
-  readInputFile,
+  readFileArg,
   UsageError,
   writeFileArg,
   type Command,
@@ -32,7 +32,7 @@ export const command: Command = {
     if (out === undefined) throw new UsageError('-o OUT is needed: the linked object to write');
     const files = positionals(a.positionals, 1, Infinity, 'IN, the objects to link');
     const bytes = linkObjects(
-      files.map((file) => ({ file, bytes: readInputFile(file) })),
+      files.map((file) => ({ file, bytes: readFileArg(file) })),
       { fwdByName: !a.flag('no-fwd-by-name') },
     );
     writeFileArg(out, bytes);

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { progTypeShortName } from '../exports/constants.js';
 import { memlockOf, Program, programIds, type ProgramInfo } from '../exports/program.js';
-import { hex, parse, positionals, readInputFile, UsageError, type Args, type Command } from './common.js';
+import { hex, parse, positionals, readFileArg, UsageError, type Args, type Command } from './common.js';
 import { objectWords, openListed, openProgram } from './handles.js';
 
 const usage = `usage: ebpf prog list [-j]
@@ -84,7 +84,7 @@ function rowOf(p: Program): Row {
 
 /** Bytes from a file, or from hex digits when no such file exists. */
 export function bytesArg(s: string, what: string): Uint8Array {
-  if (existsSync(s)) return readInputFile(s);
+  if (existsSync(s)) return readFileArg(s);
   const digits = s.replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
     throw new UsageError(`--${what}: '${s}' is neither a file nor hex bytes`);
