@@ -86,15 +86,16 @@ export class Instruction implements RawSlot {
   }
 }
 
-function readSlot(r: BinaryReader, o: number): RawSlot {
-  const regs = r.u8(o + 1);
+/** The slot at byte `o` of `view`, which the caller has checked holds whole slots. */
+function readSlot(view: DataView, le: boolean, o: number): RawSlot {
+  const regs = view.getUint8(o + 1);
   // bpfeb stores dst in the high nibble, bpfel in the low one.
   return {
-    opcode: r.u8(o),
-    dst: r.littleEndian ? regs & 0xf : regs >> 4,
-    src: r.littleEndian ? regs >> 4 : regs & 0xf,
-    off: r.i16(o + 2),
-    imm: r.i32(o + 4),
+    opcode: view.getUint8(o),
+    dst: le ? regs & 0xf : regs >> 4,
+    src: le ? regs >> 4 : regs & 0xf,
+    off: view.getInt16(o + 2, le),
+    imm: view.getInt32(o + 4, le),
   };
 }
 
@@ -108,22 +109,12 @@ export function decode(bytes: Uint8Array, littleEndian: boolean, location: Locat
     throw r.error(`instruction bytes length ${bytes.length} is not a multiple of 8`, 0);
   // The length is whole slots (checked above), so every slot is read straight from the view.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const le = littleEndian;
   const out: Instruction[] = [];
   for (let o = 0; o < bytes.length; o += 8) {
-    const opcode = bytes[o]!;
-    const regs = bytes[o + 1]!;
     const index = o / 8;
-    // bpfeb stores dst in the high nibble, bpfel in the low one.
-    const f: InstructionFields = {
-      opcode,
-      dst: le ? regs & 0xf : regs >> 4,
-      src: le ? regs >> 4 : regs & 0xf,
-      off: view.getInt16(o + 2, le),
-      imm: view.getInt32(o + 4, le),
-      index,
-    };
-    if (opcode === BPF_LD_IMM64) {
+    const f: InstructionFields = readSlot(view, littleEndian, o);
+    f.index = index;
+    if (f.opcode === BPF_LD_IMM64) {
       if (o + 16 > bytes.length) {
         throw new InstructionError('ld_imm64 is missing its second half', {
           ...location,
@@ -131,7 +122,7 @@ export function decode(bytes: Uint8Array, littleEndian: boolean, location: Locat
           offset: (location.offset ?? 0) + o,
         });
       }
-      f.next = readSlot(r, o + 8);
+      f.next = readSlot(view, littleEndian, o + 8);
       o += 8;
     }
     out.push(new Instruction(f));
@@ -144,8 +135,9 @@ export function decodeSlots(bytes: Uint8Array, littleEndian: boolean, location: 
   const r = new BinaryReader(bytes, littleEndian, location, (m, l) => new InstructionError(m, l));
   if (bytes.length % 8 !== 0)
     throw r.error(`instruction bytes length ${bytes.length} is not a multiple of 8`, 0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: RawSlot[] = [];
-  for (let o = 0; o < bytes.length; o += 8) out.push(readSlot(r, o));
+  for (let o = 0; o < bytes.length; o += 8) out.push(readSlot(view, littleEndian, o));
   return out;
 }
 
