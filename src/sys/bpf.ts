@@ -618,9 +618,14 @@ function pinPathHint(path: string, errno: number, pinning: boolean): string | un
   return undefined;
 }
 
+/** OBJ_PIN / OBJ_GET of `path` with attr `a`: the result, or -errno. */
+function pinSyscall(cmd: number, a: Attr, path: string): number {
+  return native().bpf(cmd, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
+}
+
 /** OBJ_PIN / OBJ_GET: a failure names the path, and says when the path is not on a bpffs. */
 function pinCall(cmd: number, a: Attr, path: string): number {
-  const r = native().bpf(cmd, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
+  const r = pinSyscall(cmd, a, path);
   if (r >= 0) return r;
   throw pinError(cmd, r, path);
 }
@@ -648,8 +653,7 @@ export function objGet(path: string, fileFlags = 0): Fd {
  * answered without building an error); any other failure throws as objGet's.
  */
 export function objGetIfPinned(path: string): Fd | undefined {
-  const a = attrFor(OBJ_ATTR);
-  const r = native().bpf(BpfCmd.OBJ_GET, a.bytes, ...pointers(OBJ_ATTR, { pathname: cString(path) }));
+  const r = pinSyscall(BpfCmd.OBJ_GET, attrFor(OBJ_ATTR), path);
   if (r >= 0) return new Fd(r);
   if (r === -E.ENOENT) return undefined;
   throw pinError(BpfCmd.OBJ_GET, r, path);
