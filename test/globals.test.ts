@@ -3,6 +3,7 @@
 // or syscalls, with values checked against bpftool's dump of the same maps and programs' results.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BPF_F_MMAPABLE } from '../src/constants.js';
@@ -11,7 +12,17 @@ import { loadObject } from '../src/loader/index.js';
 import { CodecError } from '../src/btf/codec.js';
 import { globalsSection, isGlobalsMap } from '../src/object/globals-view.js';
 import { loadObjectSpec, type ObjectSpec } from '../src/object/index.js';
-import { needRoot, needTool, objectsIn, run, TESTDATA, xdpToolsObjects, bpfDescriptors } from './helpers.js';
+import {
+  bpfDescriptors,
+  NODE_TS,
+  needRoot,
+  needTool,
+  objectsIn,
+  run,
+  srcModule,
+  TESTDATA,
+  xdpToolsObjects,
+} from './helpers.js';
 
 const GLOBALS = (endian: 'el' | 'eb'): string => join(TESTDATA, `globals-${endian}.o`);
 const openFds = (): number => bpfDescriptors().length;
@@ -127,6 +138,34 @@ test('spec writes encode into the data map contents in the object byte order', (
     rodata.contents = new Uint8Array(rodata.valueSize);
     assert.equal(spec.rodata.config_limit, 0n);
   }
+});
+
+test('specs of one object share their hidden class, so a parse leaves nothing old behind', () => {
+  // A getter made per spec would give each spec its own V8 map (hidden class), kept in the old
+  // generation: the spec and all a parse built would survive young collections until a full one.
+  // Asked of V8 itself in a child with --allow-natives-syntax; values read in the same child.
+  const script = `
+    const { loadObjectSpec } = await import(${JSON.stringify(srcModule('src/object/index'))});
+    const a = loadObjectSpec(${JSON.stringify(GLOBALS('el'))});
+    const b = loadObjectSpec(${JSON.stringify(GLOBALS('el'))});
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)');
+    const { rodata } = b;
+    const globals = b.globals;
+    console.log(JSON.stringify({
+      same: sameMap(a, b),
+      limit: String(a.rodata.config_limit),
+      destructured: String(rodata.config_limit),
+      method: String(globals('.rodata').config_limit),
+    }));`;
+  const r = spawnSync(
+    process.execPath,
+    ['--allow-natives-syntax', ...NODE_TS, '--input-type=module', '-e', script],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  const limit = String(loadObjectSpec(GLOBALS('el')).rodata.config_limit);
+  assert.deepEqual(out, { same: true, limit, destructured: limit, method: limit });
 });
 
 test('spec views: unknown and static names, bad values and missing sections are typed errors', () => {
