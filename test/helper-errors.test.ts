@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Enum } from '../src/btf/types.js';
 import { HelperFunc } from '../src/constants.js';
+import { helperRefusalIn } from '../src/internal/helper-refusal.js';
 import { helperName, loadObject, VerifierError } from '../src/loader/index.js';
 import { runningKernelBtf } from '../src/sys/kernel-btf.js';
 import { needRoot, TESTDATA } from './helpers.js';
@@ -92,4 +93,32 @@ test('bpf_ktime_get_tai_ns (Linux 6.1): loads where the kernel has it, else name
       `helper bpf_ktime_get_tai_ns \\(#${id}\\), which this kernel \\(Linux ${release().replace(/[.+]/g, '\\$&')}\\) does not have: it came in a later release`,
     ),
   );
+});
+
+test('the log reader behind both the loader and the helper probes reads each kernel wording', () => {
+  const at = (log: string, notAHelper?: number) => helperRefusalIn(log, notAHelper);
+  // 5.10-6.1, and newer kernels, for a helper the program type may not call.
+  assert.deepEqual(at('0: (85) call bpf_get_socket_cookie#46\nunknown func bpf_get_socket_cookie#46\n'), {
+    id: 46,
+    name: 'bpf_get_socket_cookie',
+    reason: 'program-type',
+  });
+  assert.deepEqual(
+    at('0: (85) call bpf_skb_load_bytes#26\nprogram of this type cannot use helper bpf_skb_load_bytes#26\n'),
+    { id: 26, name: 'bpf_skb_load_bytes', reason: 'program-type' },
+  );
+  // Every kernel, for an id past its helpers; CO-RE's poison value is no helper.
+  assert.deepEqual(at('invalid func unknown#250\nprocessed 1 insns\n'), {
+    id: 250,
+    name: undefined,
+    reason: 'unknown',
+  });
+  assert.equal(at('0: (85) call unknown#195896080\ninvalid func unknown#195896080\n', 195896080), undefined);
+  // GPL-only: the helper is the last call before the refusal.
+  const gpl =
+    '0: (85) call bpf_ktime_get_ns#5\n1: (85) call bpf_trace_printk#6\ncannot call GPL-restricted function from non-GPL compatible program\n';
+  assert.deepEqual(at(gpl), { id: 6, name: 'bpf_trace_printk', reason: 'gpl' });
+  // Other refusals, and wording inside a longer line, are not helper refusals.
+  assert.equal(at('R1 type=scalar expected=fp\n'), undefined);
+  assert.equal(at('note: unknown func bpf_x#1 was fine\n'), undefined);
 });

@@ -27,6 +27,7 @@ import { E } from '../sys/errno.js';
 import { attempt } from './attempt.js';
 import { feature, type Feature } from './feature.js';
 import { program } from './insns.js';
+import { helperRefusalIn } from '../internal/helper-refusal.js';
 import { checkArgument } from '../internal/options.js';
 
 const RETURN_0 = program(asm.mov64Imm(R0, 0), asm.exit());
@@ -211,7 +212,8 @@ export function helperAvailable(type: number, id: number): boolean {
     // The verifier answers EINVAL for an unknown helper and EACCES for bad arguments to a known one.
     if (!(err instanceof SyscallError) || (err.errno !== E.EINVAL && err.errno !== E.EACCES)) throw err;
     const log = err.log ?? '';
-    if (/invalid func |unknown func |program of this type cannot use helper/.test(log)) return false;
+    // Licensed GPL, the probe cannot meet a GPL-only refusal: any refusal means not available.
+    if (helperRefusalIn(log) !== undefined) return false;
     if (log === '') throw err;
     return true;
   }

@@ -6,6 +6,7 @@ import { POISON_IMM } from '../core/kinds.js';
 import { explainPoisonedLog, poisonedRelocationAt } from '../core/verifier-log.js';
 import { HelperFunc, helperFuncName } from '../constants.js';
 import { EbpfError, type Location } from '../errors.js';
+import { helperRefusalIn } from '../internal/helper-refusal.js';
 import { checkArgument } from '../internal/options.js';
 import { SyscallError } from '../sys/error.js';
 
@@ -104,31 +105,12 @@ export function helperName(id: number): string | undefined {
 
 const LAST_HELPER = Math.max(...Object.values(HelperFunc));
 
-// What the verifier says, by kernel: 5.10-6.1 "unknown func bpf_x#N" for a helper the program
-// type may not call, newer kernels "program of this type cannot use helper bpf_x#N"; every kernel
-// "invalid func unknown#N" for an id past its helpers.
-const UNKNOWN_HELPER = /^invalid func unknown#(\d+)$/m;
-const TYPE_REFUSED = /^(?:unknown func|program of this type cannot use helper) (\w+)#(\d+)$/m;
-const GPL_REFUSED = /^cannot call GPL-restricted function from non-GPL compatible program$/m;
-const CALL_LINE = /^\d+: \(85\) call (\w+)#(\d+)$/gm;
-
 /** Reads the end of a verifier log for a refused helper call (CO-RE's poison id is not a helper). */
 function helperRefusal(log: string): HelperRefusal | undefined {
-  const tail = log.slice(-2048);
-  const unknown = UNKNOWN_HELPER.exec(tail);
-  if (unknown !== null && Number(unknown[1]) !== POISON_IMM) {
-    const id = Number(unknown[1]);
-    return { id, name: helperName(id), reason: 'unknown' };
-  }
-  const typed = TYPE_REFUSED.exec(tail);
-  if (typed !== null) return { id: Number(typed[2]), name: typed[1], reason: 'program-type' };
-  if (GPL_REFUSED.test(tail)) {
-    // The helper is the last call the log shows before the refusal.
-    const calls = [...tail.matchAll(CALL_LINE)];
-    const last = calls[calls.length - 1];
-    if (last !== undefined) return { id: Number(last[2]), name: last[1], reason: 'gpl' };
-  }
-  return undefined;
+  const h = helperRefusalIn(log, POISON_IMM);
+  // The log names no helper it does not know: the library's table may.
+  if (h?.reason === 'unknown') h.name = helperName(h.id);
+  return h;
 }
 
 function explainHelper(h: HelperRefusal, d: VerifierErrorDetails): string {
