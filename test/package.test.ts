@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from './helpers.js';
+import { need, ROOT } from './helpers.js';
 
 interface Pkg {
   exports: Record<string, string | { types: string; default: string }>;
@@ -134,4 +134,33 @@ test('with no addon for this platform, the error says which command builds one',
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
+});
+
+test('the built entry points (one bundle behind them) export what their sources export, as the same objects', async (t) => {
+  // dist/ is what `npm run build` makes (tsc, then scripts/bundle.ts): npm ci and npm pack run it.
+  if (!need(t, existsSync(join(ROOT, 'dist', 'lib', 'ebpf.js')), 'dist/ is not built: run `npm run build`'))
+    return;
+  // name → [source object, built object] as the first subpath exporting it gave them.
+  const seen = new Map<string, [unknown, unknown]>();
+  for (const [name, target] of subpaths) {
+    const built = (await import(pathToFileURL(join(ROOT, target.default)).href)) as Record<string, unknown>;
+    const source = (await import(pathToFileURL(join(ROOT, sourceOf(target.default))).href)) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(Object.keys(built).sort(), Object.keys(source).sort(), name);
+    for (const [k, v] of Object.entries(built)) {
+      assert.equal(typeof v, typeof source[k], `${name}: ${k}`);
+      // What two subpaths export as one object in the sources (a class, a function, a table) is
+      // one object in the bundle too: instanceof and identity hold whichever subpath it came from.
+      const first = seen.get(k);
+      if (first === undefined) seen.set(k, [source[k], v]);
+      else if (first[0] === source[k])
+        assert.equal(v, first[1], `${name}: ${k} is not the object another subpath gives`);
+    }
+  }
+  // The entry points take their names from the bundle rather than holding code of their own.
+  const index = readFileSync(join(ROOT, 'dist', 'index.js'), 'utf8');
+  assert.match(index, /from '\.\/lib\/ebpf\.js'/);
+  assert.ok(index.length < 20_000, `dist/index.js is ${index.length} bytes`);
 });
