@@ -7,9 +7,12 @@
 // Why: Node's ES module loader resolves, reads and compiles each file on its own. The ~200 files
 // behind `import 'ebpf'` took 150-210 ms to import on the development VM; one bundle 55-70 ms,
 // and esbuild's own splitting (75 shared chunks) 90-125 ms. The command line pays it on every
-// run. Names are kept and nothing is minified, so stack traces read as the sources do.
+// run. Nothing is minified. Top-level names that collide across files get a digit in the bundle
+// (`fail2`, `enableStats2`), which stack traces and `.name` show; classes keep theirs (a test checks).
+// esbuild's keepNames would keep the rest by a defineProperty call on every closure as it is
+// made, hot paths included, so it is off; classes are named back by restoreClassNames().
 import { build, buildSync, type Plugin } from 'esbuild';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -49,7 +52,6 @@ const lib = buildSync({
   target: 'node20',
   // Dependencies (node-gyp-build) stay imports: installed beside the package, not copied into it.
   packages: 'external',
-  keepNames: true,
   metafile: true,
   logLevel: 'warning',
 });
@@ -91,11 +93,28 @@ const cli = await build({
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  keepNames: true,
   metafile: true,
   plugins: [throughEntryPoints],
   logLevel: 'warning',
 });
+
+/**
+ * esbuild writes a class that names itself inside its body as `var X = class _X { ... _X ... }`,
+ * so `X.name` would read `_X` (and an error's name, which is its class's). Each such class gets
+ * its own name back, inside its body too, where it is the same class object.
+ */
+function restoreClassNames(file: string): void {
+  let code = readFileSync(file, 'utf8');
+  for (const m of [...code.matchAll(/\bvar (\w+) = class _\1\b/g)]) {
+    const inner = `_${m[1]}`;
+    const uses = new RegExp(`\\b${inner}\\b`, 'g');
+    if (code.split(`class ${inner}`).length !== 2) throw new Error(`${file}: ${inner} names two classes`);
+    code = code.replace(uses, m[1]!);
+  }
+  writeFileSync(file, code);
+}
+restoreClassNames(LIB);
+restoreClassNames(join(DIST, 'cli', 'main.js'));
 
 // What no entry point uses any more: tsc's per-file output.
 const kept = new Set([

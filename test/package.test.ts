@@ -151,6 +151,10 @@ test('the built entry points (one bundle behind them) export what their sources 
     assert.deepEqual(Object.keys(built).sort(), Object.keys(source).sort(), name);
     for (const [k, v] of Object.entries(built)) {
       assert.equal(typeof v, typeof source[k], `${name}: ${k}`);
+      // The bundle renames what collides across files; a class keeps its name all the same (an
+      // error's name is its class's). A function may not: enableStats.name is 'enableStats2'.
+      if (typeof v === 'function' && /^class\b/.test(Function.prototype.toString.call(v)))
+        assert.equal(v.name, (source[k] as () => unknown).name, `${name}: ${k}.name`);
       // What two subpaths export as one object in the sources (a class, a function, a table) is
       // one object in the bundle too: instanceof and identity hold whichever subpath it came from.
       const first = seen.get(k);
