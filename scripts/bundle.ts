@@ -39,13 +39,8 @@ for (const e of entries) {
   names.set(e, keys);
 }
 
-// The library: one module with each entry point's namespace under its own name.
-const ns = (i: number): string => `entry${i}`;
-const libSource = entries.map((e, i) => `export * as ${ns(i)} from './${e}';`).join('\n');
-rmSync(join(DIST, 'lib'), { recursive: true, force: true });
-const lib = buildSync({
-  stdin: { contents: libSource, resolveDir: SRC, sourcefile: 'ebpf.ts', loader: 'ts' },
-  outfile: LIB,
+/** What both bundles share: ES modules for Node 20, dependencies left as imports. */
+const COMMON = {
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -54,6 +49,16 @@ const lib = buildSync({
   packages: 'external',
   metafile: true,
   logLevel: 'warning',
+} as const;
+
+// The library: one module with each entry point's namespace under its own name.
+const ns = (i: number): string => `entry${i}`;
+const libSource = entries.map((e, i) => `export * as ${ns(i)} from './${e}';`).join('\n');
+rmSync(join(DIST, 'lib'), { recursive: true, force: true });
+const lib = buildSync({
+  stdin: { contents: libSource, resolveDir: SRC, sourcefile: 'ebpf.ts', loader: 'ts' },
+  outfile: LIB,
+  ...COMMON,
 });
 
 // Each entry point: its names, taken from the bundle (the same objects: classes stay one class
@@ -88,14 +93,8 @@ mkdirSync(join(DIST, 'cli'), { recursive: true });
 const cli = await build({
   entryPoints: [join(SRC, 'cli', 'main.ts')],
   outfile: join(DIST, 'cli', 'main.js'),
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  metafile: true,
+  ...COMMON,
   plugins: [throughEntryPoints],
-  logLevel: 'warning',
 });
 
 /**
@@ -118,8 +117,6 @@ restoreClassNames(join(DIST, 'cli', 'main.js'));
 
 // What no entry point uses any more: tsc's per-file output.
 const kept = new Set([
-  LIB,
-  join(DIST, 'cli', 'main.js'),
   ...entries.map(distOf),
   ...Object.keys(lib.metafile.outputs).map((p) => join(ROOT, p)),
   ...Object.keys(cli.metafile.outputs).map((p) => join(ROOT, p)),
