@@ -8,6 +8,8 @@
 #   - every example from the installed package (node_modules/ebpf/examples);
 #   - the command: `npx ebpf --version` (or `help`), `inspect`, `demo --seconds 2`;
 #   - the addon-missing hint when no addon fits (EBPF_PREBUILD pointing at an empty directory).
+# The Node.js is the one first on PATH; EBPF_CONSUMER_TARBALL names a tarball packed before, in
+# place of packing the checkout (scripts/node-versions.sh runs this on other Node.js lines).
 # Network namespaces (unshare -n) keep `lo` private, so XDP on it collides with nobody and the
 # counts are exact. Prints the time each step took. npm pack rebuilds the checkout's build/, dist/
 # and prebuilds/: do not run other tests in the same checkout meanwhile.
@@ -22,8 +24,15 @@ trap cleanup EXIT
 started=$SECONDS
 step() { echo "consumer-test: [$((SECONDS - started))s] $*"; }
 
-step "npm pack (prebuilds for linux-x64 and linux-arm64, dist)"
-npm pack --silent --pack-destination "$work" >"$work/pack.log" 2>&1 || { cat "$work/pack.log"; exit 1; }
+step "node $(node --version), npm $(npm --version)"
+if [ -n "${EBPF_CONSUMER_TARBALL:-}" ]; then
+  # A tarball packed before (scripts/node-versions.sh packs once for every Node.js it runs).
+  step "the tarball given: $EBPF_CONSUMER_TARBALL"
+  cp "$EBPF_CONSUMER_TARBALL" "$work/"
+else
+  step "npm pack (prebuilds for linux-x64 and linux-arm64, dist)"
+  npm pack --silent --pack-destination "$work" >"$work/pack.log" 2>&1 || { cat "$work/pack.log"; exit 1; }
+fi
 tarball=$(ls "$work"/ebpf-*.tgz)
 tar tzf "$tarball" | sed 's#^package/##' | sort >"$work/files"
 for want in dist/index.js dist/index.d.ts dist/exports/btf.js dist/cli/main.js bin/ebpf.js \
