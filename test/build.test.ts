@@ -180,7 +180,13 @@ export function wrongUses(spec: EventsSpec, obj: EventsObject, e: Event): void {
 }
 `;
 
-const MAIN = `import { run } from './consumer.js';\nprocess.stdout.write(run());\n`;
+// The events carry the calling thread's name: 'node' on Node 20, 'MainThread' from Node 24 on.
+const MAIN = `import { readFileSync } from 'node:fs';
+import { run } from './consumer.js';
+const out: unknown = JSON.parse(run());
+const thread = readFileSync('/proc/thread-self/comm', 'utf8').trim();
+process.stdout.write(JSON.stringify({ out, thread }));
+`;
 
 test('a strict-TS consumer uses the generated module without a cast; each wrong use fails to compile', (t) => {
   if (!need(t, canBuild(), WHY)) return;
@@ -237,11 +243,15 @@ test('a strict-TS consumer uses the generated module without a cast; each wrong 
     timeout: 120_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const got = JSON.parse(r.stdout) as {
-    events: { pid: number; n: string; comm: string; kind: string }[];
-    seen: string;
-    count: string;
+  const { out: got, thread } = JSON.parse(r.stdout) as {
+    out: {
+      events: { pid: number; n: string; comm: string; kind: string }[];
+      seen: string;
+      count: string;
+    };
+    thread: string;
   };
+  assert.ok(thread.length > 0, 'the child read its thread name');
   // The child's own getppid calls, each one event in order; none from other processes.
   assert.ok(got.events.length >= 5, JSON.stringify(got));
   assert.equal(got.seen, String(got.events.length));
@@ -249,7 +259,7 @@ test('a strict-TS consumer uses the generated module without a cast; each wrong 
   got.events.forEach((e, i) => {
     assert.equal(e.n, String(i + 1));
     assert.equal(e.kind, 'KIND_GETPPID');
-    assert.equal(e.comm, 'node');
+    assert.equal(e.comm, thread);
   });
   assert.equal(new Set(got.events.map((e) => e.pid)).size, 1);
 });

@@ -66,7 +66,10 @@ function openFds(): number {
 /**
  * Starts waiting on `reader`'s iterator with nothing written, and checks `ms` later that it is
  * still waiting in the event loop: no record, no wakeup, and under `cpuLimitUs` of CPU (a busy
- * poll would burn the whole time; sleeping in epoll costs next to nothing).
+ * poll would burn the whole time; sleeping in epoll costs next to nothing). The CPU is the whole
+ * process's: the first window may also hold work of the process's other threads (Node 24 spends
+ * ~270 ms of them in a test file's first moments), so up to three windows in a row are measured,
+ * and one must be under the limit. A busy poll is over it in every window.
  */
 async function waitsIdle<T>(
   reader: EventReader<T>,
@@ -81,13 +84,17 @@ async function waitsIdle<T>(
   const it = reader[Symbol.asyncIterator]();
   let settled = false;
   const next = it.next().finally(() => (settled = true));
-  const cpu0 = process.cpuUsage();
-  await sleep(ms);
-  const cpu = process.cpuUsage(cpu0);
-  assert.equal(settled, false, 'nothing was written yet');
-  assert.equal(reader.wakeups, 0);
-  assert.ok(cpu.user + cpu.system < cpuLimitUs, `${(cpu.user + cpu.system) / 1000} ms CPU while waiting`);
-  return { it, next };
+  const spent: number[] = [];
+  for (let window = 0; window < 3; window++) {
+    const cpu0 = process.cpuUsage();
+    await sleep(ms);
+    const cpu = process.cpuUsage(cpu0);
+    assert.equal(settled, false, 'nothing was written yet');
+    assert.equal(reader.wakeups, 0);
+    spent.push(cpu.user + cpu.system);
+    if (cpu.user + cpu.system < cpuLimitUs) return { it, next };
+  }
+  assert.fail(`${spent.map((us) => us / 1000).join(', ')} ms CPU in three windows of ${ms} ms while waiting`);
 }
 
 function load(t: TestContext): LoadedObject | undefined {

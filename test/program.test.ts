@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { asm, BPF_ADD, BPF_B, BPF_JGT, BPF_W, encode } from '../src/asm/index.js';
 import { MapType, ProgType } from '../src/constants.js';
 import { openListed } from '../src/cli/handles.js';
@@ -124,6 +125,68 @@ test('testRun: return value, packet out, repeat and the ENOSPC retry', (t) => {
     assert.ok(!versionAtLeast(release(), '6.0'), `${release()} ran XDP on a 4-byte packet`);
     assert.equal(short.retval, XDP_PASS);
     assert.deepEqual(short.dataOut, new Uint8Array([0xaa, 0, 0, 0]));
+  }
+});
+
+test('a test run of many repetitions runs to its end while the process gets signals (SIGCHLD, SIGWINCH, SIGTERM)', async (t) => {
+  if (!setup(t)) return;
+  using pass = loadMarker('tst_signals', XDP_PASS);
+  const pkt = new Uint8Array(64);
+  // Enough repetitions for ~400 ms, from the kernel's own time per run.
+  const perRun = pass.testRun({ dataIn: pkt, repeat: 100_000 }).duration;
+  const repeat = Math.min(Math.max(Math.ceil(400e6 / Math.max(perRun, 1)), 100_000), 200_000_000);
+  // Another thread signals the process while this one is in the kernel: once it has answered
+  // (so it runs), 20 ms later and then every 20 ms, 10 times, noting when each signal went.
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     parentPort.on('message', (sig) => {
+       parentPort.postMessage('ready');
+       const pause = new Int32Array(new SharedArrayBuffer(4));
+       const at = [];
+       for (let i = 0; i < 10; i++) {
+         Atomics.wait(pause, 0, 0, 20);
+         process.kill(process.pid, sig);
+         at.push(performance.timeOrigin + performance.now());
+       }
+       parentPort.postMessage(at);
+     });`,
+    { eval: true },
+  );
+  const noop = (): void => {};
+  const now = (): number => performance.timeOrigin + performance.now();
+  try {
+    for (const sig of ['SIGCHLD', 'SIGWINCH', 'SIGTERM'] as const) {
+      // A handler of our own, so the signal is delivered rather than ignored (or fatal). The kernel
+      // stops a test run between repetitions when the thread has a signal pending (EINTR, after
+      // some ran): the addon runs one of many repetitions on a thread that blocks them all.
+      process.on(sig, noop);
+      try {
+        const ready = new Promise((resolve) => worker.once('message', resolve));
+        worker.postMessage(sig);
+        await ready;
+        const sent = new Promise<number[]>((resolve) => worker.once('message', resolve));
+        const start = now();
+        let outcome: string;
+        try {
+          const r = pass.testRun({ dataIn: pkt, repeat });
+          outcome = `ran: ${r.retval}`;
+        } catch (e) {
+          outcome = e instanceof SyscallError ? e.code : String(e);
+        }
+        const end = now();
+        const at = await sent;
+        // Every signal sent reaches a thread well before the handler goes (without one, a late
+        // SIGTERM would end the process).
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const during = at.filter((x) => x >= start && x <= end).length;
+        assert.ok(during >= 1, `${sig}: none of the signals came during the run (${end - start} ms)`);
+        assert.equal(outcome, `ran: ${XDP_PASS}`, `${sig}: ${during} signals during ${repeat} runs`);
+      } finally {
+        process.off(sig, noop);
+      }
+    }
+  } finally {
+    await worker.terminate();
   }
 });
 

@@ -15,8 +15,14 @@ test(`soak: ${CYCLES} cycles leave descriptors, kernel objects, pins and RSS fla
   assert.equal(report.cycles, CYCLES);
   for (const k of KINDS) assert.equal(report.perKind[k], CYCLES / KINDS.length, k);
   assert.equal(report.windows.length, CYCLES / 20);
-  for (const w of report.windows)
-    assert.equal(w.fds, report.fdsAtStart, `descriptors after cycle ${w.cycle}`);
+  // The same number in every window, and no more than at the start (Node 24 closes 3 of its own
+  // early on).
+  const first = report.windows[0]!.fds;
+  assert.ok(
+    first <= report.fdsAtStart,
+    `${first} descriptors after the first window, ${report.fdsAtStart} at the start`,
+  );
+  for (const w of report.windows) assert.equal(w.fds, first, `descriptors after cycle ${w.cycle}`);
   // Every cycle made its program and maps, and every one is gone.
   assert.ok(
     report.objectsMade.prog >= CYCLES && report.objectsMade.map >= CYCLES,

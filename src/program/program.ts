@@ -170,7 +170,10 @@ export class Program {
   /**
    * Runs the program once or `repeat` times on given input, in the kernel (BPF_PROG_TEST_RUN).
    * Requires Linux 4.12 (XDP, skb programs); other types later, and some not at all (EINVAL or
-   * ENOTSUPP come back as SyscallError).
+   * ENOTSUPP come back as SyscallError). The kernel stops a run between repetitions when the
+   * calling thread has a signal pending; so more than one repetition runs on a thread of the
+   * addon's that blocks every signal (the process's other threads take them meanwhile, and
+   * default actions such as SIGINT ending the process still apply), and runs to its end.
    */
   testRun(opts: TestRunOptions = {}): TestRunResult {
     const at = { program: this.name };
