@@ -108,8 +108,9 @@ static int get_u64(napi_env env, napi_value v, uint64_t *out) {
 // BPF_PROG_TEST_RUN between repetitions with EINTR, after some of them ran (a retry would run
 // those again). On Node 24, not on Node 20, a test run of 50 repetitions on the main thread right
 // after another process changed that thread's CPU affinity (taskset -pc) stopped with EINTR in 2
-// to 5 tries of 40, with SIGCHLD, SIGPROF and SIGWINCH blocked for the call and no signal in
-// strace's view; the same runs on a new thread that blocks every signal never stopped.
+// to 5 tries of 40; in the tests it did so with SIGCHLD, SIGPROF and SIGWINCH blocked for the
+// call and no signal near it in strace's view. The same runs on a new thread that blocks every
+// signal never stopped. What the kernel found pending is not known.
 //
 // So a test run of more than one repetition runs on a thread of its own (bpf_call_apart) that
 // submits nothing and blocks every signal, and a program load the kernel cut short is tried
